@@ -1,0 +1,1 @@
+"""The Ray benchmarking harness: sweeps of MemSeg jobs, Parquet results, resume and reports."""

@@ -1,0 +1,32 @@
+"""Command line of the harness: `python -m harness run|status|report|data ...`.
+
+Each sub-command lives in its own module, which adds its parser through `register(subparsers)`
+and sets `func`, a handler that takes the parsed arguments and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness import cli_data, cli_run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness",
+        description="Benchmark MemSeg on MVTec AD categories x seeds x ablations with Ray.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    cli_run.register(subparsers)
+    cli_data.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

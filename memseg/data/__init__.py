@@ -1,0 +1,1 @@
+"""Data readers, validation and the generated MVTec-layout data set."""
