@@ -1,0 +1,190 @@
+"""`python -m harness data synth|check|download`: make, inspect and fetch data sets.
+
+The work is done by memseg.data; this module parses arguments and renders with rich (tables,
+progress bars, problems in red, ignored files in yellow). Handlers return the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.prompt import Confirm
+from rich.table import Table
+from rich.text import Text
+
+from memseg.config import CATEGORIES, DATASET_KINDS
+
+
+def parse_categories(text: str) -> tuple[str, ...] | None:
+    """'a,b' -> ('a', 'b'); 'all' or '' -> None (every category)."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    return None if not names or names == ("all",) else names
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    data = subparsers.add_parser("data", help="generate, check or download data sets")
+    commands = data.add_subparsers(dest="data_command", required=True)
+
+    synth = commands.add_parser("synth", help="generate the synthetic MVTec-layout data set")
+    synth.add_argument("--out", type=Path, required=True, help="folder to write (new, empty, or a generated set)")
+    synth.add_argument("--categories", type=parse_categories, default=None, help="comma-separated (default: all 15)")
+    synth.add_argument("--image-size", type=int, default=128)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--n-train", type=int, default=60, help="normal training images per category")
+    synth.add_argument("--n-test-good", type=int, default=10, help="normal test images per category")
+    synth.add_argument("--n-defect", type=int, default=7, help="test images per defect type")
+    synth.set_defaults(func=run_synth)
+
+    check = commands.add_parser("check", help="validate a data root: counts, missing masks, unreadable files")
+    check.add_argument("--data-root", type=Path, required=True)
+    check.add_argument("--dataset", choices=DATASET_KINDS, default="mvtec")
+    check.add_argument("--categories", type=parse_categories, default=None, help="comma-separated (default: those present)")
+    check.set_defaults(func=run_check)
+
+    download = commands.add_parser("download", help="download, verify and unpack MVTec AD or DTD")
+    download.add_argument("what", choices=("mvtec", "dtd"))
+    download.add_argument("--out", type=Path, required=True, help="folder to download and unpack into")
+    download.add_argument("--url", default=None, help="a mirror (default: the pinned URL or MEMSEG_<NAME>_URL)")
+    download.add_argument("--sha256", default=None, help="expected SHA-256 of the archive (default: the pinned one)")
+    download.add_argument("--yes", action="store_true", help="accept the data set's licence without asking")
+    download.set_defaults(func=run_download)
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from memseg.data.synthetic import defect_types, generate
+    from memseg.data.types import DataError
+
+    console = Console(highlight=False)
+    categories = args.categories or CATEGORIES
+    try:
+        with _progress(console) as progress:
+            task = progress.add_task("generating", total=None)
+            out = generate(
+                args.out, categories, args.image_size, args.n_train, args.n_test_good, args.n_defect, args.seed,
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except (DataError, ValueError) as err:
+        _print_error(console, err)
+        return 1
+    table = Table(
+        title=f"synthetic data set ({args.image_size} px, seed {args.seed})",
+        caption="every defective test image has its mask in ground_truth/",
+    )
+    for column in ("category", "train good", "test good", "defect types", "test defective"):
+        table.add_column(column, justify="left" if column in ("category", "defect types") else "right")
+    total = 0
+    for category in categories:
+        types = defect_types(category)
+        n_defect = args.n_defect * len(types)
+        total += args.n_train + args.n_test_good + n_defect
+        table.add_row(category, str(args.n_train), str(args.n_test_good), ", ".join(types), str(n_defect))
+    console.print(table)
+    console.print(Text(f"wrote {total} images in {len(categories)} categories to {out}", style="green"), soft_wrap=True)
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from memseg.data.loading import validate
+    from memseg.data.types import DataError
+
+    console = Console(highlight=False)
+    try:
+        with console.status(f"checking {args.data_root} (every image is decoded)"):
+            report = validate(args.dataset, args.data_root, args.categories)
+    except DataError as err:
+        _print_error(console, err)
+        return 1
+
+    table = Table(title=f"{args.dataset} data at {report.root}")
+    for column in ("category", "train good", "test good", "defect type", "test images", "masks"):
+        table.add_column(column, justify="left" if column in ("category", "defect type") else "right")
+    for category in report.categories:
+        counts = report.counts.get(category, {})
+        test = counts.get("test", {})
+        masks = counts.get("masks", {})
+        defects = sorted(t for t in test if t != "good") or ["-"]
+        for i, defect in enumerate(defects):
+            first = i == 0
+            mask_cell = str(masks.get(defect, 0)) if report.has_masks.get(category, True) else "no masks"
+            table.add_row(
+                category if first else "",
+                str(counts.get("train", {}).get("good", 0)) if first else "",
+                str(test.get("good", 0)) if first else "",
+                defect,
+                str(test.get(defect, 0)) if defect != "-" else "0",
+                mask_cell if defect != "-" else "-",
+            )
+    if report.categories:
+        console.print(table)
+    if report.warnings:
+        console.print(Text(f"{len(report.warnings)} file(s) ignored:", style="yellow"))
+        for line in report.warnings:
+            console.print(Text(f"  - {line}", style="yellow"), soft_wrap=True)
+    if report.problems:
+        console.print(Text(f"{len(report.problems)} problem(s):", style="bold red"))
+        for line in report.problems:
+            console.print(Text(f"  - {line}", style="red"), soft_wrap=True)
+        return 1
+    console.print(Text(f"OK: {len(report.categories)} categories, no problems", style="green"))
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from memseg.data.download import download, get_source, resolve_url
+    from memseg.data.types import DataError
+
+    console = Console(highlight=False)
+    source = get_source(args.what)
+    url = resolve_url(args.what, args.url)
+    console.print(Panel(Text(source.licence), title=f"{source.name}: licence", border_style="cyan"))
+    console.print(Text(f"source: {url} ({source.size})", style="dim"), soft_wrap=True)
+    if source.needs_consent and not args.yes:
+        if not sys.stdin.isatty():
+            console.print(
+                Text(f"refusing to download {source.name}: its licence must be accepted, and standard input is "
+                     "not interactive; run again with --yes to accept it", style="red"),
+                soft_wrap=True,
+            )
+            return 1
+        if not Confirm.ask(f"Accept the licence above and download {source.name}?", console=console, default=False):
+            console.print(Text("not downloaded", style="yellow"))
+            return 1
+    try:
+        with _progress(console, download=True) as progress:
+            tasks: dict[str, int] = {}
+
+            def report(phase: str, done: int, total: int | None) -> None:
+                if phase == "extract":  # counts files, not bytes
+                    if phase not in tasks:
+                        tasks[phase] = progress.add_task("extracting", total=None)
+                    progress.update(tasks[phase], description=f"extracting: {done} files")
+                    return
+                if phase not in tasks:
+                    tasks[phase] = progress.add_task(phase, total=total)
+                progress.update(tasks[phase], completed=done, total=total)
+
+            data_dir = download(args.what, args.out, url=args.url, sha256=args.sha256, on_progress=report)
+    except DataError as err:
+        _print_error(console, err)
+        return 1
+    console.print(Text(f"{source.name} is ready in {data_dir}", style="green"), soft_wrap=True)
+    return 0
+
+
+def _progress(console: Console, download: bool = False) -> Progress:
+    counter = DownloadColumn() if download else MofNCompleteColumn()
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), counter, TimeRemainingColumn(), console=console, transient=True
+    )
+
+
+def _print_error(console: Console, err: Exception) -> None:
+    summary = getattr(err, "summary", str(err))
+    console.print(Text(f"error: {summary}", style="bold red"), soft_wrap=True)
+    for line in getattr(err, "problems", []):
+        console.print(Text(f"  - {line}", style="red"), soft_wrap=True)

@@ -1,0 +1,127 @@
+"""One entry point to every data set kind: load a category, or validate a whole data root up front.
+
+`check` is the preflight the harness runs before any job starts: it lists every problem of every
+category at once (missing folders, unpaired masks, unreadable files, masks of the wrong size), so
+a user fixes the data in one go instead of one failed job at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from memseg.config import CATEGORIES, DATASET_KINDS
+from memseg.data import folder, mvtec, synthetic
+from memseg.data.files import CategoryFiles, decode, inspect
+from memseg.data.images import is_stray
+from memseg.data.types import CategoryData, DataError
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What `validate` found. counts[category][split][defect_type] = number of files, with split
+    in ("train", "test", "masks"); `problems` must be fixed before loading; `warnings` name
+    files that are ignored on purpose (stray files such as .DS_Store)."""
+
+    kind: str
+    root: str
+    categories: tuple[str, ...]
+    counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    has_masks: dict[str, bool] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_kind(kind: str) -> str:
+    if kind not in DATASET_KINDS:
+        raise DataError(f"unknown dataset kind {kind!r}", [f"valid kinds: {', '.join(DATASET_KINDS)}"])
+    return kind
+
+
+def layout(kind: str) -> str:
+    """The folder layout data of `kind` must have, in words."""
+    return folder.LAYOUT if check_kind(kind) == "folder" else mvtec.LAYOUT
+
+
+def scan_category(kind: str, root: Path | str, category: str) -> CategoryFiles:
+    """The files of one category (not decoded), with every layout problem listed."""
+    if check_kind(kind) == "folder":
+        return folder.scan_folder_category(Path(root), category)
+    return mvtec.scan_mvtec_category(Path(root), category)
+
+
+def load_category(kind: str, root: Path | str, category: str, image_size: int) -> CategoryData:
+    """Decode one category at `image_size` px. kind "synthetic" is our generated set, read with
+    the MVTec AD reader. Raises DataError listing every problem of that category."""
+    check_kind(kind)
+    root = mvtec.check_root(Path(root), layout(kind))
+    if kind != "folder":
+        mvtec.check_mvtec_category(category)
+    return decode(scan_category(kind, root, category), image_size)
+
+
+def discover_categories(kind: str, root: Path | str) -> tuple[str, ...]:
+    """The categories present under `root`: for a generated set those its marker lists, for MVTec
+    layout the sub-folders named like MVTec AD categories, for folder data every sub-folder."""
+    root = Path(root)
+    if check_kind(kind) == "synthetic":
+        marker = synthetic.read_marker(root)
+        if marker is not None:
+            return tuple(marker["categories"])
+    if not root.is_dir():
+        return ()
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not is_stray(p))
+    if kind == "folder":
+        return tuple(names)
+    return tuple(n for n in CATEGORIES if n in names)
+
+
+def validate(kind: str, root: Path | str, categories: Sequence[str] | None = None) -> ValidationReport:
+    """Check the layout of every category and decode every file fully (that is the only way to
+    find truncated images), without resizing. Never raises for a data problem: everything found
+    is in the report. `categories` None means those present (see discover_categories)."""
+    check_kind(kind)
+    root = Path(root)
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        return ValidationReport(kind, str(root), tuple(categories or ()), problems=(f"{root}: data root {what}; {layout(kind)}",))
+
+    problems: list[str] = []
+    warnings: list[str] = []
+    if categories is None:
+        categories = discover_categories(kind, root)
+        if not categories:
+            problems.append(f"{root}: no category folders found; {layout(kind)}")
+    categories = tuple(categories)
+    if kind == "synthetic" and synthetic.read_marker(root) is None:
+        problems.append(
+            f"{root / synthetic.MARKER}: missing, so this generated set is incomplete (interrupted?); generate it again"
+        )
+    if kind != "folder":
+        unknown = [c for c in categories if c not in CATEGORIES]
+        problems += [f"unknown category {c!r}; valid categories: {', '.join(CATEGORIES)}" for c in unknown]
+        categories = tuple(c for c in categories if c not in unknown)
+
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    has_masks: dict[str, bool] = {}
+    for category in categories:
+        files = scan_category(kind, root, category)
+        problems += files.problems
+        warnings += files.warnings
+        problems += inspect(files)
+        counts[category] = files.counts()
+        has_masks[category] = files.has_masks
+    return ValidationReport(kind, str(root), categories, counts, has_masks, tuple(problems), tuple(warnings))
+
+
+def check(kind: str, root: Path | str, categories: Sequence[str] | None = None) -> ValidationReport:
+    """`validate`, raising DataError that lists every problem when there is any."""
+    report = validate(kind, root, categories)
+    if not report.ok:
+        raise DataError(f"{len(report.problems)} problem(s) in the {kind} data at {root}", list(report.problems))
+    return report

@@ -1,0 +1,193 @@
+"""Reader for data in MVTec AD's folder layout (the real MVTec AD and our generated set).
+
+    <root>/<category>/train/good/000.png                    normal training images
+    <root>/<category>/test/good/000.png                     normal test images (all-zero masks)
+    <root>/<category>/test/<defect_type>/000.png            anomalous test images
+    <root>/<category>/ground_truth/<defect_type>/000_mask.png   their masks, paired by file stem
+
+A mask may also be named exactly like its image (`000.png`). Stray files that tools leave behind
+(.DS_Store, Thumbs.db, desktop.ini, dot-files) are ignored with a warning; anything else that is
+not an image where images belong is an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memseg.config import CATEGORIES
+from memseg.data.files import GOOD, CategoryFiles, TestFile, decode
+from memseg.data.images import IMAGE_SUFFIXES, list_folder
+from memseg.data.types import CategoryData, DataError
+
+LAYOUT = (
+    "expected MVTec AD layout: <root>/<category>/train/good/*.png, <root>/<category>/test/good/*.png, "
+    "<root>/<category>/test/<defect_type>/*.png and <root>/<category>/ground_truth/<defect_type>/<stem>_mask.png"
+)
+MASK_SUFFIX = "_mask"
+
+
+def check_root(root: Path, layout: str = LAYOUT) -> Path:
+    """`root` as a Path, or a DataError that names it and the expected layout."""
+    root = Path(root)
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise DataError(f"data root {root} {what}", [layout])
+    return root
+
+
+def check_mvtec_category(category: str) -> str:
+    """`category` if it is an MVTec AD category, else a DataError listing the valid names."""
+    if category not in CATEGORIES:
+        raise DataError(f"unknown category {category!r}", [f"valid categories: {', '.join(CATEGORIES)}"])
+    return category
+
+
+def scan_mvtec_category(root: Path, category: str) -> CategoryFiles:
+    """List and pair the files of one category without decoding them. Every layout problem
+    (missing folder, empty train/good, image without mask, mask without image, non-image file)
+    is collected in `problems` rather than raised, so validation can report all of them."""
+    folder = Path(root) / category
+    problems: list[str] = []
+    warnings: list[str] = []
+    if not folder.is_dir():
+        problems.append(f"{folder}: category folder missing; {LAYOUT}")
+        return CategoryFiles(category, folder, (), (), True, tuple(problems), ())
+
+    train = _scan_train(folder, problems, warnings)
+    test_by_type = _scan_test(folder, problems, warnings)
+    test: list[TestFile] = [TestFile(p, GOOD) for p in test_by_type.pop(GOOD, [])]
+    masks_by_type = _scan_ground_truth(folder, set(test_by_type), problems, warnings)
+    for defect_type in sorted(test_by_type):
+        masks = masks_by_type.pop(defect_type, None)
+        test += _pair_masks(folder, defect_type, test_by_type[defect_type], masks, problems)
+    return CategoryFiles(category, folder, tuple(train), tuple(test), True, tuple(problems), tuple(warnings))
+
+
+def load_mvtec_category(root: Path, category: str, image_size: int) -> CategoryData:
+    """Decode one category of an MVTec-layout data set at `image_size` px, or raise DataError
+    listing every problem found."""
+    check_mvtec_category(category)
+    return decode(scan_mvtec_category(check_root(root), category), image_size)
+
+
+def _images_of(folder: Path, problems: list[str], warnings: list[str], what: str) -> list[Path]:
+    """The images of `folder`; strays become warnings, any other entry a problem."""
+    listing = list_folder(folder)
+    warnings += [f"{p}: ignored ({'stray file' if p.is_file() else 'hidden folder'})" for p in listing.strays]
+    for other in listing.others:
+        if other.is_dir():
+            problems.append(f"{other}: unexpected folder; {what} holds image files only")
+        else:
+            problems.append(f"{other}: not an image ({', '.join(IMAGE_SUFFIXES)}); {what} holds image files only")
+    return list(listing.images)
+
+
+def _subfolders(folder: Path, problems: list[str], warnings: list[str], what: str) -> dict[str, Path]:
+    """The sub-folders of `folder` by name; stray files are warnings, other files problems."""
+    listing = list_folder(folder)
+    warnings += [f"{p}: ignored ({'stray file' if p.is_file() else 'hidden folder'})" for p in listing.strays]
+    subfolders = {}
+    for entry in (*listing.images, *listing.others):
+        if entry.is_dir():
+            subfolders[entry.name] = entry
+        else:
+            problems.append(f"{entry}: unexpected file; {what} holds one folder per defect type")
+    return subfolders
+
+
+def _scan_train(folder: Path, problems: list[str], warnings: list[str]) -> list[Path]:
+    good = folder / "train" / GOOD
+    if not good.is_dir():
+        problems.append(f"{good}: folder missing; {LAYOUT}")
+        return []
+    listing = list_folder(folder / "train")
+    for entry in (*listing.strays, *listing.images, *listing.others):
+        if entry != good:
+            warnings.append(f"{entry}: ignored (training reads train/good only)")
+    train = _images_of(good, problems, warnings, "train/good")
+    if not train:
+        problems.append(f"{good}: no training images; expected normal images (*.png) here")
+    return train
+
+
+def _scan_test(folder: Path, problems: list[str], warnings: list[str]) -> dict[str, list[Path]]:
+    test_dir = folder / "test"
+    if not test_dir.is_dir():
+        problems.append(f"{test_dir}: folder missing; {LAYOUT}")
+        return {}
+    by_type = {}
+    for name, sub in sorted(_subfolders(test_dir, problems, warnings, "test/").items()):
+        images = _images_of(sub, problems, warnings, f"test/{name}")
+        if images:
+            by_type[name] = images
+        else:
+            warnings.append(f"{sub}: empty defect-type folder, ignored")
+    if GOOD not in by_type:
+        problems.append(f"{test_dir / GOOD}: no normal test images; image AUROC needs some in test/good")
+    if not set(by_type) - {GOOD}:
+        problems.append(f"{test_dir}: no anomalous test images; expected test/<defect_type>/*.png")
+    return by_type
+
+
+def _scan_ground_truth(
+    folder: Path, defect_types: set[str], problems: list[str], warnings: list[str]
+) -> dict[str, list[Path]]:
+    """Masks by defect type. Mask folders of defect types that have no test images are problems
+    (every mask in them lacks its image)."""
+    gt_dir = folder / "ground_truth"
+    if not gt_dir.is_dir():
+        if defect_types:
+            problems.append(f"{gt_dir}: folder missing; expected ground_truth/<defect_type>/<stem>_mask.png")
+        return {}
+    masks_by_type = {}
+    for name, sub in sorted(_subfolders(gt_dir, problems, warnings, "ground_truth/").items()):
+        if name == GOOD:
+            warnings.append(f"{sub}: ignored (normal test images have all-zero masks)")
+            continue
+        masks = _images_of(sub, problems, warnings, f"ground_truth/{name}")
+        if name in defect_types:
+            masks_by_type[name] = masks
+        else:
+            problems += [f"{m}: mask without a test image; expected {folder / 'test' / name}/" for m in masks]
+    return masks_by_type
+
+
+def _pair_masks(
+    folder: Path, defect_type: str, images: list[Path], masks: list[Path] | None, problems: list[str]
+) -> list[TestFile]:
+    """Pair each image `<stem>.<ext>` with `<stem>_mask.<ext>` (or `<stem>.<ext>`) by file stem."""
+    gt_dir = folder / "ground_truth" / defect_type
+    if masks is None:
+        if (folder / "ground_truth").is_dir():
+            problems.append(f"{gt_dir}: folder missing; expected a mask <stem>_mask.png for each image in test/{defect_type}")
+        problems += [f"{img}: test image without a mask; expected {gt_dir / (img.stem + MASK_SUFFIX)}.png" for img in images]
+        return [TestFile(img, defect_type) for img in images]
+    masks_by_stem = pair_by_stem(masks, problems)
+    paired = []
+    for img in images:
+        mask = masks_by_stem.pop(img.stem, None)
+        if mask is None:
+            problems.append(f"{img}: test image without a mask; expected {gt_dir / (img.stem + MASK_SUFFIX)}.png")
+        paired.append(TestFile(img, defect_type, mask))
+    problems += [
+        f"{m}: mask without a test image; expected {folder / 'test' / defect_type / _image_stem(m)}.png"
+        for m in masks_by_stem.values()
+    ]
+    return paired
+
+
+def _image_stem(mask: Path) -> str:
+    return mask.stem[: -len(MASK_SUFFIX)] if mask.stem.endswith(MASK_SUFFIX) else mask.stem
+
+
+def pair_by_stem(masks: list[Path], problems: list[str]) -> dict[str, Path]:
+    """Masks by the stem of the image they belong to (`000_mask.png` and `000.png` both belong to
+    `000.*`). Two masks for one image are a problem."""
+    by_stem: dict[str, Path] = {}
+    for mask in masks:
+        stem = _image_stem(mask)
+        if stem in by_stem:
+            problems.append(f"{mask}: a second mask for image {stem!r} (first: {by_stem[stem]}); keep one")
+        else:
+            by_stem[stem] = mask
+    return by_stem
