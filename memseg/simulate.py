@@ -1,0 +1,421 @@
+"""MemSeg anomaly simulation on whole batches: Perlin masks, foreground masks, texture and
+structure anomaly sources, and the transparency blend (paper section 3.2).
+
+Everything is batched torch (plus kornia) with per-sample random parameters drawn as tensors from
+one `torch.Generator`, so it runs on the training device with no per-image Python loop and no
+host sync, and is deterministic for a seed on a given device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import kornia
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+
+from memseg.config import Ablation, JobConfig
+from memseg.perlin import perlin_2d
+
+# Foreground masks of the object categories, from the reference implementation's per-category
+# table (TooTouch/MemSeg anomaly_mask.json): category -> (grey threshold on 0..255, inverted).
+# A pixel is "bright" when its grey value (0.299 R + 0.587 G + 0.114 B) is > threshold.
+#   inverted=False: the object is darker than a bright background, foreground = not bright.
+#   inverted=True:  the object is brighter than a dark background, foreground = bright.
+# Categories not listed (the textures, and folder data sets) use an all-ones foreground.
+FOREGROUND: dict[str, tuple[int, bool]] = {
+    "bottle": (250, False),
+    "cable": (150, True),
+    "capsule": (120, False),
+    "hazelnut": (50, True),
+    "metal_nut": (40, True),
+    "pill": (100, True),
+    "screw": (110, False),
+    "toothbrush": (30, True),
+    "transistor": (90, False),
+    "zipper": (100, False),
+}
+
+# Objects whose table mask legitimately reaches the image corners (a zipper's fabric fills the
+# frame): for them the corner check below is skipped.
+FILLS_FRAME: frozenset[str] = frozenset({"zipper"})
+
+# A foreground mask covering less than this fraction of the image is treated as a failure.
+_MIN_FOREGROUND = 0.01
+# The table mask is distrusted when more than this fraction of the four corner patches is
+# foreground: objects in MVTec-style images sit inside a plain background, so a threshold that
+# marks the corners has picked the background (e.g. generated data with its own colours).
+_MAX_CORNER_FOREGROUND = 0.5
+# Fallback: a pixel is foreground when some channel differs from the corner colour by more.
+_BACKGROUND_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """How anomalies are simulated for one category. Defaults are the paper's."""
+
+    category: str
+    image_size: int
+    anomaly_ratio: float = 0.5  # fraction of each batch that gets an anomaly
+    texture_source: bool = True
+    structure_source: bool = True
+    foreground_mask: bool = True
+    grid_size: int = 8  # the structure source is cut into grid_size x grid_size cells
+    transparency_range: tuple[float, float] = (0.15, 1.0)  # delta ~ U[lo, hi]
+    perlin_scale_range: tuple[int, int] = (0, 6)  # lattice cells per axis: 2^randint(lo, hi)
+    perlin_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (self.texture_source or self.structure_source):
+            raise ValueError("at least one anomaly source (texture_source, structure_source) must be on")
+        if not 0.0 <= self.anomaly_ratio <= 1.0:
+            raise ValueError(f"anomaly_ratio must be in [0, 1], got {self.anomaly_ratio}")
+        if self.image_size < 8 or self.image_size % self.grid_size:
+            raise ValueError(f"image_size {self.image_size} must be a multiple of grid_size {self.grid_size}")
+        lo, hi = self.transparency_range
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ValueError(f"transparency_range must satisfy 0 <= lo <= hi <= 1, got {self.transparency_range}")
+        lo_scale, hi_scale = self.perlin_scale_range
+        if not 0 <= lo_scale < hi_scale:
+            raise ValueError(f"perlin_scale_range must satisfy 0 <= lo < hi, got {self.perlin_scale_range}")
+
+    @classmethod
+    def from_ablation(
+        cls, category: str, image_size: int, ablation: Ablation, anomaly_ratio: float = 0.5
+    ) -> SimulationConfig:
+        return cls(
+            category=category,
+            image_size=image_size,
+            anomaly_ratio=anomaly_ratio,
+            texture_source=ablation.texture_source,
+            structure_source=ablation.structure_source,
+            foreground_mask=ablation.foreground_mask,
+        )
+
+
+def _uniform(shape: tuple[int, ...], lo: float, hi: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """U[lo, hi) drawn on the generator's device, returned on `device`."""
+    draw = torch.rand(shape, generator=generator, device=generator.device)
+    return (lo + (hi - lo) * draw).to(device)
+
+
+def _randint(lo: int, hi: int, shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.randint(lo, hi, shape, generator=generator, device=generator.device).to(device)
+
+
+# ----------------------------------------------------------------------------------------------
+# Masks
+
+
+def perlin_mask(
+    batch: int,
+    size: int,
+    generator: torch.Generator,
+    device: torch.device | str,
+    scale_range: tuple[int, int] = (0, 6),
+    threshold: float = 0.5,
+) -> torch.Tensor:
+    """Binary Perlin masks, (B, 1, S, S) float 0/1.
+
+    Per sample: lattice resolution 2^randint(scale_range) along each axis independently, a random
+    rotation in [-90, 90] degrees (zero padding outside the rotated noise), threshold.
+    """
+    device = torch.device(device)
+    lo, hi = scale_range
+    res = 2 ** _randint(lo, hi, (2, batch), generator, device)  # (2, B)
+    noise = perlin_2d(size, res[0], res[1], max_res=2 ** (hi - 1), generator=generator).to(device)
+    angle = _uniform((batch,), -90.0, 90.0, generator, device)
+    noise = kornia.geometry.transform.rotate(noise[:, None], angle)  # (B, 1, S, S)
+    return (noise > threshold).to(torch.float32)
+
+
+def _corners(maps: torch.Tensor) -> torch.Tensor:
+    """The four corner patches (S/16 square, at least 2 px) of (B, C, S, S) maps as
+    (B, C, corner pixels). Static slices: a boolean mask would make the GPU sync."""
+    width = max(2, maps.shape[-1] // 16)
+    patches = (
+        maps[:, :, :width, :width],
+        maps[:, :, :width, -width:],
+        maps[:, :, -width:, :width],
+        maps[:, :, -width:, -width:],
+    )
+    return torch.cat([patch.flatten(2) for patch in patches], dim=2)
+
+
+def _binary_open(mask: torch.Tensor) -> torch.Tensor:
+    """3x3 morphological opening of a (B, 1, S, S) 0/1 mask: removes isolated specks."""
+    eroded = -F.max_pool2d(-mask, 3, stride=1, padding=1)
+    return F.max_pool2d(eroded, 3, stride=1, padding=1)
+
+
+def foreground_mask(images: torch.Tensor, category: str) -> torch.Tensor:
+    """Where an anomaly may be placed, (B, 1, S, S) float 0/1; images float (B, 3, S, S) in [0, 1].
+
+    Per image: the official grey threshold of `FOREGROUND` when it looks valid. It is distrusted
+    when it marks under 1 % of the image, or (except for FILLS_FRAME categories) over half of the
+    four corner patches: then it has picked the background, as on generated data whose colours
+    differ from MVTec's, or marks nearly everything (bottle's threshold of 250). The fallback
+    takes the corners' median colour as the background and marks pixels that differ from it by
+    more than 0.1 in some channel, opened by a 3x3 square. If that is under 1 % too, the whole
+    image is foreground. Categories not in `FOREGROUND` (textures, unknown) get all ones.
+    """
+    batch, _, size, _ = images.shape
+    ones = torch.ones(batch, 1, size, size, device=images.device)
+    if category not in FOREGROUND:
+        return ones
+    threshold, inverted = FOREGROUND[category]
+    images = images.to(torch.float32)
+    grey = 255.0 * kornia.color.rgb_to_grayscale(images)  # (B, 1, S, S)
+    bright = grey > threshold
+    table = (bright if inverted else ~bright).to(torch.float32)
+
+    table_ok = table.mean(dim=(1, 2, 3)) >= _MIN_FOREGROUND  # (B,)
+    if category not in FILLS_FRAME:
+        table_ok = table_ok & (_corners(table).mean(dim=(1, 2)) <= _MAX_CORNER_FOREGROUND)
+
+    background = _corners(images).median(dim=2).values  # (B, 3)
+    distance = (images - background[:, :, None, None]).abs().amax(dim=1, keepdim=True)
+    contrast = _binary_open((distance > _BACKGROUND_TOLERANCE).to(torch.float32))
+
+    mask = torch.where(table_ok[:, None, None, None], table, contrast)
+    mask_ok = mask.mean(dim=(1, 2, 3)) >= _MIN_FOREGROUND
+    return torch.where(mask_ok[:, None, None, None], mask, ones)
+
+
+# ----------------------------------------------------------------------------------------------
+# Anomaly sources
+
+
+def _hue_saturation(images: torch.Tensor, hue_shift: torch.Tensor, sat_shift: torch.Tensor) -> torch.Tensor:
+    hsv = kornia.color.rgb_to_hsv(images)  # hue in [0, 2 pi], saturation and value in [0, 1]
+    hue = torch.remainder(hsv[:, :1] + hue_shift[:, None, None, None], 2 * torch.pi)
+    sat = (hsv[:, 1:2] + sat_shift[:, None, None, None]).clamp(0.0, 1.0)
+    return kornia.color.hsv_to_rgb(torch.cat([hue, sat, hsv[:, 2:]], dim=1))
+
+
+def _posterize(images: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    step = (2.0 ** (8 - bits)).to(images.dtype)[:, None, None, None]  # bits in 1..8
+    return torch.floor(images * 255.0 / step) * step / 255.0
+
+
+def _autocontrast(images: torch.Tensor) -> torch.Tensor:
+    low = images.amin(dim=(2, 3), keepdim=True)
+    high = images.amax(dim=(2, 3), keepdim=True)
+    return torch.where(high > low, (images - low) / (high - low).clamp_min(1e-6), images)
+
+
+def _equalize(images: torch.Tensor) -> torch.Tensor:
+    """Histogram equalisation per image and channel, 256 levels, vectorised with scatter_add."""
+    batch, channels, height, width = images.shape
+    levels = (images * 255.0).round().clamp(0, 255).long().reshape(batch * channels, -1)
+    hist = torch.zeros(batch * channels, 256, device=images.device).scatter_add_(
+        1, levels, torch.ones_like(levels, dtype=torch.float32)
+    )
+    cdf = hist.cumsum(dim=1)
+    cdf_min = torch.where(hist > 0, cdf, torch.full_like(cdf, float(height * width))).amin(dim=1, keepdim=True)
+    lut = ((cdf - cdf_min) / (height * width - cdf_min).clamp_min(1.0)).clamp(0.0, 1.0)
+    return torch.gather(lut, 1, levels).reshape(batch, channels, height, width).to(images.dtype)
+
+
+# The reference implementation's structure augmentations (imgaug there, torch here), three of
+# which are applied to each structure source: gamma contrast per channel, brightness multiply and
+# add, sharpness, hue and saturation shift per channel, solarize (p = 0.5), posterize, invert,
+# autocontrast, equalize, rotation. They run in this fixed order (the reference draws the order
+# too; the order of three colour operations changes little).
+STRUCTURE_AUGMENTATIONS: tuple[str, ...] = (
+    "gamma",
+    "brightness",
+    "sharpness",
+    "hue_saturation",
+    "solarize",
+    "posterize",
+    "invert",
+    "autocontrast",
+    "equalize",
+    "rotate",
+)
+
+
+def structure_augment(images: torch.Tensor, generator: torch.Generator, count: int = 3) -> torch.Tensor:
+    """Apply `count` distinct random augmentations out of STRUCTURE_AUGMENTATIONS to each image.
+
+    Each augmentation is computed for the whole batch and kept only where chosen (torch.where):
+    wasteful in FLOPs, but free of per-image loops and of host syncs.
+    """
+    batch, device = images.shape[0], images.device
+    n_aug = len(STRUCTURE_AUGMENTATIONS)
+    order = torch.rand(batch, n_aug, generator=generator, device=generator.device).argsort(dim=1)
+    chosen = torch.zeros(batch, n_aug, dtype=torch.bool, device=generator.device)
+    chosen.scatter_(1, order[:, :count], True)
+    chosen = chosen.to(device)
+
+    u = lambda lo, hi, *shape: _uniform((batch, *shape), lo, hi, generator, device)  # noqa: E731
+    gamma = u(0.5, 2.0, 3)
+    bright_mul, bright_add = u(0.8, 1.2), u(-30 / 255, 30 / 255)
+    sharp = u(0.0, 2.0)
+    hue_shift, sat_shift = u(-70 / 180 * torch.pi, 70 / 180 * torch.pi), u(-50 / 255, 50 / 255)
+    solarize_on, solarize_at = u(0.0, 1.0) < 0.5, u(32 / 255, 128 / 255)
+    bits = _randint(1, 9, (batch,), generator, device)
+    angle = u(-45.0, 45.0)
+
+    def apply(name: str, x: torch.Tensor) -> torch.Tensor:
+        if name == "gamma":
+            return x.clamp_min(0.0) ** gamma[:, :, None, None]
+        if name == "brightness":
+            return (x * bright_mul[:, None, None, None] + bright_add[:, None, None, None]).clamp(0.0, 1.0)
+        if name == "sharpness":
+            return kornia.enhance.sharpness(x, sharp).clamp(0.0, 1.0)
+        if name == "hue_saturation":
+            return _hue_saturation(x, hue_shift, sat_shift)
+        if name == "solarize":
+            flip = solarize_on[:, None, None, None] & (x >= solarize_at[:, None, None, None])
+            return torch.where(flip, 1.0 - x, x)
+        if name == "posterize":
+            return _posterize(x, bits)
+        if name == "invert":
+            return 1.0 - x
+        if name == "autocontrast":
+            return _autocontrast(x)
+        if name == "equalize":
+            return _equalize(x)
+        if name == "rotate":
+            return kornia.geometry.transform.rotate(x, angle)
+        raise ValueError(f"unknown augmentation {name!r}; valid: {', '.join(STRUCTURE_AUGMENTATIONS)}")
+
+    out = images
+    for index, name in enumerate(STRUCTURE_AUGMENTATIONS):
+        out = torch.where(chosen[:, index, None, None, None], apply(name, out), out)
+    return out
+
+
+def shuffle_grid(images: torch.Tensor, grid_size: int, generator: torch.Generator) -> torch.Tensor:
+    """Cut each image into grid_size x grid_size cells and permute the cells, a different random
+    permutation per image (one gather, no loop)."""
+    batch = images.shape[0]
+    cells = rearrange(images, "b c (gh h) (gw w) -> b (gh gw) c h w", gh=grid_size, gw=grid_size)
+    perm = torch.rand(batch, grid_size * grid_size, generator=generator, device=generator.device).argsort(dim=1)
+    perm = perm.to(images.device)
+    cells = cells[torch.arange(batch, device=images.device)[:, None], perm]
+    return rearrange(cells, "b (gh gw) c h w -> b c (gh h) (gw w)", gh=grid_size, gw=grid_size)
+
+
+def texture_source(bank: torch.Tensor, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """`batch` random textures from a (K, 3, S, S) uint8 bank, float in [0, 1], each with a random
+    per-channel gain in [0.8, 1.2] and brightness offset in [-0.1, 0.1]."""
+    device = bank.device
+    index = _randint(0, bank.shape[0], (batch,), generator, device)
+    textures = bank[index].to(torch.float32) / 255.0
+    gain = _uniform((batch, 3, 1, 1), 0.8, 1.2, generator, device)
+    offset = _uniform((batch, 1, 1, 1), -0.1, 0.1, generator, device)
+    return (textures * gain + offset).clamp(0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The simulator
+
+
+@dataclass(frozen=True)
+class SimulatedAnomaly:
+    """The random parts of a batch of anomalies: mask (B, 1, S, S) 0/1, source (B, 3, S, S) in
+    [0, 1], transparency delta (B, 1, 1, 1)."""
+
+    mask: torch.Tensor
+    source: torch.Tensor
+    delta: torch.Tensor
+
+
+def blend(images: torch.Tensor, anomaly: SimulatedAnomaly) -> torch.Tensor:
+    """I' = (1 - M) I + M ((1 - delta) I + delta S), written as I + M delta (S - I) so that pixels
+    outside the mask are exactly unchanged."""
+    return images + anomaly.mask * anomaly.delta * (anomaly.source - images)
+
+
+class AnomalySimulator:
+    """Turns part of a batch of normal images into simulated anomalies with their masks.
+
+    The first round(B * anomaly_ratio) images of each batch get an anomaly (rounding half up);
+    the rest come back unchanged with zero masks. Training batches are drawn at random, so
+    which positions are chosen does not matter, and the count per batch is fixed.
+
+    A sample whose Perlin mask times foreground is empty gets a second Perlin mask (drawn for
+    every sample up front and selected with torch.where, so no host sync); if that is empty too
+    the sample stays normal with an empty mask, as in the reference implementation.
+    """
+
+    def __init__(self, config: SimulationConfig, texture_bank: torch.Tensor | None = None) -> None:
+        if config.texture_source:
+            if texture_bank is None:
+                raise ValueError(
+                    "texture_source is on but no texture bank was given; pass "
+                    "memseg.data.textures.load_texture_folder(...) or memseg.procedural.procedural_textures(...)"
+                )
+            size = config.image_size
+            if texture_bank.dtype != torch.uint8 or texture_bank.ndim != 4 or tuple(texture_bank.shape[1:]) != (3, size, size):
+                raise ValueError(
+                    f"texture bank must be (K, 3, {size}, {size}) uint8, got {tuple(texture_bank.shape)} {texture_bank.dtype}"
+                )
+            if texture_bank.shape[0] == 0:
+                raise ValueError("texture bank is empty")
+        self.config = config
+        self.texture_bank = texture_bank if config.texture_source else None
+
+    @classmethod
+    def from_job(cls, config: JobConfig, texture_bank: torch.Tensor | None) -> AnomalySimulator:
+        """The simulator a job's config asks for (its category, size, anomaly ratio and the
+        ablation's source and foreground switches). The bank is ignored when textures are off."""
+        sim_config = SimulationConfig.from_ablation(
+            config.category, config.image_size, config.ablation_flags, anomaly_ratio=config.anomaly_ratio
+        )
+        return cls(sim_config, texture_bank)
+
+    def anomaly_count(self, batch: int) -> int:
+        return int(batch * self.config.anomaly_ratio + 0.5)
+
+    def _check(self, images: torch.Tensor) -> None:
+        size = self.config.image_size
+        if not images.is_floating_point() or images.ndim != 4 or tuple(images.shape[1:]) != (3, size, size):
+            raise ValueError(f"images must be float (B, 3, {size}, {size}) in [0, 1], got {tuple(images.shape)} {images.dtype}")
+        if self.texture_bank is not None and self.texture_bank.device != images.device:
+            raise ValueError(f"texture bank is on {self.texture_bank.device} but images are on {images.device}; move the bank")
+
+    def draw(self, images: torch.Tensor, generator: torch.Generator) -> SimulatedAnomaly:
+        """The random parts of an anomaly for each of `images` (all of them; the caller picks
+        which images get one): its mask, its source image and its transparency."""
+        cfg = self.config
+        self._check(images)
+        batch, size, device = images.shape[0], cfg.image_size, images.device
+
+        # Where: Perlin mask inside the foreground, with one retry for an empty one.
+        perlin = perlin_mask(2 * batch, size, generator, device, cfg.perlin_scale_range, cfg.perlin_threshold)
+        if cfg.foreground_mask:
+            perlin = perlin * foreground_mask(images, cfg.category).repeat(2, 1, 1, 1)
+        first, second = perlin[:batch], perlin[batch:]
+        mask = torch.where(first.amax(dim=(1, 2, 3), keepdim=True) > 0, first, second).to(images.dtype)
+
+        # What: a texture, or the image's own shuffled structure, 50/50 when both are on.
+        if cfg.texture_source:
+            source = texture_source(self.texture_bank, batch, generator).to(images.dtype)
+        if cfg.structure_source:
+            structure = shuffle_grid(structure_augment(images, generator), cfg.grid_size, generator)
+            if cfg.texture_source:
+                use_texture = _uniform((batch, 1, 1, 1), 0.0, 1.0, generator, device) < 0.5
+                source = torch.where(use_texture, source, structure)
+            else:
+                source = structure
+
+        delta = _uniform((batch, 1, 1, 1), *cfg.transparency_range, generator, device).to(images.dtype)
+        return SimulatedAnomaly(mask=mask, source=source, delta=delta)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """images: float (B, 3, S, S) in [0, 1]. Returns (images_out, masks (B, 1, S, S) 0/1)."""
+        self._check(images)
+        batch, size = images.shape[0], self.config.image_size
+        count = self.anomaly_count(batch)
+        masks = torch.zeros(batch, 1, size, size, device=images.device, dtype=images.dtype)
+        if count == 0:
+            return images.clone(), masks
+        normal = images[:count]
+        anomaly = self.draw(normal, generator)
+        masks[:count] = anomaly.mask
+        return torch.cat([blend(normal, anomaly), images[count:]], dim=0), masks
