@@ -1,0 +1,311 @@
+"""The Parquet result store: one row file per job, written atomically by the driver, plus a
+per-image scores file and a copy of the sweep spec.
+
+Layout under the results root:
+  <sweep>/sweep.yaml               the spec of the latest run (status reads it)
+  <sweep>/jobs/<job_id>.parquet    one row; its existence is the commit marker of the job
+  <sweep>/scores/<job_id>.parquet  per-image scores, written BEFORE the job file
+A file is written to `.<name>.tmp-<pid>` in the same folder and renamed into place, so a crash
+never leaves a half-written result, and temp files are never read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from memseg.config import JobConfig, JobResult
+
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+
+_str, _f64, _i64 = pa.string(), pa.float64(), pa.int64()
+JOB_SCHEMA = pa.schema(
+    [
+        ("job_id", _str),
+        ("sweep", _str),
+        ("category", _str),
+        ("seed", _i64),
+        ("ablation", _str),
+        ("profile", _str),
+        ("dataset", _str),
+        ("status", _str),
+        ("error", _str),
+        ("traceback", _str),
+        ("image_auroc", _f64),
+        ("pixel_auroc", _f64),
+        ("pixel_f1", _f64),
+        ("pixel_f1_threshold", _f64),
+        ("pixel_aupro", _f64),
+        ("steps", _i64),
+        ("image_size", _i64),
+        ("batch_size", _i64),
+        ("train_s", _f64),
+        ("eval_s", _f64),
+        ("infer_images_per_s", _f64),
+        ("train_steps_per_s", _f64),
+        ("sim_images_per_s", _f64),
+        ("peak_mem_mb", _f64),
+        ("final_loss", _f64),
+        ("attempts", _i64),
+        ("worker_pid", _i64),
+        ("device", _str),
+        ("device_name", _str),
+        ("node", _str),
+        ("ray_node_id", _str),
+        ("torch", _str),
+        ("cuda", _str),
+        ("timm", _str),
+        ("python", _str),
+        ("git_sha", _str),
+        ("started_at", _str),
+        ("finished_at", _str),
+        ("recorded_at", _str),
+        ("wall_s", _f64),
+        ("artefacts_dir", _str),
+        ("config_json", _str),
+        ("environment_json", _str),
+        ("extras_json", _str),
+    ]
+)
+SCORES_SCHEMA = pa.schema(
+    [("job_id", _str), ("path", _str), ("label", _i64), ("defect_type", _str), ("score", _f64)]
+)
+METRICS = ("image_auroc", "pixel_auroc", "pixel_f1", "pixel_f1_threshold", "pixel_aupro")
+TIMINGS = ("train_s", "eval_s", "infer_images_per_s", "train_steps_per_s", "sim_images_per_s", "peak_mem_mb")
+_ENV_KEYS = ("device", "device_name", "torch", "cuda", "timm", "python", "git_sha")
+
+
+def sweep_dir(results_dir: str | Path, sweep: str) -> Path:
+    return Path(results_dir) / sweep
+
+
+def job_path(results_dir: str | Path, sweep: str, job_id: str) -> Path:
+    return sweep_dir(results_dir, sweep) / "jobs" / f"{job_id}.parquet"
+
+
+def scores_path(results_dir: str | Path, sweep: str, job_id: str) -> Path:
+    return sweep_dir(results_dir, sweep) / "scores" / f"{job_id}.parquet"
+
+
+def spec_path(results_dir: str | Path, sweep: str) -> Path:
+    return sweep_dir(results_dir, sweep) / "sweep.yaml"
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
+    return {
+        "job_id": config.job_id,
+        "category": config.category,
+        "seed": config.seed,
+        "ablation": config.ablation,
+        "profile": profile_name,
+        "dataset": config.dataset,
+        "steps": config.steps,
+        "image_size": config.image_size,
+        "batch_size": config.batch_size,
+        "config_json": config.to_json(),
+    }
+
+
+def empty_row() -> dict[str, Any]:
+    """A row with every column: NaN for numbers, "" for text, so failed rows share the schema."""
+    row: dict[str, Any] = {}
+    for f in JOB_SCHEMA:
+        row[f.name] = math.nan if f.type == _f64 else (None if f.type == _i64 else "")
+    return row
+
+
+def row_from_result(
+    sweep: str,
+    profile_name: str,
+    result: JobResult,
+    *,
+    attempts: int,
+    worker: Mapping[str, Any],
+    recorded_at: str,
+    wall_s: float,
+) -> dict[str, Any]:
+    """The row of a job that finished. Missing metric or timing keys become NaN."""
+    env = dict(result.environment)
+    row = empty_row()
+    row.update(_config_fields(result.config, profile_name))
+    row.update(
+        sweep=sweep,
+        status=STATUS_OK,
+        final_loss=_float(result.final_loss),
+        attempts=attempts,
+        worker_pid=worker.get("pid"),
+        node=env.get("node") or env.get("hostname") or str(worker.get("hostname", "")),
+        ray_node_id=str(worker.get("node_id", "")),
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        recorded_at=recorded_at,
+        wall_s=wall_s,
+        artefacts_dir=result.artefacts_dir or "",
+        environment_json=json.dumps(env, sort_keys=True, default=str),
+        extras_json=json.dumps(result.extras, sort_keys=True, default=str),
+    )
+    row.update({k: _float(result.metrics.get(k)) for k in METRICS})
+    row.update({k: _float(result.timings.get(k)) for k in TIMINGS})
+    row.update({k: str(env.get(k, "")) for k in _ENV_KEYS})
+    return row
+
+
+def row_from_failure(
+    sweep: str,
+    profile_name: str,
+    config: JobConfig,
+    *,
+    error: str,
+    traceback: str = "",
+    attempts: int,
+    worker: Mapping[str, Any] | None = None,
+    recorded_at: str,
+    wall_s: float = math.nan,
+    started_at: str = "",
+) -> dict[str, Any]:
+    """The row of a job that raised or whose workers kept dying: the same columns, metrics NaN."""
+    worker = worker or {}
+    row = empty_row()
+    row.update(_config_fields(config, profile_name))
+    row.update(
+        sweep=sweep,
+        status=STATUS_FAILED,
+        error=error,
+        traceback=traceback,
+        attempts=attempts,
+        worker_pid=worker.get("pid"),
+        node=str(worker.get("hostname", "")),
+        ray_node_id=str(worker.get("node_id", "")),
+        started_at=started_at,
+        finished_at=recorded_at,
+        recorded_at=recorded_at,
+        wall_s=wall_s,
+    )
+    return row
+
+
+def _write_atomic(table: pa.Table, path: Path) -> None:
+    """Write `table` to `path` through a temp file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_text_atomic(text: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_job(results_dir: str | Path, row: Mapping[str, Any], scores: pd.DataFrame | None = None) -> Path:
+    """Commit one job: its scores file first (or remove a stale one), then its row file. A job
+    counts as done only once its row file exists, so a crash in between leaves it pending."""
+    sweep, job_id = row["sweep"], row["job_id"]
+    spath = scores_path(results_dir, sweep, job_id)
+    if scores is not None:
+        table = pa.Table.from_pandas(scores.assign(job_id=job_id), schema=SCORES_SCHEMA, preserve_index=False)
+        _write_atomic(table, spath)
+    else:
+        spath.unlink(missing_ok=True)
+    path = job_path(results_dir, sweep, job_id)
+    _write_atomic(pa.Table.from_pylist([dict(row)], schema=JOB_SCHEMA), path)
+    return path
+
+
+def scores_frame(result: JobResult) -> pd.DataFrame:
+    """The per-image scores of a result as a DataFrame (path, label, defect_type, score)."""
+    return pd.DataFrame(
+        [(s.path, int(s.label), s.defect_type, float(s.score)) for s in result.image_scores],
+        columns=["path", "label", "defect_type", "score"],
+    ).astype({"path": "object", "label": "int64", "defect_type": "object", "score": "float64"})
+
+
+def save_spec(results_dir: str | Path, sweep: str, spec_yaml: str) -> Path:
+    path = spec_path(results_dir, sweep)
+    _write_text_atomic(spec_yaml, path)
+    return path
+
+
+def read_spec(results_dir: str | Path, sweep: str) -> str | None:
+    path = spec_path(results_dir, sweep)
+    return path.read_text() if path.exists() else None
+
+
+def _job_files(results_dir: str | Path, sweep: str) -> list[Path]:
+    folder = sweep_dir(results_dir, sweep) / "jobs"
+    # Temp files start with "." and do not end in ".parquet"; only committed files match.
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+
+
+def _read(path: Path, schema: pa.Schema) -> pa.Table:
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise ValueError(f"result file {path} is unreadable ({err}); delete it to re-run that job") from None
+    # Older files may lack newer columns: add them empty, in schema order.
+    for f in schema:
+        if f.name not in table.column_names:
+            table = table.append_column(f.name, pa.nulls(len(table), f.type))
+    return table.select(schema.names).cast(schema)
+
+
+def job_statuses(results_dir: str | Path, sweep: str) -> dict[str, str]:
+    """job_id -> status of every committed job of the sweep (reads only two columns)."""
+    statuses: dict[str, str] = {}
+    for path in _job_files(results_dir, sweep):
+        try:
+            table = pq.read_table(path, columns=["job_id", "status"])
+        except (OSError, pa.ArrowInvalid) as err:
+            raise ValueError(f"result file {path} is unreadable ({err}); delete it to re-run that job") from None
+        for job_id, status in zip(table["job_id"].to_pylist(), table["status"].to_pylist()):
+            statuses[job_id] = status
+    return statuses
+
+
+def list_sweeps(results_dir: str | Path) -> list[str]:
+    """Names of the sweeps under `results_dir` (folders with a jobs/ folder or a sweep.yaml)."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(("_", ".")) and ((p / "jobs").is_dir() or (p / "sweep.yaml").exists())
+    )
+
+
+def load_results(results_dir: str | Path, sweep: str | None = None) -> pd.DataFrame:
+    """Every committed job row of one sweep (or of all sweeps) as a DataFrame with the full schema,
+    empty (with the columns) when there is none."""
+    sweeps = [sweep] if sweep is not None else list_sweeps(results_dir)
+    tables = [_read(p, JOB_SCHEMA) for s in sweeps for p in _job_files(results_dir, s)]
+    table = pa.concat_tables(tables) if tables else JOB_SCHEMA.empty_table()
+    return table.to_pandas()
+
+
+def load_scores(results_dir: str | Path, sweep: str, job_id: str) -> pd.DataFrame:
+    return _read(scores_path(results_dir, sweep, job_id), SCORES_SCHEMA).to_pandas()

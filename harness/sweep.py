@@ -1,0 +1,221 @@
+"""Sweep specs: what to run (categories x seeds x ablations under one profile), read from YAML or
+flags, and expanded into JobConfigs in a stable order with stable ids.
+
+A sweep's name is the folder its results live in, so the same flags always resume the same folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from memseg.config import ABLATIONS, CATEGORIES, DATASET_KINDS, PROFILES, JobConfig, profile
+
+# JobConfig fields a sweep sets itself; `overrides` may not touch them.
+_AXES = ("category", "seed", "ablation", "dataset", "data_root")
+_JOB_FIELDS = tuple(f.name for f in dataclasses.fields(JobConfig))
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """One sweep. `profile` None means "let the CLI pick from the cluster" (paper with GPUs, smoke
+    without); `name` None means "derive it from profile, dataset and overrides" (`sweep_name`).
+    `gpus_per_job` / `cpus_per_job` None mean "size from the cluster" (see harness.driver)."""
+
+    name: str | None = None
+    categories: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+    ablations: tuple[str, ...] = ("full",)
+    profile: str | None = None
+    dataset: str = "synthetic"
+    data_root: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    gpus_per_job: float | None = None
+    cpus_per_job: float | None = None
+    max_retries: int = 2
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        # Validate at construction so a bad spec never reaches Ray.
+        object.__setattr__(self, "categories", tuple(self.categories))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        object.__setattr__(self, "ablations", tuple(self.ablations))
+        object.__setattr__(self, "overrides", dict(self.overrides))
+        check_ablations(self.ablations)
+        if self.profile is not None:
+            profile(self.profile)
+        if self.dataset not in DATASET_KINDS:
+            raise ValueError(f"unknown dataset kind {self.dataset!r}; valid: {', '.join(DATASET_KINDS)}")
+        if self.dataset != "folder":
+            check_categories(self.categories)
+        check_overrides(self.overrides)
+        if not self.seeds:
+            raise ValueError("a sweep needs at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds repeat: {list(self.seeds)}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        for name in ("gpus_per_job", "cpus_per_job"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+
+    def replace(self, **changes: Any) -> SweepSpec:
+        return dataclasses.replace(self, **changes)
+
+
+_YAML_KEYS = tuple(f.name for f in dataclasses.fields(SweepSpec))
+
+
+def parse_categories(value: str | Iterable[str]) -> tuple[str, ...]:
+    """"all" (or ["all"]) is every MVTec AD category; otherwise the names as given, comma separated
+    in a string."""
+    names = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
+    names = [n for n in names if n]
+    if names == ["all"]:
+        return CATEGORIES
+    if "all" in names:
+        raise ValueError(f"'all' cannot be mixed with other categories: {names}")
+    return tuple(names)
+
+
+def parse_seeds(value: str | Iterable[int]) -> tuple[int, ...]:
+    """Seeds as "0,1,2" or a list of ints."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        return tuple(int(str(v).strip()) for v in items if str(v).strip())
+    except ValueError:
+        raise ValueError(f"seeds must be integers separated by commas, got {value!r}") from None
+
+
+def parse_ablations(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Ablation names as "full,no_memory" or a list; "all" is every ablation."""
+    names = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
+    names = [n for n in names if n]
+    return tuple(ABLATIONS) if names == ["all"] else tuple(names)
+
+
+def check_categories(names: Iterable[str]) -> None:
+    bad = [n for n in names if n not in CATEGORIES]
+    if bad:
+        raise ValueError(f"unknown categories {bad}; valid: all, {', '.join(CATEGORIES)}")
+
+
+def check_ablations(names: Iterable[str]) -> None:
+    names = list(names)
+    if not names:
+        raise ValueError(f"a sweep needs at least one ablation; valid: {', '.join(ABLATIONS)}")
+    bad = [n for n in names if n not in ABLATIONS]
+    if bad:
+        raise ValueError(f"unknown ablations {bad}; valid: all, {', '.join(ABLATIONS)}")
+
+
+def check_overrides(overrides: Mapping[str, Any]) -> None:
+    axes = sorted(set(overrides) & set(_AXES))
+    if axes:
+        raise ValueError(f"overrides may not set {axes}: they are sweep keys (categories, seeds, ablations, dataset, data_root)")
+    unknown = sorted(set(overrides) - set(_JOB_FIELDS))
+    if unknown:
+        valid = sorted(set(_JOB_FIELDS) - set(_AXES))
+        raise ValueError(f"unknown overrides {unknown}; valid JobConfig fields: {', '.join(valid)}")
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """The sweep in YAML file `path`. Its name defaults to the file's stem."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ValueError(f"cannot read sweep file {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"sweep file {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"sweep file {path} must be a mapping of keys ({', '.join(_YAML_KEYS)})")
+    try:
+        return spec_from_dict({"name": path.stem, **data})
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
+    """A SweepSpec from plain data (YAML), naming any unknown key with the valid ones."""
+    unknown = sorted(set(data) - set(_YAML_KEYS))
+    if unknown:
+        raise ValueError(f"unknown sweep keys {unknown}; valid: {', '.join(_YAML_KEYS)}")
+    values = dict(data)
+    if "categories" in values:
+        values["categories"] = parse_categories(values["categories"])
+    if "seeds" in values:
+        values["seeds"] = parse_seeds(values["seeds"])
+    if "ablations" in values:
+        values["ablations"] = parse_ablations(values["ablations"])
+    if values.get("overrides") is None:
+        values["overrides"] = {}
+    if not isinstance(values["overrides"], dict):
+        raise ValueError(f"overrides must be a mapping of JobConfig fields, got {values['overrides']!r}")
+    if values.get("description") is None:
+        values["description"] = ""
+    return SweepSpec(**values)
+
+
+def spec_to_dict(spec: SweepSpec) -> dict[str, Any]:
+    """Plain data for YAML (the inverse of spec_from_dict)."""
+    data = dataclasses.asdict(spec)
+    data["categories"] = list(spec.categories)
+    data["seeds"] = list(spec.seeds)
+    data["ablations"] = list(spec.ablations)
+    data["overrides"] = dict(spec.overrides)
+    return data
+
+
+def dump_sweep(spec: SweepSpec) -> str:
+    return yaml.safe_dump(spec_to_dict(spec), sort_keys=False)
+
+
+def sweep_name(spec: SweepSpec, extra_overrides: Mapping[str, Any] | None = None) -> str:
+    """The folder name of the sweep's results: its own name when it has one, else
+    "<profile>-<dataset>". Overrides given on the command line (`extra_overrides`) change the
+    experiment, so they add a short hash: the same flags give the same name, other flags another."""
+    if spec.profile is None:
+        raise ValueError("resolve the profile before naming the sweep")
+    base = spec.name or f"{spec.profile}-{spec.dataset}"
+    if not extra_overrides:
+        return base
+    digest = hashlib.sha256(json.dumps(dict(extra_overrides), sort_keys=True, default=str).encode()).hexdigest()[:6]
+    return f"{base}-{digest}"
+
+
+def expand(spec: SweepSpec) -> list[JobConfig]:
+    """Every job of the sweep, seed-major then ablation then category, so the first complete
+    table (seed 0) arrives first. Profile overrides apply first, then the spec's."""
+    if spec.profile is None:
+        raise ValueError(f"the sweep needs a profile; valid: {', '.join(PROFILES)}")
+    if not spec.categories:
+        raise ValueError(f"the sweep names no categories; valid: all, {', '.join(CATEGORIES)}")
+    base = {**profile(spec.profile), **spec.overrides}
+    configs = [
+        JobConfig.from_dict(
+            {
+                **base,
+                "category": category,
+                "seed": seed,
+                "ablation": ablation,
+                "dataset": spec.dataset,
+                "data_root": spec.data_root,
+            }
+        )
+        for seed in spec.seeds
+        for ablation in spec.ablations
+        for category in spec.categories
+    ]
+    ids = [c.job_id for c in configs]
+    if len(set(ids)) != len(ids):
+        raise ValueError("the sweep repeats a job (same category, seed and ablation); remove the duplicates")
+    return configs

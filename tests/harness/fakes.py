@@ -1,0 +1,103 @@
+"""Fake job functions with the contract of `memseg.job.run`, for driving the harness fast.
+
+They are imported by path inside Ray workers ("tests.harness.fakes:quick_job"), so they must stay
+light: no torch, no data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from memseg.config import ImageScore, JobConfig, JobResult, Progress
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _unit(text: str) -> float:
+    """A stable number in [0, 1) from a string."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 16**8
+
+
+def fake_result(config: JobConfig, started_at: str, train_s: float = 0.0) -> JobResult:
+    """Metrics that depend only on the config (category, seed, ablation)."""
+    image = 0.8 + 0.2 * _unit(f"{config.category}-{config.ablation}-{config.seed}")
+    scores = tuple(
+        ImageScore(path=f"{config.category}/test/{kind}/{i:03d}.png", label=int(kind != "good"), defect_type=kind, score=float(i))
+        for i, kind in enumerate(("good", "good", "crack"))
+    )
+    return JobResult(
+        job_id=config.job_id,
+        config=config,
+        metrics={
+            "image_auroc": image,
+            "pixel_auroc": 0.9 + 0.1 * _unit(config.job_id),
+            "pixel_f1": 0.5,
+            "pixel_f1_threshold": 0.4,
+            "pixel_aupro": 0.7,
+        },
+        image_scores=scores,
+        # No sim_images_per_s and no peak_mem_mb: the store must turn missing keys into NaN.
+        timings={"train_s": train_s, "eval_s": 0.01, "infer_images_per_s": 100.0, "train_steps_per_s": 10.0},
+        environment={"torch": "fake", "cuda": "", "device": "cpu", "device_name": "fake", "node": os.uname().nodename,
+                     "python": "3", "git_sha": "", "timm": "fake"},
+        artefacts_dir=None,
+        started_at=started_at,
+        finished_at=_now(),
+        final_loss=0.25,
+        extras={"pid": os.getpid()},
+    )
+
+
+def quick_job(config: JobConfig, on_progress=None) -> JobResult:
+    """Reports a few progress steps over about half a second, then returns a valid result."""
+    report = on_progress or (lambda _p: None)
+    started = _now()
+    report(Progress("load", 0, 1))
+    for step in range(1, 6):
+        time.sleep(0.1)
+        report(Progress("train", step, 5, loss=1.0 / step))
+    return fake_result(config, started, train_s=0.5)
+
+
+def noop_job(config: JobConfig, on_progress=None) -> JobResult:
+    """Returns at once: what is left of a sweep's wall time is the harness's overhead."""
+    return fake_result(config, _now())
+
+
+def sleepy_job(config: JobConfig, on_progress=None) -> JobResult:
+    """Reports progress every 50 ms for `config.steps` steps, so a test can kill it mid-run."""
+    report = on_progress or (lambda _p: None)
+    started = _now()
+    for step in range(1, config.steps + 1):
+        time.sleep(0.05)
+        report(Progress("train", step, config.steps, loss=0.5))
+    return fake_result(config, started, train_s=0.05 * config.steps)
+
+
+def failing_job(config: JobConfig, on_progress=None) -> JobResult:
+    raise RuntimeError(f"fake failure in {config.category} seed {config.seed}")
+
+
+def picky_job(config: JobConfig, on_progress=None) -> JobResult:
+    """Fails for the carpet category only, like a job that diverges; the rest succeed."""
+    if config.category == "carpet":
+        raise FloatingPointError("loss became non-finite at step 3 of 4")
+    return quick_job(config, on_progress)
+
+
+def wrong_type_job(config: JobConfig, on_progress=None) -> dict:
+    return {"not": "a JobResult"}
+
+
+def fake_check(kind: str, root: Path, categories: list[str]) -> None:
+    """Like memseg.data.loading.check: every category needs a folder under `root`."""
+    from memseg.data.types import DataError  # imports torch: only here, not in every fake job
+    problems = [f"{root / c}: missing category folder" for c in categories if not (Path(root) / c).is_dir()]
+    if problems:
+        raise DataError(f"{kind} data at {root} is incomplete", problems)

@@ -1,0 +1,113 @@
+"""`python -m harness run|status` end to end with fake jobs: the job table, the summary, resume,
+exit codes, and errors for bad input before anything starts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from harness import store
+from harness.cli_run import choose_profile
+from harness.sweep import SweepSpec
+from memseg.config import CATEGORIES
+
+FAKES = "tests.harness.fakes"
+
+
+def _table_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "│" in line]
+
+
+def _run_argv(results, data_root, *extra):
+    return ["run", "--results", str(results), "--profile", "tiny", "--dataset", "mvtec", "--data-root", str(data_root),
+            "--job-fn", f"{FAKES}:quick_job", "--data-check", f"{FAKES}:fake_check", *extra]
+
+
+@pytest.mark.slow
+def test_run_twelve_jobs_then_resume_with_the_same_table(ray_session, cli, capsys, tmp_path, mvtec_dirs):
+    cats = ("bottle", "carpet", "grid")
+    argv = _run_argv(tmp_path / "res", mvtec_dirs(*cats), "--categories", ",".join(cats), "--seeds", "0,1",
+                     "--ablations", "full,no_memory")
+    assert cli(argv) == 0
+    first = capsys.readouterr().out
+    assert "sweep tiny-mvtec: 12 jobs" in first and "profile tiny" in first and "ran 12 job(s)" in first
+    rows = store.load_results(tmp_path / "res", "tiny-mvtec")
+    assert len(rows) == 12 and list(rows.columns) == store.JOB_SCHEMA.names and (rows.status == "ok").all()
+    assert len(list((tmp_path / "res" / "tiny-mvtec" / "jobs").glob("*.parquet"))) == 12
+    assert rows["worker_pid"].nunique() > 1  # more than one actor process
+    starts = rows["started_at"].map(datetime.fromisoformat)
+    ends = rows["finished_at"].map(datetime.fromisoformat)
+    assert max(((starts <= s) & (ends > s)).sum() for s in starts) > 1  # and they overlapped in time
+    table = _table_lines(first)
+    for category in cats:
+        assert any(line.split("│")[1].strip() == category for line in table)
+    assert (tmp_path / "res" / "tiny-mvtec" / "sweep.yaml").exists()
+
+    assert cli(argv) == 0
+    second = capsys.readouterr().out
+    assert "ran 0 job(s)" in second and "12 were done before" in second
+    assert _table_lines(second) == table
+
+
+@pytest.mark.slow
+def test_a_failed_job_gives_exit_1_and_is_rerun_only_when_asked(ray_session, cli, capsys, tmp_path, mvtec_dirs):
+    results, data = tmp_path / "res", mvtec_dirs("bottle", "carpet")
+    argv = _run_argv(results, data, "--categories", "bottle,carpet")
+    picky = [a if a != f"{FAKES}:quick_job" else f"{FAKES}:picky_job" for a in argv]
+    assert cli(picky) == 1
+    out = capsys.readouterr().out
+    assert "failed jobs" in out and "loss became non-finite" in out
+
+    assert cli(["status", "--results", str(results)]) == 0
+    status = capsys.readouterr().out
+    row = next(line for line in status.splitlines() if "tiny-mvtec" in line)
+    assert [c.strip() for c in row.split("│")[4:8]] == ["2", "1", "1", "0"]  # jobs, done, failed, pending
+
+    assert cli(argv) == 1  # failed jobs are not re-run by default, and still count
+    assert "--retry-failed" in capsys.readouterr().out
+    assert cli([*argv, "--retry-failed"]) == 0
+    assert (store.load_results(results, "tiny-mvtec").status == "ok").all()
+
+
+@pytest.mark.slow
+def test_impossible_gpu_request_exits_2_before_any_job(ray_session, cli, capsys, tmp_path, mvtec_dirs):
+    argv = _run_argv(tmp_path / "res", mvtec_dirs("bottle"), "--categories", "bottle", "--gpus-per-job", "5")
+    assert cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "each job asks for 5 GPU(s) but the largest node has 4" in err and "--gpus-per-job" in err
+    assert store.job_statuses(tmp_path / "res", "tiny-mvtec") == {}
+
+
+def test_dry_run_lists_jobs_and_runs_nothing(cli, capsys, tmp_path):
+    argv = ["run", "--results", str(tmp_path), "--profile", "tiny", "--categories", "bottle,zipper", "--seeds", "0,1",
+            "--dry-run", "--job-fn", f"{FAKES}:failing_job"]
+    assert cli(argv) == 0
+    out = capsys.readouterr().out
+    assert "sweep tiny-synthetic: 4 jobs" in out and "generated MVTec-layout set" in out
+    lines = _table_lines(out)
+    assert len(lines) == 4 and all(line.rstrip("│ ").endswith("no") for line in lines)
+    assert not (tmp_path / "tiny-synthetic").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--categories", "bottle,bottel"], "unknown categories ['bottel']; valid: all, bottle"),
+        (["--all-categories", "--ablations", "full,no_brain"], "unknown ablations ['no_brain']"),
+        ([], "say which categories"),
+        (["--all-categories", "--dataset", "mvtec"], "mvtec data needs --data-root"),
+        (["--all-categories", "--image-size", "100"], "image_size must be a multiple of 32"),
+        (["--sweep", "no/such.yaml"], "cannot read sweep file"),
+    ],
+)
+def test_bad_input_exits_2_with_the_reason(cli, capsys, tmp_path, argv, message):
+    assert cli(["run", "--results", str(tmp_path), "--profile", "tiny", "--dry-run", *argv]) == 2
+    assert message in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_default_profile_follows_the_cluster():
+    spec = SweepSpec(categories=CATEGORIES)
+    assert choose_profile(spec, 0)[0] == "smoke"
+    assert choose_profile(spec, 2)[0] == "paper"
+    assert choose_profile(spec.replace(profile="tiny"), 2) == ("tiny", "as asked")

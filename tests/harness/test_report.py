@@ -1,0 +1,116 @@
+"""Aggregation (mean ± std over seeds, the average row), the published numbers, and rendering."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness import report, store
+from harness.reference import PAPER, TOOTOUCH
+from harness.sweep import SweepSpec, dump_sweep, expand
+from memseg.config import CATEGORIES
+from tests.harness.fakes import fake_result
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _rows(records):
+    """A results frame with the store's columns from (category, ablation, seed, image, status)."""
+    rows = []
+    for category, ablation, seed, image, status in records:
+        row = store.empty_row()
+        row.update(job_id=f"{category}-{ablation}-{seed}", category=category, ablation=ablation, seed=seed,
+                   status=status, dataset="mvtec", image_auroc=image, pixel_auroc=image, pixel_f1=0.5, pixel_aupro=0.5,
+                   train_steps_per_s=2.0, infer_images_per_s=50.0, error="boom" if status == "failed" else "", attempts=1)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_mean_and_std_over_seeds_in_percent():
+    rows = _rows([
+        ("bottle", "full", 0, 0.90, "ok"), ("bottle", "full", 1, 0.94, "ok"),
+        ("carpet", "full", 0, 0.80, "ok"), ("carpet", "full", 1, 0.70, "failed"),
+    ])
+    agg = report.aggregate(rows).set_index("category")
+    assert agg.loc["bottle", "image_auroc_mean"] == pytest.approx(92.0)
+    assert agg.loc["bottle", "image_auroc_std"] == pytest.approx(pd.Series([90.0, 94.0]).std())
+    assert agg.loc["carpet", "n"] == 1 and agg.loc["carpet", "failed"] == 1
+    assert math.isnan(agg.loc["carpet", "image_auroc_std"])  # one seed: no spread
+    # Average: mean of the category means; std only over seeds complete for every category (seed 0 only).
+    assert agg.loc["average", "image_auroc_mean"] == pytest.approx((92.0 + 80.0) / 2)
+    assert math.isnan(agg.loc["average", "image_auroc_std"])
+    assert list(agg.index) == ["bottle", "carpet", "average"]
+
+
+def test_average_std_is_the_spread_of_per_seed_averages():
+    rows = _rows([
+        ("bottle", "full", 0, 0.90, "ok"), ("bottle", "full", 1, 0.94, "ok"),
+        ("carpet", "full", 0, 0.80, "ok"), ("carpet", "full", 1, 0.70, "ok"),
+    ])
+    avg = report.aggregate(rows).set_index("category").loc["average"]
+    assert avg["image_auroc_std"] == pytest.approx(pd.Series([85.0, 82.0]).std())
+
+
+def test_ablations_are_separate_groups_in_canonical_order():
+    rows = _rows([("grid", "no_memory", 0, 0.5, "ok"), ("grid", "full", 0, 0.9, "ok"), ("bottle", "full", 0, 0.8, "ok")])
+    agg = report.aggregate(rows)
+    assert list(zip(agg.ablation, agg.category)) == [
+        ("full", "bottle"), ("full", "grid"), ("full", "average"), ("no_memory", "grid"), ("no_memory", "average")
+    ]
+
+
+def test_reference_numbers_are_the_published_ones_only():
+    assert PAPER.image_auroc == {"average": 99.56} and PAPER.pixel_auroc == {"average": 98.84}
+    assert set(TOOTOUCH.image_auroc) == set(CATEGORIES) | {"average"}
+    assert TOOTOUCH.image_auroc["cable"] == 92.50 and TOOTOUCH.pixel_auroc["transistor"] == 76.29
+    assert "test set" in TOOTOUCH.note
+
+
+def test_tables_show_references_on_mvtec_and_list_failures():
+    rows = _rows([(c, "full", 0, 0.9, "ok") for c in CATEGORIES] + [("bottle", "no_memory", 0, 0.5, "failed")])
+    tables = report.summary_tables(rows, "paper")
+    full = tables[0]
+    assert "TooTouch† img" in full.headers and "test set" in full.caption
+    cells = {r[0]: r for r in full.rows}
+    assert set(cells) == set(CATEGORIES) | {"average"}
+    paper_img = full.headers.index("paper img")
+    assert cells["average"][paper_img] == "99.56" and cells["bottle"][paper_img] == ""  # never per category
+    assert cells["cable"][full.headers.index("TooTouch† img")] == "92.50"
+    failed = tables[-1]
+    assert failed.title.endswith("failed jobs") and failed.rows[0][-1] == "boom"
+    markdown = "".join(report.to_markdown(t) for t in tables)
+    assert "| cable |" in markdown and "**average**" in markdown and "TooTouch†" in markdown
+
+
+def test_generated_data_hides_the_mvtec_numbers():
+    rows = _rows([("bottle", "full", 0, 0.9, "ok")]).assign(dataset="synthetic")
+    (table,) = report.summary_tables(rows, "smoke")
+    assert "TooTouch† img" not in table.headers and "not shown" in table.caption
+
+
+def test_report_and_status_read_parquet_without_importing_ray(tmp_path):
+    spec = SweepSpec(name="demo", categories=("bottle", "carpet", "grid"), profile="tiny")
+    for config in expand(spec)[:2]:
+        result = fake_result(config, "t")
+        row = store.row_from_result("demo", "tiny", result, attempts=1, worker={}, recorded_at="t", wall_s=1.0)
+        store.write_job(tmp_path, row, store.scores_frame(result))
+    store.save_spec(tmp_path, "demo", dump_sweep(spec))
+    code = f"""
+import argparse, sys
+from harness import cli_run
+p = argparse.ArgumentParser(); cli_run.register(p.add_subparsers(dest="command", required=True))
+for argv in (["report", "--results", {str(tmp_path)!r}, "--markdown"], ["status", "--results", {str(tmp_path)!r}]):
+    a = p.parse_args(argv); assert a.func(a) == 0
+assert "ray" not in sys.modules, "report/status imported ray"
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "| bottle |" in out.stdout and "| carpet |" in out.stdout
+    # status: 3 jobs in the spec, 2 done, 0 failed, 1 pending.
+    status_line = next(line for line in out.stdout.splitlines() if "demo" in line and "tiny" in line)
+    assert [c.strip() for c in status_line.split("│")[4:8]] == ["3", "2", "0", "1"]

@@ -1,0 +1,103 @@
+"""The Parquet store: atomic commits, one schema for ok and failed rows, temp files never read."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+
+from harness import store
+from memseg.config import JobConfig
+from tests.harness.fakes import fake_result
+
+
+def _ok_row(config: JobConfig, sweep: str = "s"):
+    result = fake_result(config, "2026-01-01T00:00:00+00:00")
+    row = store.row_from_result(sweep, "tiny", result, attempts=1, worker={"pid": 42, "hostname": "h", "node_id": "n"},
+                                recorded_at="t", wall_s=1.0)
+    return row, store.scores_frame(result)
+
+
+def test_ok_and_failed_rows_share_the_full_schema(tmp_path):
+    good, bad = JobConfig("bottle", steps=4), JobConfig("carpet", steps=4)
+    row, scores = _ok_row(good)
+    store.write_job(tmp_path, row, scores)
+    failed = store.row_from_failure("s", "tiny", bad, error="RuntimeError: boom", traceback="Traceback ...", attempts=3,
+                                    recorded_at="t")
+    store.write_job(tmp_path, failed, None)
+
+    df = store.load_results(tmp_path, "s")
+    assert list(df.columns) == store.JOB_SCHEMA.names
+    assert len(df) == 2
+    ok = df.set_index("category").loc["bottle"]
+    assert ok.status == "ok" and ok.worker_pid == 42 and ok.steps == 4
+    # The fake reports no sim_images_per_s / peak_mem_mb: missing timings are NaN, not errors.
+    assert math.isnan(ok.sim_images_per_s) and math.isnan(ok.peak_mem_mb)
+    fail = df.set_index("category").loc["carpet"]
+    assert fail.status == "failed" and fail.error == "RuntimeError: boom" and fail.attempts == 3
+    assert math.isnan(fail.image_auroc) and fail.config_json == bad.to_json()
+    assert store.job_statuses(tmp_path, "s") == {good.job_id: "ok", bad.job_id: "failed"}
+    assert len(store.load_scores(tmp_path, "s", good.job_id)) == 3
+
+
+def test_stray_temp_files_are_never_read(tmp_path):
+    config = JobConfig("bottle")
+    row, scores = _ok_row(config)
+    store.write_job(tmp_path, row, scores)
+    jobs = tmp_path / "s" / "jobs"
+    (jobs / f".{JobConfig('grid').job_id}.parquet.tmp-999").write_bytes(b"half a file")
+    assert list(store.load_results(tmp_path, "s")["job_id"]) == [config.job_id]
+    assert set(store.job_statuses(tmp_path, "s")) == {config.job_id}
+
+
+def test_a_crash_before_the_commit_leaves_the_job_pending(tmp_path, monkeypatch):
+    """Scores are written first; the job file is the commit marker. If its rename never happens
+    the job is not done, and no temp file is left behind."""
+    config = JobConfig("bottle")
+    row, scores = _ok_row(config)
+    real_replace = os.replace
+
+    def crash_on_job_file(src, dst):
+        if "/jobs/" in str(dst):
+            raise OSError("disk gone")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(store.os, "replace", crash_on_job_file)
+    with pytest.raises(OSError):
+        store.write_job(tmp_path, row, scores)
+    monkeypatch.undo()
+    assert store.scores_path(tmp_path, "s", config.job_id).exists()
+    assert store.job_statuses(tmp_path, "s") == {}
+    assert store.load_results(tmp_path, "s").empty
+    assert not [p for p in (tmp_path / "s" / "jobs").iterdir()]
+
+
+def test_a_failed_rerun_removes_stale_scores(tmp_path):
+    config = JobConfig("bottle")
+    row, scores = _ok_row(config)
+    store.write_job(tmp_path, row, scores)
+    store.write_job(tmp_path, store.row_from_failure("s", "tiny", config, error="x", attempts=1, recorded_at="t"), None)
+    assert not store.scores_path(tmp_path, "s", config.job_id).exists()
+    assert store.job_statuses(tmp_path, "s") == {config.job_id: "failed"}
+
+
+def test_list_sweeps_and_empty_results(tmp_path):
+    assert store.list_sweeps(tmp_path / "missing") == []
+    empty = store.load_results(tmp_path)
+    assert empty.empty and list(empty.columns) == store.JOB_SCHEMA.names
+    for sweep in ("b", "a"):
+        row, scores = _ok_row(JobConfig("bottle"), sweep)
+        store.write_job(tmp_path, row, scores)
+    (tmp_path / "_data").mkdir()
+    store.save_spec(tmp_path, "c", "name: c\n")
+    assert store.list_sweeps(tmp_path) == ["a", "b", "c"]
+    assert len(store.load_results(tmp_path)) == 2
+    assert store.read_spec(tmp_path, "c") == "name: c\n"
+
+
+def test_an_unreadable_result_file_is_named(tmp_path):
+    (tmp_path / "s" / "jobs").mkdir(parents=True)
+    (tmp_path / "s" / "jobs" / "x.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ValueError, match=r"x\.parquet.*delete it"):
+        store.load_results(tmp_path, "s")
