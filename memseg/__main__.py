@@ -1,0 +1,168 @@
+"""Command line for one job without Ray: `python -m memseg train ...` and `python -m memseg predict ...`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+
+from memseg.config import ABLATIONS, DATASET_KINDS, PROFILES, JobConfig, JobResult, Progress, profile
+
+METRIC_LABELS = {
+    "image_auroc": "image AUROC",
+    "pixel_auroc": "pixel AUROC",
+    "pixel_f1": "pixel F1-max",
+    "pixel_aupro": "pixel AUPRO@0.3",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m memseg", description="Train and run MemSeg without Ray.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train on one category and evaluate the final model")
+    train.add_argument("--data-root", required=True, help="folder holding <category>/train, <category>/test, ...")
+    train.add_argument("--category", required=True)
+    train.add_argument("--dataset", choices=DATASET_KINDS, default="mvtec")
+    train.add_argument("--profile", choices=sorted(PROFILES), default="paper")
+    train.add_argument("--ablation", choices=list(ABLATIONS), default="full")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--steps", type=int)
+    train.add_argument("--image-size", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--memory-size", type=int)
+    train.add_argument("--backbone-weights", help="imagenet | none | PATH to a ResNet18 state dict")
+    train.add_argument("--texture-dir", help="DTD-style folder of anomaly-source textures (default: procedural)")
+    train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    train.add_argument("--compile", action="store_true", help="torch.compile the model (GPU)")
+    train.add_argument("--out", default="results/memseg", help="where the model directory is written")
+    train.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
+    train.set_defaults(func=cmd_train)
+
+    predict = sub.add_parser("predict", help="anomaly heatmap and score for one image")
+    predict.add_argument("--model", required=True, help="a model directory written by `train`")
+    predict.add_argument("--image", required=True)
+    predict.add_argument("--out", required=True, help="PNG to write: the image with the heatmap overlaid")
+    predict.add_argument("--device", default="cpu")
+    predict.set_defaults(func=cmd_predict)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> JobConfig:
+    """Profile values first, then every flag the user gave explicitly."""
+    values = profile(args.profile)
+    values.update(category=args.category, data_root=str(Path(args.data_root).resolve()), dataset=args.dataset)
+    values.update(ablation=args.ablation, seed=args.seed, device=args.device, out_dir=args.out)
+    explicit = {
+        "steps": args.steps,
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "memory_size": args.memory_size,
+        "backbone_weights": args.backbone_weights,
+        "texture_dir": args.texture_dir,
+    }
+    values.update({k: v for k, v in explicit.items() if v is not None})
+    if args.compile:
+        values["compile"] = True
+    return JobConfig.from_dict(values)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from memseg.job import run
+
+    console = Console(stderr=True)
+    try:
+        config = config_from_args(args)
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 2
+    console.print(
+        f"MemSeg [bold]{config.category}[/bold] ({config.dataset}), ablation {config.ablation}, seed {config.seed}, "
+        f"{config.image_size} px, {config.steps} steps, backbone {config.backbone_weights}"
+    )
+    with _progress(console) as on_progress:
+        result = run(config, on_progress=on_progress)
+    if args.json:
+        print(json.dumps(result_to_json(result)))
+    else:
+        Console().print(metrics_table(result))
+        console.print(f"model and scores written to {result.artefacts_dir}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+
+    from memseg.artefacts import load_model
+    from memseg.data.images import read_rgb
+    from memseg.heatmap import overlay, write_png
+    from memseg.metrics import image_scores
+
+    model, config = load_model(Path(args.model), args.device)
+    image = read_rgb(Path(args.image), config.image_size)  # (3, S, S) uint8
+    with torch.no_grad():
+        anomaly = model.anomaly_map(model(image[None].float().div(255).to(args.device)))[0].cpu()
+    score = float(image_scores(anomaly[None], top_k=config.top_k)[0])
+    write_png(overlay(image, anomaly), Path(args.out))
+    Console().print(f"{args.image}: anomaly score {score:.4f}; heatmap written to {args.out}")
+    return 0
+
+
+def result_to_json(result: JobResult) -> dict:
+    data = dataclasses.asdict(result)
+    data["metrics"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()}
+    return data
+
+
+def metrics_table(result: JobResult):
+    from rich.table import Table
+
+    table = Table(title=f"MemSeg {result.config.category} / {result.config.ablation} / seed {result.config.seed}")
+    table.add_column("metric")
+    table.add_column("value (%)", justify="right")
+    for key, label in METRIC_LABELS.items():
+        value = result.metrics.get(key, math.nan)
+        table.add_row(label, "n/a" if math.isnan(value) else f"{100 * value:.2f}")
+    t = result.timings
+    table.add_row("train", f"{t['train_s']:.1f} s, {t['train_steps_per_s']:.2f} steps/s")
+    table.add_row("inference", f"{t['infer_images_per_s']:.1f} images/s")
+    return table
+
+
+class _progress:
+    """A rich progress bar fed by the job's Progress events (stderr, so --json stays clean)."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+
+        self.bar = Bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                       TimeRemainingColumn(), TextColumn("{task.fields[loss]}"), console=console, transient=True)
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self.update
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+    def update(self, event: Progress) -> None:
+        if event.phase not in self.tasks:
+            self.tasks[event.phase] = self.bar.add_task(event.phase, total=event.total, loss="")
+        loss = "" if event.loss is None else f"loss {event.loss:.4f}"
+        self.bar.update(self.tasks[event.phase], completed=event.step, total=event.total, loss=loss)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

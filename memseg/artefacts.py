@@ -1,0 +1,61 @@
+"""What a finished job leaves on disk, and how to load it back safely.
+
+A model directory holds `model.safetensors` (weights and memory bank; safetensors cannot carry
+code, so loading never runs a pickle), `config.json` (the JobConfig) and `scores.json`
+(per-image scores and the metrics).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from memseg.config import JobConfig, JobResult
+from memseg.model import MemSeg
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+SCORES = "scores.json"
+
+
+def save(result: JobResult, model: MemSeg, out_dir: Path) -> Path:
+    """Write the model, its config and the per-image scores of `result` into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    _atomic(out_dir / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
+    _atomic(out_dir / CONFIG, lambda tmp: tmp.write_text(result.config.to_json()))
+    scores = {
+        "job_id": result.job_id,
+        "metrics": result.metrics,
+        "images": [dataclasses.asdict(s) for s in result.image_scores],
+    }
+    _atomic(out_dir / SCORES, lambda tmp: tmp.write_text(json.dumps(scores, indent=1)))
+    return out_dir
+
+
+def with_dir(result: JobResult, out_dir: Path) -> JobResult:
+    return dataclasses.replace(result, artefacts_dir=str(out_dir))
+
+
+def load_model(model_dir: Path, device: str | torch.device = "cpu") -> tuple[MemSeg, JobConfig]:
+    """The trained model and its config from a directory written by `save`. Weights come from
+    safetensors only; the backbone is built without downloading anything."""
+    config_path, weights_path = model_dir / CONFIG, model_dir / WEIGHTS
+    missing = [str(p) for p in (config_path, weights_path) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"not a MemSeg model directory, missing: {', '.join(missing)}")
+    config = JobConfig.from_dict(json.loads(config_path.read_text()))
+    model = MemSeg(backbone_weights="none", ablation=config.ablation_flags, memory_size=config.memory_size)
+    model.load_state_dict(load_file(str(weights_path)))
+    return model.to(device).eval(), config
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,308 @@
+"""One MemSeg job: JobConfig in, JobResult out. Load data, fill the memory bank, train, evaluate
+the FINAL model, time everything and save the artefacts.
+
+The training loop reads top to bottom in `_train`; there is no trainer framework. The harness
+runs this same function inside a Ray actor; it also runs alone (`python -m memseg train`).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from memseg.config import ImageScore, JobConfig, JobResult, Progress
+from memseg.data.loading import load_category
+from memseg.data.textures import load_texture_folder
+from memseg.loss import memseg_loss
+from memseg.metrics import compute_metrics, image_scores
+from memseg.model import MemSeg
+from memseg.simulate import AnomalySimulator
+from memseg import artefacts
+from memseg.procedural import procedural_textures
+
+ProgressFn = Callable[[Progress], None]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss; the job stops at once instead of reporting
+    numbers from a diverged model."""
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    final_loss: float
+    train_s: float
+    steps_per_s: float
+
+
+def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
+    """Train MemSeg on one category and evaluate the final model on its test set.
+
+    Deterministic for a fixed seed on CPU. Raises on any failure (bad data, non-finite loss,
+    out of memory); the caller decides what a failure means for a sweep.
+    """
+    report = on_progress or (lambda _p: None)
+    started_at = _now()
+    device = resolve_device(config.device)
+    # fork_rng keeps the caller's global RNG untouched: a job is a pure function of its config.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(config.seed)
+        report(Progress("load", 0, 1))
+        data = load_category(config.dataset, Path(_data_root(config)), config.category, config.image_size)
+        memory_images, train_images = split_memory(data.train_images, config.memory_size, config.seed)
+        texture_bank = load_texture_bank(config).to(device)
+
+        model = MemSeg(
+            backbone_weights=config.backbone_weights,
+            ablation=config.ablation_flags,
+            memory_size=config.memory_size,
+        ).to(device)
+        report(Progress("memory", 0, 1))
+        with torch.no_grad():
+            model.fill_memory(_to_float(memory_images.to(device)))
+        simulator = AnomalySimulator.from_job(config, texture_bank)
+
+        sim_images_per_s = measure_simulation(simulator, train_images, config, device)
+        outcome = _train(model, simulator, train_images, config, device, report)
+        maps, infer_images_per_s, eval_s = predict_maps(model, data.test_images, config, device, report)
+
+    scores = image_scores(maps, top_k=config.top_k)
+    metrics = compute_metrics(scores, data.test_labels, maps, data.test_masks)
+    image_results = tuple(
+        ImageScore(path=p, label=int(l), defect_type=d, score=float(s))
+        for p, l, d, s in zip(data.test_paths, data.test_labels.tolist(), data.test_defect_types, scores.tolist())
+    )
+    timings = {
+        "train_s": outcome.train_s,
+        "eval_s": eval_s,
+        "infer_images_per_s": infer_images_per_s,
+        "train_steps_per_s": outcome.steps_per_s,
+        "sim_images_per_s": sim_images_per_s,
+        "peak_mem_mb": peak_memory_mb(device),
+    }
+    result = JobResult(
+        job_id=config.job_id,
+        config=config,
+        metrics=metrics,
+        image_scores=image_results,
+        timings=timings,
+        environment=environment(device),
+        artefacts_dir=None,
+        started_at=started_at,
+        finished_at=_now(),
+        final_loss=outcome.final_loss,
+    )
+    if config.out_dir is not None:
+        out = artefacts.save(result, model, Path(config.out_dir) / config.job_id)
+        result = artefacts.with_dir(result, out)
+    return result
+
+
+def _train(
+    model: MemSeg,
+    simulator: AnomalySimulator,
+    train_images: torch.Tensor,
+    config: JobConfig,
+    device: torch.device,
+    report: ProgressFn,
+) -> TrainOutcome:
+    """AdamW + cosine schedule with linear warm-up; half of each batch gets a simulated anomaly.
+
+    The only host-device syncs are at the logging interval: the loss is checked for NaN/inf on
+    the device every step and the first bad step is remembered, so a diverged job still stops
+    with the exact step in its error.
+    """
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        trainable, lr=config.lr, weight_decay=config.weight_decay, fused=device.type == "cuda"
+    )
+    warmup = max(1, round(config.warmup_fraction * config.steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup, config.steps))
+    net = torch.compile(model) if config.compile else model
+    use_amp = config.amp and device.type == "cuda"
+    sampler = torch.Generator().manual_seed(config.seed)
+    sim_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+    images_on_device = train_images.to(device)
+    if device.type == "cuda":
+        images_on_device = images_on_device.contiguous(memory_format=torch.channels_last)
+
+    first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
+    loss = torch.zeros((), device=device)
+    model.train()
+    start = time.perf_counter()
+    for step in range(config.steps):
+        index = torch.randint(len(images_on_device), (config.batch_size,), generator=sampler).to(device)
+        batch = _to_float(images_on_device[index])
+        inputs, masks = simulator(batch, sim_generator)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            logits = net(inputs)
+        loss, _parts = memseg_loss(
+            logits.float(), masks, config.l1_weight, config.focal_weight, config.focal_gamma
+        )
+        bad = ~torch.isfinite(loss)
+        first_bad_step = torch.where(bad & (first_bad_step < 0), torch.full_like(first_bad_step, step), first_bad_step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+            bad_step = int(first_bad_step)
+            if bad_step >= 0:
+                raise NonFiniteLossError(f"loss became non-finite at step {bad_step} of {config.steps}")
+            report(Progress("train", step + 1, config.steps, float(loss.detach())))
+    _sync(device)
+    train_s = time.perf_counter() - start
+    return TrainOutcome(final_loss=float(loss.detach()), train_s=train_s, steps_per_s=config.steps / train_s)
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to the base learning rate over `warmup` steps, then cosine decay to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def predict_maps(
+    model: MemSeg, images: torch.Tensor, config: JobConfig, device: torch.device, report: ProgressFn
+) -> tuple[torch.Tensor, float, float]:
+    """Anomaly maps (N, S, S) float32 on the CPU for uint8 images, the inference throughput in
+    images/s (forward passes only, timed with the device synchronised), and the eval wall time."""
+    model.eval()
+    use_amp = config.amp and device.type == "cuda"
+    maps = []
+    forward_s = 0.0
+    start = time.perf_counter()
+    for first in range(0, len(images), config.eval_batch_size):
+        batch = _to_float(images[first : first + config.eval_batch_size].to(device))
+        _sync(device)
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            anomaly = model.anomaly_map(model(batch)).float()
+        _sync(device)
+        forward_s += time.perf_counter() - t0
+        maps.append(anomaly.cpu())
+        report(Progress("eval", min(first + config.eval_batch_size, len(images)), len(images)))
+    eval_s = time.perf_counter() - start
+    return torch.cat(maps), len(images) / max(forward_s, 1e-9), eval_s
+
+
+@torch.no_grad()
+def measure_simulation(
+    simulator: AnomalySimulator, train_images: torch.Tensor, config: JobConfig, device: torch.device, batches: int = 3
+) -> float:
+    """Anomaly-simulation throughput (images/s) on the training device, timed apart from the
+    training loop so that the loop needs no extra synchronisation. Uses its own generator, so it
+    does not change the training run."""
+    generator = torch.Generator(device=device).manual_seed(config.seed + 2)
+    batch = _to_float(train_images[: config.batch_size].to(device))
+    simulator(batch, generator)  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(batches):
+        simulator(batch, generator)
+    _sync(device)
+    return batches * len(batch) / max(time.perf_counter() - start, 1e-9)
+
+
+def load_texture_bank(config: JobConfig, procedural_count: int = 64) -> torch.Tensor:
+    """The anomaly-source textures (K, 3, S, S) uint8: the DTD-style folder when one is given,
+    else a seeded bank of procedural textures."""
+    if config.texture_dir is not None:
+        return load_texture_folder(Path(config.texture_dir), config.image_size, seed=config.seed)
+    return procedural_textures(procedural_count, config.image_size, seed=config.seed)
+
+
+def split_memory(train_images: torch.Tensor, memory_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hold out `memory_size` normal training images for the memory bank; train on the rest.
+    The split is a seeded permutation, so seeds differ in which images form the bank."""
+    if len(train_images) <= memory_size:
+        raise ValueError(
+            f"the memory bank needs {memory_size} normal training images and training needs at least one more, "
+            f"but only {len(train_images)} were found; lower memory_size or add images"
+        )
+    order = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(seed))
+    return train_images[order[:memory_size]], train_images[order[memory_size:]]
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is the first CUDA device when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} was asked for but CUDA is not available here; use --device cpu or auto")
+    return device
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated by torch on CUDA; the process's peak resident set on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def environment(device: torch.device) -> dict[str, str]:
+    """What produced the numbers, so a result row can be traced back."""
+    import kornia
+    import timm
+
+    return {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda or "",
+        "timm": timm.__version__,
+        "kornia": kornia.__version__,
+        "python": platform.python_version(),
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "node": platform.node(),
+        "git_sha": git_sha(),
+    }
+
+
+def git_sha() -> str:
+    """The commit of the checkout this package runs from, or "" outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def _data_root(config: JobConfig) -> str:
+    if config.data_root is None:
+        raise ValueError(
+            f"job {config.job_id} has no data_root; pass --data-root (or let the harness generate its synthetic set)"
+        )
+    return config.data_root
+
+
+def _to_float(images: torch.Tensor) -> torch.Tensor:
+    return images.float().div_(255.0)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
