@@ -100,12 +100,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from memseg.artefacts import load_model
-    from memseg.data.images import read_rgb
+    from memseg.data.images import read_rgb, resize_rgb
     from memseg.heatmap import overlay, write_png
     from memseg.metrics import image_scores
 
     model, config = load_model(Path(args.model), args.device)
-    image = read_rgb(Path(args.image), config.image_size)  # (3, S, S) uint8
+    image = resize_rgb(read_rgb(Path(args.image)), config.image_size)  # (3, S, S) uint8
     with torch.no_grad():
         anomaly = model.anomaly_map(model(image[None].float().div(255).to(args.device)))[0].cpu()
     score = float(image_scores(anomaly[None], top_k=config.top_k)[0])

@@ -25,6 +25,7 @@ from memseg.loss import memseg_loss
 from memseg.metrics import compute_metrics, image_scores
 from memseg.model import MemSeg
 from memseg.simulate import AnomalySimulator
+from memseg.visuals import job_visuals
 from memseg import artefacts
 from memseg.procedural import procedural_textures
 
@@ -99,6 +100,7 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
         started_at=started_at,
         finished_at=_now(),
         final_loss=outcome.final_loss,
+        extras={"visuals": job_visuals(data, maps, scores, metrics)},
     )
     if config.out_dir is not None:
         out = artefacts.save(result, model, Path(config.out_dir) / config.job_id)
@@ -128,7 +130,9 @@ def _train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup, config.steps))
     net = torch.compile(model) if config.compile else model
     use_amp = config.amp and device.type == "cuda"
-    sampler = torch.Generator().manual_seed(config.seed)
+    # Batch indices are drawn on the training device: a host-made index would cost a host-to-device
+    # copy, and so a synchronisation, every step.
+    sampler = torch.Generator(device=device).manual_seed(config.seed)
     sim_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
     images_on_device = train_images.to(device)
     if device.type == "cuda":
@@ -139,7 +143,7 @@ def _train(
     model.train()
     start = time.perf_counter()
     for step in range(config.steps):
-        index = torch.randint(len(images_on_device), (config.batch_size,), generator=sampler).to(device)
+        index = torch.randint(len(images_on_device), (config.batch_size,), generator=sampler, device=device)
         batch = _to_float(images_on_device[index])
         inputs, masks = simulator(batch, sim_generator)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
