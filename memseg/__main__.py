@@ -115,7 +115,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def result_to_json(result: JobResult) -> dict:
+    """The result as plain JSON: NaN metrics become null, and the prediction pictures (PNG/GIF
+    bytes in extras["visuals"]) stay out; `--out` writes the model and scores to disk instead."""
     data = dataclasses.asdict(result)
+    data["extras"] = {k: v for k, v in result.extras.items() if k != "visuals"}
     data["metrics"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()}
     return data
 
