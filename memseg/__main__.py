@@ -110,7 +110,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         anomaly = model.anomaly_map(model(image[None].float().div(255).to(args.device)))[0].cpu()
     score = float(image_scores(anomaly[None], top_k=config.top_k)[0])
     write_png(overlay(image, anomaly), Path(args.out))
-    Console().print(f"{args.image}: anomaly score {score:.4f}; heatmap written to {args.out}")
+    Console(soft_wrap=True).print(f"{args.image}: anomaly score {score:.4f}; heatmap written to {args.out}")
     return 0
 
 
