@@ -1,16 +1,18 @@
 """MemSeg anomaly simulation on whole batches: Perlin masks, foreground masks, texture and
 structure anomaly sources, and the transparency blend (paper section 3.2).
 
-Everything is batched torch (plus kornia) with per-sample random parameters drawn as tensors from
-one `torch.Generator`, so it runs on the training device with no per-image Python loop and no
-host sync, and is deterministic for a seed on a given device.
+Everything is batched torch with per-sample random parameters drawn as tensors from one
+`torch.Generator`, so it runs on the training device with no per-image Python loop and no host
+sync, and is deterministic for a seed on a given device. A training step on a GPU is bound by
+kernel launches, not FLOPs, so the code keeps the number of dispatched ops low (about 200 per
+call; benchmarks/sim_ops.py counts them): whole-batch ops with per-image parameters rather than
+kornia's many small ops or a torch.where per augmentation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import kornia
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -95,17 +97,39 @@ class SimulationConfig:
 
 
 def _uniform(shape: tuple[int, ...], lo: float, hi: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    """U[lo, hi) drawn on the generator's device, returned on `device`."""
-    draw = torch.rand(shape, generator=generator, device=generator.device)
-    return (lo + (hi - lo) * draw).to(device)
+    """U[lo, hi) drawn on the generator's device (one kernel), returned on `device`."""
+    draw = torch.empty(shape, device=generator.device).uniform_(lo, hi, generator=generator)
+    return draw.to(device)
 
 
 def _randint(lo: int, hi: int, shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
     return torch.randint(lo, hi, shape, generator=generator, device=generator.device).to(device)
 
 
+def _rotate(images: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rotate (B, C, S, S) images about their centre by `angle` (B,) radians: bilinear, zeros
+    outside, corners aligned (what kornia's `rotate` does, in one affine_grid + grid_sample
+    instead of its ~70 small kernels)."""
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    zero = torch.zeros_like(angle)
+    theta = torch.stack((cos, -sin, zero, sin, cos, zero), dim=1).view(-1, 2, 3)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=True)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
 # ----------------------------------------------------------------------------------------------
 # Masks
+
+
+def _rotated_perlin(
+    batch: int, size: int, generator: torch.Generator, device: torch.device, scale_range: tuple[int, int]
+) -> torch.Tensor:
+    """Perlin noise (B, 1, S, S), lattice 2^randint(scale_range) per axis, rotated by U[-90, 90] deg."""
+    lo, hi = scale_range
+    res = 2 ** _randint(lo, hi, (2, batch), generator, device)  # (2, B)
+    noise = perlin_2d(size, res[0], res[1], max_res=2 ** (hi - 1), generator=generator).to(device)
+    angle = _uniform((batch,), -torch.pi / 2, torch.pi / 2, generator, device)
+    return _rotate(noise[:, None], angle)
 
 
 def perlin_mask(
@@ -121,18 +145,13 @@ def perlin_mask(
     Per sample: lattice resolution 2^randint(scale_range) along each axis independently, a random
     rotation in [-90, 90] degrees (zero padding outside the rotated noise), threshold.
     """
-    device = torch.device(device)
-    lo, hi = scale_range
-    res = 2 ** _randint(lo, hi, (2, batch), generator, device)  # (2, B)
-    noise = perlin_2d(size, res[0], res[1], max_res=2 ** (hi - 1), generator=generator).to(device)
-    angle = _uniform((batch,), -90.0, 90.0, generator, device)
-    noise = kornia.geometry.transform.rotate(noise[:, None], angle)  # (B, 1, S, S)
+    noise = _rotated_perlin(batch, size, generator, torch.device(device), scale_range)
     return (noise > threshold).to(torch.float32)
 
 
 def _corners(maps: torch.Tensor) -> torch.Tensor:
     """The four corner patches (S/16 square, at least 2 px) of (B, C, S, S) maps as
-    (B, C, corner pixels). Static slices: a boolean mask would make the GPU sync."""
+    (B, C, corner pixels), in one kernel. Static slices: a boolean mask would make the GPU sync."""
     width = max(2, maps.shape[-1] // 16)
     patches = (
         maps[:, :, :width, :width],
@@ -140,7 +159,7 @@ def _corners(maps: torch.Tensor) -> torch.Tensor:
         maps[:, :, -width:, :width],
         maps[:, :, -width:, -width:],
     )
-    return torch.cat([patch.flatten(2) for patch in patches], dim=2)
+    return torch.stack(patches, dim=2).flatten(2)
 
 
 def _binary_open(mask: torch.Tensor) -> torch.Tensor:
@@ -161,26 +180,26 @@ def foreground_mask(images: torch.Tensor, category: str) -> torch.Tensor:
     image is foreground. Categories not in `FOREGROUND` (textures, unknown) get all ones.
     """
     batch, _, size, _ = images.shape
-    ones = torch.ones(batch, 1, size, size, device=images.device)
     if category not in FOREGROUND:
-        return ones
+        return torch.ones(batch, 1, size, size, device=images.device)
     threshold, inverted = FOREGROUND[category]
     images = images.to(torch.float32)
-    grey = 255.0 * kornia.color.rgb_to_grayscale(images)  # (B, 1, S, S)
-    bright = grey > threshold
-    table = (bright if inverted else ~bright).to(torch.float32)
+    # BT.601 grey on 0..255 (kornia's rgb_to_grayscale weights, times 255), three kernels.
+    red, green, blue = images[:, 0:1], images[:, 1:2], images[:, 2:3]
+    grey = (red * (0.299 * 255.0)).add_(green, alpha=0.587 * 255.0).add_(blue, alpha=0.114 * 255.0)
+    table = ((grey > threshold) if inverted else (grey <= threshold)).to(torch.float32)
 
     table_ok = table.mean(dim=(1, 2, 3)) >= _MIN_FOREGROUND  # (B,)
     if category not in FILLS_FRAME:
         table_ok = table_ok & (_corners(table).mean(dim=(1, 2)) <= _MAX_CORNER_FOREGROUND)
 
     background = _corners(images).median(dim=2).values  # (B, 3)
-    distance = (images - background[:, :, None, None]).abs().amax(dim=1, keepdim=True)
+    distance = (images - background[:, :, None, None]).abs_().amax(dim=1, keepdim=True)
     contrast = _binary_open((distance > _BACKGROUND_TOLERANCE).to(torch.float32))
 
     mask = torch.where(table_ok[:, None, None, None], table, contrast)
     mask_ok = mask.mean(dim=(1, 2, 3)) >= _MIN_FOREGROUND
-    return torch.where(mask_ok[:, None, None, None], mask, ones)
+    return torch.where(mask_ok[:, None, None, None], mask, 1.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -188,41 +207,78 @@ def foreground_mask(images: torch.Tensor, category: str) -> torch.Tensor:
 
 
 def _hue_saturation(images: torch.Tensor, hue_shift: torch.Tensor, sat_shift: torch.Tensor) -> torch.Tensor:
-    hsv = kornia.color.rgb_to_hsv(images)  # hue in [0, 2 pi], saturation and value in [0, 1]
-    hue = torch.remainder(hsv[:, :1] + hue_shift[:, None, None, None], 2 * torch.pi)
-    sat = (hsv[:, 1:2] + sat_shift[:, None, None, None]).clamp(0.0, 1.0)
-    return kornia.color.hsv_to_rgb(torch.cat([hue, sat, hsv[:, 2:]], dim=1))
+    """HSV hue rotation by `hue_shift` (B,) sextants (60 degrees each) and additive saturation
+    shift `sat_shift` (B,), clamped to [0, 1]; value kept. The same HSV model as kornia's
+    rgb_to_hsv / hsv_to_rgb (hue of the first maximal channel's sextant, grey pixels at hue 0),
+    written with ~20 whole-image kernels instead of ~70: hue from max / min / argmax, and back with
+    the closed form c_n = V - V S clamp(min(k, 4 - k), 0, 1), k = (n + H) mod 6, n = 5, 3, 1."""
+    value, top = images.max(dim=1, keepdim=True)  # first maximal channel, as kornia picks
+    chroma = value - images.amin(dim=1, keepdim=True)
+    # Hue in sextants: (next - previous channel after the maximal one) / chroma + 2 * its index.
+    spread = torch.gather(images.roll(-1, dims=1) - images.roll(1, dims=1), 1, top)
+    hue = torch.add(spread / chroma.clamp_min(1e-12), top, alpha=2)
+    sat = (chroma / (value + 1e-8)).add_(sat_shift[:, None, None, None]).clamp_(0.0, 1.0)
+    channel = torch.arange(5, 0, -2, device=images.device, dtype=images.dtype)  # n = 5, 3, 1 (R, G, B)
+    k = torch.remainder(hue + (channel[None, :] + hue_shift[:, None])[:, :, None, None], 6.0)
+    weight = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
+    return torch.addcmul(value, value * sat, weight, value=-1.0)
+
+
+def _sharpness(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """kornia.enhance.sharpness (PIL's): blend with the 3x3 [[1,1,1],[1,5,1],[1,1,1]]/13 blur
+    by `factor` (B,), 1 = unchanged, border pixels kept, clamped to [0, 1]. Works in place on
+    `images`, which the caller owns."""
+    channels = images.shape[1]
+    kernel = torch.full((channels, 1, 3, 3), 1.0 / 13.0, device=images.device, dtype=images.dtype)
+    kernel[:, :, 1, 1] = 5.0 / 13.0
+    blurred = F.conv2d(images, kernel, groups=channels)  # (B, C, S - 2, S - 2): no border
+    inner = images[:, :, 1:-1, 1:-1]
+    inner.copy_(torch.lerp(blurred, inner, factor[:, None, None, None]).clamp_(0.0, 1.0))
+    return images
 
 
 def _posterize(images: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
-    step = (2.0 ** (8 - bits)).to(images.dtype)[:, None, None, None]  # bits in 1..8
-    return torch.floor(images * 255.0 / step) * step / 255.0
+    """Keep the top `bits` (B,) bits of each 8-bit level: floor(x 255 / 2^(8 - bits)) 2^(8 - bits) / 255.
+    bits = 32 leaves float images unchanged up to rounding (the identity)."""
+    levels = (torch.pow(2.0, bits) * (255.0 / 256.0)).to(images.dtype)[:, None, None, None]  # 255 / step
+    return (images * levels).floor_().div_(levels)
 
 
-def _autocontrast(images: torch.Tensor) -> torch.Tensor:
-    low = images.amin(dim=(2, 3), keepdim=True)
-    high = images.amax(dim=(2, 3), keepdim=True)
-    return torch.where(high > low, (images - low) / (high - low).clamp_min(1e-6), images)
+def _autocontrast_invert(images: torch.Tensor, contrast: torch.Tensor, invert: torch.Tensor) -> torch.Tensor:
+    """Autocontrast (stretch each channel to [0, 1]; flat channels unchanged) where `contrast`
+    (B,) is True, then invert (1 - x) where `invert` (B,) is 1.0, as one per-channel affine map.
+
+    Invert-then-autocontrast (the order of STRUCTURE_AUGMENTATIONS) equals autocontrast-then-
+    invert exactly: stretching maps the channel's min and max to 0 and 1 either way."""
+    low, high = images.flatten(2).aminmax(dim=2)  # (B, C) each
+    spread = high - low
+    keep = ~contrast[:, None] | (spread <= 0)
+    low = low.masked_fill_(keep, 0.0)
+    spread = spread.masked_fill_(keep, 1.0)
+    sign = 1.0 - 2.0 * invert  # x -> inv + sign * (x - low) / spread
+    scale = sign[:, None] / spread
+    shift = torch.addcmul(invert[:, None], low, scale, value=-1.0)
+    return torch.addcmul(shift[:, :, None, None], images, scale[:, :, None, None])
 
 
 def _equalize(images: torch.Tensor) -> torch.Tensor:
     """Histogram equalisation per image and channel, 256 levels, vectorised with scatter_add."""
     batch, channels, height, width = images.shape
-    levels = (images * 255.0).round().clamp(0, 255).long().reshape(batch * channels, -1)
-    hist = torch.zeros(batch * channels, 256, device=images.device).scatter_add_(
-        1, levels, torch.ones_like(levels, dtype=torch.float32)
-    )
+    levels = (images * 255.0).round_().clamp_(0, 255).long().reshape(batch * channels, -1)
+    ones = torch.ones((), device=images.device).expand(levels.shape)
+    hist = torch.zeros(batch * channels, 256, device=images.device).scatter_add_(1, levels, ones)
     cdf = hist.cumsum(dim=1)
-    cdf_min = torch.where(hist > 0, cdf, torch.full_like(cdf, float(height * width))).amin(dim=1, keepdim=True)
-    lut = ((cdf - cdf_min) / (height * width - cdf_min).clamp_min(1.0)).clamp(0.0, 1.0)
+    # The cdf at the lowest occupied level (bins below it are never looked up).
+    cdf_min = torch.gather(cdf, 1, levels.amin(dim=1, keepdim=True))
+    lut = (cdf - cdf_min) / (height * width - cdf_min).clamp_min(1.0)
     return torch.gather(lut, 1, levels).reshape(batch, channels, height, width).to(images.dtype)
 
 
 # The reference implementation's structure augmentations (imgaug there, torch here), three of
 # which are applied to each structure source: gamma contrast per channel, brightness multiply and
-# add, sharpness, hue and saturation shift per channel, solarize (p = 0.5), posterize, invert,
-# autocontrast, equalize, rotation. They run in this fixed order (the reference draws the order
-# too; the order of three colour operations changes little).
+# add, sharpness, hue and saturation shift, solarize (p = 0.5), posterize, invert, autocontrast,
+# equalize, rotation. They run in this fixed order (the reference draws the order too; the order
+# of three colour operations changes little).
 STRUCTURE_AUGMENTATIONS: tuple[str, ...] = (
     "gamma",
     "brightness",
@@ -240,53 +296,46 @@ STRUCTURE_AUGMENTATIONS: tuple[str, ...] = (
 def structure_augment(images: torch.Tensor, generator: torch.Generator, count: int = 3) -> torch.Tensor:
     """Apply `count` distinct random augmentations out of STRUCTURE_AUGMENTATIONS to each image.
 
-    Each augmentation is computed for the whole batch and kept only where chosen (torch.where):
-    wasteful in FLOPs, but free of per-image loops and of host syncs.
+    Every augmentation runs on the whole batch with per-image parameters, and an image that did
+    not choose it gets the augmentation's identity parameters (gamma 1, gain 1, offset 0,
+    sharpness 1, shifts 0, solarize threshold above 1, 32 posterize bits, angle 0, ...), so no
+    image needs a torch.where except for equalize, which has no identity. That keeps one call at
+    ~100 kernels, no per-image loop and no host sync: on a GPU the simulator is launch-bound.
     """
     batch, device = images.shape[0], images.device
-    n_aug = len(STRUCTURE_AUGMENTATIONS)
-    order = torch.rand(batch, n_aug, generator=generator, device=generator.device).argsort(dim=1)
-    chosen = torch.zeros(batch, n_aug, dtype=torch.bool, device=generator.device)
-    chosen.scatter_(1, order[:, :count], True)
-    chosen = chosen.to(device)
+    index = {name: i for i, name in enumerate(STRUCTURE_AUGMENTATIONS)}
+    keys = torch.rand(batch, len(index), generator=generator, device=generator.device).to(device)
+    chosen = keys.argsort(dim=1).argsort(dim=1) < count  # (B, n_aug): rank among the keys < count
+    skip = ~chosen
 
-    u = lambda lo, hi, *shape: _uniform((batch, *shape), lo, hi, generator, device)  # noqa: E731
-    gamma = u(0.5, 2.0, 3)
-    bright_mul, bright_add = u(0.8, 1.2), u(-30 / 255, 30 / 255)
-    sharp = u(0.0, 2.0)
-    hue_shift, sat_shift = u(-70 / 180 * torch.pi, 70 / 180 * torch.pi), u(-50 / 255, 50 / 255)
-    solarize_on, solarize_at = u(0.0, 1.0) < 0.5, u(32 / 255, 128 / 255)
-    bits = _randint(1, 9, (batch,), generator, device)
-    angle = u(-45.0, 45.0)
+    def draw(name: str, lo: float, hi: float, identity: float, channels: int = 0) -> torch.Tensor:
+        """U[lo, hi) per image (and channel), `identity` where the image did not choose `name`."""
+        shape = (batch, channels) if channels else (batch,)
+        column = skip[:, index[name], None] if channels else skip[:, index[name]]
+        return _uniform(shape, lo, hi, generator, device).masked_fill_(column, identity)
 
-    def apply(name: str, x: torch.Tensor) -> torch.Tensor:
-        if name == "gamma":
-            return x.clamp_min(0.0) ** gamma[:, :, None, None]
-        if name == "brightness":
-            return (x * bright_mul[:, None, None, None] + bright_add[:, None, None, None]).clamp(0.0, 1.0)
-        if name == "sharpness":
-            return kornia.enhance.sharpness(x, sharp).clamp(0.0, 1.0)
-        if name == "hue_saturation":
-            return _hue_saturation(x, hue_shift, sat_shift)
-        if name == "solarize":
-            flip = solarize_on[:, None, None, None] & (x >= solarize_at[:, None, None, None])
-            return torch.where(flip, 1.0 - x, x)
-        if name == "posterize":
-            return _posterize(x, bits)
-        if name == "invert":
-            return 1.0 - x
-        if name == "autocontrast":
-            return _autocontrast(x)
-        if name == "equalize":
-            return _equalize(x)
-        if name == "rotate":
-            return kornia.geometry.transform.rotate(x, angle)
-        raise ValueError(f"unknown augmentation {name!r}; valid: {', '.join(STRUCTURE_AUGMENTATIONS)}")
+    gamma = draw("gamma", 0.5, 2.0, 1.0, channels=3)
+    gain, offset = draw("brightness", 0.8, 1.2, 1.0), draw("brightness", -30 / 255, 30 / 255, 0.0)
+    sharp = draw("sharpness", 0.0, 2.0, 1.0)
+    hue_shift = draw("hue_saturation", -70 / 60, 70 / 60, 0.0)  # sextants: +-70 degrees
+    sat_shift = draw("hue_saturation", -50 / 255, 50 / 255, 0.0)
+    # Solarize with p = 0.5 at a threshold ~ U[32, 128] / 255: a threshold ~ U[32, 224] / 255 is
+    # "off" (moved above 1, where no pixel reaches) when it lands above 128 / 255.
+    solarize_at = draw("solarize", 32 / 255, 224 / 255, 2.0)
+    solarize_at = solarize_at.masked_fill_(solarize_at > 128 / 255, 2.0)
+    bits = _randint(1, 9, (batch,), generator, device).masked_fill_(skip[:, index["posterize"]], 32)
+    angle = draw("rotate", -torch.pi / 4, torch.pi / 4, 0.0)
 
-    out = images
-    for index, name in enumerate(STRUCTURE_AUGMENTATIONS):
-        out = torch.where(chosen[:, index, None, None, None], apply(name, out), out)
-    return out
+    out = images.clamp(0.0, 1.0).pow_(gamma[:, :, None, None])
+    out = torch.addcmul(offset[:, None, None, None], out, gain[:, None, None, None]).clamp_(0.0, 1.0)
+    out = _sharpness(out, sharp)
+    out = _hue_saturation(out, hue_shift, sat_shift)
+    out = torch.where(out >= solarize_at[:, None, None, None], 1.0 - out, out)
+    out = _posterize(out, bits)
+    invert = chosen[:, index["invert"]].to(out.dtype)
+    out = _autocontrast_invert(out, chosen[:, index["autocontrast"]], invert)
+    out = torch.where(chosen[:, index["equalize"], None, None, None], _equalize(out), out)
+    return _rotate(out, angle)
 
 
 def shuffle_grid(images: torch.Tensor, grid_size: int, generator: torch.Generator) -> torch.Tensor:
@@ -305,10 +354,9 @@ def texture_source(bank: torch.Tensor, batch: int, generator: torch.Generator) -
     per-channel gain in [0.8, 1.2] and brightness offset in [-0.1, 0.1]."""
     device = bank.device
     index = _randint(0, bank.shape[0], (batch,), generator, device)
-    textures = bank[index].to(torch.float32) / 255.0
-    gain = _uniform((batch, 3, 1, 1), 0.8, 1.2, generator, device)
+    gain = _uniform((batch, 3, 1, 1), 0.8 / 255.0, 1.2 / 255.0, generator, device)  # includes 1 / 255
     offset = _uniform((batch, 1, 1, 1), -0.1, 0.1, generator, device)
-    return (textures * gain + offset).clamp(0.0, 1.0)
+    return torch.addcmul(offset, bank.index_select(0, index), gain).clamp_(0.0, 1.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,7 +376,7 @@ class SimulatedAnomaly:
 def blend(images: torch.Tensor, anomaly: SimulatedAnomaly) -> torch.Tensor:
     """I' = (1 - M) I + M ((1 - delta) I + delta S), written as I + M delta (S - I) so that pixels
     outside the mask are exactly unchanged."""
-    return images + anomaly.mask * anomaly.delta * (anomaly.source - images)
+    return torch.addcmul(images, anomaly.mask * anomaly.delta, anomaly.source - images)
 
 
 class AnomalySimulator:
@@ -387,10 +435,11 @@ class AnomalySimulator:
         batch, size, device = images.shape[0], cfg.image_size, images.device
 
         # Where: Perlin mask inside the foreground, with one retry for an empty one.
-        perlin = perlin_mask(2 * batch, size, generator, device, cfg.perlin_scale_range, cfg.perlin_threshold)
+        noise = _rotated_perlin(2 * batch, size, generator, device, cfg.perlin_scale_range)
+        perlin = (noise > cfg.perlin_threshold).view(2, batch, 1, size, size)
         if cfg.foreground_mask:
-            perlin = perlin * foreground_mask(images, cfg.category).repeat(2, 1, 1, 1)
-        first, second = perlin[:batch], perlin[batch:]
+            perlin = perlin * foreground_mask(images, cfg.category)
+        first, second = perlin[0], perlin[1]
         mask = torch.where(first.amax(dim=(1, 2, 3), keepdim=True) > 0, first, second).to(images.dtype)
 
         # What: a texture, or the image's own shuffled structure, 50/50 when both are on.
@@ -399,8 +448,9 @@ class AnomalySimulator:
         if cfg.structure_source:
             structure = shuffle_grid(structure_augment(images, generator), cfg.grid_size, generator)
             if cfg.texture_source:
-                use_texture = _uniform((batch, 1, 1, 1), 0.0, 1.0, generator, device) < 0.5
-                source = torch.where(use_texture, source, structure)
+                # 0/1 per image; lerp with weight exactly 0 or 1 returns that end unchanged.
+                use_texture = torch.empty(batch, 1, 1, 1, device=generator.device).bernoulli_(0.5, generator=generator)
+                source = torch.lerp(structure, source, use_texture.to(device))
             else:
                 source = structure
 
@@ -412,10 +462,9 @@ class AnomalySimulator:
         self._check(images)
         batch, size = images.shape[0], self.config.image_size
         count = self.anomaly_count(batch)
-        masks = torch.zeros(batch, 1, size, size, device=images.device, dtype=images.dtype)
         if count == 0:
-            return images.clone(), masks
+            return images.clone(), torch.zeros(batch, 1, size, size, device=images.device, dtype=images.dtype)
         normal = images[:count]
         anomaly = self.draw(normal, generator)
-        masks[:count] = anomaly.mask
+        masks = F.pad(anomaly.mask, (0, 0, 0, 0, 0, 0, 0, batch - count))  # zero masks for the rest
         return torch.cat([blend(normal, anomaly), images[count:]], dim=0), masks
