@@ -2,7 +2,8 @@
 Ray with a live view, and render the result tables. `status` and `report` read Parquet alone and
 never import Ray.
 
-Exit status: 0 every job ok, 1 some job failed, 2 bad input or a failed preflight, 130 Ctrl-C.
+Exit status: 0 every job ok, 1 some job failed, 2 bad input, a failed preflight or a sweep folder
+another run is writing (see harness.lock), 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from harness import report, store
+from harness import lock, report, store
 from harness.progress import Event, JobFinished, JobRetrying, LiveState, Note, SweepStarted
 from harness.sweep import (
     SweepSpec,
@@ -87,6 +88,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("--results", type=Path, default=Path("results"))
     rep.add_argument("--sweep", help="only this sweep")
     rep.add_argument("--markdown", action="store_true", help="Markdown instead of terminal tables")
+    rep.add_argument("--html", nargs="?", const="", metavar="PATH",
+                     help="also write a self-contained HTML report (default RESULTS/<sweep>/report.html)")
     rep.set_defaults(func=cmd_report)
 
 
@@ -99,7 +102,12 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
     pairs = {
         "steps": args.steps,
         "image_size": args.image_size,
-        "backbone_weights": args.backbone_weights,
+        # Paths made absolute: a job's actor does not run in this directory.
+        "backbone_weights": (
+            str(Path(args.backbone_weights).resolve())
+            if args.backbone_weights and args.backbone_weights not in ("imagenet", "none")
+            else args.backbone_weights
+        ),
         "texture_dir": str(Path(args.texture_dir).resolve()) if args.texture_dir else None,
     }
     return {k: v for k, v in pairs.items() if v is not None}
@@ -241,29 +249,45 @@ def _run(args: argparse.Namespace, spec: SweepSpec, console: Console, errors: Co
     else:
         console.print(f"[bold]cluster[/] not started (dry run); this machine has {gpus} GPU(s)")
 
-    statuses = store.job_statuses(args.results, name)
+    try:
+        statuses = store.job_statuses(args.results, name)
+    except ValueError as err:  # a damaged result file: named, never taken for a result
+        errors.print(f"[red]error:[/] {err}", markup=True, highlight=False)
+        return EXIT_BAD_INPUT
     if args.dry_run:
         console.print(_job_table(configs, statuses, profile_name))
         return EXIT_OK
 
-    store.save_spec(args.results, name, dump_sweep(spec))
-    view = _LiveView(console)
-    with view.live():
-        outcome = driver.run_sweep(
-            configs,
-            name,
-            args.results,
-            job_fn=args.job_fn,
-            gpus_per_job=spec.gpus_per_job,
-            cpus_per_job=spec.cpus_per_job,
-            max_retries=spec.max_retries,
-            on_event=view.on_event,
-            profile=profile_name,
-            force=args.force,
-            retry_failed=args.retry_failed,
-            data_check=args.data_check or None,
-            synthetic=synthetic,
-        )
+    try:
+        # One run per sweep folder at a time; held until this process exits in any way.
+        with lock.hold(store.sweep_dir(args.results, name)) as held:
+            if held.warning:
+                errors.print(f"[yellow]warning:[/] {held.warning}", markup=True, highlight=False)
+            _warn_if_data_moved(errors, args.results, name, spec)
+            store.save_spec(args.results, name, dump_sweep(spec))
+            view = _LiveView(console)
+            with view.live():
+                outcome = driver.run_sweep(
+                    configs,
+                    name,
+                    args.results,
+                    job_fn=args.job_fn,
+                    gpus_per_job=spec.gpus_per_job,
+                    cpus_per_job=spec.cpus_per_job,
+                    max_retries=spec.max_retries,
+                    on_event=view.on_event,
+                    profile=profile_name,
+                    force=args.force,
+                    retry_failed=args.retry_failed,
+                    data_check=args.data_check or None,
+                    synthetic=synthetic,
+                )
+    except lock.LockHeld as err:
+        errors.print(f"[red]error:[/] {err}", markup=True, highlight=False)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # the driver has killed the running actors; committed results stay
+        _print_interrupted(errors, args.results, name, configs)
+        return EXIT_INTERRUPTED
     _print_summary(console, args.results, name, markdown=False)
     console.print(
         f"ran {len(outcome.ran)} job(s) in {outcome.wall_s:.1f} s: {len(outcome.succeeded)} ok, {len(outcome.failed)} failed, "
@@ -272,6 +296,40 @@ def _run(args: argparse.Namespace, spec: SweepSpec, console: Console, errors: Co
     if outcome.failed_before:
         console.print(f"[yellow]{len(outcome.failed_before)} job(s) failed in an earlier run and were not re-run; --retry-failed to re-run them[/]")
     return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def _warn_if_data_moved(errors: Console, results: Path, name: str, spec: SweepSpec) -> None:
+    """Job ids leave paths out (the same data resumes on any mount point), so results made from
+    data at another path count as done: say so, in case it is other data."""
+    import yaml
+
+    text = store.read_spec(results, name)
+    try:
+        before = (yaml.safe_load(text) or {}).get("data_root") if text else None
+    except (yaml.YAMLError, AttributeError):
+        return
+    if before and spec.data_root and before != spec.data_root and store.job_statuses(results, name):
+        errors.print(
+            f"[yellow]warning:[/] the results in {store.sweep_dir(results, name)} were made from data at {before}; "
+            f"this run reads {spec.data_root}. Jobs done there are not re-run (a job id leaves paths out); "
+            "if this is other data, use another --name or --force.",
+            markup=True, highlight=False,
+        )
+
+
+def _print_interrupted(errors: Console, results: Path, name: str, configs: list) -> None:
+    """What an interrupted run leaves: the jobs committed (kept) and those that are not."""
+    statuses = store.job_statuses(results, name)
+    done = [c.job_id for c in configs if statuses.get(c.job_id) == store.STATUS_OK]
+    failed = [c.job_id for c in configs if statuses.get(c.job_id) == store.STATUS_FAILED]
+    pending = [c.job_id for c in configs if c.job_id not in statuses]
+    shown = ", ".join(pending[:10]) + (f" and {len(pending) - 10} more" if len(pending) > 10 else "")
+    errors.print(
+        f"interrupted: {len(done)} of {len(configs)} job(s) done (kept in {store.sweep_dir(results, name)}), "
+        f"{len(failed)} failed, {len(pending)} pending" + (f": {shown}" if pending else "") + ". "
+        "Running jobs were cancelled; run the same command again to resume (done jobs are not re-run).",
+        highlight=False,
+    )
 
 
 def _job_table(configs: list, statuses: dict[str, str], profile_name: str) -> Table:
@@ -413,6 +471,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not sweeps:
         console.print(f"no sweeps under {args.results}")
         return EXIT_OK
+    if args.html and len(sweeps) > 1:
+        errors.print(f"--html {args.html} names one file but there are {len(sweeps)} sweeps: add --sweep NAME, "
+                     "or give --html alone for RESULTS/<sweep>/report.html each", highlight=False)
+        return EXIT_BAD_INPUT
     for sweep in sweeps:
         _print_summary(console, args.results, sweep, args.markdown)
+        if args.html is not None:
+            from harness import report_html  # matplotlib only when asked for
+
+            path = report_html.write_report(args.results, sweep, Path(args.html) if args.html else None)
+            errors.print(f"HTML report of {sweep}: {path} ({path.stat().st_size / 1024:.0f} KB)", highlight=False)
     return EXIT_OK

@@ -27,7 +27,7 @@ import ray
 import yaml
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from harness import store
+from harness import store, visuals_store
 from harness.progress import (
     Event,
     JobFinished,
@@ -42,6 +42,7 @@ from harness.progress import (
 from harness.worker import (
     JobActor,
     JobFailure,
+    JobFiles,
     SyntheticData,
     check_data_here,
     check_data_task,
@@ -248,6 +249,13 @@ def _data_groups(configs: Sequence[JobConfig]) -> list[tuple[str, str | None, tu
     return [(kind, root, tuple(sorted(cats))) for (kind, root), cats in sorted(groups.items(), key=str)]
 
 
+def job_files(configs: Sequence[JobConfig]) -> JobFiles:
+    """The texture folders and backbone weights files the jobs will read (checked with the data)."""
+    textures = sorted({c.texture_dir for c in configs if c.texture_dir is not None})
+    weights = sorted({c.backbone_weights for c in configs if c.backbone_weights not in ("imagenet", "none")})
+    return JobFiles(tuple(textures), tuple(weights))
+
+
 def _is_this_machine(node: NodeShape) -> bool:
     return node.hostname == socket.gethostname()
 
@@ -260,22 +268,24 @@ def preflight_data(
     synthetic: SyntheticData | None,
     emit: Callable[[Event], None],
 ) -> None:
-    """Check the data where the jobs will read it: here when the cluster is this one machine,
-    else on every node that can host a job (a CPU-free task pinned to it), or, when none is up
-    yet, on the first node the autoscaler adds for a job-shaped task."""
-    groups = _data_groups(configs)
+    """Check the data, and the texture folders and weights files the jobs name, where the jobs
+    will read them: here when the cluster is this one machine, else on every node that can host a
+    job (a CPU-free task pinned to it), or, when none is up yet, on the first node the autoscaler
+    adds for a job-shaped task."""
+    groups, files = _data_groups(configs), job_files(configs)
     if len(nodes) == 1 and _is_this_machine(nodes[0]):
         emit(Note("checking the data" + (" (generating it on first use)" if synthetic else "")))
-        problems = check_data_here(check_path, groups, synthetic)
+        problems, ignored = check_data_here(check_path, groups, synthetic, files)
         if problems:
             raise PreflightError("the data is not usable:\n" + "\n".join(problems))
+        _note_ignored(ignored, emit)
         return
     hosts = [n for n in nodes if slots(n.cpus, n.gpus, request) >= 1]
     if hosts:
         emit(Note(f"checking the data on {len(hosts)} node(s) that can run jobs"))
         refs = [
             check_data_task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False)).remote(
-                check_path, groups, synthetic
+                check_path, groups, synthetic, files
             )
             for n in hosts
         ]
@@ -283,7 +293,7 @@ def preflight_data(
         emit(Note("no node can run a job yet: checking the data on the first worker the autoscaler starts"))
         refs = [
             check_data_task.options(num_cpus=request.num_cpus, num_gpus=request.num_gpus).remote(
-                check_path, groups, synthetic
+                check_path, groups, synthetic, files
             )
         ]
     try:
@@ -291,11 +301,21 @@ def preflight_data(
     except ray.exceptions.RayError as err:  # e.g. the project is not installed on a node
         raise PreflightError(f"the data check could not run on the cluster: {short_error(err, 2000)}") from None
     reports = []
-    for hostname, problems in found:
+    for hostname, problems, ignored in found:
         if problems:
             reports.append(f"on node {hostname}:\n" + "\n".join(problems))
+        _note_ignored(ignored, emit, f" on node {hostname}")
     if reports:
         raise PreflightError("the data is not usable where the jobs run:\n" + "\n".join(reports))
+
+
+def _note_ignored(ignored: Sequence[str], emit: Callable[[Event], None], where: str = "", shown: int = 5) -> None:
+    """Tell the user which files the data check skipped on purpose (e.g. .DS_Store): never silent."""
+    if ignored:
+        more = ""
+        if len(ignored) > shown:
+            more = f"\n  ... and {len(ignored) - shown} more (`python -m harness data check` lists them all)"
+        emit(Note(f"warning: {len(ignored)} file(s) ignored{where}:\n  " + "\n  ".join(ignored[:shown]) + more))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,7 +357,8 @@ def run_sweep(
     it arrives. Jobs already `ok` in the store are skipped (all re-run with `force`); jobs that
     failed before are skipped unless `retry_failed`. Raises PreflightError before starting any
     job when the cluster or the data cannot serve the sweep. Uses the open Ray session, or starts
-    a local one for the call."""
+    a local one for the call. Takes no lock: `python -m harness run` holds the sweep folder's
+    (harness.lock) around this call; a Python caller that may run beside another should too."""
     emit = on_event or (lambda _e: None)
     t0 = time.monotonic()
     try:
@@ -509,6 +530,7 @@ class _Loop:
         if isinstance(outcome, JobResult) and outcome.config.job_id != config.job_id:
             outcome = JobFailure(f"the job returned a result for another config ({outcome.config.job_id})", "")
         if isinstance(outcome, JobResult):
+            outcome = visuals_store.persist(self.results_dir, self.sweep, outcome)  # pictures before the commit marker
             row = store.row_from_result(
                 self.sweep, self.profile, outcome, attempts=a.attempt, worker=worker, recorded_at=recorded_at, wall_s=wall_s
             )

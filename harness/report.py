@@ -109,6 +109,13 @@ def _ref(values: dict[str, float], category: str) -> str:
     return f"{values[category]:.2f}" if category in values else ""
 
 
+def _delta(ours: float, values: dict[str, float], category: str) -> str:
+    """Our mean minus the published number, in points; empty where either is missing."""
+    if category not in values or ours is None or math.isnan(ours):
+        return ""
+    return f"{ours - values[category]:+.2f}"
+
+
 def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
     """Every table of the summary: one per ablation (with the published numbers beside the full
     model when the data is MVTec AD), the ablations side by side on image AUROC when there are
@@ -126,26 +133,23 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
         headers = ["category", "runs"] + (["failed"] if any_failed else []) + list(METRICS.values())
         headers += [_SHORT[t] for t in THROUGHPUT]
         if show_ref:
-            headers += ["paper img", "paper px", "TooTouch† img", "TooTouch† px"]
+            headers += ["paper img", "Δ", "paper px", "Δ", "TooTouch† img", "Δ", "TooTouch† px", "Δ"]
         body = []
         for _, r in part.iterrows():
             cells = [r["category"], str(int(r["n"]))] + ([str(int(r["failed"]))] if any_failed else [])
             cells += [_pct(r[f"{m}_mean"], r[f"{m}_std"]) for m in METRICS]
             cells += [_num(r[t]) for t in THROUGHPUT]
             if show_ref:
-                cells += [
-                    _ref(PAPER.image_auroc, r["category"]),
-                    _ref(PAPER.pixel_auroc, r["category"]),
-                    _ref(TOOTOUCH.image_auroc, r["category"]),
-                    _ref(TOOTOUCH.pixel_auroc, r["category"]),
-                ]
+                for ref in (PAPER, TOOTOUCH):
+                    for metric, values in (("image_auroc", ref.image_auroc), ("pixel_auroc", ref.pixel_auroc)):
+                        cells += [_ref(values, r["category"]), _delta(r[f"{metric}_mean"], values, r["category"])]
             body.append(tuple(cells))
         caption = (
             "Percent, mean ±std over seeds; the final model of each run (no checkpoint picked on test data). "
             "steps/s: training, img/s: inference (means)."
         )
         if show_ref:
-            caption += f"\n{PAPER.note}\n{TOOTOUCH.note}"
+            caption += f"\nΔ: ours minus the published number to its left, in percentage points.\n{PAPER.note}\n{TOOTOUCH.note}"
         elif not mvtec:
             caption += f"\nData: {', '.join(sorted(datasets))}; published numbers are for MVTec AD and are not shown."
         title = f"{sweep} · {ablation}" if sweep else ablation

@@ -83,32 +83,74 @@ def prepare_synthetic(data: SyntheticData) -> Path:
 
 
 def check_data_here(
-    check_path: str, groups: Sequence[tuple[str, str | None, tuple[str, ...]]], synthetic: SyntheticData | None
-) -> list[str]:
-    """Run the data check in this process; the problems found, one line each (empty when fine)."""
+    check_path: str,
+    groups: Sequence[tuple[str, str | None, tuple[str, ...]]],
+    synthetic: SyntheticData | None,
+    job_files: JobFiles | None = None,
+) -> tuple[list[str], list[str]]:
+    """Run the data check (and the check of `job_files`) in this process: the problems found and
+    the files ignored on purpose (stray files such as .DS_Store), one line each."""
     if synthetic is not None:
         try:
             prepare_synthetic(synthetic)
         except (ValueError, OSError) as err:  # DataError is a ValueError
-            return [f"generating the synthetic data set at {synthetic.root} failed: {err}"]
+            return [f"generating the synthetic data set at {synthetic.root} failed: {err}"], []
     check = resolve_callable(check_path)
-    problems = []
+    problems: list[str] = []
+    ignored: list[str] = []
     for kind, root, categories in groups:
         if root is None:
             problems.append(f"{kind} data: no data root given (--data-root)")
             continue
         try:
-            check(kind, Path(root), list(categories))
+            report = check(kind, Path(root), list(categories))
         except (ValueError, OSError) as err:  # memseg.data.types.DataError is a ValueError
             problems.append(str(err))
+            continue
+        ignored += list(getattr(report, "warnings", None) or ())  # a ValidationReport's skipped files
+    return problems + check_job_files(job_files or JobFiles()), ignored
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """Files the jobs read besides the data set: texture folders and backbone weights files."""
+
+    texture_dirs: tuple[str, ...] = ()
+    weights_files: tuple[str, ...] = ()
+
+
+def check_job_files(files: JobFiles) -> list[str]:
+    """Each texture folder must hold a readable image and each weights file must load as a
+    ResNet18 state dict (weights only, nothing unpickled). Checked once before the sweep, since
+    otherwise every job would spend its start-up and then fail the same way."""
+    problems = []
+    if files.texture_dirs:
+        from memseg.data.textures import load_texture_folder
+
+        for folder in files.texture_dirs:
+            try:
+                load_texture_folder(Path(folder), 32, max_images=1)
+            except (ValueError, OSError) as err:  # DataError is a ValueError
+                problems.append(str(err))
+    if files.weights_files:
+        from memseg.backbone import create_encoder
+
+        for path in files.weights_files:
+            try:
+                create_encoder(path)
+            except (ValueError, OSError) as err:
+                problems.append(str(err))
     return problems
 
 
 @ray.remote(num_cpus=0, max_retries=0)
 def check_data_task(
-    check_path: str, groups: Sequence[tuple[str, str | None, tuple[str, ...]]], synthetic: SyntheticData | None
-) -> tuple[str, list[str]]:
-    return socket.gethostname(), check_data_here(check_path, groups, synthetic)
+    check_path: str,
+    groups: Sequence[tuple[str, str | None, tuple[str, ...]]],
+    synthetic: SyntheticData | None,
+    job_files: JobFiles | None = None,
+) -> tuple[str, list[str], list[str]]:
+    return (socket.gethostname(), *check_data_here(check_path, groups, synthetic, job_files))
 
 
 @ray.remote(max_restarts=0, max_task_retries=0, max_concurrency=2)

@@ -91,6 +91,49 @@ def picky_job(config: JobConfig, on_progress=None) -> JobResult:
     return quick_job(config, on_progress)
 
 
+LOG_ENV = "MEMSEG_FAKE_LOG"
+GATE_ENV = "MEMSEG_FAKE_GATE"
+
+
+def _log(line: str) -> None:
+    """One line appended to the file named by $MEMSEG_FAKE_LOG (O_APPEND: lines from several
+    processes never interleave), so a test sees every start and end of every attempt."""
+    path = os.environ.get(LOG_ENV)
+    if path:
+        with open(path, "a") as handle:
+            handle.write(line + "\n")
+
+
+def logged_job(config: JobConfig, on_progress=None) -> JobResult:
+    """sleepy_job that logs "start <job_id> <pid>" and "end <job_id> <pid>": the test counts
+    how often each job really ran, across driver restarts. While the file named by
+    $MEMSEG_FAKE_GATE exists, it does not end (the test decides when jobs may finish)."""
+    _log(f"start {config.job_id} {os.getpid()}")
+    result = sleepy_job(config, on_progress)
+    gate = os.environ.get(GATE_ENV)
+    while gate and os.path.exists(gate):
+        time.sleep(0.05)
+    _log(f"end {config.job_id} {os.getpid()}")
+    return result
+
+
+def mixed_job(config: JobConfig, on_progress=None) -> JobResult:
+    """bottle runs out of CUDA memory, grid hits a bug, every other category succeeds."""
+    if config.category == "bottle":
+        import torch  # only here: the other fakes stay light
+
+        raise torch.cuda.OutOfMemoryError(
+            "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.15 GiB total capacity; 78.90 GiB already allocated)"
+        )
+    if config.category == "grid":
+        return _buggy_helper(config)
+    return quick_job(config, on_progress)
+
+
+def _buggy_helper(config: JobConfig) -> JobResult:
+    raise KeyError(f"no such layer in {config.category}")
+
+
 def wrong_type_job(config: JobConfig, on_progress=None) -> dict:
     return {"not": "a JobResult"}
 

@@ -1,0 +1,100 @@
+"""One writer per results folder: the lock a `harness run` holds on `<results>/<sweep>/.lock` while it
+runs, so two runs never write (or re-run) the same jobs at once.
+
+The lock is `fcntl.flock` on that file, so the kernel releases it when its owner exits in any
+way (Ctrl-C, a crash, SIGKILL): a lock whose owner is gone is free again, with nothing to clean
+up. The file holds the owner's pid, host, start time and command only to tell the next user who
+is in the way; it stays in place (empty when free), since deleting a lock file races with a
+process that opened it a moment before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+LOCK_NAME = ".lock"
+# What some network file systems answer when they cannot lock at all (not "someone holds it").
+_CANNOT_LOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+
+
+class LockHeld(RuntimeError):
+    """Another live process holds the lock of the results folder."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """The lock as taken: `warning` is set when the file system cannot lock, and the run goes on
+    unprotected (the caller should say so)."""
+
+    path: Path
+    warning: str = ""
+
+
+def lock_path(folder: str | Path) -> Path:
+    return Path(folder) / LOCK_NAME
+
+
+def _owner_text() -> str:
+    return json.dumps(
+        {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv),
+        }
+    )
+
+
+def describe_owner(text: str) -> str:
+    """"pid 123 on host h since T (command)" from a lock file's contents; raw text if unparsable."""
+    try:
+        owner = json.loads(text)
+        return f"pid {owner['pid']} on host {owner['host']} since {owner['started_at']} ({owner['command']})"
+    except (ValueError, KeyError, TypeError):
+        return f"owner unknown (lock file says {text[:200]!r})"
+
+
+@contextlib.contextmanager
+def hold(folder: str | Path) -> Iterator[Held]:
+    """Hold the lock of `folder` (created if missing) for the `with` block. Raises LockHeld naming
+    the owner when another process holds it; never waits."""
+    path = lock_path(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_CLOEXEC (Python's default): processes started while we hold it (Ray's) do not inherit it.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        warning = ""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+            raise LockHeld(
+                f"{path.parent} is being written by another `harness run`: {describe_owner(text)}. "
+                "Wait for it to finish or stop it first; two runs of one sweep would run the same jobs twice. "
+                f"(The lock is released when that process exits; {path} is its lock file.)"
+            ) from None
+        except OSError as err:
+            if err.errno not in _CANNOT_LOCK:
+                raise
+            warning = (
+                f"the file system of {path.parent} cannot lock files ({os.strerror(err.errno)}): "
+                "nothing stops a second run from writing the same sweep at once"
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, _owner_text().encode(), 0)
+        try:
+            yield Held(path, warning)
+        finally:
+            os.ftruncate(fd, 0)  # free: an empty lock file; the flock goes with the close below
+    finally:
+        os.close(fd)
