@@ -62,6 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what.add_argument("--image-size", type=int, help="image size in pixels, a multiple of 32")
     what.add_argument("--backbone-weights", help="imagenet | none | path to a ResNet18 state dict")
     what.add_argument("--texture-dir", help="DTD-style folder of anomaly-source textures (default: procedural)")
+    what.add_argument("--compile", action="store_true", default=None,
+                      help="torch.compile each job's model (pays off over thousands of GPU steps)")
     data = run.add_argument_group("data")
     data.add_argument("--data-root", help="data set root, seen at this path on every node (default: generated data)")
     data.add_argument("--dataset", choices=DATASET_KINDS, help="default: mvtec with --data-root, else synthetic")
@@ -109,6 +111,7 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
             else args.backbone_weights
         ),
         "texture_dir": str(Path(args.texture_dir).resolve()) if args.texture_dir else None,
+        "compile": args.compile,
     }
     return {k: v for k, v in pairs.items() if v is not None}
 

@@ -111,3 +111,23 @@ def test_default_profile_follows_the_cluster():
     assert choose_profile(spec, 0)[0] == "smoke"
     assert choose_profile(spec, 2)[0] == "paper"
     assert choose_profile(spec.replace(profile="tiny"), 2) == ("tiny", "as asked")
+
+
+def test_recipe_flags_reach_every_job_config():
+    import argparse
+
+    from harness.__main__ import build_parser
+    from harness.cli_run import build_spec, cli_overrides
+    from harness.sweep import expand
+
+    args = build_parser().parse_args(
+        ["run", "--categories", "bottle,grid", "--profile", "tiny", "--steps", "7", "--compile", "--texture-dir", "tex"]
+    )
+    assert isinstance(args, argparse.Namespace)
+    overrides = cli_overrides(args)
+    assert overrides["compile"] is True and overrides["steps"] == 7
+    configs = expand(build_spec(args))
+    assert [c.category for c in configs] == ["bottle", "grid"]
+    assert all(c.compile and c.steps == 7 and c.texture_dir.endswith("/tex") for c in configs)
+    plain = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny"])
+    assert "compile" not in cli_overrides(plain)
