@@ -400,24 +400,23 @@ class _LiveView:
 # status and report (Parquet only)
 
 
-def _pick_sweeps(results: Path, sweep: str | None, errors: Console) -> list[str] | None:
+def _pick_sweeps(results: Path, sweep: str | None, console: Console, errors: Console) -> list[str] | int:
+    """The sweeps to show (all, or the one named), or the exit status when there is none to show."""
     sweeps = store.list_sweeps(results)
-    if sweep is None:
-        return sweeps
-    if sweep not in sweeps:
+    if sweep is not None and sweep not in sweeps:
         errors.print(f"no sweep {sweep!r} under {results}; found: {', '.join(sweeps) or 'none'}", highlight=False)
-        return None
-    return [sweep]
+        return EXIT_BAD_INPUT
+    if not sweeps:
+        console.print(f"no sweeps under {results}")
+        return EXIT_OK
+    return sweeps if sweep is None else [sweep]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     console, errors = _consoles()
-    sweeps = _pick_sweeps(args.results, args.sweep, errors)
-    if sweeps is None:
-        return EXIT_BAD_INPUT
-    if not sweeps:
-        console.print(f"no sweeps under {args.results}")
-        return EXIT_OK
+    sweeps = _pick_sweeps(args.results, args.sweep, console, errors)
+    if isinstance(sweeps, int):
+        return sweeps
     table = Table(title=f"sweeps under {args.results}")
     for name in ("sweep", "profile", "dataset", "jobs", "done", "failed", "pending", "other results"):
         table.add_column(name, justify="left" if name in ("sweep", "profile", "dataset") else "right")
@@ -468,12 +467,9 @@ def _print_summary(console: Console, results: Path, sweep: str, markdown: bool) 
 
 def cmd_report(args: argparse.Namespace) -> int:
     console, errors = _consoles()
-    sweeps = _pick_sweeps(args.results, args.sweep, errors)
-    if sweeps is None:
-        return EXIT_BAD_INPUT
-    if not sweeps:
-        console.print(f"no sweeps under {args.results}")
-        return EXIT_OK
+    sweeps = _pick_sweeps(args.results, args.sweep, console, errors)
+    if isinstance(sweeps, int):
+        return sweeps
     if args.html and len(sweeps) > 1:
         errors.print(f"--html {args.html} names one file but there are {len(sweeps)} sweeps: add --sweep NAME, "
                      "or give --html alone for RESULTS/<sweep>/report.html each", highlight=False)
