@@ -52,5 +52,3 @@ TOOTOUCH = Reference(
     image_auroc={k: v[0] for k, v in _TOOTOUCH.items()},
     pixel_auroc={k: v[1] for k, v in _TOOTOUCH.items()},
 )
-
-REFERENCES: tuple[Reference, ...] = (PAPER, TOOTOUCH)

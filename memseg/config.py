@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 # The 15 MVTec AD categories, in the order the literature tables use.
 TEXTURE_CATEGORIES: tuple[str, ...] = ("carpet", "grid", "leather", "tile", "wood")
@@ -29,7 +29,6 @@ OBJECT_CATEGORIES: tuple[str, ...] = (
 )
 CATEGORIES: tuple[str, ...] = tuple(sorted(TEXTURE_CATEGORIES + OBJECT_CATEGORIES))
 
-DatasetKind = Literal["mvtec", "folder", "synthetic"]
 DATASET_KINDS: tuple[str, ...] = ("mvtec", "folder", "synthetic")
 
 

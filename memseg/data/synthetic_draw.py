@@ -53,12 +53,6 @@ def sd_box(u: Array, v: Array, half_w: float, half_h: float, radius: float = 0.0
     return outside + inside - radius
 
 
-def sd_ellipse(u: Array, v: Array, a: float, b: float) -> Array:
-    """Approximate signed distance to an axis-aligned ellipse (good near the boundary)."""
-    k = np.hypot(u / a, v / b)
-    return (k - 1.0) * min(a, b)
-
-
 def smooth_noise(rng: np.random.Generator, size: int, cells: int) -> Array:
     """Smooth random field: a (cells x cells) grid of uniform values, bicubic-upsampled to size."""
     coarse = rng.random((cells, cells), dtype=np.float32)
