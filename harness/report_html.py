@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from harness import report, store
 from harness.reference import PAPER, TOOTOUCH, Reference
-from harness.visuals_store import JobVisuals, load_visuals
+from harness.visuals_store import StoredVisuals, load_visuals
 
 REPORT_FILE = "report.html"
 _LINESTYLES = ("-", "--", ":", "-.")
@@ -163,7 +163,7 @@ def _charts_section(rows: pd.DataFrame) -> str:
     return f'<div class="charts">{"".join(parts)}</div>\n<p class="caption">{_e(note)}</p>'
 
 
-def _curves_section(ok: pd.DataFrame, visuals: dict[str, JobVisuals]) -> str:
+def _curves_section(ok: pd.DataFrame, visuals: dict[str, StoredVisuals]) -> str:
     parts = []
     for category in _categories(ok):
         jobs = _jobs_with_visuals(ok[ok["category"] == category], visuals)
@@ -180,7 +180,7 @@ def _curves_section(ok: pd.DataFrame, visuals: dict[str, JobVisuals]) -> str:
     return f'<div class="curves">{"".join(parts)}</div>\n<p class="caption">{_e(caption)}</p>'
 
 
-def _predictions_section(ok: pd.DataFrame, visuals: dict[str, JobVisuals]) -> str:
+def _predictions_section(ok: pd.DataFrame, visuals: dict[str, StoredVisuals]) -> str:
     """Per category, the lowest-seed job of each ablation: its GIF and panels (first ablation
     open, the others folded)."""
     parts = []
@@ -313,7 +313,7 @@ def _reference_label(ref: Reference) -> str:
     return f"{ref.label} (average)" if ref is PAPER else f"{ref.label} (best on test set)"
 
 
-def _curves_figure(category: str, jobs: list, visuals: dict[str, JobVisuals]) -> Figure:
+def _curves_figure(category: str, jobs: list, visuals: dict[str, StoredVisuals]) -> Figure:
     """Image ROC, pixel ROC and PRO (up to FPR 0.3) of every job of a category."""
     panels = (
         ("image_roc", "tpr", "image ROC", "image_auroc", "false positive rate (images)", "true positive rate"),
@@ -392,7 +392,7 @@ def _categories(rows: pd.DataFrame) -> list[str]:
     return report._category_order(list(rows["category"].unique()))
 
 
-def _jobs_with_visuals(rows: pd.DataFrame, visuals: dict[str, JobVisuals]) -> list:
+def _jobs_with_visuals(rows: pd.DataFrame, visuals: dict[str, StoredVisuals]) -> list:
     """Rows with visuals, in canonical ablation order, then by seed."""
     order = report._ablation_order(list(rows["ablation"].unique()))
     ranked = sorted(rows.itertuples(), key=lambda r: (order.index(r.ablation), int(r.seed)))

@@ -1,26 +1,26 @@
 """Each job's pictures and curves on the driver's disk: <results>/<sweep>/visuals/<job_id>/ holds
-panel_XX.png, predictions.gif and curves.json, written from `JobResult.extras["visuals"]`.
+panel_XX.png, predictions.gif and curves.json, written from `JobResult.visuals`.
 
 The driver calls `persist` before it writes the job's Parquet file (the commit marker), so a job
-that counts as done has its pictures, and the bytes never go into the Parquet row.
+that counts as done has its pictures, and the bytes never go into the Parquet row. The on-disk
+format (curves.json's keys) is read back by `load_visuals`, in this module only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memseg.config import JobResult
+from memseg.config import CurvePoints, JobResult, JobVisuals, ShownImage
 
-VISUALS_KEY = "visuals"
 CURVES_FILE = "curves.json"
 GIF_FILE = "predictions.gif"
+FORMAT = 1  # curves.json's format; bump when its keys change, so readers can tell old files apart
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Panel:
 
 
 @dataclass(frozen=True)
-class JobVisuals:
+class StoredVisuals:
     """What `load_visuals` reads back: curves as lists of floats (image_roc always; pixel_roc and
     pro when the data had masks), the panels, and the GIF (None when the job made none)."""
 
@@ -56,18 +56,16 @@ def visuals_dir(results_dir: str | Path, sweep: str, job_id: str) -> Path:
 
 def persist(results_dir: str | Path, sweep: str, result: JobResult) -> JobResult:
     """Write the result's visuals (when it has any) and return the result without them, so that
-    the row's extras_json stays small. A result without visuals is returned as it is."""
-    payload = result.extras.get(VISUALS_KEY)
-    if payload is None:
+    nothing heavy stays in memory or reaches the row. A result without visuals is returned as is."""
+    if result.visuals is None:
         return result
-    write_visuals(results_dir, sweep, result.job_id, payload)
-    return dataclasses.replace(result, extras={k: v for k, v in result.extras.items() if k != VISUALS_KEY})
+    write_visuals(results_dir, sweep, result.job_id, result.visuals)
+    return dataclasses.replace(result, visuals=None)
 
 
-def write_visuals(results_dir: str | Path, sweep: str, job_id: str, payload: dict[str, Any]) -> Path:
-    """Write a `memseg.visuals.job_visuals` payload as files. They go to a temp folder beside the
-    target that is then renamed into place, so a reader never sees half of them."""
-    _check_payload(payload, job_id)
+def write_visuals(results_dir: str | Path, sweep: str, job_id: str, visuals: JobVisuals) -> Path:
+    """Write a job's visuals as files. They go to a temp folder beside the target that is then
+    renamed into place, so a reader never sees half of them."""
     final = visuals_dir(results_dir, sweep, job_id)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{job_id}.tmp-{os.getpid()}"
@@ -75,16 +73,13 @@ def write_visuals(results_dir: str | Path, sweep: str, job_id: str, payload: dic
     tmp.mkdir()
     try:
         panels = []
-        for k, panel in enumerate(payload["panels"]):
+        for k, panel in enumerate(visuals.panels):
             name = f"panel_{k:02d}.png"
-            (tmp / name).write_bytes(panel["png"])
-            panels.append({key: value for key, value in panel.items() if key != "png"} | {"file": name})
-        gif = payload.get("gif")
-        if gif is not None:
-            (tmp / GIF_FILE).write_bytes(gif)
-        index = {key: value for key, value in payload.items() if key not in ("panels", "gif")}
-        index |= {"panels": panels, "gif": GIF_FILE if gif is not None else None}
-        (tmp / CURVES_FILE).write_text(json.dumps(index, allow_nan=False))
+            (tmp / name).write_bytes(panel.png)
+            panels.append(_shown(panel.image) | {"role": panel.role, "file": name})
+        if visuals.gif is not None:
+            (tmp / GIF_FILE).write_bytes(visuals.gif)
+        (tmp / CURVES_FILE).write_text(json.dumps(_index(visuals, panels), allow_nan=False))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -93,7 +88,34 @@ def write_visuals(results_dir: str | Path, sweep: str, job_id: str, payload: dic
     return final
 
 
-def load_visuals(results_dir: str | Path, sweep: str, job_id: str) -> JobVisuals | None:
+def _index(visuals: JobVisuals, panels: list[dict[str, Any]]) -> dict[str, Any]:
+    """curves.json: everything but the picture bytes."""
+    curves = {"image_roc": _curve(visuals.image_roc, "tpr")}
+    if visuals.pixel_roc is not None:
+        curves["pixel_roc"] = _curve(visuals.pixel_roc, "tpr")
+    if visuals.pro is not None:
+        curves["pro"] = _curve(visuals.pro, "pro")
+    return {
+        "format": FORMAT,
+        "threshold": visuals.threshold,
+        "thumb_size": visuals.thumb_size,
+        "columns": list(visuals.columns),
+        "curves": curves,
+        "panels": panels,
+        "gif": GIF_FILE if visuals.gif is not None else None,
+        "gif_items": [_shown(item) for item in visuals.gif_items],
+    }
+
+
+def _curve(points: CurvePoints, y_name: str) -> dict[str, list[float]]:
+    return {"fpr": list(points.fpr), y_name: list(points.y)}
+
+
+def _shown(image: ShownImage) -> dict[str, Any]:
+    return dataclasses.asdict(image)
+
+
+def load_visuals(results_dir: str | Path, sweep: str, job_id: str) -> StoredVisuals | None:
     """The visuals of one job, or None when it has none (a failed job, a job from before visuals)."""
     folder = visuals_dir(results_dir, sweep, job_id)
     index_path = folder / CURVES_FILE
@@ -114,7 +136,7 @@ def load_visuals(results_dir: str | Path, sweep: str, job_id: str) -> JobVisuals
         )
         for p in index.get("panels", [])
     )
-    return JobVisuals(
+    return StoredVisuals(
         job_id=job_id,
         folder=folder,
         threshold=index.get("threshold"),
@@ -124,22 +146,3 @@ def load_visuals(results_dir: str | Path, sweep: str, job_id: str) -> JobVisuals
         gif=folder / index["gif"] if index.get("gif") else None,
         gif_paths=tuple(str(item["path"]) for item in index.get("gif_items", [])),
     )
-
-
-def _check_payload(payload: Any, job_id: str) -> None:
-    """Fail with the job's name on a payload that is not what memseg.visuals makes."""
-    where = f"job {job_id}: extras[{VISUALS_KEY!r}]"
-    if not isinstance(payload, dict):
-        raise ValueError(f"{where} must be a dict from memseg.visuals.job_visuals, got {type(payload).__name__}")
-    for key in ("panels", "curves"):
-        if key not in payload:
-            raise ValueError(f"{where} lacks {key!r}; expected the keys of memseg.visuals.job_visuals")
-    for k, panel in enumerate(payload["panels"]):
-        if not isinstance(panel, dict) or not isinstance(panel.get("png"), bytes):
-            raise ValueError(f"{where}: panel {k} has no PNG bytes under 'png'")
-    gif = payload.get("gif")
-    if gif is not None and not isinstance(gif, bytes):
-        raise ValueError(f"{where}: 'gif' must be bytes or None, got {type(gif).__name__}")
-    threshold = payload.get("threshold")
-    if threshold is not None and not math.isfinite(threshold):
-        raise ValueError(f"{where}: 'threshold' must be finite or None, got {threshold}")

@@ -11,13 +11,6 @@ from pathlib import Path
 
 from memseg.config import ABLATIONS, DATASET_KINDS, PROFILES, JobConfig, JobResult, Progress, profile
 
-METRIC_LABELS = {
-    "image_auroc": "image AUROC",
-    "pixel_auroc": "pixel AUROC",
-    "pixel_f1": "pixel F1-max",
-    "pixel_aupro": "pixel AUPRO@0.3",
-}
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m memseg", description="Train and run MemSeg without Ray.")
@@ -116,9 +109,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def result_to_json(result: JobResult) -> dict:
     """The result as plain JSON: NaN metrics become null, and the prediction pictures (PNG/GIF
-    bytes in extras["visuals"]) stay out; `--out` writes the model and scores to disk instead."""
-    data = dataclasses.asdict(result)
-    data["extras"] = {k: v for k, v in result.extras.items() if k != "visuals"}
+    bytes in `visuals`) stay out; `--out` writes the model and scores to disk instead."""
+    data = dataclasses.asdict(dataclasses.replace(result, visuals=None))
+    del data["visuals"]
     data["metrics"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()}
     return data
 
@@ -126,10 +119,12 @@ def result_to_json(result: JobResult) -> dict:
 def metrics_table(result: JobResult):
     from rich.table import Table
 
+    from memseg.metrics import METRICS
+
     table = Table(title=f"MemSeg {result.config.category} / {result.config.ablation} / seed {result.config.seed}")
     table.add_column("metric")
     table.add_column("value (%)", justify="right")
-    for key, label in METRIC_LABELS.items():
+    for key, label in METRICS.items():
         value = result.metrics.get(key, math.nan)
         table.add_row(label, "n/a" if math.isnan(value) else f"{100 * value:.2f}")
     t = result.timings

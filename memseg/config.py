@@ -1,7 +1,9 @@
-"""The job contract: what one MemSeg train + eval run is given (JobConfig) and returns (JobResult).
+"""The job contract: what one MemSeg train + eval run is given (JobConfig) and returns (JobResult,
+with its pictures in JobVisuals), and the one validator of each kind of name (category, ablation,
+data set kind, profile).
 
-Everything the harness and the CLI know about a job goes through these two frozen dataclasses,
-so a config that is equal is the same experiment on any machine (see `job_id`).
+Everything the harness and the CLI know about a job goes through these frozen dataclasses, so a
+config that is equal is the same experiment on any machine (see `job_id`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,19 +66,53 @@ ABLATIONS: dict[str, Ablation] = {
 }
 
 
-def get_ablation(name: str) -> Ablation:
-    """The ablation called `name`, or a ValueError that lists the valid names."""
-    try:
-        return ABLATIONS[name]
-    except KeyError:
-        raise ValueError(f"unknown ablation {name!r}; valid: {', '.join(ABLATIONS)}") from None
+class UnknownNameError(ValueError):
+    """A name that is not one of the valid ones; `what` is the kind of name ("categories")."""
+
+    def __init__(self, what: str, bad: Sequence[str], valid: Sequence[str]) -> None:
+        self.what, self.bad, self.valid = what, tuple(bad), tuple(valid)
+        super().__init__(f"unknown {what} {list(bad)}; valid: {', '.join(valid)}")
+
+
+def check_names(what: str, names: Iterable[str], valid: Iterable[str], also_valid: Sequence[str] = ()) -> tuple[str, ...]:
+    """`names` if each is one of `valid`, else an UnknownNameError naming every bad one and listing
+    the valid ones (`also_valid` first: words a caller accepts besides the names, like "all")."""
+    names, valid = tuple(names), tuple(valid)
+    bad = [n for n in names if n not in valid]
+    if bad:
+        raise UnknownNameError(what, bad, (*also_valid, *valid))
+    return names
+
+
+def check_categories(names: Iterable[str], also_valid: Sequence[str] = ()) -> tuple[str, ...]:
+    """`names` if each is an MVTec AD category (the one category check of the project)."""
+    return check_names("categories", names, CATEGORIES, also_valid)
 
 
 def check_category(name: str) -> str:
-    """`name` if it is an MVTec AD category, else a ValueError that lists the valid names."""
-    if name not in CATEGORIES:
-        raise ValueError(f"unknown category {name!r}; valid: {', '.join(CATEGORIES)}")
-    return name
+    return check_categories([name])[0]
+
+
+def check_ablations(names: Iterable[str], also_valid: Sequence[str] = ()) -> tuple[str, ...]:
+    return check_names("ablations", names, ABLATIONS, also_valid)
+
+
+def get_ablation(name: str) -> Ablation:
+    """The ablation called `name`, or an UnknownNameError that lists the valid names."""
+    return ABLATIONS[check_ablations([name])[0]]
+
+
+def check_dataset_kind(kind: str) -> str:
+    """`kind` if it is a data set kind (mvtec | folder | synthetic)."""
+    return check_names("kinds", [kind], DATASET_KINDS)[0]
+
+
+# Whether a JobConfig field is part of the job id, marked on each field: RECIPE fields change the
+# result, RUNTIME fields only say where or how a job runs. Every field must carry one of the two
+# (checked at import), so a new field cannot silently change (or fail to change) every job id.
+ID_KEY = "job_id"
+RECIPE: dict[str, bool] = {ID_KEY: True}
+RUNTIME: dict[str, bool] = {ID_KEY: False}
 
 
 @dataclass(frozen=True)
@@ -83,38 +120,37 @@ class JobConfig:
     """One MemSeg train + eval run. Defaults reproduce the paper profile (256 px, batch 8,
     5000 steps, AdamW lr 3e-3, cosine with 10% warm-up)."""
 
-    category: str
-    data_root: str | None = None  # None: the harness fills in its generated data set
-    dataset: str = "mvtec"  # mvtec | folder | synthetic (synthetic = MVTec layout we generated)
-    seed: int = 0
-    ablation: str = "full"
-    image_size: int = 256
-    steps: int = 5000
-    batch_size: int = 8
-    lr: float = 3e-3
-    weight_decay: float = 5e-4
-    warmup_fraction: float = 0.1
-    memory_size: int = 30  # normal training images held out to fill the memory bank
-    anomaly_ratio: float = 0.5  # fraction of each batch that gets a simulated anomaly
-    l1_weight: float = 0.6
-    focal_weight: float = 0.4
-    focal_gamma: float = 4.0
-    top_k: int = 100  # image score = mean of the top-k pixel probabilities at 256 px
-    backbone_weights: str = "imagenet"  # imagenet | none | path to a ResNet18 state dict
-    texture_dir: str | None = None  # DTD-style folder of texture images; None = procedural
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
-    compile: bool = False  # torch.compile the model (GPU speed-up, slow first step)
-    eval_batch_size: int = 32
-    log_every: int = 25  # steps between loss reports (and the only host syncs in the loop)
-    out_dir: str | None = None  # where weights and per-image scores go; None = not saved
+    category: str = field(metadata=RECIPE)
+    data_root: str | None = field(default=None, metadata=RUNTIME)  # None: the harness fills in its generated data
+    dataset: str = field(default="mvtec", metadata=RECIPE)  # mvtec | folder | synthetic (MVTec layout we generated)
+    seed: int = field(default=0, metadata=RECIPE)
+    ablation: str = field(default="full", metadata=RECIPE)
+    image_size: int = field(default=256, metadata=RECIPE)
+    steps: int = field(default=5000, metadata=RECIPE)
+    batch_size: int = field(default=8, metadata=RECIPE)
+    lr: float = field(default=3e-3, metadata=RECIPE)
+    weight_decay: float = field(default=5e-4, metadata=RECIPE)
+    warmup_fraction: float = field(default=0.1, metadata=RECIPE)
+    memory_size: int = field(default=30, metadata=RECIPE)  # normal training images held out for the memory bank
+    anomaly_ratio: float = field(default=0.5, metadata=RECIPE)  # fraction of each batch with a simulated anomaly
+    l1_weight: float = field(default=0.6, metadata=RECIPE)
+    focal_weight: float = field(default=0.4, metadata=RECIPE)
+    focal_gamma: float = field(default=4.0, metadata=RECIPE)
+    top_k: int = field(default=100, metadata=RECIPE)  # image score = mean of the top-k pixel probabilities at 256 px
+    backbone_weights: str = field(default="imagenet", metadata=RECIPE)  # imagenet | none | path to a ResNet18 state dict
+    texture_dir: str | None = field(default=None, metadata=RECIPE)  # DTD-style folder of textures; None = procedural
+    device: str = field(default="auto", metadata=RUNTIME)  # auto | cpu | cuda | cuda:N
+    amp: bool = field(default=True, metadata=RECIPE)  # bf16 autocast on CUDA (ignored on CPU)
+    compile: bool = field(default=False, metadata=RECIPE)  # torch.compile the model (GPU speed-up, slow first step)
+    eval_batch_size: int = field(default=32, metadata=RUNTIME)
+    log_every: int = field(default=25, metadata=RUNTIME)  # steps between loss reports (the only host syncs in the loop)
+    out_dir: str | None = field(default=None, metadata=RUNTIME)  # where weights and per-image scores go; None = not saved
 
     def __post_init__(self) -> None:
         if self.dataset != "folder":  # a folder data set names its own categories
             check_category(self.category)
         get_ablation(self.ablation)
-        if self.dataset not in DATASET_KINDS:
-            raise ValueError(f"unknown dataset kind {self.dataset!r}; valid: {', '.join(DATASET_KINDS)}")
+        check_dataset_kind(self.dataset)
         if self.image_size < 32 or self.image_size % 32:
             raise ValueError(f"image_size must be a multiple of 32 and >= 32, got {self.image_size}")
         for name in ("steps", "batch_size", "memory_size", "top_k", "eval_batch_size", "log_every"):
@@ -146,18 +182,23 @@ class JobConfig:
         return job_id(self)
 
 
-# Fields that do not change the result: where the data and the outputs live, and how often
-# progress is reported. Everything else is part of the experiment's identity.
-_NOT_IN_ID = ("data_root", "out_dir", "log_every", "device", "eval_batch_size")
+def id_fields(config_type: type[JobConfig] = JobConfig) -> tuple[str, ...]:
+    """The names of the fields marked RECIPE: those the job id covers. Raises TypeError naming any
+    field that is marked neither RECIPE nor RUNTIME."""
+    unmarked = [f.name for f in dataclasses.fields(config_type) if ID_KEY not in f.metadata]
+    if unmarked:
+        raise TypeError(
+            f"JobConfig fields {unmarked} are not marked: give each `metadata=RECIPE` (it changes the result, "
+            "so it is part of the job id) or `metadata=RUNTIME` (where or how the job runs; not in the id)"
+        )
+    return tuple(f.name for f in dataclasses.fields(config_type) if f.metadata[ID_KEY])
 
 
 def job_id(config: JobConfig) -> str:
-    """A short stable hash of the fields that change the result. Paths are reduced to what they
-    mean (a texture folder or a weights file by its name), so the same experiment has the same
-    id on a laptop and on a cluster node with a different mount point."""
-    fields = dataclasses.asdict(config)
-    for name in _NOT_IN_ID:
-        fields.pop(name)
+    """A short stable hash of the RECIPE fields (those that change the result). Paths are reduced
+    to what they mean (a texture folder or a weights file by its name), so the same experiment has
+    the same id on a laptop and on a cluster node with a different mount point."""
+    fields = {name: getattr(config, name) for name in id_fields(type(config))}
     if fields["texture_dir"] is not None:
         fields["texture_dir"] = Path(fields["texture_dir"]).name
     if fields["backbone_weights"] not in ("imagenet", "none"):
@@ -191,11 +232,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 def profile(name: str) -> dict[str, Any]:
-    """The JobConfig overrides of profile `name`, or a ValueError that lists the valid names."""
-    try:
-        return dict(PROFILES[name])
-    except KeyError:
-        raise ValueError(f"unknown profile {name!r}; valid: {', '.join(PROFILES)}") from None
+    """The JobConfig overrides of profile `name`, or an UnknownNameError that lists the valid names."""
+    return dict(PROFILES[check_names("profiles", [name], PROFILES)[0]])
 
 
 @dataclass(frozen=True)
@@ -235,3 +273,52 @@ class JobResult:
     finished_at: str
     final_loss: float
     extras: dict[str, Any] = field(default_factory=dict)
+    visuals: JobVisuals | None = None  # pictures and curves; the driver writes them as files
+
+
+@dataclass(frozen=True)
+class ShownImage:
+    """A test image a picture shows: its index in the test set, path, defect type, label, score."""
+
+    index: int
+    path: str
+    defect_type: str
+    label: int
+    score: float
+
+
+@dataclass(frozen=True)
+class VisualPanel:
+    """One prediction panel (PNG bytes) and what it shows; `role` says why it was chosen."""
+
+    role: str
+    image: ShownImage
+    png: bytes
+
+
+@dataclass(frozen=True)
+class CurvePoints:
+    """A curve thinned for plotting: false positive rates and the y values (TPR or PRO)."""
+
+    fpr: tuple[float, ...]
+    y: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class JobVisuals:
+    """What a job's predictions look like (memseg.visuals makes it on the worker, the harness
+    writes it as files). `threshold` is the pixel F1-max threshold (None without masks); the
+    pixel ROC and PRO curves are None without masks."""
+
+    threshold: float | None
+    thumb_size: int
+    columns: tuple[str, ...]
+    image_roc: CurvePoints
+    pixel_roc: CurvePoints | None
+    pro: CurvePoints | None
+    panels: tuple[VisualPanel, ...]
+    gif: bytes | None
+    gif_items: tuple[ShownImage, ...]
+
+
+id_fields()  # every JobConfig field is marked: fails at import otherwise

@@ -13,19 +13,19 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from memseg.clock import utc_now
 from memseg.config import ImageScore, JobConfig, JobResult, Progress
 from memseg.data.loading import load_category
 from memseg.data.textures import load_texture_folder
 from memseg.loss import memseg_loss
-from memseg.metrics import compute_metrics, image_scores
+from memseg.metrics import evaluate, image_scores
 from memseg.model import MemSeg
 from memseg.simulate import AnomalySimulator
-from memseg.visuals import job_visuals
+from memseg.visuals import MAX_CURVE_POINTS, job_visuals
 from memseg import artefacts
 from memseg.procedural import procedural_textures
 
@@ -51,7 +51,7 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
     out of memory); the caller decides what a failure means for a sweep.
     """
     report = on_progress or (lambda _p: None)
-    started_at = _now()
+    started_at = utc_now()
     device = resolve_device(config.device)
     # fork_rng keeps the caller's global RNG untouched: a job is a pure function of its config.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -76,7 +76,8 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
         maps, infer_images_per_s, eval_s = predict_maps(model, data.test_images, config, device, report)
 
     scores = image_scores(maps, top_k=config.top_k)
-    metrics = compute_metrics(scores, data.test_labels, maps, data.test_masks)
+    evaluation = evaluate(scores, data.test_labels, maps, data.test_masks, max_curve_points=MAX_CURVE_POINTS)
+    metrics = evaluation.metrics
     image_results = tuple(
         ImageScore(path=p, label=int(l), defect_type=d, score=float(s))
         for p, l, d, s in zip(data.test_paths, data.test_labels.tolist(), data.test_defect_types, scores.tolist())
@@ -98,9 +99,9 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
         environment=environment(device),
         artefacts_dir=None,
         started_at=started_at,
-        finished_at=_now(),
+        finished_at=utc_now(),
         final_loss=outcome.final_loss,
-        extras={"visuals": job_visuals(data, maps, scores, metrics)},
+        visuals=job_visuals(data, maps, scores, evaluation),
     )
     if config.out_dir is not None:
         out = artefacts.save(result, model, Path(config.out_dir) / config.job_id)
@@ -262,14 +263,12 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def environment(device: torch.device) -> dict[str, str]:
     """What produced the numbers, so a result row can be traced back."""
-    import kornia
     import timm
 
     return {
         "torch": torch.__version__,
         "cuda": torch.version.cuda or "",
         "timm": timm.__version__,
-        "kornia": kornia.__version__,
         "python": platform.python_version(),
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
@@ -309,7 +308,3 @@ def _to_float(images: torch.Tensor) -> torch.Tensor:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,7 +1,8 @@
 """Evaluation metrics of MemSeg: image AUROC, pixel AUROC, pixel F1-max and AUPRO@0.3.
 
 Exact definitions (DESIGN.md section 5), so numbers compare with the literature; the pixel
-metrics share one sort of the pooled scores.
+metrics, and the curves the report plots, share one sort of the pooled scores (`evaluate`).
+The metric names and their labels are defined here once (METRICS) for every table.
 """
 
 from __future__ import annotations
@@ -14,6 +15,17 @@ import torch
 from scipy import ndimage
 
 ArrayLike = torch.Tensor | np.ndarray
+
+# What `compute_metrics` returns, in table order: result key -> label. Every table (the memseg CLI,
+# the harness's summary, Markdown and HTML) takes its columns from here.
+METRICS: dict[str, str] = {
+    "image_auroc": "image AUROC",
+    "pixel_auroc": "pixel AUROC",
+    "pixel_f1": "pixel F1-max",
+    "pixel_aupro": "AUPRO@0.3",
+}
+F1_THRESHOLD = "pixel_f1_threshold"  # the score at which pixel_f1 is reached; a number, not a metric
+METRIC_KEYS: tuple[str, ...] = ("image_auroc", "pixel_auroc", "pixel_f1", F1_THRESHOLD, "pixel_aupro")
 
 # 8-connectivity inside each image and none across images: the official MVTec AD evaluation
 # code labels each ground truth map with scipy.ndimage.label and a 3x3 all-ones structure.
@@ -64,12 +76,7 @@ def image_auroc(scores: ArrayLike, labels: ArrayLike) -> float:
     Trapezoid over the distinct score values (ties form one ROC point), as scikit-learn's
     roc_auc_score does; no binning.
     """
-    scores_t = _check_finite(_as_float(_as_cpu_tensor(scores, "scores").reshape(-1), "scores"), "image scores")
-    labels_t = _as_binary(_as_cpu_tensor(labels, "labels").reshape(-1), "image labels")
-    if scores_t.numel() != labels_t.numel():
-        raise ValueError(f"image AUROC: {scores_t.numel()} scores but {labels_t.numel()} labels")
-    _check_two_classes(labels_t, "image AUROC", "test images")
-    return _auroc_from_sweep(_sweep(scores_t, labels_t))
+    return _auroc_from_sweep(_image_sweep(scores, labels))
 
 
 def pixel_auroc(maps: ArrayLike, masks: ArrayLike) -> float:
@@ -136,11 +143,49 @@ def roc_curve_points(
         raise ValueError(f"ROC curve: scores {tuple(scores_t.shape)} and labels {tuple(labels_t.shape)} differ in shape")
     scores_t, labels_t = scores_t.reshape(-1), labels_t.reshape(-1)
     _check_two_classes(labels_t, "ROC curve", "samples")
-    sweep = _sweep(scores_t, labels_t)
-    fpr = np.concatenate(([0.0], sweep.fps.numpy() / sweep.num_neg))
-    tpr = np.concatenate(([0.0], sweep.tps.numpy() / sweep.num_pos))
-    thresholds = np.concatenate(([np.inf], sweep.thresholds.double().numpy()))
-    return _downsample((fpr, tpr, thresholds), max_points)
+    return _roc_points(_sweep(scores_t, labels_t), max_points)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Points of a curve for plots, float64: x is the false positive rate, y the true positive
+    rate (ROC) or the per-region overlap (PRO); from (0, 0) on."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The metrics of one test set (as `compute_metrics`) and the curves behind them: image ROC
+    always, pixel ROC and PRO when there are masks (else None)."""
+
+    metrics: dict[str, float]
+    image_roc: Curve
+    pixel_roc: Curve | None
+    pro: Curve | None
+
+
+def evaluate(
+    image_scores: ArrayLike,
+    image_labels: ArrayLike,
+    maps: ArrayLike,
+    masks: ArrayLike | None,
+    fpr_limit: float = 0.3,
+    max_curve_points: int | None = None,
+) -> Evaluation:
+    """Every metric of one category's test set and its curves, from ONE sort of the pooled pixel
+    scores (and one of the image scores). `max_curve_points` thins the curves for plotting (the
+    metrics are always exact); the pixel ROC and PRO curves are None without masks."""
+    image_sweep, pixel_sweep = _sweeps(image_scores, image_labels, maps, masks, fpr_limit)
+    fpr, tpr, _ = _roc_points(image_sweep, max_curve_points)
+    pixel_roc = pro = None
+    if pixel_sweep is not None:
+        fpr_px, tpr_px, _ = _roc_points(pixel_sweep, max_curve_points)
+        pixel_roc = Curve(fpr_px, tpr_px)
+        pro = Curve(*_downsample(_pro_points(pixel_sweep), max_curve_points))
+    metrics = _metrics_from_sweeps(image_sweep, pixel_sweep, fpr_limit)
+    return Evaluation(metrics, Curve(fpr, tpr), pixel_roc, pro)
 
 
 def compute_metrics(
@@ -154,26 +199,39 @@ def compute_metrics(
 
     Returns image_auroc, pixel_auroc, pixel_f1, pixel_f1_threshold and pixel_aupro (AUPRO up to
     `fpr_limit`). Without masks (a data set that has none) the pixel metrics are NaN. Values are
-    identical to those of the individual functions.
+    identical to those of the individual functions. `evaluate` adds the curves.
     """
-    metrics = {"image_auroc": image_auroc(image_scores, image_labels)}
+    return _metrics_from_sweeps(*_sweeps(image_scores, image_labels, maps, masks, fpr_limit), fpr_limit)
+
+
+def _sweeps(
+    image_scores: ArrayLike, image_labels: ArrayLike, maps: ArrayLike, masks: ArrayLike | None, fpr_limit: float
+) -> tuple[_Sweep, _Sweep | None]:
+    """The image sweep and the pixel sweep (with regions; None without masks), inputs checked."""
+    image_sweep = _image_sweep(image_scores, image_labels)
     num_maps = _as_cpu_tensor(maps, "maps").shape[0]
-    num_scores = _as_cpu_tensor(image_scores, "image_scores").reshape(-1).numel()
+    num_scores = image_sweep.num_pos + image_sweep.num_neg
     if num_maps != num_scores:
         raise ValueError(f"compute_metrics: {num_scores} image scores but {num_maps} anomaly maps")
     if masks is None:
+        return image_sweep, None
+    _check_fpr_limit(fpr_limit)
+    scores, labels, shape = _pixel_inputs(maps, masks, "pixel metrics (pixel AUROC, F1, AUPRO)")
+    return image_sweep, _sweep(scores, labels, _label_regions(labels.view(shape)))
+
+
+def _metrics_from_sweeps(image_sweep: _Sweep, pixel_sweep: _Sweep | None, fpr_limit: float) -> dict[str, float]:
+    metrics = {"image_auroc": _auroc_from_sweep(image_sweep)}
+    if pixel_sweep is None:
         nan = float("nan")
         metrics.update(pixel_auroc=nan, pixel_f1=nan, pixel_f1_threshold=nan, pixel_aupro=nan)
         return metrics
-    _check_fpr_limit(fpr_limit)
-    scores, labels, shape = _pixel_inputs(maps, masks, "pixel metrics (pixel AUROC, F1, AUPRO)")
-    sweep = _sweep(scores, labels, _label_regions(labels.view(shape)))
-    f1, threshold = _f1_max_from_sweep(sweep)
+    f1, threshold = _f1_max_from_sweep(pixel_sweep)
     metrics.update(
-        pixel_auroc=_auroc_from_sweep(sweep),
+        pixel_auroc=_auroc_from_sweep(pixel_sweep),
         pixel_f1=f1,
         pixel_f1_threshold=threshold,
-        pixel_aupro=_aupro_from_sweep(sweep, fpr_limit),
+        pixel_aupro=_aupro_from_sweep(pixel_sweep, fpr_limit),
     )
     return metrics
 
@@ -306,6 +364,24 @@ def _f1_max_from_sweep(sweep: _Sweep) -> tuple[float, float]:
     # thresholds are descending: the last index reaching the max is the lowest threshold.
     index = int(torch.nonzero(f1 == best)[-1])
     return float(best), float(sweep.thresholds[index])
+
+
+def _image_sweep(scores: ArrayLike, labels: ArrayLike) -> _Sweep:
+    """The sweep of image scores against image labels, after checking both."""
+    scores_t = _check_finite(_as_float(_as_cpu_tensor(scores, "scores").reshape(-1), "scores"), "image scores")
+    labels_t = _as_binary(_as_cpu_tensor(labels, "labels").reshape(-1), "image labels")
+    if scores_t.numel() != labels_t.numel():
+        raise ValueError(f"image AUROC: {scores_t.numel()} scores but {labels_t.numel()} labels")
+    _check_two_classes(labels_t, "image AUROC", "test images")
+    return _sweep(scores_t, labels_t)
+
+
+def _roc_points(sweep: _Sweep, max_points: int | None) -> tuple[np.ndarray, ...]:
+    """(fpr, tpr, thresholds) with (0, 0) at threshold +inf prepended, thinned to `max_points`."""
+    fpr = np.concatenate(([0.0], sweep.fps.numpy() / sweep.num_neg))
+    tpr = np.concatenate(([0.0], sweep.tps.numpy() / sweep.num_pos))
+    thresholds = np.concatenate(([np.inf], sweep.thresholds.double().numpy()))
+    return _downsample((fpr, tpr, thresholds), max_points)
 
 
 def _pro_points(sweep: _Sweep, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:

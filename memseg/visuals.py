@@ -1,8 +1,9 @@
-"""What a job's predictions look like, made on the worker as a small payload the driver can write:
-ROC and per-region-overlap curve points, prediction panels (PNG bytes) and an animated GIF.
+"""What a job's predictions look like, made on the worker as a small JobVisuals the driver can
+write: ROC and per-region-overlap curve points, prediction panels (PNG bytes) and an animated GIF.
 
-Reviewers trust a heatmap more than a number; the payload travels in `JobResult.extras["visuals"]`
-(tens of KB), so pictures never stay on a worker's disk.
+Reviewers trust a heatmap more than a number; the pictures travel in `JobResult.visuals` (tens of
+KB), so they never stay on a worker's disk. The curves are those of `memseg.metrics.evaluate`:
+the same sort of the pooled pixels that gave the metrics.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
+from memseg.config import CurvePoints, JobVisuals, ShownImage, VisualPanel
 from memseg.data.types import CategoryData
 from memseg.heatmap import overlay
-from memseg.metrics import pro_curve, roc_curve_points
+from memseg.metrics import F1_THRESHOLD, Curve, Evaluation
 
-FORMAT = 1  # bump when the payload's keys change, so readers can tell old payloads apart
-MAX_CURVE_POINTS = 200
+MAX_CURVE_POINTS = 200  # what the job asks `evaluate` for: plenty for a plot
 ROLE_FALSE_POSITIVE = "worst false positive"  # the normal test image with the highest score
 ROLE_FALSE_NEGATIVE = "worst false negative"  # the anomalous test image with the lowest score
 ROLE_TYPICAL = "typical"  # the median-scoring anomalous image of a defect type
@@ -37,20 +38,17 @@ def job_visuals(
     data: CategoryData,
     maps: torch.Tensor | np.ndarray,
     scores: torch.Tensor | np.ndarray,
-    metrics: dict[str, float],
+    evaluation: Evaluation,
     max_panels: int = 6,
     gif_frames: int = 12,
     thumb_size: int = 128,
-) -> dict[str, Any]:
-    """The pictures and curves of one job's test set, as plain Python values and bytes.
+) -> JobVisuals:
+    """The pictures and curves of one job's test set.
 
-    maps: (N, S, S) anomaly probabilities of `data.test_images`; scores: (N,) image scores.
-    Keys: format, threshold (the pixel F1-max threshold, None without masks), thumb_size,
-    columns (panel column titles), curves (image_roc, and with masks pixel_roc and pro: lists
-    of at most MAX_CURVE_POINTS floats), panels (role, path, defect_type, label, score, png),
-    gif (bytes or None) and gif_items (what each frame shows).
-    Without ground-truth masks there is no ground-truth or thresholded-mask column and no
-    pixel ROC or PRO curve.
+    maps: (N, S, S) anomaly probabilities of `data.test_images`; scores: (N,) image scores;
+    evaluation: their `memseg.metrics.evaluate` (thinned to MAX_CURVE_POINTS by the caller).
+    Without ground-truth masks there is no ground-truth or thresholded-mask column and no pixel
+    ROC or PRO curve.
     """
     maps_t = torch.as_tensor(maps).detach().cpu().float()
     scores_t = torch.as_tensor(scores).detach().cpu().double().reshape(-1)
@@ -65,54 +63,43 @@ def job_visuals(
         raise ValueError(f"job_visuals: max_panels and gif_frames must be >= 0 and thumb_size >= 8, got "
                          f"{max_panels}, {gif_frames}, {thumb_size}")
     masks = data.test_masks.cpu().bool() if data.test_masks is not None else None
-    threshold = metrics.get("pixel_f1_threshold", math.nan) if masks is not None else math.nan
-    threshold = None if threshold is None or not math.isfinite(threshold) else float(threshold)
-    tiles = _Tiles(data, maps_t, masks, threshold, min(thumb_size, data.test_images.shape[-1]))
+    threshold = evaluation.metrics.get(F1_THRESHOLD, math.nan) if masks is not None else math.nan
+    tiles = _Tiles(data, maps_t, masks, None if not math.isfinite(threshold) else float(threshold),
+                   min(thumb_size, data.test_images.shape[-1]))
     score_list = scores_t.tolist()
 
     panels = []
     for index, role in choose_panels(labels.tolist(), data.test_defect_types, score_list, max_panels):
         caption = f"{role} · {_short(data.test_paths[index])} · score {score_list[index]:.3f}"
         png = _png(_compose(tiles.panel(index), tiles.columns, caption))
-        panels.append(_item(data, index, score_list[index]) | {"role": role, "png": png})
-
+        panels.append(VisualPanel(role, _shown(data, index, score_list[index]), png))
     frames = choose_gif_frames(data.test_defect_types, gif_frames)
-    gif = None
-    if frames:
-        pictures = [
-            _compose(
-                tiles.pair(i),
-                ("input", "heatmap"),
-                f"{data.test_defect_types[i]} · score {score_list[i]:.3f} · {k + 1}/{len(frames)}",
-            )
-            for k, i in enumerate(frames)
-        ]
-        gif = _gif(pictures)
-    return {
-        "format": FORMAT,
-        "threshold": threshold,
-        "thumb_size": tiles.size,
-        "columns": list(tiles.columns),
-        "curves": job_curves(scores_t, labels, maps_t, masks),
-        "panels": panels,
-        "gif": gif,
-        "gif_items": [_item(data, i, score_list[i]) for i in frames],
-    }
+    return JobVisuals(
+        threshold=tiles.threshold,
+        thumb_size=tiles.size,
+        columns=tiles.columns,
+        image_roc=_points(evaluation.image_roc),
+        pixel_roc=_points(evaluation.pixel_roc) if masks is not None else None,
+        pro=_points(evaluation.pro) if masks is not None else None,
+        panels=tuple(panels),
+        gif=_gif_of(tiles, data, score_list, frames),
+        gif_items=tuple(_shown(data, i, score_list[i]) for i in frames),
+    )
 
 
-def job_curves(
-    scores: torch.Tensor, labels: torch.Tensor, maps: torch.Tensor, masks: torch.Tensor | None
-) -> dict[str, dict[str, list[float]]]:
-    """Image ROC always; pixel ROC and the PRO curve when masks exist. Points come from
-    memseg.metrics (the same sweep the metrics use), thinned to MAX_CURVE_POINTS for plotting."""
-    fpr, tpr, _ = roc_curve_points(scores, labels, max_points=MAX_CURVE_POINTS)
-    curves = {"image_roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()}}
-    if masks is not None:
-        fpr, tpr, _ = roc_curve_points(maps, masks, max_points=MAX_CURVE_POINTS)
-        curves["pixel_roc"] = {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
-        fpr, pro = pro_curve(maps, masks, max_points=MAX_CURVE_POINTS)
-        curves["pro"] = {"fpr": fpr.tolist(), "pro": pro.tolist()}
-    return curves
+def _points(curve: Curve | None) -> CurvePoints | None:
+    return None if curve is None else CurvePoints(tuple(curve.x.tolist()), tuple(curve.y.tolist()))
+
+
+def _gif_of(tiles: _Tiles, data: CategoryData, scores: list[float], frames: list[int]) -> bytes | None:
+    """The animated GIF of `frames` (input and heatmap side by side), None without frames."""
+    if not frames:
+        return None
+    pictures = [
+        _compose(tiles.pair(i), ("input", "heatmap"), f"{data.test_defect_types[i]} · score {scores[i]:.3f} · {k + 1}/{len(frames)}")
+        for k, i in enumerate(frames)
+    ]
+    return _gif(pictures)
 
 
 def choose_panels(
@@ -270,11 +257,5 @@ def _short(path: str) -> str:
     return "/".join(parts[-2:])
 
 
-def _item(data: CategoryData, index: int, score: float) -> dict[str, Any]:
-    return {
-        "index": index,
-        "path": data.test_paths[index],
-        "defect_type": data.test_defect_types[index],
-        "label": int(data.test_labels[index]),
-        "score": score,
-    }
+def _shown(data: CategoryData, index: int, score: float) -> ShownImage:
+    return ShownImage(index, data.test_paths[index], data.test_defect_types[index], int(data.test_labels[index]), score)

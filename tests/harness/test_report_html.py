@@ -42,11 +42,11 @@ def persist_like_the_driver(results: Path, sweep: str, result: JobResult) -> Non
 
 def fabricated_result(config: JobConfig, index: int) -> JobResult:
     """A result with real metrics and visuals computed from generated maps (no training)."""
-    data, maps, scores, metrics = make_job(seed=index, category=config.category)
+    data, maps, scores, evaluation = make_job(seed=index, category=config.category)
     return JobResult(
         job_id=config.job_id,
         config=config,
-        metrics=metrics,
+        metrics=evaluation.metrics,
         image_scores=tuple(
             ImageScore(p, int(l), d, float(s)) for p, l, d, s in zip(data.test_paths, data.test_labels, data.test_defect_types, scores)
         ),
@@ -57,7 +57,7 @@ def fabricated_result(config: JobConfig, index: int) -> JobResult:
         started_at="2026-01-01T00:00:00+00:00",
         finished_at="2026-01-01T00:01:00+00:00",
         final_loss=0.1,
-        extras={"visuals": job_visuals(data, maps, scores, metrics)},
+        visuals=job_visuals(data, maps, scores, evaluation),
     )
 
 
@@ -201,7 +201,7 @@ def test_a_real_job_flows_from_memseg_through_the_store_into_the_report(tmp_path
     generate(data_root, categories=("bottle",), image_size=64, seed=0)
     config = JobConfig.from_dict(profile("tiny") | {"category": "bottle", "dataset": "synthetic", "data_root": str(data_root)})
     result = job_module.run(config)
-    assert len(result.extras["visuals"]["panels"]) == 6
+    assert result.visuals is not None and len(result.visuals.panels) == 6
     persist_like_the_driver(tmp_path / "results", "real", result)
     row = store.load_results(tmp_path / "results", "real").iloc[0]
     assert len(row["extras_json"]) < 100 and "png" not in row["extras_json"]  # the bytes live as files only

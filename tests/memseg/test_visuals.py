@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from memseg.data.types import CategoryData
-from memseg.metrics import compute_metrics, image_scores
+from memseg.metrics import evaluate, image_scores
 from memseg.visuals import (
     MAX_CURVE_POINTS,
     ROLE_FALSE_NEGATIVE,
@@ -29,7 +29,8 @@ STRIP, GAP = 14, 2  # memseg.visuals layout: text strips above and below the til
 def make_job(size: int = 64, good: int = 4, types: tuple[str, ...] = ("crack", "hole"), per_type: int = 2,
              with_masks: bool = True, seed: int = 0, category: str = "bottle"):
     """A category's test set with square defects, and maps that find them imperfectly:
-    (CategoryData, maps, scores, metrics). The harness's report tests use it too."""
+    (CategoryData, maps, scores, evaluation), evaluated as the job does. The harness's report tests
+    use it too."""
     g = torch.Generator().manual_seed(seed)
     kinds = ("good",) * good + tuple(t for t in types for _ in range(per_type))
     n = len(kinds)
@@ -43,7 +44,7 @@ def make_job(size: int = 64, good: int = 4, types: tuple[str, ...] = ("crack", "
     maps = (0.6 * masks.float() + 0.5 * noise).clamp(0, 1)
     labels = torch.tensor([int(k != "good") for k in kinds])
     scores = image_scores(maps)
-    metrics = compute_metrics(scores, labels, maps, masks if with_masks else None)
+    evaluation = evaluate(scores, labels, maps, masks if with_masks else None, max_curve_points=MAX_CURVE_POINTS)
     data = CategoryData(
         category=category,
         train_images=images[:1],
@@ -53,7 +54,7 @@ def make_job(size: int = 64, good: int = 4, types: tuple[str, ...] = ("crack", "
         test_paths=tuple(f"{category}/test/{k}/{i:03d}.png" for i, k in enumerate(kinds)),
         test_defect_types=kinds,
     )
-    return data, maps, scores, metrics
+    return data, maps, scores, evaluation
 
 
 def decode(data: bytes, kind: str) -> Image.Image:
@@ -90,17 +91,18 @@ def test_gif_takes_every_defect_type_before_repeating_one():
 
 
 def test_panels_decode_and_show_input_truth_heatmap_and_thresholded_mask():
-    data, maps, scores, metrics = make_job()
-    visuals = job_visuals(data, maps, scores, metrics, max_panels=4)
-    assert visuals["threshold"] == metrics["pixel_f1_threshold"]
-    assert visuals["columns"][:3] == ["input", "ground truth", "heatmap"] and "mask" in visuals["columns"][3]
-    assert [p["role"] for p in visuals["panels"][:2]] == [ROLE_FALSE_POSITIVE, ROLE_FALSE_NEGATIVE]
-    assert len(visuals["panels"]) == 4
-    for panel in visuals["panels"]:
-        picture = decode(panel["png"], "PNG")
+    data, maps, scores, evaluation = make_job()
+    metrics = evaluation.metrics
+    visuals = job_visuals(data, maps, scores, evaluation, max_panels=4)
+    assert visuals.threshold == metrics["pixel_f1_threshold"]
+    assert list(visuals.columns[:3]) == ["input", "ground truth", "heatmap"] and "mask" in visuals.columns[3]
+    assert [p.role for p in visuals.panels[:2]] == [ROLE_FALSE_POSITIVE, ROLE_FALSE_NEGATIVE]
+    assert len(visuals.panels) == 4
+    for panel in visuals.panels:
+        picture = decode(panel.png, "PNG")
         assert picture.size == (4 * 64 + 3 * GAP, 64 + 2 * STRIP)
-        i = panel["index"]
-        assert panel["score"] == pytest.approx(float(scores[i]))
+        i = panel.image.index
+        assert panel.image.score == pytest.approx(float(scores[i]))
         truth = tile(picture, 1, 64).mean(axis=2) > 127
         predicted = tile(picture, 3, 64).mean(axis=2) > 127
         assert (truth == data.test_masks[i].numpy()).all()
@@ -111,45 +113,49 @@ def test_panels_decode_and_show_input_truth_heatmap_and_thresholded_mask():
 
 
 def test_gif_is_animated_with_one_frame_per_chosen_image():
-    data, maps, scores, metrics = make_job()
-    visuals = job_visuals(data, maps, scores, metrics, gif_frames=5)
-    gif = decode(visuals["gif"], "GIF")
-    assert gif.n_frames == 5 == len(visuals["gif_items"])
+    data, maps, scores, evaluation = make_job()
+    visuals = job_visuals(data, maps, scores, evaluation, gif_frames=5)
+    assert visuals.gif is not None
+    gif = decode(visuals.gif, "GIF")
+    assert gif.n_frames == 5 == len(visuals.gif_items)
     assert gif.size == (2 * 64 + GAP, 64 + 2 * STRIP)
-    assert {item["defect_type"] for item in visuals["gif_items"]} == {"good", "crack", "hole"}
+    assert {item.defect_type for item in visuals.gif_items} == {"good", "crack", "hole"}
 
 
 def test_curves_are_the_metrics_curves():
-    data, maps, scores, metrics = make_job()
-    curves = job_visuals(data, maps, scores, metrics)["curves"]
-    image = curves["image_roc"]
-    assert np.trapezoid(image["tpr"], image["fpr"]) == pytest.approx(metrics["image_auroc"], abs=1e-9)  # not thinned
-    pixel, pro = curves["pixel_roc"], curves["pro"]
-    assert len(pixel["fpr"]) <= MAX_CURVE_POINTS and len(pro["fpr"]) <= MAX_CURVE_POINTS
-    assert np.trapezoid(pixel["tpr"], pixel["fpr"]) == pytest.approx(metrics["pixel_auroc"], abs=0.01)
-    for x, y in ((pixel["fpr"], pixel["tpr"]), (pro["fpr"], pro["pro"])):
+    data, maps, scores, evaluation = make_job()
+    metrics = evaluation.metrics
+    visuals = job_visuals(data, maps, scores, evaluation)
+    image = visuals.image_roc
+    assert np.trapezoid(image.y, image.fpr) == pytest.approx(metrics["image_auroc"], abs=1e-9)  # not thinned
+    pixel, pro = visuals.pixel_roc, visuals.pro
+    assert pixel is not None and pro is not None
+    assert len(pixel.fpr) <= MAX_CURVE_POINTS and len(pro.fpr) <= MAX_CURVE_POINTS
+    assert np.trapezoid(pixel.y, pixel.fpr) == pytest.approx(metrics["pixel_auroc"], abs=0.01)
+    for x, y in ((pixel.fpr, pixel.y), (pro.fpr, pro.y)):
         assert (x[0], y[0], x[-1], y[-1]) == (0.0, 0.0, 1.0, 1.0) and np.all(np.diff(x) >= 0)
 
 
 def test_without_masks_there_is_no_truth_column_and_no_pixel_curve():
-    data, maps, scores, metrics = make_job(with_masks=False)
-    visuals = job_visuals(data, maps, scores, metrics)
-    assert visuals["threshold"] is None and visuals["columns"] == ["input", "heatmap"]
-    assert set(visuals["curves"]) == {"image_roc"}
-    assert decode(visuals["panels"][0]["png"], "PNG").size == (2 * 64 + GAP, 64 + 2 * STRIP)
+    data, maps, scores, evaluation = make_job(with_masks=False)
+    visuals = job_visuals(data, maps, scores, evaluation)
+    assert visuals.threshold is None and list(visuals.columns) == ["input", "heatmap"]
+    assert visuals.pixel_roc is None and visuals.pro is None
+    assert decode(visuals.panels[0].png, "PNG").size == (2 * 64 + GAP, 64 + 2 * STRIP)
 
 
 def test_payload_is_small_at_128_px():
-    data, maps, scores, metrics = make_job(size=256, good=8, types=("a", "b", "c"), per_type=4)
-    visuals = job_visuals(data, maps, scores, metrics)
+    data, maps, scores, evaluation = make_job(size=256, good=8, types=("a", "b", "c"), per_type=4)
+    visuals = job_visuals(data, maps, scores, evaluation)
     size = len(pickle.dumps(visuals))
     print(f"visuals payload at 128 px: {size / 1024:.0f} KB")  # pytest -s, for the issue note
-    assert decode(visuals["panels"][0]["png"], "PNG").size[1] == 128 + 2 * STRIP
-    assert len(visuals["panels"]) == 6 and decode(visuals["gif"], "GIF").n_frames == 12
+    assert decode(visuals.panels[0].png, "PNG").size[1] == 128 + 2 * STRIP
+    assert visuals.gif is not None
+    assert len(visuals.panels) == 6 and decode(visuals.gif, "GIF").n_frames == 12
     assert size < 250 * 1024
 
 
 def test_bad_shapes_are_refused_with_the_shapes():
-    data, maps, scores, metrics = make_job()
+    data, maps, scores, evaluation = make_job()
     with pytest.raises(ValueError, match=r"maps \(8, 32, 32\)"):
-        job_visuals(data, maps[:, :32, :32], scores, metrics)
+        job_visuals(data, maps[:, :32, :32], scores, evaluation)
