@@ -1,6 +1,6 @@
-"""The `run`, `status` and `report` sub-commands: build the sweep from flags and YAML, run it on
-Ray with a live view, and render the result tables. `status` and `report` read Parquet alone and
-never import Ray.
+"""The `run`, `status` and `report` sub-commands. `run` resolves a plan from the flags, the YAML
+and the cluster, prints a banner, and executes it on Ray with a live view (harness.live); `status`
+and `report` read Parquet alone and never import Ray.
 
 Exit status: 0 every job ok, 1 some job failed, 2 bad input, a failed preflight or a sweep folder
 another run is writing (see harness.lock), 130 Ctrl-C.
@@ -9,18 +9,21 @@ another run is writing (see harness.lock), 130 Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, Group
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+import yaml
+from rich.console import Console
 from rich.table import Table
 
 from harness import lock, report, store
-from harness.progress import Event, JobFinished, JobRetrying, LiveState, Note, SweepStarted
+from harness.cluster import Cluster, JobRequest
+from harness.live import LiveView
 from harness.sweep import (
     SweepSpec,
     dump_sweep,
@@ -32,7 +35,10 @@ from harness.sweep import (
     spec_from_dict,
     sweep_name,
 )
-from memseg.config import DATASET_KINDS, PROFILES, profile
+from memseg.config import DATASET_KINDS, PROFILES, JobConfig, profile
+
+if TYPE_CHECKING:
+    from harness.worker import SyntheticData
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DATA_SEED = 0  # the generated data set is the same for every job seed
@@ -77,8 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where.add_argument("--force", action="store_true", help="re-run jobs that are already done")
     where.add_argument("--retry-failed", action="store_true", help="re-run jobs that failed before")
     where.add_argument("--dry-run", action="store_true", help="print the jobs and exit without running them")
-    where.add_argument("--job-fn", default="memseg.job.run", help=argparse.SUPPRESS)  # tests: module:function
-    where.add_argument("--data-check", default="memseg.data.loading:check", help=argparse.SUPPRESS)
+    where.add_argument("--job-fn", help=argparse.SUPPRESS)  # tests: module:function (default: the driver's)
+    where.add_argument("--data-check", help=argparse.SUPPRESS)  # tests: module:function; "" = none
     run.set_defaults(func=cmd_run)
 
     status = subparsers.add_parser("status", help="done / failed / pending jobs per sweep (no Ray)")
@@ -157,7 +163,7 @@ def _local_gpus() -> int:
     """GPUs on this machine, without starting Ray (for --dry-run)."""
     import torch
 
-    return torch.cuda.device_count()
+    return int(torch.cuda.device_count())
 
 
 def choose_profile(spec: SweepSpec, cluster_gpus: float) -> tuple[str, str]:
@@ -179,133 +185,150 @@ def _consoles() -> tuple[Console, Console]:
     return out, err
 
 
+def _error(errors: Console, message: object, prefix: str = "error:") -> int:
+    errors.print(f"[red]{prefix}[/] {message}", markup=True, highlight=False)
+    return EXIT_BAD_INPUT
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run resolved from the flags and the cluster: what the banner shows and the driver runs."""
+
+    spec: SweepSpec
+    name: str
+    configs: tuple[JobConfig, ...]
+    profile: str
+    why: str  # why this profile
+    synthetic: SyntheticData | None  # the generated data set, when the sweep reads it
+    cluster: Cluster | None  # None on a dry run that starts no Ray
+    request: JobRequest | None  # None without a cluster, or when no request can be sized
+    gpus: float  # the cluster's GPUs (or this machine's on a dry run)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    """`run`: resolve the plan, print the banner, execute it (or list its jobs on --dry-run)."""
     console, errors = _consoles()
     try:
         spec = build_spec(args)
     except ValueError as err:
-        errors.print(f"[red]error:[/] {err}", markup=True, highlight=False)
-        return EXIT_BAD_INPUT
+        return _error(errors, err)
     address = args.address or os.environ.get("RAY_ADDRESS")
     if not address and "ray" not in sys.modules:
         os.environ.setdefault(_LOOPBACK_ENV, "0")
-    import ray  # noqa: E402  (after the loopback setting)
+    import ray  # after the loopback setting
 
-    from harness import driver
+    from harness import cluster
 
     use_ray = bool(not args.dry_run or address or ray.is_initialized())
-    started_ray = driver.connect(args.address) if use_ray else False
     try:
-        return _run(args, spec, console, errors, use_ray)
-    except driver.PreflightError as err:
-        errors.print(f"[red]preflight failed, no job started:[/] {err}", markup=True, highlight=False)
-        return EXIT_BAD_INPUT
+        with cluster.session(args.address) if use_ray else contextlib.nullcontext():
+            try:
+                plan = resolve_plan(args, spec, cluster.discover() if use_ray else None)
+                statuses = store.job_statuses(args.results, plan.name)  # a damaged file is named here
+            except ValueError as err:
+                return _error(errors, err)
+            print_banner(console, plan, args)
+            if args.dry_run:
+                console.print(_job_table(plan, statuses))
+                return EXIT_OK
+            return execute(args, plan, console, errors)
+    except cluster.PreflightError as err:
+        return _error(errors, err, "preflight failed, no job started:")
+    except lock.LockHeld as err:
+        return _error(errors, err)
     except KeyboardInterrupt:
         errors.print("interrupted: finished jobs are saved; run the same command again to resume")
         return EXIT_INTERRUPTED
-    finally:
-        if started_ray:
-            ray.shutdown()
 
 
-def _run(args: argparse.Namespace, spec: SweepSpec, console: Console, errors: Console, use_ray: bool) -> int:
-    from harness import driver
+def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | None) -> Plan:
+    """The profile (from the cluster's GPUs unless asked), the data (generated when none is given),
+    the sweep's name and its jobs, and the per-job request. Raises ValueError on bad input."""
+    from harness import cluster
+    from harness.worker import SyntheticData
 
-    nodes = driver.cluster_nodes() if use_ray else []
-    node_types = driver.autoscaler_node_types() if use_ray else []
-    gpus = sum(n.gpus for n in nodes) + sum(t.gpus * t.max_workers for t in node_types) if use_ray else _local_gpus()
+    gpus = shape.gpus if shape is not None else _local_gpus()
     profile_name, why = choose_profile(spec, gpus)
     spec = spec.replace(profile=profile_name)
-    try:
+    synthetic = None
+    if spec.dataset == "synthetic":
         image_size = int({**profile(profile_name), **spec.overrides}.get("image_size", 256))
-        synthetic = None
-        if spec.dataset == "synthetic":
-            root = spec.data_root or str((args.results / "_data" / f"synthetic-{image_size}").resolve())
-            spec = spec.replace(data_root=root)
-            synthetic = driver.SyntheticData(root, image_size, DATA_SEED)
-        # Flags that change the experiment add a hash to a derived name: same flags, same folder.
-        name = args.name or sweep_name(spec, cli_overrides(args))
-        spec = spec.replace(name=name)
-        configs = expand(spec)
-    except ValueError as err:
-        errors.print(f"[red]error:[/] {err}", markup=True, highlight=False)
-        return EXIT_BAD_INPUT
+        root = spec.data_root or str((args.results / "_data" / f"synthetic-{image_size}").resolve())
+        spec = spec.replace(data_root=root)
+        synthetic = SyntheticData(root, image_size, DATA_SEED)
+    # Flags that change the experiment add a hash to a derived name: same flags, same folder.
+    spec = spec.replace(name=args.name or sweep_name(spec, cli_overrides(args)))
+    configs = expand(spec)
     if args.artefacts_dir:
         configs = [c.replace(out_dir=str(Path(args.artefacts_dir).resolve())) for c in configs]
+    request = None
+    if shape is not None:
+        with contextlib.suppress(cluster.PreflightError):  # the driver says why, before any job
+            request = cluster.default_request(shape.nodes, shape.node_types, spec.gpus_per_job, spec.cpus_per_job)
+    name = spec.name or ""
+    return Plan(spec, name, tuple(configs), profile_name, why, synthetic, shape, request, gpus)
 
-    console.print(f"[bold]sweep[/] {name}: {len(configs)} jobs -> {args.results / name}")
-    console.print(f"[bold]profile[/] {profile_name} ({why})")
-    if synthetic is not None:
-        console.print(f"[bold]data[/] generated MVTec-layout set at {spec.data_root} (made once, then reused; --data-root for real data)")
+
+def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None:
+    """What is about to run, on what data, on which cluster, with which resources."""
+    console.print(f"[bold]sweep[/] {plan.name}: {len(plan.configs)} jobs -> {args.results / plan.name}")
+    console.print(f"[bold]profile[/] {plan.profile} ({plan.why})")
+    if plan.synthetic is not None:
+        console.print(f"[bold]data[/] generated MVTec-layout set at {plan.spec.data_root} "
+                      "(made once, then reused; --data-root for real data)")
     else:
-        console.print(f"[bold]data[/] {spec.dataset} at {spec.data_root}")
-    if use_ray:
-        cpus, head = sum(n.cpus for n in nodes), (args.address or os.environ.get("RAY_ADDRESS") or "local")
-        console.print(f"[bold]cluster[/] {head}: {len(nodes)} node(s), {cpus:g} CPU, {sum(n.gpus for n in nodes):g} GPU"
-                      + (f"; autoscaler may add {', '.join(f'{t.max_workers} x {t.name}' for t in node_types)}" if node_types else ""))
+        console.print(f"[bold]data[/] {plan.spec.dataset} at {plan.spec.data_root}")
+    if plan.cluster is None:
+        console.print(f"[bold]cluster[/] not started (dry run); this machine has {plan.gpus:g} GPU(s)")
+        return
+    head = args.address or os.environ.get("RAY_ADDRESS") or "local"
+    console.print(f"[bold]cluster[/] {head}: {plan.cluster.describe()}")
+    if plan.request is not None:
+        console.print(f"[bold]resources[/] {plan.request.describe()}")
+
+
+def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Console) -> int:
+    """Hold the sweep folder's lock, run the sweep with the live view, print the summary."""
+    from harness import driver
+
+    # One run per sweep folder at a time; held until this process exits in any way.
+    with lock.hold(store.sweep_dir(args.results, plan.name)) as held:
+        if held.warning:
+            errors.print(f"[yellow]warning:[/] {held.warning}", markup=True, highlight=False)
+        _warn_if_data_moved(errors, args.results, plan.name, plan.spec)
+        store.save_spec(args.results, plan.name, dump_sweep(plan.spec))
+        view = LiveView(console)
         try:
-            request = driver.default_request(nodes, node_types, spec.gpus_per_job, spec.cpus_per_job)
-        except driver.PreflightError:
-            request = None
-        if request is not None:
-            console.print(f"[bold]resources[/] {request.describe()}")
-    else:
-        console.print(f"[bold]cluster[/] not started (dry run); this machine has {gpus} GPU(s)")
-
-    try:
-        statuses = store.job_statuses(args.results, name)
-    except ValueError as err:  # a damaged result file: named, never taken for a result
-        errors.print(f"[red]error:[/] {err}", markup=True, highlight=False)
-        return EXIT_BAD_INPUT
-    if args.dry_run:
-        console.print(_job_table(configs, statuses, profile_name))
-        return EXIT_OK
-
-    try:
-        # One run per sweep folder at a time; held until this process exits in any way.
-        with lock.hold(store.sweep_dir(args.results, name)) as held:
-            if held.warning:
-                errors.print(f"[yellow]warning:[/] {held.warning}", markup=True, highlight=False)
-            _warn_if_data_moved(errors, args.results, name, spec)
-            store.save_spec(args.results, name, dump_sweep(spec))
-            view = _LiveView(console)
             with view.live():
                 outcome = driver.run_sweep(
-                    configs,
-                    name,
-                    args.results,
-                    job_fn=args.job_fn,
-                    gpus_per_job=spec.gpus_per_job,
-                    cpus_per_job=spec.cpus_per_job,
-                    max_retries=spec.max_retries,
-                    on_event=view.on_event,
-                    profile=profile_name,
-                    force=args.force,
-                    retry_failed=args.retry_failed,
-                    data_check=args.data_check or None,
-                    synthetic=synthetic,
-                )
-    except lock.LockHeld as err:
-        errors.print(f"[red]error:[/] {err}", markup=True, highlight=False)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:  # the driver has killed the running actors; committed results stay
-        _print_interrupted(errors, args.results, name, configs)
-        return EXIT_INTERRUPTED
-    _print_summary(console, args.results, name, markdown=False)
+                    plan.configs, plan.name, args.results, job_fn=args.job_fn or driver.DEFAULT_JOB_FN,
+                    gpus_per_job=plan.spec.gpus_per_job, cpus_per_job=plan.spec.cpus_per_job,
+                    max_retries=plan.spec.max_retries, on_event=view.on_event, profile=plan.profile,
+                    force=args.force, retry_failed=args.retry_failed, data_check=_data_check(args, driver.DEFAULT_DATA_CHECK),
+                    synthetic=plan.synthetic,
+                )  # fmt: skip
+        except KeyboardInterrupt:  # the driver has killed the running actors; committed results stay
+            _print_interrupted(errors, args.results, plan.name, plan.configs)
+            return EXIT_INTERRUPTED
+    _print_summary(console, args.results, plan.name, markdown=False)
     console.print(
         f"ran {len(outcome.ran)} job(s) in {outcome.wall_s:.1f} s: {len(outcome.succeeded)} ok, {len(outcome.failed)} failed, "
         f"{outcome.retries} retried; {len(outcome.done_before)} were done before"
     )
     if outcome.failed_before:
-        console.print(f"[yellow]{len(outcome.failed_before)} job(s) failed in an earlier run and were not re-run; --retry-failed to re-run them[/]")
+        console.print(f"[yellow]{len(outcome.failed_before)} job(s) failed in an earlier run and were not re-run; "
+                      "--retry-failed to re-run them[/]")
     return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def _data_check(args: argparse.Namespace, default: str) -> str | None:
+    """--data-check: the default check when not given, none when given empty."""
+    return default if args.data_check is None else (args.data_check or None)
 
 
 def _warn_if_data_moved(errors: Console, results: Path, name: str, spec: SweepSpec) -> None:
     """Job ids leave paths out (the same data resumes on any mount point), so results made from
     data at another path count as done: say so, in case it is other data."""
-    import yaml
-
     text = store.read_spec(results, name)
     try:
         before = (yaml.safe_load(text) or {}).get("data_root") if text else None
@@ -317,83 +340,31 @@ def _warn_if_data_moved(errors: Console, results: Path, name: str, spec: SweepSp
             f"this run reads {spec.data_root}. Jobs done there are not re-run (a job id leaves paths out); "
             "if this is other data, use another --name or --force.",
             markup=True, highlight=False,
-        )
+        )  # fmt: skip
 
 
-def _print_interrupted(errors: Console, results: Path, name: str, configs: list) -> None:
+def _print_interrupted(errors: Console, results: Path, name: str, configs: Sequence[JobConfig]) -> None:
     """What an interrupted run leaves: the jobs committed (kept) and those that are not."""
-    statuses = store.job_statuses(results, name)
-    done = [c.job_id for c in configs if statuses.get(c.job_id) == store.STATUS_OK]
-    failed = [c.job_id for c in configs if statuses.get(c.job_id) == store.STATUS_FAILED]
-    pending = [c.job_id for c in configs if c.job_id not in statuses]
+    tally = store.Tally.of((c.job_id for c in configs), store.job_statuses(results, name))
+    pending = tally.pending
     shown = ", ".join(pending[:10]) + (f" and {len(pending) - 10} more" if len(pending) > 10 else "")
     errors.print(
-        f"interrupted: {len(done)} of {len(configs)} job(s) done (kept in {store.sweep_dir(results, name)}), "
-        f"{len(failed)} failed, {len(pending)} pending" + (f": {shown}" if pending else "") + ". "
+        f"interrupted: {len(tally.done)} of {len(configs)} job(s) done (kept in {store.sweep_dir(results, name)}), "
+        f"{len(tally.failed)} failed, {len(pending)} pending" + (f": {shown}" if pending else "") + ". "
         "Running jobs were cancelled; run the same command again to resume (done jobs are not re-run).",
         highlight=False,
     )
 
 
-def _job_table(configs: list, statuses: dict[str, str], profile_name: str) -> Table:
+def _job_table(plan: Plan, statuses: dict[str, str]) -> Table:
     table = Table(title="jobs (dry run)")
     for name in ("job id", "category", "seed", "ablation", "profile", "done?"):
         table.add_column(name)
-    for c in configs:
-        status = statuses.get(c.job_id)
-        mark = "yes" if status == store.STATUS_OK else ("failed" if status == store.STATUS_FAILED else "no")
-        table.add_row(c.job_id, c.category, str(c.seed), c.ablation, profile_name, mark)
+    tally = store.Tally.of((c.job_id for c in plan.configs), statuses)
+    marks = dict.fromkeys(tally.done, "yes") | dict.fromkeys(tally.failed, "failed")
+    for c in plan.configs:
+        table.add_row(c.job_id, c.category, str(c.seed), c.ablation, plan.profile, marks.get(c.job_id, "no"))
     return table
-
-
-class _LiveView:
-    """The live display: an overall bar with ETA above one line per running job. Events arrive on
-    the driver's thread; rich redraws on its own, so both sides take the lock."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.state = LiveState()
-        self.lock = threading.Lock()
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.task = self.bar.add_task("jobs", total=None)
-
-    def __rich__(self) -> Group:
-        with self.lock:
-            return Group(self.bar, report.running_view(self.state))
-
-    def live(self):
-        from rich.live import Live
-
-        return Live(self, console=self.console, refresh_per_second=4, transient=True)
-
-    def on_event(self, event: Event) -> None:
-        with self.lock:
-            self.state.apply(event)
-        if isinstance(event, SweepStarted):
-            self.bar.update(self.task, total=len(event.to_run))
-            self.console.log(
-                f"{len(event.to_run)} to run, {len(event.done_before)} done before"
-                + (f", {len(event.failed_before)} failed before (not re-run; --retry-failed)" if event.failed_before else "")
-                + (f"; at most {event.capacity} at once" if event.to_run else "")
-            )
-        elif isinstance(event, Note):
-            self.console.log(event.message)
-        elif isinstance(event, JobRetrying):
-            self.console.log(f"[magenta]retry[/] {event.job_id} (attempt {event.next_attempt}): {event.reason}")
-        elif isinstance(event, JobFinished):
-            self.bar.advance(self.task)
-            if event.status == store.STATUS_OK:
-                self.console.log(f"[green]ok[/] {event.job_id} ({event.wall_s:.1f} s)")
-            else:
-                self.console.log(f"[red]failed[/] {event.job_id}: {event.error}", highlight=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,27 +394,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     failures: list[tuple[str, str, str]] = []
     for sweep in sweeps:
         statuses = store.job_statuses(args.results, sweep)
-        text = store.read_spec(args.results, sweep)
-        ids: list[str] = []
-        prof = dataset = "?"
-        if text is not None:
-            import yaml
-
-            try:
-                spec = spec_from_dict(yaml.safe_load(text))
-                ids = [c.job_id for c in expand(spec)]
-                prof, dataset = spec.profile or "?", spec.dataset
-            except (ValueError, yaml.YAMLError) as err:
-                errors.print(f"{sweep}: cannot read its sweep.yaml ({err}); counting its results only", highlight=False)
-        ids = ids or sorted(statuses)
-        done = sum(statuses.get(i) == store.STATUS_OK for i in ids)
-        failed = [i for i in ids if statuses.get(i) == store.STATUS_FAILED]
-        other = len(set(statuses) - set(ids))
-        table.add_row(sweep, prof, dataset, str(len(ids)), str(done), str(len(failed)), str(len(ids) - done - len(failed)), str(other))
-        if failed:
+        ids, prof, dataset = _spec_jobs(args.results, sweep, errors)
+        tally = store.Tally.of(ids or sorted(statuses), statuses)
+        other = len(set(statuses) - set(ids or statuses))
+        counts = (tally.total, len(tally.done), len(tally.failed), len(tally.pending), other)
+        table.add_row(sweep, prof, dataset, *map(str, counts))
+        if tally.failed:
             rows = store.load_results(args.results, sweep)
-            for r in rows[rows["job_id"].isin(failed)].itertuples():
-                failures.append((sweep, r.job_id, (r.error or "").splitlines()[0][:160] if r.error else ""))
+            for r in rows[rows["job_id"].isin(tally.failed)].itertuples():
+                failures.append((sweep, str(r.job_id), str(r.error).splitlines()[0][:160] if r.error else ""))
     console.print(table)
     if failures:
         ftable = Table(title="failed jobs (--retry-failed re-runs them)")
@@ -453,6 +412,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             ftable.add_row(*row)
         console.print(ftable)
     return EXIT_OK
+
+
+def _spec_jobs(results: Path, sweep: str, errors: Console) -> tuple[list[str], str, str]:
+    """The job ids, profile and dataset of a sweep's sweep.yaml; no ids (and "?") without one."""
+    text = store.read_spec(results, sweep)
+    if text is None:
+        return [], "?", "?"
+    try:
+        spec = spec_from_dict(yaml.safe_load(text))
+        return [c.job_id for c in expand(spec)], spec.profile or "?", spec.dataset
+    except (ValueError, yaml.YAMLError) as err:
+        errors.print(f"{sweep}: cannot read its sweep.yaml ({err}); counting its results only", highlight=False)
+        return [], "?", "?"
 
 
 def _print_summary(console: Console, results: Path, sweep: str, markdown: bool) -> None:

@@ -1,5 +1,7 @@
-"""One writer per results folder: the lock a `harness run` holds on `<results>/<sweep>/.lock` while it
-runs, so two runs never write (or re-run) the same jobs at once.
+"""The harness's one lock helper. One writer per results folder: the lock a `harness run` holds on
+`<results>/<sweep>/.lock` while it runs, so two runs never write (or re-run) the same jobs at once;
+and `taking_turns`, which makes processes on one node wait for each other (actors generating the
+same data set).
 
 The lock is `fcntl.flock` on that file, so the kernel releases it when its owner exits in any
 way (Ctrl-C, a crash, SIGKILL): a lock whose owner is gone is free again, with nothing to clean
@@ -19,8 +21,9 @@ import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
+
+from memseg.clock import utc_now
 
 LOCK_NAME = ".lock"
 # What some network file systems answer when they cannot lock at all (not "someone holds it").
@@ -49,7 +52,7 @@ def _owner_text() -> str:
         {
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started_at": utc_now(),
             "command": " ".join(sys.argv),
         }
     )
@@ -69,9 +72,7 @@ def hold(folder: str | Path) -> Iterator[Held]:
     """Hold the lock of `folder` (created if missing) for the `with` block. Raises LockHeld naming
     the owner when another process holds it; never waits."""
     path = lock_path(folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # O_CLOEXEC (Python's default): processes started while we hold it (Ray's) do not inherit it.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open(path)
     try:
         warning = ""
         try:
@@ -98,3 +99,22 @@ def hold(folder: str | Path) -> Iterator[Held]:
             os.ftruncate(fd, 0)  # free: an empty lock file; the flock goes with the close below
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def taking_turns(path: str | Path) -> Iterator[None]:
+    """An exclusive lock on the file `path` for the `with` block, waiting while another process
+    holds it (between processes on one node; released when the holder exits in any way)."""
+    fd = _open(Path(path))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the file releases the flock
+
+
+def _open(path: Path) -> int:
+    """The lock file, created with its folder. O_CLOEXEC (Python's default): processes started
+    while we hold it (Ray's) do not inherit it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

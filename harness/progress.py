@@ -1,28 +1,22 @@
-"""What the driver tells its caller while a sweep runs (events), and the running tally a live
-view is drawn from. No Ray and no rendering here: the driver emits, the CLI renders.
+"""What the driver tells its caller while a sweep runs: one event per step of a job's life. No Ray
+and no rendering here: the driver emits, the CLI's live view (harness.live) renders.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from harness.cluster import JobRequest
 from memseg.config import Progress
 
 
 @dataclass(frozen=True)
-class JobRequest:
-    """The resources one job's actor holds."""
+class WorkerInfo:
+    """Where a job's actor runs: its process id, host name and Ray node id."""
 
-    num_cpus: float
-    num_gpus: float
-
-    def describe(self) -> str:
-        return f"{_num(self.num_gpus)} GPU and {_num(self.num_cpus)} CPU per job"
-
-
-def _num(x: float) -> str:
-    return f"{x:g}"
+    pid: int
+    hostname: str
+    node_id: str
 
 
 @dataclass(frozen=True)
@@ -53,13 +47,19 @@ class JobLaunched:
 
 @dataclass(frozen=True)
 class JobStarted:
-    """The job's actor is up (its process id and node are known)."""
+    """The job's actor is up: where it runs is known."""
 
     job_id: str
     attempt: int
-    pid: int
-    hostname: str
-    node_id: str
+    worker: WorkerInfo
+
+    @property
+    def pid(self) -> int:
+        return self.worker.pid
+
+    @property
+    def hostname(self) -> str:
+        return self.worker.hostname
 
 
 @dataclass(frozen=True)
@@ -80,73 +80,10 @@ class JobRetrying:
 @dataclass(frozen=True)
 class JobFinished:
     job_id: str
-    status: str  # ok | failed
+    status: str  # store.STATUS_OK | store.STATUS_FAILED
     error: str
     attempts: int
     wall_s: float
 
 
 Event = Note | SweepStarted | JobLaunched | JobStarted | JobProgressed | JobRetrying | JobFinished
-
-
-@dataclass
-class RunningJob:
-    job_id: str
-    attempt: int
-    started: bool = False
-    hostname: str = ""
-    progress: Progress | None = None
-    since: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class LiveState:
-    """The tally a live view shows: counts and one entry per running job. Fed with `apply`."""
-
-    sweep: str = ""
-    total: int = 0
-    to_run: int = 0
-    done_before: int = 0
-    failed_before: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    retried: int = 0
-    running: dict[str, RunningJob] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    request: JobRequest | None = None
-    capacity: int = 0
-
-    @property
-    def finished(self) -> int:
-        return self.succeeded + self.failed
-
-    @property
-    def pending(self) -> int:
-        return self.to_run - self.finished - len(self.running)
-
-    def apply(self, event: Event) -> None:
-        if isinstance(event, SweepStarted):
-            self.sweep, self.total, self.to_run = event.sweep, event.total, len(event.to_run)
-            self.done_before, self.failed_before = len(event.done_before), len(event.failed_before)
-            self.request, self.capacity = event.request, event.capacity
-        elif isinstance(event, Note):
-            self.notes.append(event.message)
-        elif isinstance(event, JobLaunched):
-            self.running[event.job_id] = RunningJob(event.job_id, event.attempt)
-        elif isinstance(event, JobStarted):
-            job = self.running.setdefault(event.job_id, RunningJob(event.job_id, event.attempt))
-            job.started, job.hostname, job.since = True, event.hostname, time.monotonic()
-        elif isinstance(event, JobProgressed):
-            if event.job_id in self.running:
-                self.running[event.job_id].progress = event.progress
-        elif isinstance(event, JobRetrying):
-            self.retried += 1
-            self.running.pop(event.job_id, None)
-        elif isinstance(event, JobFinished):
-            self.running.pop(event.job_id, None)
-            if event.status == "ok":
-                self.succeeded += 1
-            else:
-                self.failed += 1
-                self.errors[event.job_id] = event.error

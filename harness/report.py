@@ -7,19 +7,15 @@ Tables are first built as plain `TableData` so the terminal and the Markdown sho
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import pandas as pd
-from rich.console import Group
 from rich.table import Table
-from rich.text import Text
 
-from harness.progress import LiveState
 from harness.reference import PAPER, TOOTOUCH
+from harness.store import STATUS_OK
 from memseg.config import ABLATIONS, CATEGORIES
-
-METRICS = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC", "pixel_f1": "pixel F1", "pixel_aupro": "AUPRO@0.3"}
+from memseg.metrics import METRICS
 THROUGHPUT = {"train_steps_per_s": "train steps/s", "infer_images_per_s": "infer img/s"}
 _SHORT = {"train_steps_per_s": "steps/s", "infer_images_per_s": "img/s"}
 AVERAGE = "average"
@@ -56,10 +52,10 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     columns += list(THROUGHPUT)
     if rows.empty:
         return pd.DataFrame(columns=columns)
-    ok = rows[rows["status"] == "ok"].copy()
+    ok = rows[rows["status"] == STATUS_OK].copy()
     for m in METRICS:
         ok[m] = ok[m].astype(float) * 100.0
-    failed = rows[rows["status"] != "ok"].groupby(["ablation", "category"]).size()
+    failed = rows[rows["status"] != STATUS_OK].groupby(["ablation", "category"]).size()
     out = []
     for ablation in _ablation_order(list(rows["ablation"].unique())):
         mine = ok[ok["ablation"] == ablation]
@@ -157,7 +153,7 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
     ablations = _ablation_order(list(agg["ablation"].unique()))
     if len(ablations) > 1:
         tables.append(_side_by_side(agg, ablations, "image_auroc", sweep))
-    failed = rows[rows["status"] != "ok"]
+    failed = rows[rows["status"] != STATUS_OK]
     if not failed.empty:
         body = tuple(
             (r.job_id, r.category, str(r.seed), r.ablation, str(r.attempts), (r.error or "").splitlines()[0][:200] if r.error else "")
@@ -208,25 +204,3 @@ def to_markdown(table: TableData) -> str:
     if table.caption:
         lines += [""] + [f"{line}  " for line in table.caption.splitlines()]
     return "\n".join(lines) + "\n"
-
-
-def running_view(state: LiveState) -> Group:
-    """The live part of the run display: counts, and one line per running job."""
-    counts = Text.assemble(
-        ("done ", "dim"), (str(state.succeeded + state.done_before), "green"),
-        ("  failed ", "dim"), (str(state.failed), "red" if state.failed else "green"),
-        ("  running ", "dim"), (str(sum(j.started for j in state.running.values())), "cyan"),
-        ("  pending ", "dim"), (str(state.pending + sum(not j.started for j in state.running.values())), "yellow"),
-        ("  retried ", "dim"), (str(state.retried), "magenta" if state.retried else "dim"),
-    )
-    table = Table(box=None, pad_edge=False, show_header=bool(state.running))
-    for name in ("job", "try", "node", "phase", "step", "loss", "time"):
-        table.add_column(name, justify="left" if name in ("job", "node", "phase") else "right")
-    for job in sorted(state.running.values(), key=lambda j: j.job_id):
-        p = job.progress
-        phase = p.phase if p else ("starting" if job.started else "waiting for resources")
-        step = f"{p.step}/{p.total}" if p else ""
-        loss = f"{p.loss:.4f}" if p and p.loss is not None else ""
-        elapsed = f"{time.monotonic() - job.since:.0f} s" if job.started else ""
-        table.add_row(job.job_id, str(job.attempt), job.hostname, phase, step, loss, elapsed)
-    return Group(counts, table)

@@ -12,7 +12,6 @@ import html
 import io
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +20,8 @@ from matplotlib.figure import Figure
 from harness import report, store
 from harness.reference import PAPER, TOOTOUCH, Reference
 from harness.visuals_store import StoredVisuals, load_visuals
+from memseg.atomic import write_text_atomic
+from memseg.clock import utc_now
 
 REPORT_FILE = "report.html"
 _LINESTYLES = ("-", "--", ":", "-.")
@@ -70,12 +71,7 @@ def default_path(results_dir: str | Path, sweep: str) -> Path:
 def write_report(results_dir: str | Path, sweep: str, path: str | Path | None = None) -> Path:
     """Build the sweep's report and write it (default <results>/<sweep>/report.html); the path."""
     out = Path(path) if path is not None else default_path(results_dir, sweep)
-    text = build_report(results_dir, sweep)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return write_text_atomic(out, build_report(results_dir, sweep))
 
 
 def build_report(results_dir: str | Path, sweep: str) -> str:
@@ -91,10 +87,10 @@ def build_report(results_dir: str | Path, sweep: str) -> str:
         ("failed", "Failed jobs", _failed_section(rows)),
         ("provenance", "Provenance", _provenance_section(rows, store.read_spec(results_dir, sweep))),
     ]
-    counts = rows["status"].value_counts()
-    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    tally = store.Tally.of(rows["job_id"], dict(zip(rows["job_id"], rows["status"])))
+    generated = utc_now()
     meta = (
-        f"{len(rows)} job(s): {int(counts.get(store.STATUS_OK, 0))} ok, {int(counts.get(store.STATUS_FAILED, 0))} failed"
+        f"{len(rows)} job(s): {len(tally.done)} ok, {len(tally.failed)} failed"
         f" · profile {_joined(rows['profile'])} · data {_joined(rows['dataset'])} · generated {generated}"
     )
     nav = " ".join(f'<a href="#{key}">{title}</a>' for key, title, _ in sections)

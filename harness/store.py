@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,36 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.progress import WorkerInfo
+from memseg.atomic import write_atomic, write_text_atomic
 from memseg.config import JobConfig, JobResult
+from memseg.metrics import METRIC_KEYS
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The jobs of a sweep by status: done (ok), failed, and pending (no committed result). The
+    one count of job statuses; every view (run, status, the live view, reports) takes it from here."""
+
+    done: tuple[str, ...]
+    failed: tuple[str, ...]
+    pending: tuple[str, ...]
+
+    @classmethod
+    def of(cls, job_ids: Iterable[str], statuses: Mapping[str, str]) -> Tally:
+        ids = tuple(job_ids)
+        return cls(
+            done=tuple(j for j in ids if statuses.get(j) == STATUS_OK),
+            failed=tuple(j for j in ids if statuses.get(j) == STATUS_FAILED),
+            pending=tuple(j for j in ids if j not in statuses),
+        )
+
+    @property
+    def total(self) -> int:
+        return len(self.done) + len(self.failed) + len(self.pending)
 
 _str, _f64, _i64 = pa.string(), pa.float64(), pa.int64()
 JOB_SCHEMA = pa.schema(
@@ -79,7 +105,7 @@ JOB_SCHEMA = pa.schema(
 SCORES_SCHEMA = pa.schema(
     [("job_id", _str), ("path", _str), ("label", _i64), ("defect_type", _str), ("score", _f64)]
 )
-METRICS = ("image_auroc", "pixel_auroc", "pixel_f1", "pixel_f1_threshold", "pixel_aupro")
+METRICS = METRIC_KEYS  # the metric columns, as memseg.metrics names them
 TIMINGS = ("train_s", "eval_s", "infer_images_per_s", "train_steps_per_s", "sim_images_per_s", "peak_mem_mb")
 _ENV_KEYS = ("device", "device_name", "torch", "cuda", "timm", "python", "git_sha")
 
@@ -136,7 +162,7 @@ def row_from_result(
     result: JobResult,
     *,
     attempts: int,
-    worker: Mapping[str, Any],
+    worker: WorkerInfo | None,
     recorded_at: str,
     wall_s: float,
 ) -> dict[str, Any]:
@@ -144,14 +170,13 @@ def row_from_result(
     env = dict(result.environment)
     row = empty_row()
     row.update(_config_fields(result.config, profile_name))
+    row.update(_worker_fields(worker))
     row.update(
         sweep=sweep,
         status=STATUS_OK,
         final_loss=_float(result.final_loss),
         attempts=attempts,
-        worker_pid=worker.get("pid"),
-        node=env.get("node") or env.get("hostname") or str(worker.get("hostname", "")),
-        ray_node_id=str(worker.get("node_id", "")),
+        node=env.get("node") or env.get("hostname") or (worker.hostname if worker else ""),
         started_at=result.started_at,
         finished_at=result.finished_at,
         recorded_at=recorded_at,
@@ -174,24 +199,21 @@ def row_from_failure(
     error: str,
     traceback: str = "",
     attempts: int,
-    worker: Mapping[str, Any] | None = None,
+    worker: WorkerInfo | None = None,
     recorded_at: str,
     wall_s: float = math.nan,
     started_at: str = "",
 ) -> dict[str, Any]:
     """The row of a job that raised or whose workers kept dying: the same columns, metrics NaN."""
-    worker = worker or {}
     row = empty_row()
     row.update(_config_fields(config, profile_name))
+    row.update(_worker_fields(worker))
     row.update(
         sweep=sweep,
         status=STATUS_FAILED,
         error=error,
         traceback=traceback,
         attempts=attempts,
-        worker_pid=worker.get("pid"),
-        node=str(worker.get("hostname", "")),
-        ray_node_id=str(worker.get("node_id", "")),
         started_at=started_at,
         finished_at=recorded_at,
         recorded_at=recorded_at,
@@ -200,25 +222,14 @@ def row_from_failure(
     return row
 
 
+def _worker_fields(worker: WorkerInfo | None) -> dict[str, Any]:
+    if worker is None:
+        return {"worker_pid": None, "node": "", "ray_node_id": ""}
+    return {"worker_pid": worker.pid, "node": worker.hostname, "ray_node_id": worker.node_id}
+
+
 def _write_atomic(table: pa.Table, path: Path) -> None:
-    """Write `table` to `path` through a temp file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_text_atomic(text: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def write_job(results_dir: str | Path, row: Mapping[str, Any], scores: pd.DataFrame | None = None) -> Path:
@@ -246,7 +257,7 @@ def scores_frame(result: JobResult) -> pd.DataFrame:
 
 def save_spec(results_dir: str | Path, sweep: str, spec_yaml: str) -> Path:
     path = spec_path(results_dir, sweep)
-    _write_text_atomic(spec_yaml, path)
+    write_text_atomic(path, spec_yaml)
     return path
 
 

@@ -1,25 +1,27 @@
-"""What runs on the Ray workers: the job actor, the data check task and the synthetic-data
-preparation. Kept apart from the driver so a worker imports only this (no pandas, no pyarrow):
-every job starts a fresh worker process, and its start-up time is the harness's overhead.
+"""What runs on the Ray workers: the job actor and the synthetic-data preparation. Kept apart from
+the driver so a worker imports only this (no pandas, no pyarrow): every job starts a fresh worker
+process, and its start-up time is the harness's overhead.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import socket
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
 
+from harness import lock
+from harness.progress import WorkerInfo
 from memseg.config import JobConfig, JobResult, Progress
 
+DEFAULT_JOB_FN = "memseg.job.run"
 SYNTHETIC_FN = "memseg.data.synthetic:ensure_synthetic"
 
 
@@ -49,9 +51,10 @@ def resolve_callable(path: str) -> Callable[..., Any]:
         raise ValueError(f"{path!r} is not an import path like 'memseg.job.run' or 'pkg.module:function'")
     module = importlib.import_module(module_name)
     try:
-        return getattr(module, attr)
+        fn: Callable[..., Any] = getattr(module, attr)
     except AttributeError:
         raise ValueError(f"module {module_name!r} has no attribute {attr!r} (from {path!r})") from None
+    return fn
 
 
 def short_error(err: BaseException, limit: int = 500) -> str:
@@ -59,98 +62,13 @@ def short_error(err: BaseException, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock between processes on one node (actors preparing the same data)."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def prepare_synthetic(data: SyntheticData) -> Path:
     """Generate the synthetic data set at `data.root` unless it is already there. Safe to call
     from several processes at once on one node."""
     root = Path(data.root)
     ensure = resolve_callable(SYNTHETIC_FN)
-    with _file_lock(root.parent / f".{root.name}.lock"):
+    with lock.taking_turns(root.parent / f".{root.name}.lock"):
         return Path(ensure(root, data.image_size, data.seed))
-
-
-def check_data_here(
-    check_path: str,
-    groups: Sequence[tuple[str, str | None, tuple[str, ...]]],
-    synthetic: SyntheticData | None,
-    job_files: JobFiles | None = None,
-) -> tuple[list[str], list[str]]:
-    """Run the data check (and the check of `job_files`) in this process: the problems found and
-    the files ignored on purpose (stray files such as .DS_Store), one line each."""
-    if synthetic is not None:
-        try:
-            prepare_synthetic(synthetic)
-        except (ValueError, OSError) as err:  # DataError is a ValueError
-            return [f"generating the synthetic data set at {synthetic.root} failed: {err}"], []
-    check = resolve_callable(check_path)
-    problems: list[str] = []
-    ignored: list[str] = []
-    for kind, root, categories in groups:
-        if root is None:
-            problems.append(f"{kind} data: no data root given (--data-root)")
-            continue
-        try:
-            report = check(kind, Path(root), list(categories))
-        except (ValueError, OSError) as err:  # memseg.data.types.DataError is a ValueError
-            problems.append(str(err))
-            continue
-        ignored += list(getattr(report, "warnings", None) or ())  # a ValidationReport's skipped files
-    return problems + check_job_files(job_files or JobFiles()), ignored
-
-
-@dataclass(frozen=True)
-class JobFiles:
-    """Files the jobs read besides the data set: texture folders and backbone weights files."""
-
-    texture_dirs: tuple[str, ...] = ()
-    weights_files: tuple[str, ...] = ()
-
-
-def check_job_files(files: JobFiles) -> list[str]:
-    """Each texture folder must hold a readable image and each weights file must load as a
-    ResNet18 state dict (weights only, nothing unpickled). Checked once before the sweep, since
-    otherwise every job would spend its start-up and then fail the same way."""
-    problems = []
-    if files.texture_dirs:
-        from memseg.data.textures import load_texture_folder
-
-        for folder in files.texture_dirs:
-            try:
-                load_texture_folder(Path(folder), 32, max_images=1)
-            except (ValueError, OSError) as err:  # DataError is a ValueError
-                problems.append(str(err))
-    if files.weights_files:
-        from memseg.backbone import create_encoder
-
-        for path in files.weights_files:
-            try:
-                create_encoder(path)
-            except (ValueError, OSError) as err:
-                problems.append(str(err))
-    return problems
-
-
-@ray.remote(num_cpus=0, max_retries=0)
-def check_data_task(
-    check_path: str,
-    groups: Sequence[tuple[str, str | None, tuple[str, ...]]],
-    synthetic: SyntheticData | None,
-    job_files: JobFiles | None = None,
-) -> tuple[str, list[str], list[str]]:
-    return (socket.gethostname(), *check_data_here(check_path, groups, synthetic, job_files))
 
 
 @ray.remote(max_restarts=0, max_task_retries=0, max_concurrency=2)
@@ -161,12 +79,8 @@ class JobActor:
         self._num_threads = num_threads
         self._latest: Progress | None = None
 
-    def info(self) -> dict[str, Any]:
-        return {
-            "pid": os.getpid(),
-            "hostname": socket.gethostname(),
-            "node_id": ray.get_runtime_context().get_node_id(),
-        }
+    def info(self) -> WorkerInfo:
+        return WorkerInfo(os.getpid(), socket.gethostname(), ray.get_runtime_context().get_node_id())
 
     def latest(self) -> Progress | None:
         return self._latest

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from memseg.atomic import write_atomic, write_text_atomic
 from memseg.config import JobConfig, JobResult
 from memseg.model import MemSeg
 
@@ -27,14 +27,14 @@ def save(result: JobResult, model: MemSeg, out_dir: Path) -> Path:
     """Write the model, its config and the per-image scores of `result` into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    _atomic(out_dir / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
-    _atomic(out_dir / CONFIG, lambda tmp: tmp.write_text(result.config.to_json()))
+    write_atomic(out_dir / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
+    write_text_atomic(out_dir / CONFIG, result.config.to_json())
     scores = {
         "job_id": result.job_id,
         "metrics": result.metrics,
         "images": [dataclasses.asdict(s) for s in result.image_scores],
     }
-    _atomic(out_dir / SCORES, lambda tmp: tmp.write_text(json.dumps(scores, indent=1)))
+    write_text_atomic(out_dir / SCORES, json.dumps(scores, indent=1))
     return out_dir
 
 
@@ -54,8 +54,3 @@ def load_model(model_dir: Path, device: str | torch.device = "cpu") -> tuple[Mem
     model.load_state_dict(load_file(str(weights_path)))
     return model.to(device).eval(), config
 
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)

@@ -9,7 +9,7 @@ import jsonschema
 import ray.autoscaler
 import yaml
 
-from harness.driver import NodeType, autoscaler_node_types
+from harness.cluster import NodeType, autoscaler_node_types
 
 CLUSTER = Path(__file__).resolve().parents[2] / "cluster.yaml"
 

@@ -11,8 +11,8 @@ from datetime import datetime
 
 import pytest
 
-from harness import driver, store
-from harness.driver import NodeShape, NodeType, PreflightError
+from harness import cluster, driver, preflight, store
+from harness.cluster import NodeShape, NodeType, PreflightError
 from harness.progress import JobFinished, JobProgressed, JobRequest, JobRetrying, JobStarted
 from harness.sweep import SweepSpec, expand
 
@@ -31,44 +31,44 @@ GPU_NODE = NodeShape("w1", "w1", cpus=16, gpus=2, is_head=False)
 
 
 def test_default_request_takes_a_gpu_and_its_share_of_cpus():
-    assert driver.default_request([CPU_NODE, GPU_NODE]) == JobRequest(num_cpus=8, num_gpus=1)
-    assert driver.default_request([CPU_NODE, GPU_NODE], gpus_per_job=0.5) == JobRequest(num_cpus=4, num_gpus=0.5)
-    assert driver.default_request([CPU_NODE]) == JobRequest(num_cpus=1, num_gpus=0)
+    assert cluster.default_request([CPU_NODE, GPU_NODE]) == JobRequest(num_cpus=8, num_gpus=1)
+    assert cluster.default_request([CPU_NODE, GPU_NODE], gpus_per_job=0.5) == JobRequest(num_cpus=4, num_gpus=0.5)
+    assert cluster.default_request([CPU_NODE]) == JobRequest(num_cpus=1, num_gpus=0)
     # An autoscaler that can add GPU workers counts, though none is up yet.
-    assert driver.default_request([CPU_NODE], [NodeType("gpu", 4, 1, 8)]) == JobRequest(num_cpus=4, num_gpus=1)
+    assert cluster.default_request([CPU_NODE], [NodeType("gpu", 4, 1, 8)]) == JobRequest(num_cpus=4, num_gpus=1)
     with pytest.raises(PreflightError, match="no CPU and no GPU"):
-        driver.default_request([CPU_NODE], cpus_per_job=0)
+        cluster.default_request([CPU_NODE], cpus_per_job=0)
 
 
 def test_check_fits_names_the_largest_node_and_the_flag():
-    driver.check_fits(JobRequest(8, 1), [CPU_NODE, GPU_NODE])
+    cluster.check_fits(JobRequest(8, 1), [CPU_NODE, GPU_NODE])
     with pytest.raises(PreflightError, match=r"asks for 3 GPU.*largest node has 2.*--gpus-per-job 2"):
-        driver.check_fits(JobRequest(1, 3), [CPU_NODE, GPU_NODE])
+        cluster.check_fits(JobRequest(1, 3), [CPU_NODE, GPU_NODE])
     with pytest.raises(PreflightError, match=r"asks for 1 GPU.*has 0.*--gpus-per-job 0"):
-        driver.check_fits(JobRequest(1, 1), [CPU_NODE])
+        cluster.check_fits(JobRequest(1, 1), [CPU_NODE])
     with pytest.raises(PreflightError, match=r"asks for 32 CPU.*--cpus-per-job 16"):
-        driver.check_fits(JobRequest(32, 1), [CPU_NODE, GPU_NODE])
+        cluster.check_fits(JobRequest(32, 1), [CPU_NODE, GPU_NODE])
     with pytest.raises(PreflightError, match="no single node has both"):
-        driver.check_fits(JobRequest(8, 1), [NodeShape("a", "a", 8, 0, True), NodeShape("b", "b", 2, 1, False)])
-    driver.check_fits(JobRequest(4, 1), [CPU_NODE], [NodeType("gpu", 4, 1, 8)])
+        cluster.check_fits(JobRequest(8, 1), [NodeShape("a", "a", 8, 0, True), NodeShape("b", "b", 2, 1, False)])
+    cluster.check_fits(JobRequest(4, 1), [CPU_NODE], [NodeType("gpu", 4, 1, 8)])
 
 
 def test_capacity_counts_slots_now_and_what_the_autoscaler_may_add():
-    assert driver.capacity(JobRequest(1, 0), [CPU_NODE, GPU_NODE]) == 20
-    assert driver.capacity(JobRequest(8, 1), [CPU_NODE, GPU_NODE]) == 2
-    assert driver.capacity(JobRequest(4, 1), [CPU_NODE], [NodeType("gpu", 4, 1, 8)]) == 8
-    assert driver.capacity(JobRequest(1, 0.5), [GPU_NODE]) == 4
+    assert cluster.capacity(JobRequest(1, 0), [CPU_NODE, GPU_NODE]) == 20
+    assert cluster.capacity(JobRequest(8, 1), [CPU_NODE, GPU_NODE]) == 2
+    assert cluster.capacity(JobRequest(4, 1), [CPU_NODE], [NodeType("gpu", 4, 1, 8)]) == 8
+    assert cluster.capacity(JobRequest(1, 0.5), [GPU_NODE]) == 4
 
 
 def test_autoscaler_node_types_from_the_bootstrap_config(tmp_path):
     path = tmp_path / "ray_bootstrap_config.yaml"
-    assert driver.autoscaler_node_types(path) == []
+    assert cluster.autoscaler_node_types(path) == []
     path.write_text(
         "head_node_type: head\navailable_node_types:\n"
         "  head: {resources: {CPU: 4}, max_workers: 0}\n"
         "  gpu: {resources: {CPU: 4, GPU: 1}, min_workers: 0, max_workers: 8}\n"
     )
-    assert driver.autoscaler_node_types(path) == [NodeType("gpu", 4, 1, 8)]
+    assert cluster.autoscaler_node_types(path) == [NodeType("gpu", 4, 1, 8)]
 
 
 # --- with Ray (fake jobs) -------------------------------------------------------------------------
@@ -237,17 +237,17 @@ def test_on_a_cluster_the_data_is_checked_by_tasks_on_job_nodes(ray_session, tmp
     that can host a job (or, with none up yet, as a job-shaped task the autoscaler would serve)."""
     import ray
 
-    (real,) = driver.cluster_nodes()
+    (real,) = cluster.cluster_nodes()
     remote_node = NodeShape(real.node_id, "not-this-machine", real.cpus, real.gpus, is_head=False)
     root = mvtec_dirs("bottle")
     configs = [c.replace(dataset="mvtec", data_root=str(root)) for c in _configs(("bottle", "carpet"))]
     notes = []
     with pytest.raises(PreflightError, match=r"(?s)where the jobs run:\non node .*carpet: missing category folder"):
-        driver.preflight_data(configs, f"{FAKES}:fake_check", JobRequest(1, 1), [remote_node], None, notes.append)
+        preflight.preflight_data(configs, f"{FAKES}:fake_check", JobRequest(1, 1), [remote_node], None, notes.append)
     assert "1 node(s) that can run jobs" in notes[0].message
-    driver.preflight_data(configs[:1], f"{FAKES}:fake_check", JobRequest(1, 1), [remote_node], None, notes.append)
+    preflight.preflight_data(configs[:1], f"{FAKES}:fake_check", JobRequest(1, 1), [remote_node], None, notes.append)
     tiny_node = NodeShape(real.node_id, "not-this-machine", 4, 0, is_head=True)  # cannot hold a 1-GPU job
-    driver.preflight_data(configs[:1], f"{FAKES}:fake_check", JobRequest(1, 1), [tiny_node], None, notes.append)
+    preflight.preflight_data(configs[:1], f"{FAKES}:fake_check", JobRequest(1, 1), [tiny_node], None, notes.append)
     assert "first worker the autoscaler starts" in notes[-1].message
     deadline = time.monotonic() + 10  # the resource view catches up asynchronously
     while ray.available_resources().get("GPU") != 4 and time.monotonic() < deadline:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import driver, lock, store
+from harness import cluster, driver, lock, store
 from harness.progress import JobProgressed, JobRetrying, JobStarted
 from harness.sweep import SweepSpec, expand
 from tests.harness.conftest import REPO
@@ -297,9 +297,9 @@ def test_local_ray_is_started_without_dashboard_on_its_own_temp_dir(monkeypatch)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
-    assert driver.connect() is True
+    assert cluster.connect() is True
     (kwargs,) = calls
-    assert kwargs["include_dashboard"] is False and kwargs["_temp_dir"] == driver.LOCAL_TEMP_DIR
+    assert kwargs["include_dashboard"] is False and kwargs["_temp_dir"] == cluster.LOCAL_TEMP_DIR
     assert "address" not in kwargs and "dashboard_host" not in kwargs
 
 

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from harness import report, report_html, store, visuals_store
+from harness.progress import WorkerInfo
 from memseg.config import ImageScore, JobConfig, JobResult, profile
 from memseg.visuals import ROLE_FALSE_NEGATIVE, ROLE_FALSE_POSITIVE, job_visuals
 from tests.harness.conftest import run_cli
@@ -35,7 +36,7 @@ DATA_URI = re.compile(r'src="data:image/(png|gif);base64,([A-Za-z0-9+/=]+)"')
 def persist_like_the_driver(results: Path, sweep: str, result: JobResult) -> None:
     """What harness.driver does with a returned result: visuals first, then the job's files."""
     result = visuals_store.persist(results, sweep, result)
-    row = store.row_from_result(sweep, "tiny", result, attempts=1, worker={"hostname": "node-a", "pid": 7, "node_id": "n1"},
+    row = store.row_from_result(sweep, "tiny", result, attempts=1, worker=WorkerInfo(7, "node-a", "n1"),
                                 recorded_at="2026-01-01T00:01:00+00:00", wall_s=3.5)
     store.write_job(results, row, store.scores_frame(result))
 

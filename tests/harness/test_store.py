@@ -8,13 +8,15 @@ import os
 import pytest
 
 from harness import store
+from harness.progress import WorkerInfo
+from memseg import atomic
 from memseg.config import JobConfig
 from tests.harness.fakes import fake_result
 
 
 def _ok_row(config: JobConfig, sweep: str = "s"):
     result = fake_result(config, "2026-01-01T00:00:00+00:00")
-    row = store.row_from_result(sweep, "tiny", result, attempts=1, worker={"pid": 42, "hostname": "h", "node_id": "n"},
+    row = store.row_from_result(sweep, "tiny", result, attempts=1, worker=WorkerInfo(42, "h", "n"),
                                 recorded_at="t", wall_s=1.0)
     return row, store.scores_frame(result)
 
@@ -63,7 +65,7 @@ def test_a_crash_before_the_commit_leaves_the_job_pending(tmp_path, monkeypatch)
             raise OSError("disk gone")
         real_replace(src, dst)
 
-    monkeypatch.setattr(store.os, "replace", crash_on_job_file)
+    monkeypatch.setattr(atomic.os, "replace", crash_on_job_file)
     with pytest.raises(OSError):
         store.write_job(tmp_path, row, scores)
     monkeypatch.undo()

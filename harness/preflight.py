@@ -1,0 +1,194 @@
+"""Every check a sweep must pass before any job starts: the job function imports, and the data,
+texture folders and backbone weights files the jobs will read are there and usable, checked where
+the jobs will read them (in this process on a one-machine cluster, else as CPU-free Ray tasks
+pinned to each node that can host a job, so they never wait behind jobs).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from harness.cluster import JobRequest, NodeShape, PreflightError, slots
+from harness.progress import Event, Note
+from harness.worker import SyntheticData, prepare_synthetic, resolve_callable, short_error
+from memseg.config import JobConfig
+
+DEFAULT_DATA_CHECK = "memseg.data.loading:check"
+
+
+@dataclass(frozen=True)
+class DataGroup:
+    """One data set the sweep reads: its kind, root and the categories used from it."""
+
+    kind: str
+    root: str | None
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """Files the jobs read besides the data set: texture folders and backbone weights files."""
+
+    texture_dirs: tuple[str, ...] = ()
+    weights_files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """What the check found on one machine: problems (the sweep cannot start) and files ignored
+    on purpose (stray files such as .DS_Store), one line each."""
+
+    hostname: str
+    problems: tuple[str, ...]
+    ignored: tuple[str, ...]
+
+
+def check_job_fn(job_fn: str) -> None:
+    """The job function must import here before any actor is asked to import it."""
+    try:
+        resolve_callable(job_fn)
+    except (ImportError, ValueError) as err:
+        raise PreflightError(f"the job function {job_fn!r} does not import: {short_error(err)}") from None
+
+
+def data_groups(configs: Sequence[JobConfig]) -> tuple[DataGroup, ...]:
+    groups: dict[tuple[str, str | None], set[str]] = {}
+    for c in configs:
+        groups.setdefault((c.dataset, c.data_root), set()).add(c.category)
+    return tuple(DataGroup(kind, root, tuple(sorted(cats))) for (kind, root), cats in sorted(groups.items(), key=str))
+
+
+def job_files(configs: Sequence[JobConfig]) -> JobFiles:
+    """The texture folders and backbone weights files the jobs will read (checked with the data)."""
+    textures = sorted({c.texture_dir for c in configs if c.texture_dir is not None})
+    weights = sorted({c.backbone_weights for c in configs if c.backbone_weights not in ("imagenet", "none")})
+    return JobFiles(tuple(textures), tuple(weights))
+
+
+def preflight_data(
+    configs: Sequence[JobConfig],
+    check_path: str,
+    request: JobRequest,
+    nodes: Sequence[NodeShape],
+    synthetic: SyntheticData | None,
+    emit: Callable[[Event], None],
+) -> None:
+    """Check the data, and the texture folders and weights files the jobs name, where the jobs
+    will read them: here when the cluster is this one machine, else on every node that can host a
+    job (a CPU-free task pinned to it), or, when none is up yet, on the first node the autoscaler
+    adds for a job-shaped task. Raises PreflightError listing every problem."""
+    groups, files = data_groups(configs), job_files(configs)
+    here = len(nodes) == 1 and nodes[0].hostname == socket.gethostname()
+    if here:
+        emit(Note("checking the data" + (" (generating it on first use)" if synthetic else "")))
+        found = [check_data_here(check_path, groups, synthetic, files)]
+    else:
+        found = _check_on_cluster(check_path, groups, synthetic, files, request, nodes, emit)
+    reports = ["\n".join(c.problems) if here else f"on node {c.hostname}:\n" + "\n".join(c.problems) for c in found if c.problems]
+    if reports:
+        where = "" if here else " where the jobs run"
+        raise PreflightError(f"the data is not usable{where}:\n" + "\n".join(reports))
+    for check in found:
+        _note_ignored(check.ignored, emit, "" if here else f" on node {check.hostname}")
+
+
+def _check_on_cluster(
+    check_path: str,
+    groups: tuple[DataGroup, ...],
+    synthetic: SyntheticData | None,
+    files: JobFiles,
+    request: JobRequest,
+    nodes: Sequence[NodeShape],
+    emit: Callable[[Event], None],
+) -> list[DataCheck]:
+    hosts = [n for n in nodes if slots(n.cpus, n.gpus, request) >= 1]
+    if hosts:
+        emit(Note(f"checking the data on {len(hosts)} node(s) that can run jobs"))
+        refs = [
+            check_data_task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False)).remote(
+                check_path, groups, synthetic, files
+            )
+            for n in hosts
+        ]
+    else:
+        emit(Note("no node can run a job yet: checking the data on the first worker the autoscaler starts"))
+        refs = [
+            check_data_task.options(num_cpus=request.num_cpus, num_gpus=request.num_gpus).remote(
+                check_path, groups, synthetic, files
+            )
+        ]
+    try:
+        return list(ray.get(refs))
+    except ray.exceptions.RayError as err:  # e.g. the project is not installed on a node
+        raise PreflightError(f"the data check could not run on the cluster: {short_error(err, 2000)}") from None
+
+
+def _note_ignored(ignored: Sequence[str], emit: Callable[[Event], None], where: str = "", shown: int = 5) -> None:
+    """Tell the user which files the data check skipped on purpose (e.g. .DS_Store): never silent."""
+    if ignored:
+        more = ""
+        if len(ignored) > shown:
+            more = f"\n  ... and {len(ignored) - shown} more (`python -m harness data check` lists them all)"
+        emit(Note(f"warning: {len(ignored)} file(s) ignored{where}:\n  " + "\n  ".join(ignored[:shown]) + more))
+
+
+def check_data_here(
+    check_path: str, groups: Sequence[DataGroup], synthetic: SyntheticData | None, files: JobFiles | None = None
+) -> DataCheck:
+    """Run the data check (and the check of `files`) in this process."""
+    if synthetic is not None:
+        try:
+            prepare_synthetic(synthetic)
+        except (ValueError, OSError) as err:  # DataError is a ValueError
+            return DataCheck(socket.gethostname(), (f"generating the synthetic data set at {synthetic.root} failed: {err}",), ())
+    check = resolve_callable(check_path)
+    problems: list[str] = []
+    ignored: list[str] = []
+    for group in groups:
+        if group.root is None:
+            problems.append(f"{group.kind} data: no data root given (--data-root)")
+            continue
+        try:
+            report = check(group.kind, Path(group.root), list(group.categories))
+        except (ValueError, OSError) as err:  # memseg.data.types.DataError is a ValueError
+            problems.append(str(err))
+            continue
+        ignored += list(getattr(report, "warnings", None) or ())  # a ValidationReport's skipped files
+    return DataCheck(socket.gethostname(), tuple(problems + check_job_files(files or JobFiles())), tuple(ignored))
+
+
+def check_job_files(files: JobFiles) -> list[str]:
+    """Each texture folder must hold a readable image and each weights file must load as a
+    ResNet18 state dict (weights only, nothing unpickled). Checked once before the sweep, since
+    otherwise every job would spend its start-up and then fail the same way."""
+    problems = []
+    if files.texture_dirs:
+        from memseg.data.textures import load_texture_folder
+
+        for folder in files.texture_dirs:
+            try:
+                load_texture_folder(Path(folder), 32, max_images=1)
+            except (ValueError, OSError) as err:  # DataError is a ValueError
+                problems.append(str(err))
+    if files.weights_files:
+        from memseg.backbone import create_encoder
+
+        for path in files.weights_files:
+            try:
+                create_encoder(path)
+            except (ValueError, OSError) as err:
+                problems.append(str(err))
+    return problems
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def check_data_task(
+    check_path: str, groups: Sequence[DataGroup], synthetic: SyntheticData | None, files: JobFiles | None = None
+) -> DataCheck:
+    return check_data_here(check_path, groups, synthetic, files)
