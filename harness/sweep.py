@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from memseg.config import ABLATIONS, CATEGORIES, DATASET_KINDS, PROFILES, JobConfig, profile
+from memseg.config import ABLATIONS, CATEGORIES, PROFILES, JobConfig, check_ablations, check_categories, check_dataset_kind, profile
 
 # JobConfig fields a sweep sets itself; `overrides` may not touch them.
 _AXES = ("category", "seed", "ablation", "dataset", "data_root")
@@ -48,13 +48,14 @@ class SweepSpec:
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         object.__setattr__(self, "ablations", tuple(self.ablations))
         object.__setattr__(self, "overrides", dict(self.overrides))
-        check_ablations(self.ablations)
+        if not self.ablations:
+            raise ValueError(f"a sweep needs at least one ablation; valid: {', '.join(ABLATIONS)}")
+        check_ablations(self.ablations, also_valid=("all",))
         if self.profile is not None:
             profile(self.profile)
-        if self.dataset not in DATASET_KINDS:
-            raise ValueError(f"unknown dataset kind {self.dataset!r}; valid: {', '.join(DATASET_KINDS)}")
+        check_dataset_kind(self.dataset)
         if self.dataset != "folder":
-            check_categories(self.categories)
+            check_categories(self.categories, also_valid=("all",))
         check_overrides(self.overrides)
         if not self.seeds:
             raise ValueError("a sweep needs at least one seed")
@@ -100,21 +101,6 @@ def parse_ablations(value: str | Iterable[str]) -> tuple[str, ...]:
     names = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
     names = [n for n in names if n]
     return tuple(ABLATIONS) if names == ["all"] else tuple(names)
-
-
-def check_categories(names: Iterable[str]) -> None:
-    bad = [n for n in names if n not in CATEGORIES]
-    if bad:
-        raise ValueError(f"unknown categories {bad}; valid: all, {', '.join(CATEGORIES)}")
-
-
-def check_ablations(names: Iterable[str]) -> None:
-    names = list(names)
-    if not names:
-        raise ValueError(f"a sweep needs at least one ablation; valid: {', '.join(ABLATIONS)}")
-    bad = [n for n in names if n not in ABLATIONS]
-    if bad:
-        raise ValueError(f"unknown ablations {bad}; valid: all, {', '.join(ABLATIONS)}")
 
 
 def check_overrides(overrides: Mapping[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """The files of one category as a reader found them on disk, and how they become CategoryData.
 
-Readers (mvtec.py, folder.py) only list and pair files; this module decodes them, once, and is
-also what validation uses to find unreadable files and masks of the wrong size without resizing.
+Readers (mvtec.py, folder.py) only list and pair files, with the helpers they share here (the
+data root check, masks paired with images by stem); this module decodes them, once, and is also
+what validation uses to find unreadable files and masks of the wrong size without resizing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,33 @@ from memseg.data.images import (
 from memseg.data.types import CategoryData, DataError
 
 GOOD = "good"  # the defect type of normal images, as MVTec AD names its folders
+MASK_SUFFIX = "_mask"  # `000_mask.png` is the mask of `000.png` (MVTec AD's naming)
+
+
+def check_root(root: Path, layout: str) -> Path:
+    """`root` as a Path, or a DataError that names it and the expected `layout`."""
+    root = Path(root)
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise DataError(f"data root {root} {what}", [layout])
+    return root
+
+
+def image_stem(mask: Path) -> str:
+    """The stem of the image a mask belongs to: `000` for `000_mask.png` and for `000.png`."""
+    return mask.stem[: -len(MASK_SUFFIX)] if mask.stem.endswith(MASK_SUFFIX) else mask.stem
+
+
+def pair_by_stem(masks: list[Path], problems: list[str]) -> dict[str, Path]:
+    """Masks by the stem of the image they belong to. Two masks for one image are a problem."""
+    by_stem: dict[str, Path] = {}
+    for mask in masks:
+        stem = image_stem(mask)
+        if stem in by_stem:
+            problems.append(f"{mask}: a second mask for image {stem!r} (first: {by_stem[stem]}); keep one")
+        else:
+            by_stem[stem] = mask
+    return by_stem
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memseg.data.files import GOOD, CategoryFiles, TestFile, decode
+from memseg.data.files import GOOD, CategoryFiles, TestFile, pair_by_stem
 from memseg.data.images import list_folder
-from memseg.data.mvtec import check_root, pair_by_stem
-from memseg.data.types import CategoryData
 
 LAYOUT = (
     "expected folder layout: <root>/<category>/normal/*.png (normal images), "
@@ -82,12 +80,6 @@ def scan_folder_category(root: Path, category: str) -> CategoryFiles:
             else:
                 problems.append(f"{mask}: mask without an image; expected {folder / ABNORMAL / stem}.png")
     return CategoryFiles(category, folder, tuple(train), tuple(test), has_masks, tuple(problems), tuple(warnings))
-
-
-def load_folder_category(root: Path, category: str, image_size: int) -> CategoryData:
-    """Decode one category of a folder data set at `image_size` px, or raise DataError listing
-    every problem found."""
-    return decode(scan_folder_category(check_root(root, LAYOUT), category), image_size)
 
 
 def _images(folder: Path, problems: list[str], warnings: list[str]) -> list[Path]:

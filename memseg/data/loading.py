@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memseg.config import CATEGORIES, DATASET_KINDS
+from memseg.config import CATEGORIES, UnknownNameError, check_dataset_kind
 from memseg.data import folder, mvtec, synthetic
-from memseg.data.files import CategoryFiles, decode, inspect
+from memseg.data.files import CategoryFiles, check_root, decode, inspect
 from memseg.data.images import is_stray
 from memseg.data.types import CategoryData, DataError
 
@@ -38,9 +38,11 @@ class ValidationReport:
 
 
 def check_kind(kind: str) -> str:
-    if kind not in DATASET_KINDS:
-        raise DataError(f"unknown dataset kind {kind!r}", [f"valid kinds: {', '.join(DATASET_KINDS)}"])
-    return kind
+    """`kind` if it is a data set kind, else a DataError listing the valid kinds."""
+    try:
+        return check_dataset_kind(kind)
+    except UnknownNameError as err:
+        raise DataError.unknown(err) from None
 
 
 def layout(kind: str) -> str:
@@ -59,7 +61,7 @@ def load_category(kind: str, root: Path | str, category: str, image_size: int) -
     """Decode one category at `image_size` px. kind "synthetic" is our generated set, read with
     the MVTec AD reader. Raises DataError listing every problem of that category."""
     check_kind(kind)
-    root = mvtec.check_root(Path(root), layout(kind))
+    root = check_root(Path(root), layout(kind))
     if kind != "folder":
         mvtec.check_mvtec_category(category)
     return decode(scan_category(kind, root, category), image_size)

@@ -14,32 +14,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memseg.config import CATEGORIES
-from memseg.data.files import GOOD, CategoryFiles, TestFile, decode
+from memseg.config import UnknownNameError, check_category
+from memseg.data.files import GOOD, MASK_SUFFIX, CategoryFiles, TestFile, image_stem, pair_by_stem
 from memseg.data.images import IMAGE_SUFFIXES, list_folder
-from memseg.data.types import CategoryData, DataError
+from memseg.data.types import DataError
 
 LAYOUT = (
     "expected MVTec AD layout: <root>/<category>/train/good/*.png, <root>/<category>/test/good/*.png, "
     "<root>/<category>/test/<defect_type>/*.png and <root>/<category>/ground_truth/<defect_type>/<stem>_mask.png"
 )
-MASK_SUFFIX = "_mask"
-
-
-def check_root(root: Path, layout: str = LAYOUT) -> Path:
-    """`root` as a Path, or a DataError that names it and the expected layout."""
-    root = Path(root)
-    if not root.is_dir():
-        what = "is not a folder" if root.exists() else "does not exist"
-        raise DataError(f"data root {root} {what}", [layout])
-    return root
 
 
 def check_mvtec_category(category: str) -> str:
     """`category` if it is an MVTec AD category, else a DataError listing the valid names."""
-    if category not in CATEGORIES:
-        raise DataError(f"unknown category {category!r}", [f"valid categories: {', '.join(CATEGORIES)}"])
-    return category
+    try:
+        return check_category(category)
+    except UnknownNameError as err:
+        raise DataError.unknown(err) from None
 
 
 def scan_mvtec_category(root: Path, category: str) -> CategoryFiles:
@@ -61,13 +52,6 @@ def scan_mvtec_category(root: Path, category: str) -> CategoryFiles:
         masks = masks_by_type.pop(defect_type, None)
         test += _pair_masks(folder, defect_type, test_by_type[defect_type], masks, problems)
     return CategoryFiles(category, folder, tuple(train), tuple(test), True, tuple(problems), tuple(warnings))
-
-
-def load_mvtec_category(root: Path, category: str, image_size: int) -> CategoryData:
-    """Decode one category of an MVTec-layout data set at `image_size` px, or raise DataError
-    listing every problem found."""
-    check_mvtec_category(category)
-    return decode(scan_mvtec_category(check_root(root), category), image_size)
 
 
 def _images_of(folder: Path, problems: list[str], warnings: list[str], what: str) -> list[Path]:
@@ -170,24 +154,9 @@ def _pair_masks(
             problems.append(f"{img}: test image without a mask; expected {gt_dir / (img.stem + MASK_SUFFIX)}.png")
         paired.append(TestFile(img, defect_type, mask))
     problems += [
-        f"{m}: mask without a test image; expected {folder / 'test' / defect_type / _image_stem(m)}.png"
+        f"{m}: mask without a test image; expected {folder / 'test' / defect_type / image_stem(m)}.png"
         for m in masks_by_stem.values()
     ]
     return paired
 
 
-def _image_stem(mask: Path) -> str:
-    return mask.stem[: -len(MASK_SUFFIX)] if mask.stem.endswith(MASK_SUFFIX) else mask.stem
-
-
-def pair_by_stem(masks: list[Path], problems: list[str]) -> dict[str, Path]:
-    """Masks by the stem of the image they belong to (`000_mask.png` and `000.png` both belong to
-    `000.*`). Two masks for one image are a problem."""
-    by_stem: dict[str, Path] = {}
-    for mask in masks:
-        stem = _image_stem(mask)
-        if stem in by_stem:
-            problems.append(f"{mask}: a second mask for image {stem!r} (first: {by_stem[stem]}); keep one")
-        else:
-            by_stem[stem] = mask
-    return by_stem

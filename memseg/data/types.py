@@ -7,8 +7,12 @@ waits on disk or PIL (an MVTec category at 256 px is well under 1 GB).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from memseg.config import UnknownNameError
 
 
 class DataError(ValueError):
@@ -20,6 +24,11 @@ class DataError(ValueError):
         self.problems = list(problems or [])
         lines = [summary] + [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+    @classmethod
+    def unknown(cls, err: UnknownNameError) -> DataError:
+        """The data layer's form of an unknown name: the names as the summary, the valid ones listed."""
+        return cls(f"unknown {err.what} {list(err.bad)}", [f"valid {err.what}: {', '.join(err.valid)}"])
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from memseg.data.folder import load_folder_category, scan_folder_category, split_normal
+from memseg.data.folder import scan_folder_category, split_normal
+from memseg.data.loading import load_category
 from memseg.data.types import DataError
 from tests.memseg.data.conftest import write_png
 
@@ -41,7 +42,7 @@ def test_split_holds_out_every_fifth_normal_image_by_name():
 
 def test_loads_with_masks(tmp_path):
     root = make_folder_set(tmp_path)
-    data = load_folder_category(root, "parts", 32)
+    data = load_category("folder", root, "parts", 32)
     assert data.train_images.shape == (10, 3, 32, 32) and data.train_images.dtype == torch.uint8
     assert data.test_labels.tolist() == [0, 0, 1, 1, 1]
     assert data.test_defect_types == ("good", "good", "abnormal", "abnormal", "abnormal")
@@ -53,12 +54,12 @@ def test_loads_with_masks(tmp_path):
 
 
 def test_mask_suffix_naming_also_pairs(tmp_path):
-    data = load_folder_category(make_folder_set(tmp_path, masks="suffix"), "parts", 32)
+    data = load_category("folder", make_folder_set(tmp_path, masks="suffix"), "parts", 32)
     assert data.test_masks[2:].flatten(1).any(dim=1).all()
 
 
 def test_without_masks_folder_masks_are_none(tmp_path):
-    data = load_folder_category(make_folder_set(tmp_path, masks=None), "parts", 32)
+    data = load_category("folder", make_folder_set(tmp_path, masks=None), "parts", 32)
     assert data.test_masks is None and data.test_labels.sum() == 3
 
 
@@ -67,7 +68,7 @@ def test_abnormal_image_without_mask_and_mask_without_image(tmp_path):
     (root / "parts" / "masks" / "a1.png").unlink()
     write_png(root / "parts" / "masks" / "zz.png", np.zeros((40, 40), np.uint8))
     with pytest.raises(DataError) as err:
-        load_folder_category(root, "parts", 32)
+        load_category("folder", root, "parts", 32)
     assert any(str(root / "parts" / "abnormal" / "a1.png") in p for p in err.value.problems)
     assert any(str(root / "parts" / "masks" / "zz.png") in p and "without an image" in p for p in err.value.problems)
 
@@ -85,5 +86,5 @@ def test_too_few_normal_images_and_missing_folders(tmp_path):
 
 def test_missing_root(tmp_path):
     with pytest.raises(DataError) as err:
-        load_folder_category(tmp_path / "nope", "parts", 32)
+        load_category("folder", tmp_path / "nope", "parts", 32)
     assert str(tmp_path / "nope") in str(err.value) and "normal" in str(err.value)

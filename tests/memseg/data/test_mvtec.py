@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from memseg.data.mvtec import load_mvtec_category, scan_mvtec_category
+from memseg.data.loading import load_category
+from memseg.data.mvtec import scan_mvtec_category
 from memseg.data.synthetic import defect_types
 from memseg.data.types import DataError
 from tests.memseg.data.conftest import write_png
@@ -17,12 +18,12 @@ from tests.memseg.data.conftest import write_png
 
 def load_error(root, category="bottle", size=64) -> DataError:
     with pytest.raises(DataError) as err:
-        load_mvtec_category(root, category, size)
+        load_category("mvtec", root, category, size)
     return err.value
 
 
 def test_loads_generated_category(synthetic_root):
-    data = load_mvtec_category(synthetic_root, "bottle", 64)
+    data = load_category("mvtec", synthetic_root, "bottle", 64)
     n_defect = 2 * len(defect_types("bottle"))
     assert data.category == "bottle"
     assert data.train_images.shape == (6, 3, 64, 64) and data.train_images.dtype == torch.uint8
@@ -37,7 +38,7 @@ def test_loads_generated_category(synthetic_root):
 
 
 def test_masks_pair_with_their_images(synthetic_root):
-    data = load_mvtec_category(synthetic_root, "carpet", 64)
+    data = load_category("mvtec", synthetic_root, "carpet", 64)
     for i, (path, defect) in enumerate(zip(data.test_paths, data.test_defect_types)):
         if defect == "good":
             assert not data.test_masks[i].any()
@@ -50,7 +51,7 @@ def test_masks_pair_with_their_images(synthetic_root):
 
 
 def test_resizes_images_and_masks(synthetic_root):
-    data = load_mvtec_category(synthetic_root, "grid", 32)  # a grayscale category
+    data = load_category("mvtec", synthetic_root, "grid", 32)  # a grayscale category
     assert data.train_images.shape == (6, 3, 32, 32)
     assert (data.train_images[:, 0] == data.train_images[:, 1]).all()
     assert data.test_masks.shape[1:] == (32, 32)
@@ -121,7 +122,7 @@ def test_non_image_file_is_an_error_and_known_strays_are_ignored(data_copy):
     (data_copy / "bottle" / "test" / "desktop.ini").write_bytes(b"\x00")
     files = scan_mvtec_category(data_copy, "bottle")
     assert not files.problems and len(files.warnings) == 3
-    assert load_mvtec_category(data_copy, "bottle", 64).train_images.shape[0] == 6
+    assert load_category("mvtec", data_copy, "bottle", 64).train_images.shape[0] == 6
 
     notes = data_copy / "bottle" / "train" / "good" / "notes.txt"
     notes.write_text("x")
@@ -136,7 +137,7 @@ def test_upper_case_suffix_and_grayscale_rgba_16bit_files_load(data_copy):
     write_png(good / "001.png", rgb.mean(axis=2).astype(np.uint8))
     write_png(good / "002.png", np.concatenate([rgb, np.full((64, 64, 1), 128, np.uint8)], axis=2))
     write_png(good / "003.png", (rgb.mean(axis=2) * 257).astype(np.uint16))
-    data = load_mvtec_category(data_copy, "bottle", 64)
+    data = load_category("mvtec", data_copy, "bottle", 64)
     assert data.train_images.shape == (6, 3, 64, 64) and data.train_images.dtype == torch.uint8
     assert (data.train_images[2].permute(1, 2, 0).numpy() == rgb).all()
     assert 50 < data.train_images[3].float().mean() < 250  # scaled from 16 bits, not clipped to 255
@@ -147,7 +148,7 @@ def test_mask_named_like_its_image_is_accepted(data_copy):
     defect = defect_types("bottle")[0]
     gt = data_copy / "bottle" / "ground_truth" / defect
     (gt / "000_mask.png").rename(gt / "000.png")
-    assert load_mvtec_category(data_copy, "bottle", 64).test_masks.any()
+    assert load_category("mvtec", data_copy, "bottle", 64).test_masks.any()
     shutil.copy(gt / "000.png", gt / "000_mask.png")  # now two masks for one image
     err = load_error(data_copy)
     assert any("second mask" in p for p in err.problems)

@@ -212,3 +212,28 @@ def random_point_in(rng: np.random.Generator, region: Array) -> tuple[float, flo
     size = region.shape[0]
     row, col = divmod(int(index), size)
     return (col + 0.5) / size * 2 - 1, (row + 0.5) / size * 2 - 1
+
+
+# --- seven-segment print (capsule "500", pill "FF") -----------------------------------------
+
+SEGMENTS = {  # centre (u, v) in digit-box units and whether the bar is horizontal
+    "a": (0.0, -0.5, True), "b": (0.5, -0.25, False), "c": (0.5, 0.25, False),
+    "d": (0.0, 0.5, True), "e": (-0.5, 0.25, False), "f": (-0.5, -0.25, False), "g": (0.0, 0.0, True),
+}
+GLYPHS = {"0": "abcdef", "5": "afgcd", "F": "aefg"}
+
+
+def print_sdf(u: Array, v: Array, text: str, start: float, width: float, height: float, thick: float,
+              drop: frozenset[tuple[int, str]] = frozenset()) -> Array:
+    """Signed distance to seven-segment `text` laid along u from `start`; `drop` removes
+    (character index, segment) pairs, which is how a faulty imprint is drawn."""
+    sdf = np.full(u.shape, np.inf, dtype=np.float32)
+    for i, char in enumerate(text):
+        origin = start + i * width * 1.7
+        for seg in GLYPHS[char]:
+            if (i, seg) in drop:
+                continue
+            su, sv, horizontal = SEGMENTS[seg]
+            half = (width / 2, thick / 2) if horizontal else (thick / 2, height / 4)
+            sdf = np.minimum(sdf, sd_box(u - (origin + su * width), v - sv * height, *half, radius=thick / 2))
+    return sdf

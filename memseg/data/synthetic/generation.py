@@ -1,4 +1,4 @@
-"""The generated data set: all 15 MVTec AD categories drawn procedurally, in MVTec AD's layout.
+"""Generating the synthetic data set: all 15 MVTec AD categories drawn procedurally, in MVTec AD's layout.
 
 It exists so that the benchmark, its tests and demos run where MVTec AD cannot be downloaded.
 Normal samples vary (pose, colour, lighting, sensor noise); defects are drawn geometrically
@@ -17,7 +17,6 @@ that recipe against itself. Each mask is exact: it marks precisely the pixels th
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import zlib
 from collections.abc import Callable, Sequence
@@ -28,10 +27,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from memseg.atomic import write_text_atomic
 from memseg.config import CATEGORIES
 from memseg.data.images import is_stray
-from memseg.data.synthetic_draw import grid
-from memseg.data.synthetic_scenes import SPECS
+from memseg.data.synthetic.defects import Scene
+from memseg.data.synthetic.drawing import grid
+from memseg.data.synthetic.registry import category_spec, defect_types, is_grey
 from memseg.data.types import DataError
 
 GENERATOR_VERSION = 1  # bump when the drawings change, so ensure_synthetic regenerates old sets
@@ -56,21 +57,11 @@ class Sample:
     normal: np.ndarray
 
 
-def defect_types(category: str) -> tuple[str, ...]:
-    """The defect types the generator draws for `category`."""
-    return tuple(_spec(category).defects)
-
-
-def is_grey(category: str) -> bool:
-    """Whether the category is stored as 8-bit grayscale PNGs (grid, screw, zipper, as in MVTec AD)."""
-    return _spec(category).grey
-
-
 def render_sample(category: str, defect_type: str, index: int, image_size: int = 128, seed: int = 0, split: str = "test") -> Sample:
     """Draw sample `index` of `split`/`defect_type` ("good" for normal). Deterministic: each sample
     has its own generator seeded by (seed, category, split, defect type, index), so a sample does
     not depend on how many others are drawn or in what order."""
-    spec = _spec(category)
+    spec = category_spec(category)
     if defect_type != GOOD and defect_type not in spec.defects:
         raise ValueError(f"unknown defect type {defect_type!r} for {category}; valid: {', '.join(spec.defects)}")
     rng = np.random.default_rng([seed, _key(category), _key(f"{split}/{defect_type}"), index])
@@ -129,9 +120,7 @@ def generate(
         if on_progress is not None:
             on_progress(done, len(plan))
 
-    tmp = out / (MARKER + ".tmp")
-    tmp.write_text(json.dumps(params, indent=1, sort_keys=True))
-    os.replace(tmp, out / MARKER)
+    write_text_atomic(out / MARKER, json.dumps(params, indent=1, sort_keys=True))
     (out / IN_PROGRESS).unlink()
     return out
 
@@ -170,13 +159,6 @@ def read_marker(root: Path | str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _spec(category: str):
-    try:
-        return SPECS[category]
-    except KeyError:
-        raise DataError(f"unknown category {category!r}", [f"valid categories: {', '.join(CATEGORIES)}"]) from None
-
-
 def _key(text: str) -> int:
     """A stable (not per-process, unlike hash()) integer for seeding."""
     return zlib.crc32(text.encode())
@@ -186,7 +168,7 @@ def _params(categories: Sequence[str], image_size: int, n_train: int, n_test_goo
     if isinstance(categories, str):
         categories = [categories]
     for category in categories:
-        _spec(category)
+        category_spec(category)
     if image_size < 32:
         raise ValueError(f"image_size must be >= 32, got {image_size}")
     for name, value in (("n_train", n_train), ("n_test_good", n_test_good), ("n_test_defect_per_type", n_defect)):
@@ -230,7 +212,8 @@ def _view(image: np.ndarray, grey: bool) -> np.ndarray:
 
 
 def _draw_defect(
-    scene, defect_fn, rng: np.random.Generator, finish: Callable[[np.ndarray], np.ndarray], normal: np.ndarray, name: str
+    scene: Scene,
+    defect_fn: Callable[[Scene, np.random.Generator], tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, finish: Callable[[np.ndarray], np.ndarray], normal: np.ndarray, name: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw a defect until its area is within AREA_RANGE (else keep the closest non-empty draw).
     Returns (the finished defect drawing, its mask): the mask is exactly the pixels of the region
