@@ -45,8 +45,11 @@ def main() -> None:
             if lines < args.min_lines:
                 continue
             name, length = longest_function(ast.parse(text))
-            print(f"{str(path.relative_to(REPO)):44} {lines:6}  {name} ({length})" if name else
-                  f"{str(path.relative_to(REPO)):44} {lines:6}")
+            print(
+                f"{path.relative_to(REPO)!s:44} {lines:6}  {name} ({length})"
+                if name
+                else f"{path.relative_to(REPO)!s:44} {lines:6}"
+            )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.prompt import Confirm
 from rich.table import Table
 from rich.text import Text
@@ -65,7 +65,13 @@ def run_synth(args: argparse.Namespace) -> int:
         with _progress(console) as progress:
             task = progress.add_task("generating", total=None)
             out = generate(
-                args.out, categories, args.image_size, args.n_train, args.n_test_good, args.n_defect, args.seed,
+                args.out,
+                categories,
+                args.image_size,
+                args.n_train,
+                args.n_test_good,
+                args.n_defect,
+                args.seed,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
     except (DataError, ValueError) as err:
@@ -146,8 +152,11 @@ def run_download(args: argparse.Namespace) -> int:
     if source.needs_consent and not args.yes:
         if not sys.stdin.isatty():
             console.print(
-                Text(f"refusing to download {source.name}: its licence must be accepted, and standard input is "
-                     "not interactive; run again with --yes to accept it", style="red"),
+                Text(
+                    f"refusing to download {source.name}: its licence must be accepted, and standard input is "
+                    "not interactive; run again with --yes to accept it",
+                    style="red",
+                ),
                 soft_wrap=True,
             )
             return 1
@@ -156,7 +165,7 @@ def run_download(args: argparse.Namespace) -> int:
             return 1
     try:
         with _progress(console, download=True) as progress:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def report(phase: str, done: int, total: int | None) -> None:
                 if phase == "extract":  # counts files, not bytes

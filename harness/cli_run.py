@@ -68,8 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what.add_argument("--image-size", type=int, help="image size in pixels, a multiple of 32")
     what.add_argument("--backbone-weights", help="imagenet | none | path to a ResNet18 state dict")
     what.add_argument("--texture-dir", help="DTD-style folder of anomaly-source textures (default: procedural)")
-    what.add_argument("--compile", action="store_true", default=None,
-                      help="torch.compile each job's model (pays off over thousands of GPU steps)")
+    what.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="torch.compile each job's model (pays off over thousands of GPU steps)",
+    )
     data = run.add_argument_group("data")
     data.add_argument("--data-root", help="data set root, seen at this path on every node (default: generated data)")
     data.add_argument("--dataset", choices=DATASET_KINDS, help="default: mvtec with --data-root, else synthetic")
@@ -96,8 +100,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("--results", type=Path, default=Path("results"))
     rep.add_argument("--sweep", help="only this sweep")
     rep.add_argument("--markdown", action="store_true", help="Markdown instead of terminal tables")
-    rep.add_argument("--html", nargs="?", const="", metavar="PATH",
-                     help="also write a self-contained HTML report (default RESULTS/<sweep>/report.html)")
+    rep.add_argument(
+        "--html",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="also write a self-contained HTML report (default RESULTS/<sweep>/report.html)",
+    )
     rep.set_defaults(func=cmd_report)
 
 
@@ -274,8 +283,10 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
     console.print(f"[bold]sweep[/] {plan.name}: {len(plan.configs)} jobs -> {args.results / plan.name}")
     console.print(f"[bold]profile[/] {plan.profile} ({plan.why})")
     if plan.synthetic is not None:
-        console.print(f"[bold]data[/] generated MVTec-layout set at {plan.spec.data_root} "
-                      "(made once, then reused; --data-root for real data)")
+        console.print(
+            f"[bold]data[/] generated MVTec-layout set at {plan.spec.data_root} "
+            "(made once, then reused; --data-root for real data)"
+        )
     else:
         console.print(f"[bold]data[/] {plan.spec.dataset} at {plan.spec.data_root}")
     if plan.cluster is None:
@@ -316,8 +327,10 @@ def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Cons
         f"{outcome.retries} retried; {len(outcome.done_before)} were done before"
     )
     if outcome.failed_before:
-        console.print(f"[yellow]{len(outcome.failed_before)} job(s) failed in an earlier run and were not re-run; "
-                      "--retry-failed to re-run them[/]")
+        console.print(
+            f"[yellow]{len(outcome.failed_before)} job(s) failed in an earlier run and were not re-run; "
+            "--retry-failed to re-run them[/]"
+        )
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
@@ -401,7 +414,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         table.add_row(sweep, prof, dataset, *map(str, counts))
         if tally.failed:
             rows = store.load_results(args.results, sweep)
-            for r in rows[rows["job_id"].isin(tally.failed)].itertuples():
+            for r in store.records(rows[rows["job_id"].isin(tally.failed)]):
                 failures.append((sweep, str(r.job_id), str(r.error).splitlines()[0][:160] if r.error else ""))
     console.print(table)
     if failures:
@@ -443,8 +456,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     if isinstance(sweeps, int):
         return sweeps
     if args.html and len(sweeps) > 1:
-        errors.print(f"--html {args.html} names one file but there are {len(sweeps)} sweeps: add --sweep NAME, "
-                     "or give --html alone for RESULTS/<sweep>/report.html each", highlight=False)
+        errors.print(
+            f"--html {args.html} names one file but there are {len(sweeps)} sweeps: add --sweep NAME, "
+            "or give --html alone for RESULTS/<sweep>/report.html each",
+            highlight=False,
+        )
         return EXIT_BAD_INPUT
     for sweep in sweeps:
         _print_summary(console, args.results, sweep, args.markdown)

@@ -211,8 +211,11 @@ def check_fits(request: JobRequest, nodes: Sequence[NodeShape], node_types: Sequ
     where = "the largest node" + (" (counting the autoscaler's node types)" if node_types else "")
     hints = []
     if request.num_gpus > max_gpus:
-        flag = "use --gpus-per-job 0 to run on CPUs" if max_gpus == 0 else (
-            f"use --gpus-per-job {max_gpus:g} or less (a fraction like 0.5 shares a GPU)")
+        flag = (
+            "use --gpus-per-job 0 to run on CPUs"
+            if max_gpus == 0
+            else (f"use --gpus-per-job {max_gpus:g} or less (a fraction like 0.5 shares a GPU)")
+        )
         hints.append(f"each job asks for {request.num_gpus:g} GPU(s) but {where} has {max_gpus:g}; {flag}")
     if request.num_cpus > max_cpus:
         hints.append(

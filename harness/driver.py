@@ -270,8 +270,16 @@ class _Loop:
             self.emit(JobFinished(config.job_id, store.STATUS_OK, "", a.attempt, wall_s))
             return
         row = store.row_from_failure(
-            self.sweep, self.profile, config, error=outcome.error, traceback=outcome.traceback, attempts=a.attempt,
-            worker=a.worker, recorded_at=recorded_at, wall_s=wall_s, started_at=a.started_at,
+            self.sweep,
+            self.profile,
+            config,
+            error=outcome.error,
+            traceback=outcome.traceback,
+            attempts=a.attempt,
+            worker=a.worker,
+            recorded_at=recorded_at,
+            wall_s=wall_s,
+            started_at=a.started_at,
         )
         store.write_job(self.results_dir, row, None)
         self.failed.append((config.job_id, outcome.error))

@@ -59,7 +59,7 @@ def _owner_text() -> str:
 
 
 def describe_owner(text: str) -> str:
-    """"pid 123 on host h since T (command)" from a lock file's contents; raw text if unparsable."""
+    """ "pid 123 on host h since T (command)" from a lock file's contents; raw text if unparsable."""
     try:
         owner = json.loads(text)
         return f"pid {owner['pid']} on host {owner['host']} since {owner['started_at']} ({owner['command']})"

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from rich.table import Table
 
 from harness.reference import PAPER, TOOTOUCH
-from harness.store import STATUS_OK
+from harness.store import STATUS_OK, records
 from memseg.config import ABLATIONS, CATEGORIES
 from memseg.metrics import METRICS
+
 THROUGHPUT = {"train_steps_per_s": "train steps/s", "infer_images_per_s": "infer img/s"}
 _SHORT = {"train_steps_per_s": "steps/s", "infer_images_per_s": "img/s"}
 AVERAGE = "average"
@@ -62,14 +64,19 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
         cats = _category_order(list(rows.loc[rows["ablation"] == ablation, "category"].unique()))
         for category in cats:
             group = mine[mine["category"] == category]
-            record = {"ablation": ablation, "category": category, "n": len(group), "failed": int(failed.get((ablation, category), 0))}
+            record = {
+                "ablation": ablation,
+                "category": category,
+                "n": len(group),
+                "failed": int(failed.get((ablation, category), 0)),
+            }
             for m in METRICS:
                 record[f"{m}_mean"] = group[m].mean() if len(group) else math.nan
                 record[f"{m}_std"] = group[m].std(ddof=1) if len(group) > 1 else math.nan
             for t in THROUGHPUT:
                 record[t] = group[t].mean() if len(group) else math.nan
             out.append(record)
-        out.append(_average_row(ablation, mine, out[-len(cats):]))
+        out.append(_average_row(ablation, mine, out[-len(cats) :]))
     return pd.DataFrame(out, columns=columns)
 
 
@@ -82,7 +89,7 @@ def _average_row(ablation: str, ok: pd.DataFrame, category_rows: list[dict]) -> 
         record[f"{m}_mean"] = float(pd.Series(means).mean()) if means else math.nan
         std = math.nan
         if per_seed is not None:
-            complete = per_seed[m].reindex(columns=categories).dropna()
+            complete = pd.DataFrame(per_seed[m]).reindex(columns=categories).dropna()
             if len(complete) > 1:
                 std = float(complete.mean(axis=1).std(ddof=1))
         record[f"{m}_std"] = std
@@ -155,15 +162,22 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
         tables.append(_side_by_side(agg, ablations, "image_auroc", sweep))
     failed = rows[rows["status"] != STATUS_OK]
     if not failed.empty:
-        body = tuple(
-            (r.job_id, r.category, str(r.seed), r.ablation, str(r.attempts), (r.error or "").splitlines()[0][:200] if r.error else "")
-            for r in failed.sort_values("job_id").itertuples()
+        failed_rows = tuple(
+            (
+                r.job_id,
+                r.category,
+                str(r.seed),
+                r.ablation,
+                str(r.attempts),
+                (r.error or "").splitlines()[0][:200] if r.error else "",
+            )
+            for r in records(failed.sort_values("job_id"))
         )
         tables.append(
             TableData(
                 f"{sweep} · failed jobs" if sweep else "failed jobs",
                 ("job", "category", "seed", "ablation", "attempts", "error"),
-                body,
+                failed_rows,
                 "Re-run them with --retry-failed; the traceback is in the job's Parquet row.",
                 left_columns=6,
             )
@@ -174,9 +188,9 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
 def _side_by_side(agg: pd.DataFrame, ablations: list[str], metric: str, sweep: str) -> TableData:
     pivot = agg.pivot_table(index="category", columns="ablation", values=f"{metric}_mean", aggfunc="first", dropna=False)
     cats = _category_order([c for c in pivot.index if c != AVERAGE]) + [AVERAGE]
+    means: dict[Any, dict[Any, float]] = pivot.to_dict()  # ablation -> category -> mean
     body = tuple(
-        tuple([c] + [_pct(pivot.at[c, a], math.nan) if a in pivot.columns and c in pivot.index else "—" for a in ablations])
-        for c in cats
+        tuple([c] + [_pct(means[a][c], math.nan) if a in means and c in means[a] else "—" for a in ablations]) for c in cats
     )
     title = f"{sweep} · {METRICS[metric]} by ablation" if sweep else f"{METRICS[metric]} by ablation"
     return TableData(title, tuple(["category"] + ablations), body, "Percent, mean over seeds.", bold_last_row=True)

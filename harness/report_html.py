@@ -13,6 +13,7 @@ import io
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -99,7 +100,7 @@ def build_report(results_dir: str | Path, sweep: str) -> str:
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>memseg-bench · {_e(sweep)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"<header><h1>memseg-bench · {_e(sweep)}</h1>\n<p class=\"meta\">{_e(meta)}</p>\n<nav>{nav}</nav></header>\n"
+        f'<header><h1>memseg-bench · {_e(sweep)}</h1>\n<p class="meta">{_e(meta)}</p>\n<nav>{nav}</nav></header>\n'
         f"{body}\n<script>{_SCRIPT}</script>\n</body>\n</html>\n"
     )
 
@@ -182,7 +183,7 @@ def _predictions_section(ok: pd.DataFrame, visuals: dict[str, StoredVisuals]) ->
     parts = []
     for category in _categories(ok):
         jobs = _jobs_with_visuals(ok[ok["category"] == category], visuals)
-        shown = {}
+        shown: dict[str, Any] = {}
         for row in jobs:
             shown.setdefault(row.ablation, row)
         if not shown:
@@ -218,10 +219,12 @@ def _failed_section(rows: pd.DataFrame) -> str:
     if failed.empty:
         return "<p>None: every job finished.</p>"
     items = []
-    for r in failed.itertuples():
+    for r in store.records(failed):
         head = f"{r.job_id} ({r.category}, seed {r.seed}, {r.ablation}, {r.attempts} attempt(s)): {r.error or ''}"
         trace = r.traceback or "(no traceback recorded)"
-        items.append(f"<details><summary>{_e(head.splitlines()[0])}</summary><pre>{_e(str(r.error or ''))}\n\n{_e(trace)}</pre></details>")
+        items.append(
+            f"<details><summary>{_e(head.splitlines()[0])}</summary><pre>{_e(str(r.error or ''))}\n\n{_e(trace)}</pre></details>"
+        )
     return (
         "<p>The summary lists them with the first line of their error; the full error and traceback are below. "
         "Re-run them with <code>python -m harness run ... --retry-failed</code>.</p>\n" + "\n".join(items)
@@ -237,7 +240,10 @@ def _provenance_section(rows: pd.DataFrame, spec_text: str | None) -> str:
         ("python", _counted(rows["python"])),
         ("devices", _counted(rows["device_name"].where(rows["device_name"] != "", rows["device"]))),
         ("nodes", _counted(rows["node"])),
-        ("job time", f"{_seconds(rows['wall_s'].sum())} in all ({len(rows)} jobs; median {_seconds(rows['wall_s'].median())} per job)"),
+        (
+            "job time",
+            f"{_seconds(rows['wall_s'].sum())} in all ({len(rows)} jobs; median {_seconds(rows['wall_s'].median())} per job)",
+        ),
         ("sweep wall time", _span(rows)),
     ]
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
@@ -246,10 +252,20 @@ def _provenance_section(rows: pd.DataFrame, spec_text: str | None) -> str:
         ("job", "category", "seed", "ablation", "status", "attempts", "node", "device", "wall s", "train s", "eval s", "img/s"),
         tuple(
             (
-                r.job_id, r.category, str(r.seed), r.ablation, r.status, _int(r.attempts), r.node or "",
-                r.device_name or r.device or "", _fixed(r.wall_s), _fixed(r.train_s), _fixed(r.eval_s), _fixed(r.infer_images_per_s),
+                r.job_id,
+                r.category,
+                str(r.seed),
+                r.ablation,
+                r.status,
+                _int(r.attempts),
+                r.node or "",
+                r.device_name or r.device or "",
+                _fixed(r.wall_s),
+                _fixed(r.train_s),
+                _fixed(r.eval_s),
+                _fixed(r.infer_images_per_s),
             )
-            for r in rows.sort_values(["category", "ablation", "seed"]).itertuples()
+            for r in store.records(rows.sort_values(["category", "ablation", "seed"]))
         ),
         "wall s: from submission to the result on the driver, retries included; train s and eval s as the job timed them.",
         left_columns=8,
@@ -276,16 +292,32 @@ def _bar_chart(agg: pd.DataFrame, metric: str, label: str, reference_metric: str
         means = [part[f"{metric}_mean"].get(c, math.nan) for c in categories]
         stds = [part[f"{metric}_std"].get(c, math.nan) for c in categories]
         xs = [i - 0.4 + width * (k + 0.5) for i in range(len(categories))]
-        ax.bar(xs, means, width * 0.92, yerr=[0 if math.isnan(s) else s for s in stds], capsize=2,
-               label=ablation, color=f"C{k}", error_kw={"elinewidth": 0.8})
+        ax.bar(
+            xs,
+            means,
+            width * 0.92,
+            yerr=[0 if math.isnan(s) else s for s in stds],
+            capsize=2,
+            label=ablation,
+            color=f"C{k}",
+            error_kw={"elinewidth": 0.8},
+        )
         values += [m for m in means if not math.isnan(m)]
     if reference_metric is not None and "full" in ablations:
         k = ablations.index("full")
         for marker, ref in (("D", PAPER), ("_", TOOTOUCH)):
             xs, ys = _reference_points(ref, reference_metric, categories, k, width)
             if xs:
-                ax.scatter(xs, ys, marker=marker, s=60 if marker == "_" else 18, color="black", zorder=3,
-                           linewidths=1.6, label=_reference_label(ref))
+                ax.scatter(
+                    xs,
+                    ys,
+                    marker=marker,
+                    s=60 if marker == "_" else 18,
+                    color="black",
+                    zorder=3,
+                    linewidths=1.6,
+                    label=_reference_label(ref),
+                )
                 values += ys
     if not values:
         values = [0.0, 100.0]
@@ -299,7 +331,9 @@ def _bar_chart(agg: pd.DataFrame, metric: str, label: str, reference_metric: str
     return figure
 
 
-def _reference_points(ref: Reference, metric: str, categories: Sequence[str], k: int, width: float) -> tuple[list[float], list[float]]:
+def _reference_points(
+    ref: Reference, metric: str, categories: Sequence[str], k: int, width: float
+) -> tuple[list[float], list[float]]:
     values = getattr(ref, metric)
     points = [(i - 0.4 + width * (k + 0.5), values[c]) for i, c in enumerate(categories) if c in values]
     return [x for x, _ in points], [y for _, y in points]
@@ -328,8 +362,14 @@ def _curves_figure(category: str, jobs: list, visuals: dict[str, StoredVisuals])
                 continue
             value = getattr(row, metric)
             label = f"{row.ablation} s{row.seed}" + ("" if value is None or math.isnan(value) else f" ({100 * value:.1f})")
-            ax.plot(curve["fpr"], curve[y_key], label=label, color=f"C{ablations.index(row.ablation)}",
-                    linestyle=_LINESTYLES[seeds.index(int(row.seed)) % len(_LINESTYLES)], linewidth=1.2)
+            ax.plot(
+                curve["fpr"],
+                curve[y_key],
+                label=label,
+                color=f"C{ablations.index(row.ablation)}",
+                linestyle=_LINESTYLES[seeds.index(int(row.seed)) % len(_LINESTYLES)],
+                linewidth=1.2,
+            )
             drawn += 1
         if key == "pro":
             ax.set_xlim(0, 0.3)
@@ -391,7 +431,7 @@ def _categories(rows: pd.DataFrame) -> list[str]:
 def _jobs_with_visuals(rows: pd.DataFrame, visuals: dict[str, StoredVisuals]) -> list:
     """Rows with visuals, in canonical ablation order, then by seed."""
     order = report._ablation_order(list(rows["ablation"].unique()))
-    ranked = sorted(rows.itertuples(), key=lambda r: (order.index(r.ablation), int(r.seed)))
+    ranked = sorted(store.records(rows), key=lambda r: (order.index(r.ablation), int(r.seed)))
     return [r for r in ranked if r.job_id in visuals]
 
 
@@ -424,5 +464,5 @@ def _fixed(value: float) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:.1f}"
 
 
-def _int(value: object) -> str:
+def _int(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(int(value))

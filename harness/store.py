@@ -53,6 +53,7 @@ class Tally:
     def total(self) -> int:
         return len(self.done) + len(self.failed) + len(self.pending)
 
+
 _str, _f64, _i64 = pa.string(), pa.float64(), pa.int64()
 JOB_SCHEMA = pa.schema(
     [
@@ -102,9 +103,7 @@ JOB_SCHEMA = pa.schema(
         ("extras_json", _str),
     ]
 )
-SCORES_SCHEMA = pa.schema(
-    [("job_id", _str), ("path", _str), ("label", _i64), ("defect_type", _str), ("score", _f64)]
-)
+SCORES_SCHEMA = pa.schema([("job_id", _str), ("path", _str), ("label", _i64), ("defect_type", _str), ("score", _f64)])
 METRICS = METRIC_KEYS  # the metric columns, as memseg.metrics names them
 TIMINGS = ("train_s", "eval_s", "infer_images_per_s", "train_steps_per_s", "sim_images_per_s", "peak_mem_mb")
 _ENV_KEYS = ("device", "device_name", "torch", "cuda", "timm", "python", "git_sha")
@@ -316,6 +315,12 @@ def load_results(results_dir: str | Path, sweep: str | None = None) -> pd.DataFr
     tables = [_read(p, JOB_SCHEMA) for s in sweeps for p in _job_files(results_dir, s)]
     table = pa.concat_tables(tables) if tables else JOB_SCHEMA.empty_table()
     return table.to_pandas()
+
+
+def records(frame: pd.DataFrame) -> list[Any]:
+    """The rows of a results frame, each with its columns as attributes (pandas' itertuples).
+    Typed Any: a row's cells are whatever its column holds."""
+    return list(frame.itertuples())
 
 
 def load_scores(results_dir: str | Path, sweep: str, job_id: str) -> pd.DataFrame:

@@ -16,7 +16,16 @@ from typing import Any
 
 import yaml
 
-from memseg.config import ABLATIONS, CATEGORIES, PROFILES, JobConfig, check_ablations, check_categories, check_dataset_kind, profile
+from memseg.config import (
+    ABLATIONS,
+    CATEGORIES,
+    PROFILES,
+    JobConfig,
+    check_ablations,
+    check_categories,
+    check_dataset_kind,
+    profile,
+)
 
 # JobConfig fields a sweep sets itself; `overrides` may not touch them.
 _AXES = ("category", "seed", "ablation", "dataset", "data_root")
@@ -76,7 +85,7 @@ _YAML_KEYS = tuple(f.name for f in dataclasses.fields(SweepSpec))
 
 
 def parse_categories(value: str | Iterable[str]) -> tuple[str, ...]:
-    """"all" (or ["all"]) is every MVTec AD category; otherwise the names as given, comma separated
+    """ "all" (or ["all"]) is every MVTec AD category; otherwise the names as given, comma separated
     in a string."""
     names = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
     names = [n for n in names if n]

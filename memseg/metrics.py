@@ -124,8 +124,8 @@ def pro_curve(maps: ArrayLike, masks: ArrayLike, max_points: int | None = None) 
     """
     scores, labels, shape = _pixel_inputs(maps, masks, "AUPRO")
     regions = _label_regions(labels.view(shape))
-    fpr, pro = _pro_points(_sweep(scores, labels, regions))
-    return _downsample((fpr, pro), max_points)
+    fpr, pro = _downsample(_pro_points(_sweep(scores, labels, regions)), max_points)
+    return fpr, pro
 
 
 def roc_curve_points(
@@ -143,7 +143,8 @@ def roc_curve_points(
         raise ValueError(f"ROC curve: scores {tuple(scores_t.shape)} and labels {tuple(labels_t.shape)} differ in shape")
     scores_t, labels_t = scores_t.reshape(-1), labels_t.reshape(-1)
     _check_two_classes(labels_t, "ROC curve", "samples")
-    return _roc_points(_sweep(scores_t, labels_t), max_points)
+    fpr, tpr, thresholds = _roc_points(_sweep(scores_t, labels_t), max_points)
+    return fpr, tpr, thresholds
 
 
 @dataclass(frozen=True)
@@ -299,9 +300,7 @@ def _sweep(scores: torch.Tensor, labels: torch.Tensor, regions: _Regions | None 
         weights = torch.zeros(num_pos + 1, dtype=torch.float64)
         weights[1:] = (1.0 / regions.sizes.double())[regions.ids[pos_pixels]]
         overlap_sum = torch.cumsum(weights, 0).div_(regions.count)
-    return _Sweep(
-        thresholds=thresholds, tps=tps, fps=fps, num_pos=num_pos, num_neg=n - num_pos, overlap_sum=overlap_sum
-    )
+    return _Sweep(thresholds=thresholds, tps=tps, fps=fps, num_pos=num_pos, num_neg=n - num_pos, overlap_sum=overlap_sum)
 
 
 def _sort_descending(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -428,9 +427,7 @@ def _label_regions(masks: torch.Tensor) -> _Regions:
     return _Regions(ids=ids_t, sizes=sizes, count=int(count))
 
 
-def _pixel_inputs(
-    maps: ArrayLike, masks: ArrayLike, metric: str
-) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int]]:
+def _pixel_inputs(maps: ArrayLike, masks: ArrayLike, metric: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int]]:
     """Flattened, checked scores and boolean labels of (N, H, W) maps and masks, and (N, H, W)."""
     maps_t = _as_cpu_tensor(maps, "maps")
     masks_t = _as_cpu_tensor(masks, "masks")

@@ -60,12 +60,19 @@ def job_visuals(
             f"got maps {tuple(maps_t.shape)}, {scores_t.numel()} scores, {labels.numel()} labels"
         )
     if max_panels < 0 or gif_frames < 0 or thumb_size < 8:
-        raise ValueError(f"job_visuals: max_panels and gif_frames must be >= 0 and thumb_size >= 8, got "
-                         f"{max_panels}, {gif_frames}, {thumb_size}")
+        raise ValueError(
+            f"job_visuals: max_panels and gif_frames must be >= 0 and thumb_size >= 8, got "
+            f"{max_panels}, {gif_frames}, {thumb_size}"
+        )
     masks = data.test_masks.cpu().bool() if data.test_masks is not None else None
     threshold = evaluation.metrics.get(F1_THRESHOLD, math.nan) if masks is not None else math.nan
-    tiles = _Tiles(data, maps_t, masks, None if not math.isfinite(threshold) else float(threshold),
-                   min(thumb_size, data.test_images.shape[-1]))
+    tiles = _Tiles(
+        data,
+        maps_t,
+        masks,
+        None if not math.isfinite(threshold) else float(threshold),
+        min(thumb_size, data.test_images.shape[-1]),
+    )
     score_list = scores_t.tolist()
 
     panels = []
@@ -79,16 +86,16 @@ def job_visuals(
         thumb_size=tiles.size,
         columns=tiles.columns,
         image_roc=_points(evaluation.image_roc),
-        pixel_roc=_points(evaluation.pixel_roc) if masks is not None else None,
-        pro=_points(evaluation.pro) if masks is not None else None,
+        pixel_roc=_points(evaluation.pixel_roc) if masks is not None and evaluation.pixel_roc else None,
+        pro=_points(evaluation.pro) if masks is not None and evaluation.pro else None,
         panels=tuple(panels),
         gif=_gif_of(tiles, data, score_list, frames),
         gif_items=tuple(_shown(data, i, score_list[i]) for i in frames),
     )
 
 
-def _points(curve: Curve | None) -> CurvePoints | None:
-    return None if curve is None else CurvePoints(tuple(curve.x.tolist()), tuple(curve.y.tolist()))
+def _points(curve: Curve) -> CurvePoints:
+    return CurvePoints(tuple(curve.x.tolist()), tuple(curve.y.tolist()))
 
 
 def _gif_of(tiles: _Tiles, data: CategoryData, scores: list[float], frames: list[int]) -> bytes | None:
@@ -96,7 +103,9 @@ def _gif_of(tiles: _Tiles, data: CategoryData, scores: list[float], frames: list
     if not frames:
         return None
     pictures = [
-        _compose(tiles.pair(i), ("input", "heatmap"), f"{data.test_defect_types[i]} · score {scores[i]:.3f} · {k + 1}/{len(frames)}")
+        _compose(
+            tiles.pair(i), ("input", "heatmap"), f"{data.test_defect_types[i]} · score {scores[i]:.3f} · {k + 1}/{len(frames)}"
+        )
         for k, i in enumerate(frames)
     ]
     return _gif(pictures)
@@ -245,9 +254,7 @@ def _gif(pictures: list[Image.Image]) -> bytes:
     little banding (64 colours: about 90 KB, 256: about 200 KB)."""
     frames = [p.quantize(colors=48, method=Image.Quantize.MAXCOVERAGE) for p in pictures]
     buffer = io.BytesIO()
-    frames[0].save(
-        buffer, format="GIF", save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS, loop=0, optimize=True
-    )
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS, loop=0, optimize=True)
     return buffer.getvalue()
 
 

@@ -116,7 +116,8 @@ def inspect(files: CategoryFiles) -> list[str]:
                     problems.append(_size_mismatch(mask, mask_size, path, image_size))
         return problems
 
-    results = parallel_map(check, [*files.train, *files.test])
+    items: list[TestFile | Path] = [*files.train, *files.test]
+    results = parallel_map(check, items)
     return [p for problems in results for p in problems]
 
 
@@ -133,7 +134,7 @@ def decode(files: CategoryFiles, image_size: int) -> CategoryData:
         except DECODE_ERRORS as exc:
             return _unreadable(path, exc)
 
-    def load_test(item: TestFile) -> tuple[torch.Tensor, torch.Tensor | None] | list[str]:
+    def load_test(item: TestFile) -> tuple[torch.Tensor, torch.Tensor] | list[str]:
         problems = []
         try:
             rgb = read_rgb(item.path)
@@ -148,9 +149,7 @@ def decode(files: CategoryFiles, image_size: int) -> CategoryData:
                 problems.append(_unreadable(item.mask, exc))
             else:
                 if rgb is not None and mask.shape != rgb.shape[:2]:
-                    problems.append(
-                        _size_mismatch(item.mask, mask.shape[::-1], item.path, rgb.shape[1::-1])
-                    )
+                    problems.append(_size_mismatch(item.mask, mask.shape[::-1], item.path, rgb.shape[1::-1]))
         if problems or rgb is None:
             return problems
         if mask is None:
@@ -163,13 +162,15 @@ def decode(files: CategoryFiles, image_size: int) -> CategoryData:
     problems += [p for r in test if isinstance(r, list) for p in r]
     if problems:
         raise DataError(f"{files.category}: {len(problems)} unreadable or mismatched file(s) in {files.folder}", problems)
+    train_images = [r for r in train if isinstance(r, torch.Tensor)]
+    decoded = [r for r in test if isinstance(r, tuple)]
 
     size = (image_size, image_size)
-    masks = stack_or_empty((m for _, m in test), size, torch.bool) if files.has_masks else None
+    masks = stack_or_empty((m for _, m in decoded), size, torch.bool) if files.has_masks else None
     return CategoryData(
         category=files.category,
-        train_images=stack_or_empty(train, (3, *size), torch.uint8),
-        test_images=stack_or_empty((img for img, _ in test), (3, *size), torch.uint8),
+        train_images=stack_or_empty(train_images, (3, *size), torch.uint8),
+        test_images=stack_or_empty((img for img, _ in decoded), (3, *size), torch.uint8),
         test_labels=torch.tensor([int(item.is_anomalous) for item in files.test], dtype=torch.int64),
         test_masks=masks,
         test_paths=tuple(str(item.path) for item in files.test),

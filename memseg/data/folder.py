@@ -92,4 +92,3 @@ def _images(folder: Path, problems: list[str], warnings: list[str]) -> list[Path
         kind = "unexpected folder" if other.is_dir() else "not an image"
         problems.append(f"{other}: {kind}; {folder.name}/ holds image files only")
     return list(listing.images)
-

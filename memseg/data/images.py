@@ -139,9 +139,7 @@ def resize_rgb(image: np.ndarray, size: int) -> torch.Tensor:
     tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
     if tensor.shape[1:] == (size, size):
         return tensor.contiguous()
-    resized = F.interpolate(
-        tensor[None].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
-    )[0]
+    resized = F.interpolate(tensor[None].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
     return resized.round_().clamp_(0, 255).to(torch.uint8)
 
 

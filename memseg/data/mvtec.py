@@ -113,9 +113,7 @@ def _scan_test(folder: Path, problems: list[str], warnings: list[str]) -> dict[s
     return by_type
 
 
-def _scan_ground_truth(
-    folder: Path, defect_types: set[str], problems: list[str], warnings: list[str]
-) -> dict[str, list[Path]]:
+def _scan_ground_truth(folder: Path, defect_types: set[str], problems: list[str], warnings: list[str]) -> dict[str, list[Path]]:
     """Masks by defect type. Mask folders of defect types that have no test images are problems
     (every mask in them lacks its image)."""
     gt_dir = folder / "ground_truth"
@@ -158,5 +156,3 @@ def _pair_masks(
         for m in masks_by_stem.values()
     ]
     return paired
-
-

@@ -20,7 +20,8 @@ def find_texture_images(path: Path | str) -> list[Path]:
     """Every image file under `path`, recursively, sorted by path (dot-files skipped)."""
     root = Path(path)
     return sorted(
-        p for p in root.rglob("*")
+        p
+        for p in root.rglob("*")
         if p.is_file() and is_image_file(p) and not any(is_stray(Path(part)) for part in p.relative_to(root).parts)
     )
 
@@ -35,7 +36,9 @@ def load_texture_folder(path: Path | str, size: int, max_images: int | None = No
         raise DataError(f"texture folder {root} {what}", ["expected a folder of images, e.g. DTD's dtd/images/<class>/*.jpg"])
     files = find_texture_images(root)
     if not files:
-        raise DataError(f"texture folder {root} holds no images", ["expected image files (.jpg, .png, ...) in it or its sub-folders"])
+        raise DataError(
+            f"texture folder {root} holds no images", ["expected image files (.jpg, .png, ...) in it or its sub-folders"]
+        )
     if max_images is not None:
         if max_images < 1:
             raise ValueError(f"max_images must be >= 1, got {max_images}")

@@ -23,14 +23,57 @@ FAILED = ("carpet-full-s0-2cf0231497", "carpet-full-s1-7a029785d4")
 IDS_OF_THAT_DAY = [
     ({"category": "bottle"}, "bottle-full-s0-f36388480a"),
     ({"category": "screw", "ablation": "no_memory", "seed": 2}, "screw-no_memory-s2-a4a57d8f27"),
-    ({"image_size": 64, "steps": 150, "batch_size": 8, "memory_size": 10, "backbone_weights": "none",
-      "eval_batch_size": 16, "category": "bottle"}, "bottle-full-s0-be0f453302"),
-    ({"image_size": 64, "steps": 4, "batch_size": 4, "memory_size": 4, "backbone_weights": "none", "log_every": 1,
-      "category": "screw", "ablation": "no_memory", "seed": 2}, "screw-no_memory-s2-58d8af639c"),
-    ({"category": "wood", "dataset": "synthetic", "texture_dir": "/data/dtd/images",
-      "backbone_weights": "/w/resnet18.pth", "steps": 300, "lr": 1e-3}, "wood-full-s0-c6bea51cda"),
-    ({"category": "my_parts", "dataset": "folder", "data_root": "/x", "out_dir": "/o", "device": "cuda:1",
-      "eval_batch_size": 4, "log_every": 7, "compile": True, "amp": False}, "my_parts-full-s0-c49596a59d"),
+    (
+        {
+            "image_size": 64,
+            "steps": 150,
+            "batch_size": 8,
+            "memory_size": 10,
+            "backbone_weights": "none",
+            "eval_batch_size": 16,
+            "category": "bottle",
+        },
+        "bottle-full-s0-be0f453302",
+    ),
+    (
+        {
+            "image_size": 64,
+            "steps": 4,
+            "batch_size": 4,
+            "memory_size": 4,
+            "backbone_weights": "none",
+            "log_every": 1,
+            "category": "screw",
+            "ablation": "no_memory",
+            "seed": 2,
+        },
+        "screw-no_memory-s2-58d8af639c",
+    ),
+    (
+        {
+            "category": "wood",
+            "dataset": "synthetic",
+            "texture_dir": "/data/dtd/images",
+            "backbone_weights": "/w/resnet18.pth",
+            "steps": 300,
+            "lr": 1e-3,
+        },
+        "wood-full-s0-c6bea51cda",
+    ),
+    (
+        {
+            "category": "my_parts",
+            "dataset": "folder",
+            "data_root": "/x",
+            "out_dir": "/o",
+            "device": "cuda:1",
+            "eval_batch_size": 4,
+            "log_every": 7,
+            "compile": True,
+            "amp": False,
+        },
+        "my_parts-full-s0-c49596a59d",
+    ),
 ]
 
 

@@ -57,7 +57,6 @@ class CategorySpec:
     defects: dict[str, DefectFn]
 
 
-
 # --- shared defect appearances -------------------------------------------------------------
 
 
@@ -152,7 +151,9 @@ def chunk_missing(scene: Scene, rng: Rng, behind: Array, site: tuple[float, floa
     return defect.astype(np.float32), region
 
 
-def particle(scene: Scene, rng: Rng, radius: tuple[float, float], colours: list[tuple[float, float, float]]) -> tuple[Array, Array]:
+def particle(
+    scene: Scene, rng: Rng, radius: tuple[float, float], colours: list[tuple[float, float, float]]
+) -> tuple[Array, Array]:
     """A foreign particle: an opaque irregular blob with its own speckled texture, often with a
     fibre trailing from it."""
     size = size_of(scene)
@@ -166,7 +167,9 @@ def particle(scene: Scene, rng: Rng, radius: tuple[float, float], colours: list[
     return np.where(region[:, :, None], np.clip(layer, 0, 1), scene.image).astype(np.float32), region
 
 
-def displaced(scene: Scene, rng: Rng, site: tuple[float, float], radius: float, shift: float, direction: float | None = None) -> tuple[Array, Array]:
+def displaced(
+    scene: Scene, rng: Rng, site: tuple[float, float], radius: float, shift: float, direction: float | None = None
+) -> tuple[Array, Array]:
     """Content around `site` pushed by `shift` (bent, squeezed, pushed apart)."""
     angle = rng.uniform(0, 2 * np.pi) if direction is None else direction
     return bump_warp(scene.image, site[0], site[1], radius, (shift * np.cos(angle), shift * np.sin(angle)))

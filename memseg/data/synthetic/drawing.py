@@ -98,7 +98,7 @@ def shade(colour: tuple[float, float, float] | Array, value: Array) -> Array:
     return np.asarray(colour, dtype=np.float32)[None, None, :] * value[:, :, None]
 
 
-def paint(canvas: Array, layer: Array, alpha: Array) -> Array:
+def paint(canvas: Array, layer: Array | tuple[float, float, float], alpha: Array) -> Array:
     """Composite `layer` ((S, S, 3) or a colour) over `canvas` with per-pixel `alpha` in [0, 1]."""
     layer = np.asarray(layer, dtype=np.float32)
     if layer.ndim == 1:
@@ -129,7 +129,7 @@ def polygon_region(size: int, points: Array) -> Array:
 
 def stroke_region(size: int, points: Array, width_px: float) -> Array:
     """A polyline of `width_px` pixels with round joints and ends."""
-    width = max(1, int(round(width_px)))
+    width = max(1, round(width_px))
     canvas = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(canvas)
     pts = _px(size, points)
@@ -190,9 +190,7 @@ def edge_of(region: Array) -> Array:
     return region & ~ndimage.binary_erosion(region)
 
 
-def bump_warp(
-    image: Array, cx: float, cy: float, radius: float, shift: tuple[float, float]
-) -> tuple[Array, Array]:
+def bump_warp(image: Array, cx: float, cy: float, radius: float, shift: tuple[float, float]) -> tuple[Array, Array]:
     """Displace the content around (cx, cy) by `shift` (normalised units), fading to zero at
     `radius`: a bent wire, a squeezed end, pushed-apart teeth. Returns (warped image, support)."""
     size = image.shape[0]
@@ -217,14 +215,27 @@ def random_point_in(rng: np.random.Generator, region: Array) -> tuple[float, flo
 # --- seven-segment print (capsule "500", pill "FF") -----------------------------------------
 
 SEGMENTS = {  # centre (u, v) in digit-box units and whether the bar is horizontal
-    "a": (0.0, -0.5, True), "b": (0.5, -0.25, False), "c": (0.5, 0.25, False),
-    "d": (0.0, 0.5, True), "e": (-0.5, 0.25, False), "f": (-0.5, -0.25, False), "g": (0.0, 0.0, True),
+    "a": (0.0, -0.5, True),
+    "b": (0.5, -0.25, False),
+    "c": (0.5, 0.25, False),
+    "d": (0.0, 0.5, True),
+    "e": (-0.5, 0.25, False),
+    "f": (-0.5, -0.25, False),
+    "g": (0.0, 0.0, True),
 }
 GLYPHS = {"0": "abcdef", "5": "afgcd", "F": "aefg"}
 
 
-def print_sdf(u: Array, v: Array, text: str, start: float, width: float, height: float, thick: float,
-              drop: frozenset[tuple[int, str]] = frozenset()) -> Array:
+def print_sdf(
+    u: Array,
+    v: Array,
+    text: str,
+    start: float,
+    width: float,
+    height: float,
+    thick: float,
+    drop: frozenset[tuple[int, str]] = frozenset(),
+) -> Array:
     """Signed distance to seven-segment `text` laid along u from `start`; `drop` removes
     (character index, segment) pairs, which is how a faulty imprint is drawn."""
     sdf = np.full(u.shape, np.inf, dtype=np.float32)

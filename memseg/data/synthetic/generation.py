@@ -57,7 +57,9 @@ class Sample:
     normal: np.ndarray
 
 
-def render_sample(category: str, defect_type: str, index: int, image_size: int = 128, seed: int = 0, split: str = "test") -> Sample:
+def render_sample(
+    category: str, defect_type: str, index: int, image_size: int = 128, seed: int = 0, split: str = "test"
+) -> Sample:
     """Draw sample `index` of `split`/`defect_type` ("good" for normal). Deterministic: each sample
     has its own generator seeded by (seed, category, split, defect type, index), so a sample does
     not depend on how many others are drawn or in what order."""
@@ -164,7 +166,9 @@ def _key(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
-def _params(categories: Sequence[str], image_size: int, n_train: int, n_test_good: int, n_defect: int, seed: int) -> dict[str, Any]:
+def _params(
+    categories: Sequence[str], image_size: int, n_train: int, n_test_good: int, n_defect: int, seed: int
+) -> dict[str, Any]:
     if isinstance(categories, str):
         categories = [categories]
     for category in categories:
@@ -213,7 +217,11 @@ def _view(image: np.ndarray, grey: bool) -> np.ndarray:
 
 def _draw_defect(
     scene: Scene,
-    defect_fn: Callable[[Scene, np.random.Generator], tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, finish: Callable[[np.ndarray], np.ndarray], normal: np.ndarray, name: str
+    defect_fn: Callable[[Scene, np.random.Generator], tuple[np.ndarray, np.ndarray]],
+    rng: np.random.Generator,
+    finish: Callable[[np.ndarray], np.ndarray],
+    normal: np.ndarray,
+    name: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw a defect until its area is within AREA_RANGE (else keep the closest non-empty draw).
     Returns (the finished defect drawing, its mask): the mask is exactly the pixels of the region

@@ -99,7 +99,10 @@ def cable(rng: Rng, size: int) -> Scene:
     background = _backdrop(rng, size, 0.8)
     sheath_value = 0.9 + 0.1 * fractal_noise(rng, size, 12, octaves=2)
     sheath_r, ring_r, ins_r, core_r = 0.9, 0.43, 0.3, 0.18
-    centres = [(cx + ring_r * np.cos(turn + k * 2 * np.pi / 3 - np.pi / 2), cy + ring_r * np.sin(turn + k * 2 * np.pi / 3 - np.pi / 2)) for k in range(3)]
+    centres = [
+        (cx + ring_r * np.cos(turn + k * 2 * np.pi / 3 - np.pi / 2), cy + ring_r * np.sin(turn + k * 2 * np.pi / 3 - np.pi / 2))
+        for k in range(3)
+    ]
     strands = 0.8 + 0.2 * np.cos(x * 2 * np.pi / 0.06) * np.cos(y * 2 * np.pi / 0.06)
 
     def render(recolour: tuple[int, int] | None = None, no_core: int | None = None) -> Array:
@@ -151,7 +154,9 @@ def capsule(rng: Rng, size: int) -> Scene:
     background = _backdrop(rng, size, 0.9)
     t = np.clip(v / half_h, -1, 1)
     cylinder = 0.55 + 0.45 * np.sqrt(1 - t**2) + 0.35 * np.exp(-(((t + 0.45) / 0.15) ** 2))
-    body = np.where((u < 0)[:, :, None], shade((0.17, 0.16, 0.16), cylinder), shade(jitter_colour(rng, (0.88, 0.5, 0.12), 0.02), cylinder))
+    body = np.where(
+        (u < 0)[:, :, None], shade((0.17, 0.16, 0.16), cylinder), shade(jitter_colour(rng, (0.88, 0.5, 0.12), 0.02), cylinder)
+    )
     body_sdf = sd_box(u, v, half_len, half_h, radius=half_h)
 
     def render(drop: frozenset[tuple[int, str]] = frozenset()) -> Array:
@@ -345,8 +350,14 @@ def toothbrush(rng: Rng, size: int) -> Scene:
     background = _backdrop(rng, size, 0.86)
     head_sdf = sd_box(u, v + 0.05, 0.4, 0.8, radius=0.3)
     handle_sdf = sd_box(u, v - 0.9, 0.16, 0.2, radius=0.08)
-    base = paint(background, shade((0.3, 0.32, 0.42), 0.85 + 0.15 * np.clip(1 - (u / 0.4) ** 2, 0, 1)), coverage(np.minimum(head_sdf, handle_sdf), size))
-    tufts = [(tu + rng.normal(0, 0.008), tv + rng.normal(0, 0.008)) for tv in np.linspace(-0.68, 0.56, 9) for tu in (-0.23, 0.0, 0.23)]
+    base = paint(
+        background,
+        shade((0.3, 0.32, 0.42), 0.85 + 0.15 * np.clip(1 - (u / 0.4) ** 2, 0, 1)),
+        coverage(np.minimum(head_sdf, handle_sdf), size),
+    )
+    tufts = [
+        (tu + rng.normal(0, 0.008), tv + rng.normal(0, 0.008)) for tv in np.linspace(-0.68, 0.56, 9) for tu in (-0.23, 0.0, 0.23)
+    ]
     colours = [(0.95, 0.95, 0.95) if k % 3 != 1 else (0.3, 0.5, 0.88) for k in range(len(tufts))]
     fibres = 0.1 * fractal_noise(rng, size, max(8, size // 3), octaves=1)
     radius = 0.105
@@ -394,7 +405,7 @@ def transistor(rng: Rng, size: int) -> Scene:
     body_sdf = sd_box(u, v, 0.4, 0.3, radius=0.07)
     body = shade((0.12, 0.12, 0.13), 0.85 + 0.5 * np.exp(-(((v + 0.1) / 0.08) ** 2)) * np.clip(1 - (u / 0.4) ** 2, 0, 1))
 
-    def leg_sdf(k: int, bend: float, cut: float) -> Array:
+    def leg_sdf(k: int, bend: float, cut: float) -> tuple[Array, Array]:
         lu, lv = to_local(u, v, (k - 1) * 0.24, 0.3, bend)  # leg k hangs from the body's bottom edge
         length = 0.68 * (1 - cut)
         return sd_box(lu, lv - length / 2, 0.045, length / 2, radius=0.015), lu
@@ -482,54 +493,104 @@ def _zipper_fabric(scene: Scene, rng: Rng) -> tuple[Array, Array]:
 
 
 OBJECT_SPECS: tuple[CategorySpec, ...] = (
-    CategorySpec("bottle", False, bottle, {
-        "broken_large": lambda s, r: _bottle_broken(s, r, (0.13, 0.18)),
-        "broken_small": lambda s, r: _bottle_broken(s, r, (0.08, 0.11)),
-        "contamination": lambda s, r: particle(s, r, (0.07, 0.11), [(0.8, 0.78, 0.72), (0.25, 0.25, 0.25), (0.6, 0.55, 0.2)]),
-    }),
-    CategorySpec("cable", False, cable, {
-        "cable_swap": _cable_swap,
-        "missing_wire": _cable_missing_wire,
-        "cut_outer_insulation": _cable_cut_outer,
-    }),
-    CategorySpec("capsule", False, capsule, {
-        "crack": lambda s, r: crack(s, r, (0.35, 0.55), width=0.024),
-        "faulty_imprint": _capsule_imprint,
-        "squeeze": _capsule_squeeze,
-    }),
-    CategorySpec("hazelnut", False, hazelnut, {
-        "crack": lambda s, r: crack(s, r, (0.45, 0.75), width=0.026),
-        "hole": lambda s, r: hole(s, r, (0.07, 0.12), (0.05, 0.04, 0.03)),
-        "print": _hazelnut_print,
-    }),
-    CategorySpec("metal_nut", False, metal_nut, {
-        "bent": _metal_nut_bent,
-        "color": lambda s, r: stain(s, r, (0.12, 0.2), [(0.85, 0.3, 0.55), (0.25, 0.4, 0.9), (0.85, 0.7, 0.2)]),
-        "scratch": _scratch,
-    }),
-    CategorySpec("pill", False, pill, {
-        "color": lambda s, r: stain(s, r, (0.1, 0.18), [(0.85, 0.72, 0.25), (0.55, 0.35, 0.2), (0.85, 0.45, 0.6)]),
-        "crack": lambda s, r: crack(s, r, (0.4, 0.6), width=0.024),
-        "contamination": lambda s, r: particle(s, r, (0.06, 0.1), [(0.25, 0.2, 0.15), (0.15, 0.15, 0.18)]),
-    }),
-    CategorySpec("screw", True, screw, {
-        "thread_side": _screw_thread_side,
-        "manipulated_front": _screw_front,
-        "scratch_head": _screw_head,
-    }),
-    CategorySpec("toothbrush", False, toothbrush, {
-        "missing_bristles": _toothbrush_missing,
-        "bent_bristles": _toothbrush_bent,
-        "contamination": lambda s, r: particle(s, r, (0.06, 0.1), [(0.15, 0.12, 0.1), (0.7, 0.2, 0.15)]),
-    }),
-    CategorySpec("transistor", False, transistor, {
-        "bent_lead": _transistor_bent,
-        "cut_lead": _transistor_cut,
-        "damaged_case": _transistor_case,
-    }),
-    CategorySpec("zipper", True, zipper, {
-        "broken_teeth": _zipper_broken,
-        "split_teeth": _zipper_split,
-        "fabric_interior": _zipper_fabric,
-    }),
+    CategorySpec(
+        "bottle",
+        False,
+        bottle,
+        {
+            "broken_large": lambda s, r: _bottle_broken(s, r, (0.13, 0.18)),
+            "broken_small": lambda s, r: _bottle_broken(s, r, (0.08, 0.11)),
+            "contamination": lambda s, r: particle(s, r, (0.07, 0.11), [(0.8, 0.78, 0.72), (0.25, 0.25, 0.25), (0.6, 0.55, 0.2)]),
+        },
+    ),
+    CategorySpec(
+        "cable",
+        False,
+        cable,
+        {
+            "cable_swap": _cable_swap,
+            "missing_wire": _cable_missing_wire,
+            "cut_outer_insulation": _cable_cut_outer,
+        },
+    ),
+    CategorySpec(
+        "capsule",
+        False,
+        capsule,
+        {
+            "crack": lambda s, r: crack(s, r, (0.35, 0.55), width=0.024),
+            "faulty_imprint": _capsule_imprint,
+            "squeeze": _capsule_squeeze,
+        },
+    ),
+    CategorySpec(
+        "hazelnut",
+        False,
+        hazelnut,
+        {
+            "crack": lambda s, r: crack(s, r, (0.45, 0.75), width=0.026),
+            "hole": lambda s, r: hole(s, r, (0.07, 0.12), (0.05, 0.04, 0.03)),
+            "print": _hazelnut_print,
+        },
+    ),
+    CategorySpec(
+        "metal_nut",
+        False,
+        metal_nut,
+        {
+            "bent": _metal_nut_bent,
+            "color": lambda s, r: stain(s, r, (0.12, 0.2), [(0.85, 0.3, 0.55), (0.25, 0.4, 0.9), (0.85, 0.7, 0.2)]),
+            "scratch": _scratch,
+        },
+    ),
+    CategorySpec(
+        "pill",
+        False,
+        pill,
+        {
+            "color": lambda s, r: stain(s, r, (0.1, 0.18), [(0.85, 0.72, 0.25), (0.55, 0.35, 0.2), (0.85, 0.45, 0.6)]),
+            "crack": lambda s, r: crack(s, r, (0.4, 0.6), width=0.024),
+            "contamination": lambda s, r: particle(s, r, (0.06, 0.1), [(0.25, 0.2, 0.15), (0.15, 0.15, 0.18)]),
+        },
+    ),
+    CategorySpec(
+        "screw",
+        True,
+        screw,
+        {
+            "thread_side": _screw_thread_side,
+            "manipulated_front": _screw_front,
+            "scratch_head": _screw_head,
+        },
+    ),
+    CategorySpec(
+        "toothbrush",
+        False,
+        toothbrush,
+        {
+            "missing_bristles": _toothbrush_missing,
+            "bent_bristles": _toothbrush_bent,
+            "contamination": lambda s, r: particle(s, r, (0.06, 0.1), [(0.15, 0.12, 0.1), (0.7, 0.2, 0.15)]),
+        },
+    ),
+    CategorySpec(
+        "transistor",
+        False,
+        transistor,
+        {
+            "bent_lead": _transistor_bent,
+            "cut_lead": _transistor_cut,
+            "damaged_case": _transistor_case,
+        },
+    ),
+    CategorySpec(
+        "zipper",
+        True,
+        zipper,
+        {
+            "broken_teeth": _zipper_broken,
+            "split_teeth": _zipper_split,
+            "fabric_interior": _zipper_fabric,
+        },
+    ),
 )

@@ -194,25 +194,47 @@ def _wood_liquid(scene: Scene, rng: Rng) -> tuple[Array, Array]:
 
 
 TEXTURE_SPECS: tuple[CategorySpec, ...] = (
-    CategorySpec("carpet", False, carpet, {
-        "color": lambda s, r: stain(s, r, (0.12, 0.2), [(0.75, 0.15, 0.1), (0.15, 0.25, 0.6), (0.1, 0.08, 0.05), (0.85, 0.8, 0.3)]),
-        "cut": _carpet_cut,
-        "thread": _carpet_thread,
-    }),
+    CategorySpec(
+        "carpet",
+        False,
+        carpet,
+        {
+            "color": lambda s, r: stain(
+                s, r, (0.12, 0.2), [(0.75, 0.15, 0.1), (0.15, 0.25, 0.6), (0.1, 0.08, 0.05), (0.85, 0.8, 0.3)]
+            ),
+            "cut": _carpet_cut,
+            "thread": _carpet_thread,
+        },
+    ),
     CategorySpec("grid", True, grid_mesh, {"broken": _grid_broken, "bent": _grid_bent, "glue": _grid_glue}),
-    CategorySpec("leather", False, leather, {
-        "color": lambda s, r: stain(s, r, (0.12, 0.2), [(0.85, 0.75, 0.55), (0.1, 0.06, 0.04), (0.3, 0.45, 0.7)]),
-        "cut": _leather_cut,
-        "poke": lambda s, r: hole(s, r, (0.08, 0.12), (0.12, 0.06, 0.04)),
-    }),
-    CategorySpec("tile", False, tile, {
-        "crack": lambda s, r: crack(s, r, (0.5, 0.85), width=0.026),
-        "oil": lambda s, r: stain(s, r, (0.14, 0.24), [(0.3, 0.24, 0.14), (0.2, 0.2, 0.18)], alpha=(0.45, 0.65)),
-        "gray_stroke": _tile_gray_stroke,
-    }),
-    CategorySpec("wood", False, wood, {
-        "scratch": _wood_scratch,
-        "hole": lambda s, r: hole(s, r, (0.07, 0.12), (0.14, 0.08, 0.04)),
-        "liquid": _wood_liquid,
-    }),
+    CategorySpec(
+        "leather",
+        False,
+        leather,
+        {
+            "color": lambda s, r: stain(s, r, (0.12, 0.2), [(0.85, 0.75, 0.55), (0.1, 0.06, 0.04), (0.3, 0.45, 0.7)]),
+            "cut": _leather_cut,
+            "poke": lambda s, r: hole(s, r, (0.08, 0.12), (0.12, 0.06, 0.04)),
+        },
+    ),
+    CategorySpec(
+        "tile",
+        False,
+        tile,
+        {
+            "crack": lambda s, r: crack(s, r, (0.5, 0.85), width=0.026),
+            "oil": lambda s, r: stain(s, r, (0.14, 0.24), [(0.3, 0.24, 0.14), (0.2, 0.2, 0.18)], alpha=(0.45, 0.65)),
+            "gray_stroke": _tile_gray_stroke,
+        },
+    ),
+    CategorySpec(
+        "wood",
+        False,
+        wood,
+        {
+            "scratch": _wood_scratch,
+            "hole": lambda s, r: hole(s, r, (0.07, 0.12), (0.14, 0.08, 0.04)),
+            "liquid": _wood_liquid,
+        },
+    ),
 )
