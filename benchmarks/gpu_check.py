@@ -23,9 +23,16 @@ def main() -> None:
     assert torch.cuda.is_available(), "gpu_check needs a CUDA GPU"
     device = torch.device("cuda")
     print(f"GPU: {torch.cuda.get_device_name(device)}; torch {torch.__version__}", flush=True)
-    config = JobConfig.from_dict(profile("paper") | {
-        "category": "bottle", "backbone_weights": "none", "steps": 5, "log_every": 10**6, "device": "cuda",
-    })
+    config = JobConfig.from_dict(
+        profile("paper")
+        | {
+            "category": "bottle",
+            "backbone_weights": "none",
+            "steps": 5,
+            "log_every": 10**6,
+            "device": "cuda",
+        }
+    )
     images = torch.randint(0, 256, (64, 3, 256, 256), dtype=torch.uint8)
     model = MemSeg(backbone_weights="none", ablation=config.ablation_flags, memory_size=config.memory_size).to(device)
     with torch.no_grad():

@@ -39,14 +39,15 @@ def measure(jobs: int, cpus: int, slots: int) -> dict[str, float]:
     configs = expand(SweepSpec(categories=("bottle",), seeds=seeds, profile="tiny"))
     with tempfile.TemporaryDirectory() as results:
         start = time.perf_counter()
-        outcome = driver.run_sweep(configs, "overhead", results, job_fn=NOOP_JOB, gpus_per_job=0,
-                                   cpus_per_job=cpus / slots, data_check=None)
+        outcome = driver.run_sweep(
+            configs, "overhead", results, job_fn=NOOP_JOB, gpus_per_job=0, cpus_per_job=cpus / slots, data_check=None
+        )
         wall = time.perf_counter() - start
         rows = store.load_results(results, "overhead")
     assert outcome.ok and len(rows) == jobs, outcome.failed
     job_s = [
         (datetime.fromisoformat(r.finished_at) - datetime.fromisoformat(r.started_at)).total_seconds()
-        for r in rows.itertuples()
+        for r in store.records(rows)
     ]
     mean_job = sum(job_s) / len(job_s)
     return {
@@ -72,11 +73,17 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     import ray
 
-    from harness import driver
+    from harness import cluster
 
     start = time.perf_counter()
-    ray.init(num_cpus=args.cpus, num_gpus=0, include_dashboard=False, _temp_dir=driver.LOCAL_TEMP_DIR,
-             log_to_driver=False, logging_level="warning")
+    ray.init(
+        num_cpus=args.cpus,
+        num_gpus=0,
+        include_dashboard=False,
+        _temp_dir=cluster.LOCAL_TEMP_DIR,
+        log_to_driver=False,
+        logging_level="warning",
+    )
     ray_start_s = time.perf_counter() - start
     try:
         runs = [measure(args.jobs, args.cpus, 1), measure(args.jobs, args.cpus, args.cpus)]
@@ -87,8 +94,13 @@ def main() -> None:
     for name in ("at once", "wall s", "per job s", "job's own s", "slot overhead per job s"):
         table.add_column(name, justify="right")
     for r in runs:
-        table.add_row(str(r["slots"]), f"{r['wall_s']:.2f}", f"{r['per_job_s']:.3f}", f"{r['job_own_s']:.4f}",
-                      f"{r['slot_overhead_per_job_s']:.3f}")
+        table.add_row(
+            str(r["slots"]),
+            f"{r['wall_s']:.2f}",
+            f"{r['per_job_s']:.3f}",
+            f"{r['job_own_s']:.4f}",
+            f"{r['slot_overhead_per_job_s']:.3f}",
+        )
     console = Console()
     console.print(table)
     figures = {

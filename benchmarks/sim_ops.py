@@ -38,7 +38,7 @@ class OpCounter(TorchDispatchMode):
         self.ops: Counter[str] = Counter()
         self.kernels = 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func.overloadpacket.__name__
         self.ops[name] += 1
         if not (func.is_view or name in _NO_KERNEL):
@@ -50,7 +50,7 @@ class OpCounter(TorchDispatchMode):
         return sum(self.ops.values())
 
 
-def count(fn) -> OpCounter:  # type: ignore[no-untyped-def]
+def count(fn) -> OpCounter:
     with OpCounter() as counter:
         fn()
     return counter

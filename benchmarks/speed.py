@@ -25,6 +25,7 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,8 +57,9 @@ def _config(size: int, batch: int, steps: int, device: str) -> JobConfig:
 
 def _setup(config: JobConfig, device: torch.device) -> tuple[MemSeg, AnomalySimulator, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (max(64, 2 * config.batch_size), 3, config.image_size, config.image_size),
-                           dtype=torch.uint8, generator=generator)
+    images = torch.randint(
+        0, 256, (max(64, 2 * config.batch_size), 3, config.image_size, config.image_size), dtype=torch.uint8, generator=generator
+    )
     model = MemSeg(backbone_weights="none", ablation=config.ablation_flags, memory_size=config.memory_size).to(device)
     with torch.no_grad():
         model.fill_memory(images[: config.memory_size].to(device).float() / 255)
@@ -98,7 +100,7 @@ def before_after(size: int, batch: int, device: torch.device) -> list[dict[str, 
     config = _config(size, batch, 1, str(device))
     model, simulator, images = _setup(config, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    rows: list[dict[str, float | str]] = []
+    rows: list[dict[str, Any]] = []
 
     with tempfile.TemporaryDirectory() as folder:
         # MVTec AD images are 700-1024 px PNGs: a loader that decodes them for every batch also
@@ -112,7 +114,7 @@ def before_after(size: int, batch: int, device: torch.device) -> list[dict[str, 
 
         def decode_every_batch() -> torch.Tensor:
             arrays = [
-                torch.from_numpy(np.array(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR)))
+                torch.from_numpy(np.array(Image.open(p).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)))
                 for p in paths
             ]
             batch_images = torch.stack(arrays).permute(0, 3, 1, 2).to(device)
@@ -175,32 +177,60 @@ def main() -> None:
 
     grid = []
     table = Table(title=f"MemSeg throughput on {name}")
-    for column in ("px", "batch", "simulation img/s", "train steps/s", "train img/s", "inference img/s", "sim / train", "peak MB"):
+    for column in (
+        "px",
+        "batch",
+        "simulation img/s",
+        "train steps/s",
+        "train img/s",
+        "inference img/s",
+        "sim / train",
+        "peak MB",
+    ):
         table.add_column(column, justify="right")
     for size in sizes:
         for batch in batches:
             row = throughput(size, batch, args.steps, device)
             grid.append(row)
-            table.add_row(str(size), str(batch), f"{row['sim_images_per_s']:.1f}", f"{row['train_steps_per_s']:.3f}",
-                          f"{row['train_images_per_s']:.2f}", f"{row['infer_images_per_s']:.1f}",
-                          f"{row['sim_images_per_s'] / row['train_images_per_s']:.1f}x", f"{row['peak_mem_mb']:.0f}")
+            table.add_row(
+                str(size),
+                str(batch),
+                f"{row['sim_images_per_s']:.1f}",
+                f"{row['train_steps_per_s']:.3f}",
+                f"{row['train_images_per_s']:.2f}",
+                f"{row['infer_images_per_s']:.1f}",
+                f"{row['sim_images_per_s'] / row['train_images_per_s']:.1f}x",
+                f"{row['peak_mem_mb']:.0f}",
+            )
     console.print(table)
 
-    comparisons = []
+    comparisons: list[dict[str, Any]] = []
     if not args.skip_before_after:
         size, batch = max(sizes), 8 if 8 in batches else max(batches)
         comparisons = before_after(size, batch, device)
         ratio_table = Table(title=f"Before / after at {size} px, batch {batch}")
         for column in ("measure", "before (s)", "after (s)", "speed-up"):
             ratio_table.add_column(column, justify="right")
-        for row in comparisons:
-            ratio_table.add_row(row["measure"], f"{row['before_s']:.4f}", f"{row['after_s']:.4f}", f"{row['speed_up']:.1f}x")
+        for row_ in comparisons:
+            ratio_table.add_row(
+                str(row_["measure"]), f"{row_['before_s']:.4f}", f"{row_['after_s']:.4f}", f"{row_['speed_up']:.1f}x"
+            )
         console.print(ratio_table)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": name, "torch": torch.__version__, "host": platform.node(),
-                               "throughput": grid, "before_after": comparisons}, indent=1))
+    out.write_text(
+        json.dumps(
+            {
+                "device": name,
+                "torch": torch.__version__,
+                "host": platform.node(),
+                "throughput": grid,
+                "before_after": comparisons,
+            },
+            indent=1,
+        )
+    )
     console.print(f"written to {out}")
 
 

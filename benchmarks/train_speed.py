@@ -11,6 +11,13 @@ import sys
 from speed import main
 
 if __name__ == "__main__":
-    sys.argv[1:1] = ["--sizes", "64,128,256", "--batch-sizes", "8", "--skip-before-after",
-                     "--out", "results/benchmarks/train_speed.json"]
+    sys.argv[1:1] = [
+        "--sizes",
+        "64,128,256",
+        "--batch-sizes",
+        "8",
+        "--skip-before-after",
+        "--out",
+        "results/benchmarks/train_speed.json",
+    ]
     main()

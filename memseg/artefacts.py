@@ -53,4 +53,3 @@ def load_model(model_dir: Path, device: str | torch.device = "cpu") -> tuple[Mem
     model = MemSeg(backbone_weights="none", ablation=config.ablation_flags, memory_size=config.memory_size)
     model.load_state_dict(load_file(str(weights_path)))
     return model.to(device).eval(), config
-

@@ -98,6 +98,8 @@ def create_encoder(weights: str) -> nn.Module:
         return encoder
     path = Path(weights)
     if not path.is_file():
-        raise ValueError(f"backbone weights {weights!r}: expected 'imagenet', 'none' or the path of an existing ResNet18 state-dict file")
+        raise ValueError(
+            f"backbone weights {weights!r}: expected 'imagenet', 'none' or the path of an existing ResNet18 state-dict file"
+        )
     load_weights_file(encoder, path)
     return encoder

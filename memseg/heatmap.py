@@ -12,9 +12,7 @@ import torch
 from PIL import Image
 
 # Anchor colours of a perceptually ordered "inferno"-like ramp: black - purple - orange - yellow.
-_RAMP = torch.tensor(
-    [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=torch.float32
-)
+_RAMP = torch.tensor([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=torch.float32)
 
 
 def colorize(anomaly: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from memseg import artefacts
 from memseg.clock import utc_now
 from memseg.config import ImageScore, JobConfig, JobResult, Progress
 from memseg.data.loading import load_category
@@ -24,10 +25,9 @@ from memseg.data.textures import load_texture_folder
 from memseg.loss import memseg_loss
 from memseg.metrics import evaluate, image_scores
 from memseg.model import MemSeg
+from memseg.procedural import procedural_textures
 from memseg.simulate import AnomalySimulator
 from memseg.visuals import MAX_CURVE_POINTS, job_visuals
-from memseg import artefacts
-from memseg.procedural import procedural_textures
 
 ProgressFn = Callable[[Progress], None]
 
@@ -79,8 +79,8 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
     evaluation = evaluate(scores, data.test_labels, maps, data.test_masks, max_curve_points=MAX_CURVE_POINTS)
     metrics = evaluation.metrics
     image_results = tuple(
-        ImageScore(path=p, label=int(l), defect_type=d, score=float(s))
-        for p, l, d, s in zip(data.test_paths, data.test_labels.tolist(), data.test_defect_types, scores.tolist())
+        ImageScore(path=p, label=int(label), defect_type=d, score=float(s))
+        for p, label, d, s in zip(data.test_paths, data.test_labels.tolist(), data.test_defect_types, scores.tolist())
     )
     timings = {
         "train_s": outcome.train_s,
@@ -124,9 +124,7 @@ def _train(
     with the exact step in its error.
     """
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        trainable, lr=config.lr, weight_decay=config.weight_decay, fused=device.type == "cuda"
-    )
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=device.type == "cuda")
     warmup = max(1, round(config.warmup_fraction * config.steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup, config.steps))
     net = torch.compile(model) if config.compile else model
@@ -149,9 +147,7 @@ def _train(
         inputs, masks = simulator(batch, sim_generator)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             logits = net(inputs)
-        loss, _parts = memseg_loss(
-            logits.float(), masks, config.l1_weight, config.focal_weight, config.focal_gamma
-        )
+        loss, _parts = memseg_loss(logits.float(), masks, config.l1_weight, config.focal_weight, config.focal_gamma)
         bad = ~torch.isfinite(loss)
         first_bad_step = torch.where(bad & (first_bad_step < 0), torch.full_like(first_bad_step, step), first_bad_step)
         optimizer.zero_grad(set_to_none=True)

@@ -7,6 +7,8 @@ the ImageNet statistics; it returns 2-channel logits at the input size.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -155,10 +157,20 @@ class MemSeg(nn.Module):
     up(M3), as DESIGN.md section 4 writes it (the reference implementation leaves out up(M3) in M1).
     """
 
+    # Buffers and the encoder's stages are nn.Module attributes; typed here for the checker.
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
+    memory_1: torch.Tensor
+    memory_2: torch.Tensor
+    memory_3: torch.Tensor
+    encoder: Any  # timm's features_only ResNet18: its stages (conv1, layer1, ...) are attributes
+
     def __init__(self, backbone_weights: str = "none", ablation: Ablation = ABLATIONS["full"], memory_size: int = 30) -> None:
         super().__init__()
         if ablation.use_spatial_attention and not ablation.use_memory:
-            raise ValueError(f"ablation {ablation.name!r}: spatial attention is computed from the memory difference; it needs use_memory")
+            raise ValueError(
+                f"ablation {ablation.name!r}: spatial attention is computed from the memory difference; it needs use_memory"
+            )
         if memory_size < 1:
             raise ValueError(f"memory_size must be >= 1, got {memory_size}")
         self.ablation = ablation
@@ -225,7 +237,7 @@ class MemSeg(nn.Module):
         for level, parts in enumerate(chunks, start=1):
             setattr(self, f"memory_{level}", torch.cat(parts).contiguous())
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # type: ignore[no-untyped-def]
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
         # The bank's shape depends on N and the image size: take it from the checkpoint.
         for level in range(1, len(LEVEL_CHANNELS) + 1):
             key = f"{prefix}memory_{level}"
@@ -242,6 +254,7 @@ class MemSeg(nn.Module):
             # (B, N): mean |F - M| over the level's elements; cdist p=1 never builds B x N x D.
             level_distance = torch.cdist(flat[None], bank.flatten(1).float()[None], p=1.0)[0] / flat.shape[1]
             distance = level_distance if distance is None else distance + level_distance
+        assert distance is not None, "the memory bank has no levels"
         return distance.argmin(dim=1)
 
     def difference(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -86,4 +86,3 @@ def fbm_2d(
         norm += amplitude
         amplitude *= persistence
     return total / norm
-

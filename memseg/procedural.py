@@ -77,7 +77,7 @@ def _family(name: str, count: int, size: int, generator: torch.Generator) -> tor
         frequency = 2.0 + 8.0 * torch.rand(count, 1, 1, generator=generator)
         turbulence = 2.0 + 4.0 * torch.rand(count, 1, 1, generator=generator)
         veins = torch.abs(torch.sin(2 * math.pi * frequency * along + turbulence * _fbm(count, size, generator)))
-        return _mix(veins ** 0.5, colours[:, 0], colours[:, 1])
+        return _mix(veins**0.5, colours[:, 0], colours[:, 1])
     raise ValueError(f"unknown texture family {name!r}; valid: {', '.join(TEXTURE_FAMILIES)}")
 
 

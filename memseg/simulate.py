@@ -83,9 +83,7 @@ class SimulationConfig:
             raise ValueError(f"perlin_scale_range must satisfy 0 <= lo < hi, got {self.perlin_scale_range}")
 
     @classmethod
-    def from_ablation(
-        cls, category: str, image_size: int, ablation: Ablation, anomaly_ratio: float = 0.5
-    ) -> SimulationConfig:
+    def from_ablation(cls, category: str, image_size: int, ablation: Ablation, anomaly_ratio: float = 0.5) -> SimulationConfig:
         return cls(
             category=category,
             image_size=image_size,
@@ -444,6 +442,7 @@ class AnomalySimulator:
 
         # What: a texture, or the image's own shuffled structure, 50/50 when both are on.
         if cfg.texture_source:
+            assert self.texture_bank is not None  # checked in __init__: texture_source needs a bank
             source = texture_source(self.texture_bank, batch, generator).to(images.dtype)
         if cfg.structure_source:
             structure = shuffle_grid(structure_augment(images, generator), cfg.grid_size, generator)

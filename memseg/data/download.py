@@ -222,4 +222,3 @@ def _manual(source: Source, url: str, archive: Path) -> str:
         f"--url to use one) and save it as {archive}, then run the same command again: it verifies "
         f"the SHA-256 and extracts it"
     )
-

@@ -44,8 +44,16 @@ def fake_result(config: JobConfig, started_at: str, train_s: float = 0.0) -> Job
         image_scores=scores,
         # No sim_images_per_s and no peak_mem_mb: the store must turn missing keys into NaN.
         timings={"train_s": train_s, "eval_s": 0.01, "infer_images_per_s": 100.0, "train_steps_per_s": 10.0},
-        environment={"torch": "fake", "cuda": "", "device": "cpu", "device_name": "fake", "node": os.uname().nodename,
-                     "python": "3", "git_sha": "", "timm": "fake"},
+        environment={
+            "torch": "fake",
+            "cuda": "",
+            "device": "cpu",
+            "device_name": "fake",
+            "node": os.uname().nodename,
+            "python": "3",
+            "git_sha": "",
+            "timm": "fake",
+        },
         artefacts_dir=None,
         started_at=started_at,
         finished_at=_now(),
@@ -141,6 +149,7 @@ def wrong_type_job(config: JobConfig, on_progress=None) -> dict:
 def fake_check(kind: str, root: Path, categories: list[str]) -> None:
     """Like memseg.data.loading.check: every category needs a folder under `root`."""
     from memseg.data.types import DataError  # imports torch: only here, not in every fake job
+
     problems = [f"{root / c}: missing category folder" for c in categories if not (Path(root) / c).is_dir()]
     if problems:
         raise DataError(f"{kind} data at {root} is incomplete", problems)

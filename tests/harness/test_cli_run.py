@@ -20,15 +20,30 @@ def _table_lines(text: str) -> list[str]:
 
 
 def _run_argv(results, data_root, *extra):
-    return ["run", "--results", str(results), "--profile", "tiny", "--dataset", "mvtec", "--data-root", str(data_root),
-            "--job-fn", f"{FAKES}:quick_job", "--data-check", f"{FAKES}:fake_check", *extra]
+    return [
+        "run",
+        "--results",
+        str(results),
+        "--profile",
+        "tiny",
+        "--dataset",
+        "mvtec",
+        "--data-root",
+        str(data_root),
+        "--job-fn",
+        f"{FAKES}:quick_job",
+        "--data-check",
+        f"{FAKES}:fake_check",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
 def test_run_twelve_jobs_then_resume_with_the_same_table(ray_session, cli, capsys, tmp_path, mvtec_dirs):
     cats = ("bottle", "carpet", "grid")
-    argv = _run_argv(tmp_path / "res", mvtec_dirs(*cats), "--categories", ",".join(cats), "--seeds", "0,1",
-                     "--ablations", "full,no_memory")
+    argv = _run_argv(
+        tmp_path / "res", mvtec_dirs(*cats), "--categories", ",".join(cats), "--seeds", "0,1", "--ablations", "full,no_memory"
+    )
     assert cli(argv) == 0
     first = capsys.readouterr().out
     assert "sweep tiny-mvtec: 12 jobs" in first and "profile tiny" in first and "ran 12 job(s)" in first
@@ -80,8 +95,20 @@ def test_impossible_gpu_request_exits_2_before_any_job(ray_session, cli, capsys,
 
 
 def test_dry_run_lists_jobs_and_runs_nothing(cli, capsys, tmp_path):
-    argv = ["run", "--results", str(tmp_path), "--profile", "tiny", "--categories", "bottle,zipper", "--seeds", "0,1",
-            "--dry-run", "--job-fn", f"{FAKES}:failing_job"]
+    argv = [
+        "run",
+        "--results",
+        str(tmp_path),
+        "--profile",
+        "tiny",
+        "--categories",
+        "bottle,zipper",
+        "--seeds",
+        "0,1",
+        "--dry-run",
+        "--job-fn",
+        f"{FAKES}:failing_job",
+    ]
     assert cli(argv) == 0
     out = capsys.readouterr().out
     assert "sweep tiny-synthetic: 4 jobs" in out and "generated MVTec-layout set" in out

@@ -20,8 +20,11 @@ FAKES = "tests.harness.fakes"
 
 
 def _configs(categories=("bottle", "carpet"), seeds=(0,), ablations=("full",), **overrides):
-    return expand(SweepSpec(categories=tuple(categories), seeds=tuple(seeds), ablations=tuple(ablations), profile="tiny",
-                            overrides=overrides))
+    return expand(
+        SweepSpec(
+            categories=tuple(categories), seeds=tuple(seeds), ablations=tuple(ablations), profile="tiny", overrides=overrides
+        )
+    )
 
 
 # --- resource arithmetic (no Ray) ---------------------------------------------------------------
@@ -163,8 +166,9 @@ def test_retries_are_bounded(ray_session, tmp_path):
         if isinstance(event, JobRetrying):
             retries.append(event)
 
-    outcome = driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:sleepy_job", data_check=None, max_retries=1,
-                               on_event=on_event)
+    outcome = driver.run_sweep(
+        configs, "s", tmp_path, job_fn=f"{FAKES}:sleepy_job", data_check=None, max_retries=1, on_event=on_event
+    )
     assert len(retries) == 1 and not outcome.ok
     (row,) = store.load_results(tmp_path, "s").itertuples()
     assert row.status == "failed" and row.attempts == 2 and "worker died 2 time(s)" in row.error
@@ -175,8 +179,14 @@ def test_sweep_runs_actors_concurrently_then_resumes(ray_session, tmp_path):
     configs = _configs(("bottle", "carpet", "grid"), seeds=(0, 1), ablations=("full", "no_memory"))
     assert len(configs) == 12
     finished = []
-    outcome = driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:quick_job", data_check=None,
-                               on_event=lambda e: finished.append(e) if isinstance(e, JobFinished) else None)
+    outcome = driver.run_sweep(
+        configs,
+        "s",
+        tmp_path,
+        job_fn=f"{FAKES}:quick_job",
+        data_check=None,
+        on_event=lambda e: finished.append(e) if isinstance(e, JobFinished) else None,
+    )
     assert outcome.ok and len(outcome.succeeded) == 12 and len(finished) == 12
     assert outcome.request == JobRequest(num_cpus=1, num_gpus=1) and outcome.max_running > 1
     rows = store.load_results(tmp_path, "s")
@@ -200,8 +210,7 @@ def test_an_interrupted_sweep_leaves_no_actor_and_resumes(ray_session, tmp_path)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:sleepy_job", data_check=None, cpus_per_job=4,
-                         on_event=on_event)
+        driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:sleepy_job", data_check=None, cpus_per_job=4, on_event=on_event)
     done = store.job_statuses(tmp_path, "s")
     assert len(done) == 1 and len(pids) == 1  # one at a time (4 CPUs per job)
 

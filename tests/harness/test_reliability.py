@@ -89,7 +89,7 @@ def _listening(pids) -> list[tuple[int, str]]:
 
 
 def _address(hex_addr: str) -> str:
-    """"host:port" from /proc/net/tcp's hex form (the address is stored as 32-bit little-endian words)."""
+    """ "host:port" from /proc/net/tcp's hex form (the address is stored as 32-bit little-endian words)."""
     host, port = hex_addr.split(":")
     raw = b"".join(bytes.fromhex(host[i : i + 8])[::-1] for i in range(0, len(host), 8))
     return f"{ipaddress.ip_address(raw)}:{int(port, 16)}"
@@ -118,18 +118,38 @@ class Harness:
     def argv(self, categories, steps: int) -> list[str]:
         for c in categories:
             (self.data / c).mkdir(parents=True, exist_ok=True)
-        return ["run", "--results", str(self.results), "--name", "rel", "--profile", "tiny", "--steps", str(steps),
-                "--dataset", "mvtec", "--data-root", str(self.data), "--categories", ",".join(categories),
-                "--job-fn", f"{FAKES}:logged_job", "--data-check", f"{FAKES}:fake_check",
-                "--cpus-per-job", str(os.cpu_count())]  # one job at a time, on any machine
+        return [
+            "run",
+            "--results",
+            str(self.results),
+            "--name",
+            "rel",
+            "--profile",
+            "tiny",
+            "--steps",
+            str(steps),
+            "--dataset",
+            "mvtec",
+            "--data-root",
+            str(self.data),
+            "--categories",
+            ",".join(categories),
+            "--job-fn",
+            f"{FAKES}:logged_job",
+            "--data-check",
+            f"{FAKES}:fake_check",
+            "--cpus-per-job",
+            str(os.cpu_count()),
+        ]  # one job at a time, on any machine
 
     def start(self, argv: list[str]) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
         env |= {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", LOG_ENV: str(self.log), GATE_ENV: str(self.gate)}
         n = len(self.procs)
         with open(self.tmp_path / f"out{n}.txt", "w") as out, open(self.tmp_path / f"err{n}.txt", "w") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "harness", *argv], cwd=REPO, env=env,
-                                    start_new_session=True, stdout=out, stderr=err)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "harness", *argv], cwd=REPO, env=env, start_new_session=True, stdout=out, stderr=err
+            )
         self.procs.append(proc)
         return proc
 
@@ -208,8 +228,13 @@ def test_sigkill_of_the_driver_then_rerun_reruns_no_finished_job(harness):
     killed_actors = {pid for kind, job, pid in harness.log_lines() if kind == "start" and job not in finished}
     assert killed_actors and _wait_gone(killed_actors) == []
     # A temp file left by a crash mid-write is never taken for a result.
-    pending = next(c for c in expand(SweepSpec(categories=cats, profile="tiny", dataset="mvtec", data_root=str(harness.data),
-                                               overrides={"steps": 40})) if c.job_id not in finished)
+    pending = next(
+        c
+        for c in expand(
+            SweepSpec(categories=cats, profile="tiny", dataset="mvtec", data_root=str(harness.data), overrides={"steps": 40})
+        )
+        if c.job_id not in finished
+    )
     (harness.results / "rel" / "jobs" / f".{pending.job_id}.parquet.tmp-999").write_bytes(b"PAR1 half a file")
 
     second = harness.start(argv)  # the same command
@@ -269,15 +294,21 @@ def test_ctrl_c_keeps_finished_jobs_and_a_second_run_is_refused_meanwhile(harnes
 def test_the_lock_names_its_owner_and_is_free_once_the_owner_is_gone(tmp_path):
     folder = tmp_path / "res" / "sweep"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from harness import lock\n"
-         "with lock.hold(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)", str(folder)],
-        cwd=REPO, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from harness import lock\n"
+            "with lock.hold(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+            str(folder),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(lock.LockHeld) as err:
-            with lock.hold(folder):
-                pass
+        with pytest.raises(lock.LockHeld) as err, lock.hold(folder):
+            pass
         assert f"pid {holder.pid} on host {os.uname().nodename}" in str(err.value) and str(folder) in str(err.value)
         holder.kill()  # SIGKILL: no clean-up ran, the lock file still names the dead owner
         holder.wait()
@@ -310,14 +341,22 @@ def test_local_ray_is_started_without_dashboard_on_its_own_temp_dir(monkeypatch)
 def generated(tmp_path_factory) -> Path:
     from memseg.data.synthetic import generate
 
-    return generate(tmp_path_factory.mktemp("gen") / "data", categories=("bottle",), image_size=64, n_train=10,
-                    n_test_good=3, n_test_defect_per_type=2, seed=0)
+    return generate(
+        tmp_path_factory.mktemp("gen") / "data",
+        categories=("bottle",),
+        image_size=64,
+        n_train=10,
+        n_test_good=3,
+        n_test_defect_per_type=2,
+        seed=0,
+    )
 
 
 @pytest.mark.slow
 def test_real_job_killed_mid_training_is_retried_and_a_nan_job_fails_alone(ray_session, tmp_path, generated):
-    spec = SweepSpec(categories=("bottle",), profile="tiny", dataset="synthetic", data_root=str(generated),
-                     overrides={"steps": 12})
+    spec = SweepSpec(
+        categories=("bottle",), profile="tiny", dataset="synthetic", data_root=str(generated), overrides={"steps": 12}
+    )
     (victim,) = expand(spec)
     (diverges,) = expand(spec.replace(overrides={"steps": 12, "lr": 1e30}))  # a real NaN, not a mock
     pids, killed, retries = {}, [], []
@@ -327,8 +366,7 @@ def test_real_job_killed_mid_training_is_retried_and_a_nan_job_fails_alone(ray_s
             pids[(event.job_id, event.attempt)] = event.pid
         if isinstance(event, JobRetrying):
             retries.append(event)
-        if (isinstance(event, JobProgressed) and event.job_id == victim.job_id and event.progress.phase == "train"
-                and not killed):
+        if isinstance(event, JobProgressed) and event.job_id == victim.job_id and event.progress.phase == "train" and not killed:
             os.kill(pids[(victim.job_id, 1)], signal.SIGKILL)  # mid-training
             killed.append(event.progress.step)
 
@@ -348,9 +386,21 @@ def test_real_job_killed_mid_training_is_retried_and_a_nan_job_fails_alone(ray_s
 @pytest.mark.slow
 def test_oom_and_bugs_are_recorded_listed_and_rerun_alone(ray_session, cli, capsys, tmp_path, mvtec_dirs):
     results = tmp_path / "res"
-    argv = ["run", "--results", str(results), "--profile", "tiny", "--dataset", "mvtec",
-            "--data-root", str(mvtec_dirs("bottle", "carpet", "grid")), "--categories", "bottle,carpet,grid",
-            "--data-check", f"{FAKES}:fake_check"]
+    argv = [
+        "run",
+        "--results",
+        str(results),
+        "--profile",
+        "tiny",
+        "--dataset",
+        "mvtec",
+        "--data-root",
+        str(mvtec_dirs("bottle", "carpet", "grid")),
+        "--categories",
+        "bottle,carpet,grid",
+        "--data-check",
+        f"{FAKES}:fake_check",
+    ]
     assert cli([*argv, "--job-fn", f"{FAKES}:mixed_job"]) == 1
     out = " ".join(capsys.readouterr().out.split())
     rows = store.load_results(results, "tiny-mvtec").set_index("category")
@@ -373,9 +423,25 @@ def test_oom_and_bugs_are_recorded_listed_and_rerun_alone(ray_session, cli, caps
 
 @pytest.mark.slow
 def test_changed_config_gets_new_ids_and_force_reruns(ray_session, cli, capsys, tmp_path, mvtec_dirs):
-    base = ["run", "--results", str(tmp_path / "res"), "--name", "same-folder", "--profile", "tiny",
-            "--dataset", "mvtec", "--data-root", str(mvtec_dirs("bottle", "carpet")), "--categories", "bottle,carpet",
-            "--job-fn", f"{FAKES}:noop_job", "--data-check", f"{FAKES}:fake_check"]
+    base = [
+        "run",
+        "--results",
+        str(tmp_path / "res"),
+        "--name",
+        "same-folder",
+        "--profile",
+        "tiny",
+        "--dataset",
+        "mvtec",
+        "--data-root",
+        str(mvtec_dirs("bottle", "carpet")),
+        "--categories",
+        "bottle,carpet",
+        "--job-fn",
+        f"{FAKES}:noop_job",
+        "--data-check",
+        f"{FAKES}:fake_check",
+    ]
     assert cli([*base, "--steps", "3"]) == 0
     assert cli([*base, "--steps", "4"]) == 0  # same folder, other experiment
     assert cli([*base, "--steps", "4"]) == 0
@@ -433,8 +499,22 @@ def test_bad_input_is_refused_in_preflight_naming_it(ray_session, cli, capsys, t
         named = tmp_path / "missing.pth"
         extra += ["--backbone-weights", str(named)]
     results = tmp_path / "res"
-    argv = ["run", "--results", str(results), "--name", "bad", "--profile", "tiny", "--dataset", "mvtec",
-            "--data-root", str(data), "--job-fn", f"{FAKES}:quick_job", *extra]
+    argv = [
+        "run",
+        "--results",
+        str(results),
+        "--name",
+        "bad",
+        "--profile",
+        "tiny",
+        "--dataset",
+        "mvtec",
+        "--data-root",
+        str(data),
+        "--job-fn",
+        f"{FAKES}:quick_job",
+        *extra,
+    ]
     assert cli(argv) == 2
     err = capsys.readouterr().err
     assert "preflight failed, no job started" in err and str(named) in err.replace("\n", ""), err
@@ -446,8 +526,21 @@ def test_a_stray_file_is_ignored_with_a_warning_and_any_other_file_refused(ray_s
     data = Path(shutil.copytree(generated, tmp_path / "data"))
     good = data / "bottle" / "train" / "good"
     (good / ".DS_Store").write_bytes(b"\0")
-    argv = ["run", "--results", str(tmp_path / "res"), "--profile", "tiny", "--dataset", "mvtec", "--data-root", str(data),
-            "--categories", "bottle", "--job-fn", f"{FAKES}:noop_job"]
+    argv = [
+        "run",
+        "--results",
+        str(tmp_path / "res"),
+        "--profile",
+        "tiny",
+        "--dataset",
+        "mvtec",
+        "--data-root",
+        str(data),
+        "--categories",
+        "bottle",
+        "--job-fn",
+        f"{FAKES}:noop_job",
+    ]
     assert cli(argv) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "warning: 1 file(s) ignored" in out and f"{good / '.DS_Store'}: ignored (stray file)" in out
@@ -517,7 +610,10 @@ def test_no_code_path_loads_a_pickle():
         for path in (REPO / folder).rglob("*.py"):
             for n, line in enumerate(path.read_text().splitlines(), 1):
                 code = line.split("#", 1)[0]
-                if ("torch.load(" in code and "weights_only=True" not in code) or "pickle.load" in code \
-                        or "allow_pickle=True" in code:
+                if (
+                    ("torch.load(" in code and "weights_only=True" not in code)
+                    or "pickle.load" in code
+                    or "allow_pickle=True" in code
+                ):
                     offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
     assert offenders == []

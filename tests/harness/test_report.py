@@ -24,18 +24,35 @@ def _rows(records):
     rows = []
     for category, ablation, seed, image, status in records:
         row = store.empty_row()
-        row.update(job_id=f"{category}-{ablation}-{seed}", category=category, ablation=ablation, seed=seed,
-                   status=status, dataset="mvtec", image_auroc=image, pixel_auroc=image, pixel_f1=0.5, pixel_aupro=0.5,
-                   train_steps_per_s=2.0, infer_images_per_s=50.0, error="boom" if status == "failed" else "", attempts=1)
+        row.update(
+            job_id=f"{category}-{ablation}-{seed}",
+            category=category,
+            ablation=ablation,
+            seed=seed,
+            status=status,
+            dataset="mvtec",
+            image_auroc=image,
+            pixel_auroc=image,
+            pixel_f1=0.5,
+            pixel_aupro=0.5,
+            train_steps_per_s=2.0,
+            infer_images_per_s=50.0,
+            error="boom" if status == "failed" else "",
+            attempts=1,
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def test_mean_and_std_over_seeds_in_percent():
-    rows = _rows([
-        ("bottle", "full", 0, 0.90, "ok"), ("bottle", "full", 1, 0.94, "ok"),
-        ("carpet", "full", 0, 0.80, "ok"), ("carpet", "full", 1, 0.70, "failed"),
-    ])
+    rows = _rows(
+        [
+            ("bottle", "full", 0, 0.90, "ok"),
+            ("bottle", "full", 1, 0.94, "ok"),
+            ("carpet", "full", 0, 0.80, "ok"),
+            ("carpet", "full", 1, 0.70, "failed"),
+        ]
+    )
     agg = report.aggregate(rows).set_index("category")
     assert agg.loc["bottle", "image_auroc_mean"] == pytest.approx(92.0)
     assert agg.loc["bottle", "image_auroc_std"] == pytest.approx(pd.Series([90.0, 94.0]).std())
@@ -48,10 +65,14 @@ def test_mean_and_std_over_seeds_in_percent():
 
 
 def test_average_std_is_the_spread_of_per_seed_averages():
-    rows = _rows([
-        ("bottle", "full", 0, 0.90, "ok"), ("bottle", "full", 1, 0.94, "ok"),
-        ("carpet", "full", 0, 0.80, "ok"), ("carpet", "full", 1, 0.70, "ok"),
-    ])
+    rows = _rows(
+        [
+            ("bottle", "full", 0, 0.90, "ok"),
+            ("bottle", "full", 1, 0.94, "ok"),
+            ("carpet", "full", 0, 0.80, "ok"),
+            ("carpet", "full", 1, 0.70, "ok"),
+        ]
+    )
     avg = report.aggregate(rows).set_index("category").loc["average"]
     assert avg["image_auroc_std"] == pytest.approx(pd.Series([85.0, 82.0]).std())
 
@@ -60,7 +81,11 @@ def test_ablations_are_separate_groups_in_canonical_order():
     rows = _rows([("grid", "no_memory", 0, 0.5, "ok"), ("grid", "full", 0, 0.9, "ok"), ("bottle", "full", 0, 0.8, "ok")])
     agg = report.aggregate(rows)
     assert list(zip(agg.ablation, agg.category)) == [
-        ("full", "bottle"), ("full", "grid"), ("full", "average"), ("no_memory", "grid"), ("no_memory", "average")
+        ("full", "bottle"),
+        ("full", "grid"),
+        ("full", "average"),
+        ("no_memory", "grid"),
+        ("no_memory", "average"),
     ]
 
 

@@ -36,8 +36,15 @@ DATA_URI = re.compile(r'src="data:image/(png|gif);base64,([A-Za-z0-9+/=]+)"')
 def persist_like_the_driver(results: Path, sweep: str, result: JobResult) -> None:
     """What harness.driver does with a returned result: visuals first, then the job's files."""
     result = visuals_store.persist(results, sweep, result)
-    row = store.row_from_result(sweep, "tiny", result, attempts=1, worker=WorkerInfo(7, "node-a", "n1"),
-                                recorded_at="2026-01-01T00:01:00+00:00", wall_s=3.5)
+    row = store.row_from_result(
+        sweep,
+        "tiny",
+        result,
+        attempts=1,
+        worker=WorkerInfo(7, "node-a", "n1"),
+        recorded_at="2026-01-01T00:01:00+00:00",
+        wall_s=3.5,
+    )
     store.write_job(results, row, store.scores_frame(result))
 
 
@@ -49,11 +56,20 @@ def fabricated_result(config: JobConfig, index: int) -> JobResult:
         config=config,
         metrics=evaluation.metrics,
         image_scores=tuple(
-            ImageScore(p, int(l), d, float(s)) for p, l, d, s in zip(data.test_paths, data.test_labels, data.test_defect_types, scores)
+            ImageScore(p, int(l), d, float(s))
+            for p, l, d, s in zip(data.test_paths, data.test_labels, data.test_defect_types, scores)
         ),
         timings={"train_s": 2.0, "eval_s": 0.5, "infer_images_per_s": 40.0, "train_steps_per_s": 2.0},
-        environment={"torch": "2.14.1", "cuda": "12.8", "timm": "1.0.31", "python": "3.11", "device": "cuda",
-                     "device_name": "NVIDIA H100", "node": "node-a", "git_sha": "abc1234"},
+        environment={
+            "torch": "2.14.1",
+            "cuda": "12.8",
+            "timm": "1.0.31",
+            "python": "3.11",
+            "device": "cuda",
+            "device_name": "NVIDIA H100",
+            "node": "node-a",
+            "git_sha": "abc1234",
+        },
         artefacts_dir=None,
         started_at="2026-01-01T00:00:00+00:00",
         finished_at="2026-01-01T00:01:00+00:00",
@@ -70,11 +86,20 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for category in CATEGORIES:
         for ablation in ABLATIONS:
             for seed in SEEDS:
-                config = JobConfig.from_dict(profile("tiny") | {"category": category, "ablation": ablation, "seed": seed,
-                                                                "dataset": "mvtec", "data_root": "/data/mvtec"})
+                config = JobConfig.from_dict(
+                    profile("tiny")
+                    | {"category": category, "ablation": ablation, "seed": seed, "dataset": "mvtec", "data_root": "/data/mvtec"}
+                )
                 if (category, ablation, seed) == FAILING:
-                    row = store.row_from_failure(SWEEP, "tiny", config, error=ERROR, attempts=2, recorded_at="t",
-                                                 traceback=f'Traceback (most recent call last):\n  File "job.py"\n{ERROR}')
+                    row = store.row_from_failure(
+                        SWEEP,
+                        "tiny",
+                        config,
+                        error=ERROR,
+                        attempts=2,
+                        recorded_at="t",
+                        traceback=f'Traceback (most recent call last):\n  File "job.py"\n{ERROR}',
+                    )
                     store.write_job(root, row, None)
                 else:
                     persist_like_the_driver(root, SWEEP, fabricated_result(config, index))
@@ -89,7 +114,7 @@ def page(results: Path) -> str:
 
 
 def decoded_images(page: str) -> list[Image.Image]:
-    pictures = []
+    pictures: list[Image.Image] = []
     for kind, data in DATA_URI.findall(page):
         picture = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
         assert picture.format == kind.upper()
@@ -141,9 +166,10 @@ def test_every_picture_is_inline_and_decodes(results: Path, page: str):
     shown = rows[(rows["seed"] == 0) & (rows["status"] == "ok")]  # the lowest seed of each ablation, per category
     assert len(shown) == len(CATEGORIES) * len(ABLATIONS)
     gifs = [p for p in pictures if p.format == "GIF"]
-    assert len(gifs) == len(shown) and all(g.n_frames > 1 for g in gifs)
+    assert len(gifs) == len(shown) and all(getattr(g, "n_frames", 1) > 1 for g in gifs)
     # 4 good + 4 anomalous test images: the worst false positive and every anomalous one
-    panels = sum(len(visuals_store.load_visuals(results, SWEEP, j).panels) for j in shown["job_id"])
+    stored = [visuals_store.load_visuals(results, SWEEP, j) for j in shown["job_id"]]
+    panels = sum(len(v.panels) for v in stored if v is not None)
     assert panels == 5 * len(shown)
     charts, curves, shown_jobs = len(report.METRICS), len(CATEGORIES), len(shown)
     assert len(pictures) == charts + curves + panels + shown_jobs
@@ -221,10 +247,20 @@ CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrom
 
 def chromium(profile_dir: Path, *args: str) -> subprocess.CompletedProcess:
     """Headless Chromium with networking off: no sandbox (root in CI), no GPU, no background calls."""
+    assert CHROMIUM is not None
     command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-        f"--user-data-dir={profile_dir}", *args,
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        f"--user-data-dir={profile_dir}",
+        *args,
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 

@@ -16,8 +16,7 @@ from tests.harness.fakes import fake_result
 
 def _ok_row(config: JobConfig, sweep: str = "s"):
     result = fake_result(config, "2026-01-01T00:00:00+00:00")
-    row = store.row_from_result(sweep, "tiny", result, attempts=1, worker=WorkerInfo(42, "h", "n"),
-                                recorded_at="t", wall_s=1.0)
+    row = store.row_from_result(sweep, "tiny", result, attempts=1, worker=WorkerInfo(42, "h", "n"), recorded_at="t", wall_s=1.0)
     return row, store.scores_frame(result)
 
 
@@ -25,8 +24,9 @@ def test_ok_and_failed_rows_share_the_full_schema(tmp_path):
     good, bad = JobConfig("bottle", steps=4), JobConfig("carpet", steps=4)
     row, scores = _ok_row(good)
     store.write_job(tmp_path, row, scores)
-    failed = store.row_from_failure("s", "tiny", bad, error="RuntimeError: boom", traceback="Traceback ...", attempts=3,
-                                    recorded_at="t")
+    failed = store.row_from_failure(
+        "s", "tiny", bad, error="RuntimeError: boom", traceback="Traceback ...", attempts=3, recorded_at="t"
+    )
     store.write_job(tmp_path, failed, None)
 
     df = store.load_results(tmp_path, "s")

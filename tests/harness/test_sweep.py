@@ -38,7 +38,10 @@ def test_expansion_order_and_ids_are_stable():
     assert [c.job_id for c in first] == [c.job_id for c in second]
     # Seed-major, then ablation, then category, each in the order given.
     assert [(c.seed, c.ablation, c.category) for c in first[:4]] == [
-        (1, "no_memory", "grid"), (1, "no_memory", "bottle"), (1, "full", "grid"), (1, "full", "bottle")
+        (1, "no_memory", "grid"),
+        (1, "no_memory", "bottle"),
+        (1, "full", "grid"),
+        (1, "full", "bottle"),
     ]
     assert len({c.job_id for c in first}) == 8
     # The data root does not change the id: the same experiment on another mount point.

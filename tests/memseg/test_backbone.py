@@ -39,6 +39,7 @@ def test_weights_file_loads_exactly(tmp_path, suffix: str) -> None:
     classifier = timm.create_model("resnet18", pretrained=False)  # plain keys, fc.* included
     for module in classifier.modules():  # make running stats differ from the defaults too
         if isinstance(module, torch.nn.BatchNorm2d):
+            assert module.running_mean is not None
             module.running_mean.uniform_(-1, 1)
     state = classifier.state_dict()
     path = tmp_path / f"resnet18{suffix}"

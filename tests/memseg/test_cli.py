@@ -21,8 +21,22 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_train_json_then_predict(data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["train", "--data-root", str(data_root), "--dataset", "synthetic", "--category", "hazelnut",
-            "--profile", "tiny", "--seed", "3", "--out", str(tmp_path / "models"), "--json"]
+    args = [
+        "train",
+        "--data-root",
+        str(data_root),
+        "--dataset",
+        "synthetic",
+        "--category",
+        "hazelnut",
+        "--profile",
+        "tiny",
+        "--seed",
+        "3",
+        "--out",
+        str(tmp_path / "models"),
+        "--json",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     result = json.loads(out)  # exactly one JSON object on stdout; progress went to stderr

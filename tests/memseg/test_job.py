@@ -11,7 +11,7 @@ import torch
 
 from memseg import job as job_module
 from memseg.artefacts import load_model
-from memseg.config import ABLATIONS, JobConfig, profile
+from memseg.config import ABLATIONS, JobConfig, Progress, profile
 from memseg.data.synthetic import generate
 
 # Fixed before any tuning (issue 3): a smoke-profile model on held-out generated defects must be
@@ -35,9 +35,7 @@ def tiny(data_root: Path, **changes) -> JobConfig:
 @pytest.mark.slow
 @pytest.mark.parametrize("category", ["bottle", "carpet"])
 def test_smoke_profile_learns_held_out_defects(data_root: Path, category: str) -> None:
-    config = JobConfig.from_dict(
-        profile("smoke") | {"category": category, "data_root": str(data_root), "dataset": "synthetic"}
-    )
+    config = JobConfig.from_dict(profile("smoke") | {"category": category, "data_root": str(data_root), "dataset": "synthetic"})
     result = job_module.run(config)
     print(f"{category}: {result.metrics}")  # the measured values, for the issue note (pytest -s)
     assert result.metrics["pixel_auroc"] >= MIN_PIXEL_AUROC, result.metrics
@@ -70,7 +68,7 @@ def test_result_carries_scores_timings_and_environment(data_root: Path) -> None:
 
 
 def test_progress_reports_every_phase_in_order(data_root: Path) -> None:
-    events = []
+    events: list[Progress] = []
     job_module.run(tiny(data_root), on_progress=events.append)
     phases = [e.phase for e in events]
     assert phases.index("load") < phases.index("memory") < phases.index("train") < phases.index("eval")
@@ -101,6 +99,7 @@ def test_too_few_training_images_for_the_memory_bank_is_an_error(data_root: Path
 def test_saved_model_reloads_and_predicts_the_same_maps(data_root: Path, tmp_path: Path) -> None:
     config = tiny(data_root, out_dir=str(tmp_path))
     result = job_module.run(config)
+    assert result.artefacts_dir is not None
     model_dir = Path(result.artefacts_dir)
     assert model_dir == tmp_path / config.job_id
     scores = json.loads((model_dir / "scores.json").read_text())

@@ -49,6 +49,7 @@ def test_loss_is_stable_for_extreme_logits_and_has_gradients() -> None:
     wrong, _ = memseg_loss(logits, 1 - mask)
     assert torch.isfinite(wrong) and float(wrong.detach()) > 10  # confidently wrong: large, finite
     wrong.backward()
+    assert logits.grad is not None
     assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
 
 

@@ -70,7 +70,7 @@ def sklearn_f1_max(maps: np.ndarray, masks: np.ndarray) -> tuple[float, np.ndarr
     return float(f1.max()), f1, thresholds
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference_pro_curve_of(seed: int, levels: int | None) -> tuple[list[float], list[float]]:
     return reference_pro_curve(*make_pixel_data(seed, levels=levels))
 

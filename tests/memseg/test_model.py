@@ -97,10 +97,8 @@ def test_nearest_memory_matches_brute_force() -> None:
     levels = [torch.rand(5, c, s, s, generator=generator) for c, s in ((64, 16), (128, 8), (256, 4))]
     chosen = model.nearest_memory(levels)
     for b in range(5):
-        distances = [
-            sum((levels[level][b] - model.memory[level][n]).abs().mean() for level in range(3)) for n in range(6)
-        ]
-        assert chosen[b].item() == int(torch.stack(distances).argmin())
+        distances = [sum((levels[level][b] - model.memory[level][n]).abs().mean() for level in range(3)) for n in range(6)]
+        assert chosen[b].item() == int(torch.stack([torch.as_tensor(d) for d in distances]).argmin())
 
 
 def test_difference_is_zero_for_a_memory_image() -> None:

@@ -42,7 +42,9 @@ def _object_images(batch: int, background: float, obj: float, seed: int = 0) -> 
     return (images + noise).clamp(0, 1), disc
 
 
-def _simulator(ablation: str = "full", category: str = "carpet", ratio: float = 1.0, bank: torch.Tensor | None = None) -> AnomalySimulator:
+def _simulator(
+    ablation: str = "full", category: str = "carpet", ratio: float = 1.0, bank: torch.Tensor | None = None
+) -> AnomalySimulator:
     config = SimulationConfig.from_ablation(category, SIZE, ABLATIONS[ablation], anomaly_ratio=ratio)
     return AnomalySimulator(config, _bank((1.0, 0.0, 1.0)) if bank is None else bank)
 
@@ -228,8 +230,14 @@ def test_structure_augmentations_agree_with_kornia() -> None:
     hue = torch.tensor([-1.2, -0.3, 0.5, 1.1])  # radians
     sat = torch.tensor([0.2, -0.1, 0.15, -0.2])
     hsv = kornia.color.rgb_to_hsv(images)
-    shifted = torch.cat([torch.remainder(hsv[:, :1] + hue.view(-1, 1, 1, 1), 2 * torch.pi),
-                         (hsv[:, 1:2] + sat.view(-1, 1, 1, 1)).clamp(0, 1), hsv[:, 2:]], dim=1)
+    shifted = torch.cat(
+        [
+            torch.remainder(hsv[:, :1] + hue.view(-1, 1, 1, 1), 2 * torch.pi),
+            (hsv[:, 1:2] + sat.view(-1, 1, 1, 1)).clamp(0, 1),
+            hsv[:, 2:],
+        ],
+        dim=1,
+    )
     expected = kornia.color.hsv_to_rgb(shifted)
     assert torch.allclose(_hue_saturation(images, hue * 3 / torch.pi, sat), expected, atol=1e-5)
     factor = torch.tensor([0.0, 0.5, 1.0, 2.0])
@@ -254,7 +262,7 @@ class _OpCounter(TorchDispatchMode):
         super().__init__()
         self.kernels = 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if not (func.is_view or func.overloadpacket.__name__ in {"empty", "empty_strided"}):
             self.kernels += 1
         return func(*args, **(kwargs or {}))

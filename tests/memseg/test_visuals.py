@@ -26,8 +26,15 @@ from memseg.visuals import (
 STRIP, GAP = 14, 2  # memseg.visuals layout: text strips above and below the tiles, gap between
 
 
-def make_job(size: int = 64, good: int = 4, types: tuple[str, ...] = ("crack", "hole"), per_type: int = 2,
-             with_masks: bool = True, seed: int = 0, category: str = "bottle"):
+def make_job(
+    size: int = 64,
+    good: int = 4,
+    types: tuple[str, ...] = ("crack", "hole"),
+    per_type: int = 2,
+    with_masks: bool = True,
+    seed: int = 0,
+    category: str = "bottle",
+):
     """A category's test set with square defects, and maps that find them imperfectly:
     (CategoryData, maps, scores, evaluation), evaluated as the job does. The harness's report tests
     use it too."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,14 @@ from PIL import Image
 
 from memseg.data.synthetic import generate
 
-SMALL = {"categories": ("bottle", "grid", "carpet"), "image_size": 64, "n_train": 6, "n_test_good": 3, "n_test_defect_per_type": 2, "seed": 0}
+SMALL: dict[str, Any] = {
+    "categories": ("bottle", "grid", "carpet"),
+    "image_size": 64,
+    "n_train": 6,
+    "n_test_good": 3,
+    "n_test_defect_per_type": 2,
+    "seed": 0,
+}
 
 
 @pytest.fixture(scope="session")

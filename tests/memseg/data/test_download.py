@@ -19,7 +19,7 @@ from memseg.data.download import SOURCES, DownloadError, download, resolve_url
 
 def make_archive(path: Path, files: dict[str, bytes], mode: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(path, mode) as tar:
+    with tarfile.open(path, mode) as tar:  # type: ignore[call-overload]  # mode: one of tarfile's, from the caller
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -56,7 +56,7 @@ def server() -> Iterator[Server]:
             start = 0
             header = self.headers.get("Range", "")
             if header.startswith("bytes=") and state.honour_range:
-                start = int(header[len("bytes="):].split("-")[0])
+                start = int(header[len("bytes=") :].split("-")[0])
                 if start >= len(data):
                     self.send_error(416, "Range Not Satisfiable")
                     return
@@ -101,8 +101,13 @@ def test_http_download_verifies_and_extracts(server, mvtec_archive, tmp_path):
     server.files["/mvtec.tar.xz"] = mvtec_archive.read_bytes()
     phases = []
     out = tmp_path / "out"
-    data_dir = download("mvtec", out, url=server.url + "/mvtec.tar.xz", sha256=sha(mvtec_archive),
-                        on_progress=lambda phase, done, total: phases.append(phase))
+    data_dir = download(
+        "mvtec",
+        out,
+        url=server.url + "/mvtec.tar.xz",
+        sha256=sha(mvtec_archive),
+        on_progress=lambda phase, done, total: phases.append(phase),
+    )
     assert data_dir == out.resolve()
     assert (out / "bottle" / "train" / "good" / "003.png").read_bytes() == bytes([3]) * 4000
     assert (out / SOURCES["mvtec"].archive).exists() and not list(out.glob("*.part"))

@@ -20,8 +20,10 @@ def make_folder_set(root: Path, n_normal: int = 12, n_abnormal: int = 3, masks: 
     rng = np.random.default_rng(0)
     cat = root / "parts"
     for i in range(n_normal):
-        write_png(cat / "normal" / f"n{i:02d}.jpg" if i % 3 == 0 else cat / "normal" / f"n{i:02d}.png",
-                  np.full((size, size, 3), 90 + int(rng.integers(0, 10)), np.uint8))
+        write_png(
+            cat / "normal" / f"n{i:02d}.jpg" if i % 3 == 0 else cat / "normal" / f"n{i:02d}.png",
+            np.full((size, size, 3), 90 + int(rng.integers(0, 10)), np.uint8),
+        )
     for i in range(n_abnormal):
         image = np.full((size, size, 3), 95, np.uint8)
         image[5:15, 5 + i : 15 + i] = 255

@@ -84,7 +84,10 @@ def test_test_image_without_mask_and_mask_without_image_are_both_listed(data_cop
     defect = defect_types("bottle")[0]
     lonely_image = data_copy / "bottle" / "test" / defect / "000.png"
     (data_copy / "bottle" / "ground_truth" / defect / "000_mask.png").unlink()
-    shutil.copy(data_copy / "bottle" / "ground_truth" / defect / "001_mask.png", data_copy / "bottle" / "ground_truth" / defect / "007_mask.png")
+    shutil.copy(
+        data_copy / "bottle" / "ground_truth" / defect / "001_mask.png",
+        data_copy / "bottle" / "ground_truth" / defect / "007_mask.png",
+    )
     err = load_error(data_copy)
     assert any(str(lonely_image) in p and "without a mask" in p for p in err.problems)
     assert any("007_mask.png" in p and "without a test image" in p for p in err.problems)
@@ -161,4 +164,3 @@ def test_missing_test_folders(data_copy):
     shutil.rmtree(data_copy / "bottle" / "test")
     err = load_error(data_copy)
     assert any(str(data_copy / "bottle" / "test") in p and "folder missing" in p for p in err.problems)
-

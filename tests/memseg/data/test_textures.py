@@ -15,7 +15,9 @@ def make_dtd(root, classes=("banded", "dotted"), per_class=3):
     rng = np.random.default_rng(0)
     for name in classes:
         for i in range(per_class):
-            write_png(root / "dtd" / "images" / name / f"{name}_{i:04d}.jpg", rng.integers(0, 256, (30 + 10 * i, 50, 3), dtype=np.uint8))
+            write_png(
+                root / "dtd" / "images" / name / f"{name}_{i:04d}.jpg", rng.integers(0, 256, (30 + 10 * i, 50, 3), dtype=np.uint8)
+            )
     (root / "dtd" / "labels").mkdir(parents=True)
     (root / "dtd" / "labels" / "train1.txt").write_text("banded/banded_0000.jpg\n")
     return root / "dtd"
