@@ -1,0 +1,59 @@
+"""Job identity is marked on each JobConfig field: a new RUNTIME field leaves every job id as it
+was (so a resume re-runs nothing), a new RECIPE field changes them, an unmarked field is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from memseg.config import RECIPE, RUNTIME, JobConfig, UnknownNameError, check_categories, id_fields, job_id, profile
+
+
+def _with_field(name: str, default: object, metadata: dict[str, bool] | None) -> type[JobConfig]:
+    """JobConfig as it would be with one more field."""
+    extra = dataclasses.field(default=default, metadata=metadata) if metadata is not None else dataclasses.field(default=default)
+    return dataclasses.make_dataclass("GrownConfig", [(name, type(default), extra)], bases=(JobConfig,), frozen=True)
+
+
+CONFIGS = [
+    {"category": "bottle"},
+    {**profile("smoke"), "category": "screw", "ablation": "no_memory", "seed": 2},
+    {**profile("tiny"), "category": "wood", "dataset": "synthetic", "texture_dir": "/data/dtd/images"},
+]
+
+
+def test_a_new_runtime_field_leaves_every_job_id_as_it_was():
+    grown = _with_field("num_workers", 4, RUNTIME)
+    for values in CONFIGS:
+        before = JobConfig(**values).job_id
+        assert job_id(grown(**values)) == before
+        assert job_id(grown(**values, num_workers=16)) == before  # and its value does not count either
+
+
+def test_a_new_recipe_field_is_part_of_the_id():
+    grown = _with_field("dropout", 0.0, RECIPE)
+    values = CONFIGS[0]
+    assert job_id(grown(**values, dropout=0.1)) != job_id(grown(**values))
+    assert "dropout" in id_fields(grown)
+
+
+def test_an_unmarked_field_is_refused_naming_it():
+    grown = _with_field("num_workers", 4, None)
+    with pytest.raises(TypeError, match=r"\['num_workers'\] are not marked"):
+        job_id(grown(**CONFIGS[0]))
+
+
+def test_paths_and_runtime_fields_are_not_in_the_id():
+    assert set(id_fields()).isdisjoint({"data_root", "out_dir", "log_every", "device", "eval_batch_size"})
+    base = JobConfig("bottle")
+    assert base.replace(data_root="/a", out_dir="/b", device="cpu", log_every=3, eval_batch_size=2).job_id == base.job_id
+
+
+def test_one_validator_names_every_unknown_name_and_the_valid_ones():
+    with pytest.raises(UnknownNameError, match=r"unknown categories \['bottel', 'gird'\]; valid: all, bottle"):
+        check_categories(["bottle", "bottel", "gird"], also_valid=("all",))
+    with pytest.raises(ValueError, match="unknown ablations"):
+        JobConfig("bottle", ablation="no_brain")
+    with pytest.raises(ValueError, match=r"unknown kinds \['mvtek'\]; valid: mvtec, folder, synthetic"):
+        JobConfig("bottle", dataset="mvtek")
