@@ -124,65 +124,63 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
     model when the data is MVTec AD), the ablations side by side on image AUROC when there are
     several, and the failed jobs with their errors."""
     agg = aggregate(rows)
-    tables: list[TableData] = []
     if agg.empty:
         return [TableData(f"{sweep}: no results yet", ("",), ())]
     datasets = set(rows["dataset"].dropna().unique())
-    mvtec = datasets == {"mvtec"}
-    for ablation in _ablation_order(list(agg["ablation"].unique())):
-        part = agg[agg["ablation"] == ablation]
-        show_ref = mvtec and ablation == "full"
-        any_failed = bool(part["failed"].sum())
-        headers = ["category", "runs"] + (["failed"] if any_failed else []) + list(METRICS.values())
-        headers += [_SHORT[t] for t in THROUGHPUT]
-        if show_ref:
-            headers += ["paper img", "Δ", "paper px", "Δ", "TooTouch† img", "Δ", "TooTouch† px", "Δ"]
-        body = []
-        for _, r in part.iterrows():
-            cells = [r["category"], str(int(r["n"]))] + ([str(int(r["failed"]))] if any_failed else [])
-            cells += [_pct(r[f"{m}_mean"], r[f"{m}_std"]) for m in METRICS]
-            cells += [_num(r[t]) for t in THROUGHPUT]
-            if show_ref:
-                for ref in (PAPER, TOOTOUCH):
-                    for metric, values in (("image_auroc", ref.image_auroc), ("pixel_auroc", ref.pixel_auroc)):
-                        cells += [_ref(values, r["category"]), _delta(r[f"{metric}_mean"], values, r["category"])]
-            body.append(tuple(cells))
-        caption = (
-            "Percent, mean ±std over seeds; the final model of each run (no checkpoint picked on test data). "
-            "steps/s: training, img/s: inference (means)."
-        )
-        if show_ref:
-            caption += f"\nΔ: ours minus the published number to its left, in percentage points.\n{PAPER.note}\n{TOOTOUCH.note}"
-        elif not mvtec:
-            caption += f"\nData: {', '.join(sorted(datasets))}; published numbers are for MVTec AD and are not shown."
-        title = f"{sweep} · {ablation}" if sweep else ablation
-        tables.append(TableData(title, tuple(headers), tuple(body), caption, bold_last_row=True))
     ablations = _ablation_order(list(agg["ablation"].unique()))
+    tables = [_ablation_table(agg[agg["ablation"] == ablation], ablation, datasets, sweep) for ablation in ablations]
     if len(ablations) > 1:
         tables.append(_side_by_side(agg, ablations, "image_auroc", sweep))
     failed = rows[rows["status"] != STATUS_OK]
     if not failed.empty:
-        failed_rows = tuple(
-            (
-                r.job_id,
-                r.category,
-                str(r.seed),
-                r.ablation,
-                str(r.attempts),
-                (r.error or "").splitlines()[0][:200] if r.error else "",
-            )
-            for r in records(failed.sort_values("job_id"))
-        )
-        tables.append(
-            TableData(
-                f"{sweep} · failed jobs" if sweep else "failed jobs",
-                ("job", "category", "seed", "ablation", "attempts", "error"),
-                failed_rows,
-                "Re-run them with --retry-failed; the traceback is in the job's Parquet row.",
-                left_columns=6,
-            )
-        )
+        tables.append(_failed_table(failed, sweep))
     return tables
+
+
+def _ablation_table(part: pd.DataFrame, ablation: str, datasets: set[str], sweep: str) -> TableData:
+    """One ablation's categories over seeds; the published numbers beside the full model on MVTec AD."""
+    mvtec = datasets == {"mvtec"}
+    show_ref = mvtec and ablation == "full"
+    any_failed = bool(part["failed"].sum())
+    headers = ["category", "runs"] + (["failed"] if any_failed else []) + list(METRICS.values())
+    headers += [_SHORT[t] for t in THROUGHPUT]
+    if show_ref:
+        headers += ["paper img", "Δ", "paper px", "Δ", "TooTouch† img", "Δ", "TooTouch† px", "Δ"]
+    body = []
+    for _, r in part.iterrows():
+        cells = [r["category"], str(int(r["n"]))] + ([str(int(r["failed"]))] if any_failed else [])
+        cells += [_pct(r[f"{m}_mean"], r[f"{m}_std"]) for m in METRICS]
+        cells += [_num(r[t]) for t in THROUGHPUT]
+        if show_ref:
+            for ref in (PAPER, TOOTOUCH):
+                for metric, values in (("image_auroc", ref.image_auroc), ("pixel_auroc", ref.pixel_auroc)):
+                    cells += [_ref(values, r["category"]), _delta(r[f"{metric}_mean"], values, r["category"])]
+        body.append(tuple(cells))
+    caption = (
+        "Percent, mean ±std over seeds; the final model of each run (no checkpoint picked on test data). "
+        "steps/s: training, img/s: inference (means)."
+    )
+    if show_ref:
+        caption += f"\nΔ: ours minus the published number to its left, in percentage points.\n{PAPER.note}\n{TOOTOUCH.note}"
+    elif not mvtec:
+        caption += f"\nData: {', '.join(sorted(datasets))}; published numbers are for MVTec AD and are not shown."
+    title = f"{sweep} · {ablation}" if sweep else ablation
+    return TableData(title, tuple(headers), tuple(body), caption, bold_last_row=True)
+
+
+def _failed_table(failed: pd.DataFrame, sweep: str) -> TableData:
+    """The failed jobs with the first line of their error."""
+    body = tuple(
+        (r.job_id, r.category, str(r.seed), r.ablation, str(r.attempts), str(r.error).splitlines()[0][:200] if r.error else "")
+        for r in records(failed.sort_values("job_id"))
+    )
+    return TableData(
+        f"{sweep} · failed jobs" if sweep else "failed jobs",
+        ("job", "category", "seed", "ablation", "attempts", "error"),
+        body,
+        "Re-run them with --retry-failed; the traceback is in the job's Parquet row.",
+        left_columns=6,
+    )
 
 
 def _side_by_side(agg: pd.DataFrame, ablations: list[str], metric: str, sweep: str) -> TableData:
