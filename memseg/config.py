@@ -45,6 +45,8 @@ class Ablation:
     texture_source: bool = True
     structure_source: bool = True
     foreground_mask: bool = True
+    scaled: bool = True  # DI and features multiplied by the category's scales (memseg.categories)
+    joint_memory: bool = False  # one memory item for all three levels instead of one per level
 
 
 ABLATIONS: dict[str, Ablation] = {
@@ -59,6 +61,9 @@ ABLATIONS: dict[str, Ablation] = {
         Ablation("texture_only", structure_source=False),
         Ablation("structure_only", texture_source=False),
         Ablation("no_foreground_mask", foreground_mask=False),
+        # Issue 10: what the official network changed, so a sweep can measure it.
+        Ablation("unscaled", scaled=False),  # DI and feature scales 1 (the pre-issue-10 network's inputs)
+        Ablation("joint_memory", joint_memory=True),  # one item chosen jointly over the levels
     )
 }
 
@@ -94,7 +99,11 @@ class JobConfig:
     lr: float = 3e-3
     weight_decay: float = 5e-4
     warmup_fraction: float = 0.1
-    memory_size: int = 30  # normal training images held out to fill the memory bank
+    # Per-category settings (memseg/categories.py); None = the category table's value.
+    memory_size: int | None = None  # first N sorted normal training images, held out, fill the bank
+    di_scale: float | None = None  # DI multiplier (official m_scale)
+    feature_scale: float | None = None  # multiplier of the raw features beside DI (official o_scale)
+    foreground_mask: bool | None = None  # restrict simulated anomalies to the object
     anomaly_ratio: float = 0.5  # fraction of each batch that gets a simulated anomaly
     l1_weight: float = 0.6
     focal_weight: float = 0.4
@@ -117,9 +126,15 @@ class JobConfig:
             raise ValueError(f"unknown dataset kind {self.dataset!r}; valid: {', '.join(DATASET_KINDS)}")
         if self.image_size < 32 or self.image_size % 32:
             raise ValueError(f"image_size must be a multiple of 32 and >= 32, got {self.image_size}")
-        for name in ("steps", "batch_size", "memory_size", "top_k", "eval_batch_size", "log_every"):
+        for name in ("steps", "batch_size", "top_k", "eval_batch_size", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.memory_size is not None and self.memory_size < 1:
+            raise ValueError(f"memory_size must be >= 1 (or None: the category table), got {self.memory_size}")
+        for name in ("di_scale", "feature_scale"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0 (or None: the category table), got {value}")
         if not 0.0 <= self.anomaly_ratio <= 1.0:
             raise ValueError(f"anomaly_ratio must be in [0, 1], got {self.anomaly_ratio}")
 
