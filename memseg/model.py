@@ -280,7 +280,7 @@ class MemSeg(nn.Module):
                 _, levels = self.frozen_features(batch)
             for bank, feats in zip(self.memory, levels):
                 bank[start : start + batch.shape[0]] = smooth(feats).to(bank.dtype)
-        self.memory_filled.fill_(True)
+        self.memory_filled.fill_(True)  # type: ignore[operator]
 
     def nearest_memory(self, smoothed: list[torch.Tensor]) -> list[torch.Tensor]:
         """Index (B,) of the chosen memory item for each input and level, from smoothed features.
@@ -293,7 +293,7 @@ class MemSeg(nn.Module):
             # (B, N): summed |F - M| over the level's elements; cdist p=1 never builds B x N x D.
             distances.append(torch.cdist(flat[None], bank.flatten(1).float()[None], p=1.0)[0])
         if self.joint_memory:
-            joint = sum(d / feats[0].numel() for d, feats in zip(distances, smoothed))
+            joint = torch.stack([d / feats[0].numel() for d, feats in zip(distances, smoothed)]).sum(dim=0)
             return [joint.argmin(dim=1)] * len(distances)
         return [d.argmin(dim=1) for d in distances]
 

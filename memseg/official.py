@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -83,7 +83,7 @@ _STAGES = (
 
 def _encoder_shapes() -> dict[str, Shape]:
     """torchvision resnet18 with fc = Identity: every key but fc.*"""
-    from torchvision.models import resnet18
+    from torchvision.models import resnet18  # type: ignore[import-untyped]
 
     return {ENCODER + k: tuple(v.shape) for k, v in resnet18(weights=None).state_dict().items() if not k.startswith("fc.")}
 
@@ -189,7 +189,7 @@ def check_official_state(state: Mapping[str, object], source: str = "state dict"
     expected = official_shapes()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in expected if k in state and tuple(state[k].shape) != expected[k]]  # type: ignore[union-attr]
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {expected[k]})" for k in expected if k in state and tuple(state[k].shape) != expected[k]]  # type: ignore[attr-defined]
     if missing or unexpected or wrong:
         def short(items: list[str]) -> str:
             return ", ".join(items[:6]) + (f" ... and {len(items) - 6} more" if len(items) > 6 else "")

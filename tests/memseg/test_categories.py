@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from memseg.categories import CATEGORY_SETTINGS, DEFAULT_SETTINGS, CategorySettings, category_settings, resolve
+from memseg.categories import (
+    CATEGORY_SETTINGS,
+    DEFAULT_SETTINGS,
+    CategorySettings,
+    category_settings,
+    resolve,
+)
 from memseg.config import CATEGORIES, OBJECT_CATEGORIES, JobConfig
 
 

@@ -14,7 +14,14 @@ import torch.nn.functional as F
 from memseg.__main__ import main
 from memseg.data.synthetic import generate
 from memseg.model import MemSeg
-from memseg.official import UNUSED_MODULES, conv_map, export_official, import_official, is_unused, official_shapes
+from memseg.official import (
+    UNUSED_MODULES,
+    conv_map,
+    export_official,
+    import_official,
+    is_unused,
+    official_shapes,
+)
 
 SIZE = 64
 
@@ -77,7 +84,7 @@ def test_a_folded_bias_computes_what_the_official_conv_plus_bn_computes() -> Non
     model = _model()
     import_official(model, state)
     x = torch.randn(2, 512, 2, 2)
-    up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=True)  # noqa: E731
+    up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=True)
     p = "decoder_segment.up1"
     official = F.relu(
         F.batch_norm(
