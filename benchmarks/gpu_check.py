@@ -13,8 +13,7 @@ import warnings
 import torch
 
 from memseg.config import JobConfig, profile
-from memseg.job import _train
-from memseg.model import MemSeg
+from memseg.job import _train, build_model
 from memseg.procedural import procedural_textures
 from memseg.simulate import AnomalySimulator
 
@@ -34,9 +33,9 @@ def main() -> None:
         }
     )
     images = torch.randint(0, 256, (64, 3, 256, 256), dtype=torch.uint8)
-    model = MemSeg(backbone_weights="none", ablation=config.ablation_flags, memory_size=config.memory_size).to(device)
+    model = build_model(config).to(device)
     with torch.no_grad():
-        model.fill_memory(images[: config.memory_size].to(device).float() / 255)
+        model.fill_memory(images[: model.memory_size].to(device).float() / 255)
     simulator = AnomalySimulator.from_job(config, procedural_textures(16, 256, seed=0).to(device))
     _train(model, simulator, images, config, device, lambda _: None)  # warm-up: cuDNN autotune, allocator
     torch.cuda.synchronize()

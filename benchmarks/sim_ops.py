@@ -83,7 +83,7 @@ def main() -> None:
         f"texture_source [B={half}]": lambda: texture_source(bank, half, torch.Generator().manual_seed(1)),
     }
     if args.model:
-        model = MemSeg(backbone_weights="none", ablation=ABLATIONS["full"], memory_size=4)
+        model = MemSeg(image_size=images.shape[-1], memory_size=4)
         with torch.no_grad():
             model.fill_memory(images[:4])
         model.train()

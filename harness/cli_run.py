@@ -68,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what.add_argument("--image-size", type=int, help="image size in pixels, a multiple of 32")
     what.add_argument("--backbone-weights", help="imagenet | none | path to a ResNet18 state dict")
     what.add_argument("--texture-dir", help="DTD-style folder of anomaly-source textures (default: procedural)")
+    what.add_argument("--memory-size", type=int, help="memory bank size (default: per category, memseg/categories.py)")
+    what.add_argument("--di-scale", type=float, help="DI multiplier (default: per category)")
+    what.add_argument("--feature-scale", type=float, help="multiplier of the features beside DI (default: per category)")
+    what.add_argument("--foreground-mask", choices=("on", "off"), help="restrict anomalies to the object (default: per category)")
     what.add_argument(
         "--compile",
         action="store_true",
@@ -127,6 +131,10 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "texture_dir": str(Path(args.texture_dir).resolve()) if args.texture_dir else None,
         "compile": args.compile,
+        "memory_size": args.memory_size,
+        "di_scale": args.di_scale,
+        "feature_scale": args.feature_scale,
+        "foreground_mask": None if args.foreground_mask is None else args.foreground_mask == "on",
     }
     return {k: v for k, v in pairs.items() if v is not None}
 

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from harness.progress import WorkerInfo
 from memseg.atomic import write_atomic, write_text_atomic
+from memseg.categories import resolve
 from memseg.config import JobConfig, JobResult
 from memseg.metrics import METRIC_KEYS
 
@@ -75,6 +76,10 @@ JOB_SCHEMA = pa.schema(
         ("steps", _i64),
         ("image_size", _i64),
         ("batch_size", _i64),
+        ("memory_size", _i64),  # the effective per-category settings (memseg.categories.resolve)
+        ("di_scale", _f64),
+        ("feature_scale", _f64),
+        ("foreground_mask", pa.bool_()),
         ("train_s", _f64),
         ("eval_s", _f64),
         ("infer_images_per_s", _f64),
@@ -133,6 +138,7 @@ def _float(value: Any) -> float:
 
 
 def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
+    settings = resolve(config)
     return {
         "job_id": config.job_id,
         "category": config.category,
@@ -143,6 +149,10 @@ def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
         "steps": config.steps,
         "image_size": config.image_size,
         "batch_size": config.batch_size,
+        "memory_size": settings.memory_size,
+        "di_scale": settings.di_scale,
+        "feature_scale": settings.feature_scale,
+        "foreground_mask": settings.foreground_mask,
         "config_json": config.to_json(),
     }
 
@@ -151,7 +161,7 @@ def empty_row() -> dict[str, Any]:
     """A row with every column: NaN for numbers, "" for text, so failed rows share the schema."""
     row: dict[str, Any] = {}
     for f in JOB_SCHEMA:
-        row[f.name] = math.nan if f.type == _f64 else (None if f.type == _i64 else "")
+        row[f.name] = math.nan if f.type == _f64 else (None if f.type in (_i64, pa.bool_()) else "")
     return row
 
 

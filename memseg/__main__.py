@@ -26,7 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int)
     train.add_argument("--image-size", type=int)
     train.add_argument("--batch-size", type=int)
-    train.add_argument("--memory-size", type=int)
+    train.add_argument("--memory-size", type=int, help="memory bank size (default: per category, memseg/categories.py)")
+    train.add_argument("--di-scale", type=float, help="DI multiplier (default: per category)")
+    train.add_argument("--feature-scale", type=float, help="multiplier of the features beside DI (default: per category)")
+    train.add_argument(
+        "--foreground-mask", choices=("on", "off"), help="restrict anomalies to the object (default: per category)"
+    )
     train.add_argument("--backbone-weights", help="imagenet | none | PATH to a ResNet18 state dict")
     train.add_argument("--texture-dir", help="DTD-style folder of anomaly-source textures (default: procedural)")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -34,6 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="results/memseg", help="where the model directory is written")
     train.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
     train.set_defaults(func=cmd_train)
+
+    official = sub.add_parser(
+        "import-official",
+        help="evaluate the official released weights (areylng/MemSeg model-<category>.tch) with our inference and metrics",
+    )
+    official.add_argument("--weights", required=True, help="an official model-<category>.tch state dict")
+    official.add_argument("--category", required=True)
+    official.add_argument("--data-root", required=True, help="folder holding <category>/train, <category>/test, ...")
+    official.add_argument("--dataset", choices=DATASET_KINDS, default="mvtec")
+    official.add_argument("--image-size", type=int, default=256, help="the official weights were trained at 256 px")
+    official.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    official.add_argument("--out", help="write the imported model (with its memory bank) and scores here, loadable by predict")
+    official.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
+    official.set_defaults(func=cmd_import_official)
 
     predict = sub.add_parser("predict", help="anomaly heatmap and score for one image")
     predict.add_argument("--model", required=True, help="a model directory written by `train`")
@@ -54,6 +73,9 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
         "image_size": args.image_size,
         "batch_size": args.batch_size,
         "memory_size": args.memory_size,
+        "di_scale": args.di_scale,
+        "feature_scale": args.feature_scale,
+        "foreground_mask": None if args.foreground_mask is None else args.foreground_mask == "on",
         "backbone_weights": args.backbone_weights,
         "texture_dir": args.texture_dir,
     }
@@ -84,6 +106,52 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(result_to_json(result)))
     else:
         Console().print(metrics_table(result))
+        console.print(f"model and scores written to {result.artefacts_dir}")
+    return 0
+
+
+def cmd_import_official(args: argparse.Namespace) -> int:
+    """Official weights -> our MemSeg -> memory bank (first N sorted normal images) -> our metrics.
+    Every user error (missing or foreign weights file, bad data) is one line and exit 2."""
+    from rich.console import Console
+
+    from memseg.data.types import DataError
+    from memseg.job import run_official
+    from memseg.official import UNUSED_MODULES, read_official
+
+    console = Console(stderr=True)
+    try:
+        state = read_official(args.weights)
+        config = JobConfig(
+            category=args.category,
+            data_root=str(Path(args.data_root).resolve()),
+            dataset=args.dataset,
+            image_size=args.image_size,
+            backbone_weights=str(Path(args.weights).resolve()),  # names where the weights came from (job id)
+            device=args.device,
+            out_dir=args.out,
+        )
+        with _progress(console) as on_progress:
+            result, imported = run_official(config, state, on_progress=on_progress)
+    except (ValueError, DataError) as error:
+        console.print(f"[red]error:[/red] {str(error).splitlines()[0]}", soft_wrap=True)
+        return 2
+    if args.json:
+        data = result_to_json(result)
+        data["official_import"] = {
+            "landed": len(imported.landed),
+            "ignored": list(imported.ignored),
+            "folded_biases": imported.folded_biases,
+        }
+        print(json.dumps(data))
+        return 0
+    Console().print(metrics_table(result))
+    console.print(
+        f"{len(imported.landed)} official keys loaded ({imported.folded_biases} conv biases folded into BN); "
+        f"{len(imported.ignored)} keys ignored, of modules the official forward never runs: {', '.join(UNUSED_MODULES)}",
+        soft_wrap=True,
+    )
+    if result.artefacts_dir:
         console.print(f"model and scores written to {result.artefacts_dir}")
     return 0
 

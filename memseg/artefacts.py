@@ -49,7 +49,9 @@ def load_model(model_dir: Path, device: str | torch.device = "cpu") -> tuple[Mem
     missing = [str(p) for p in (config_path, weights_path) if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"not a MemSeg model directory, missing: {', '.join(missing)}")
+    from memseg.job import build_model  # job imports this module
+
     config = JobConfig.from_dict(json.loads(config_path.read_text()))
-    model = MemSeg(backbone_weights="none", ablation=config.ablation_flags, memory_size=config.memory_size)
+    model = build_model(config, backbone_weights="none")
     model.load_state_dict(load_file(str(weights_path)))
     return model.to(device).eval(), config

@@ -48,6 +48,8 @@ class Ablation:
     texture_source: bool = True
     structure_source: bool = True
     foreground_mask: bool = True
+    scaled: bool = True  # DI and features multiplied by the category's scales (memseg.categories)
+    joint_memory: bool = False  # one memory item for all three levels instead of one per level
 
 
 ABLATIONS: dict[str, Ablation] = {
@@ -62,6 +64,9 @@ ABLATIONS: dict[str, Ablation] = {
         Ablation("texture_only", structure_source=False),
         Ablation("structure_only", texture_source=False),
         Ablation("no_foreground_mask", foreground_mask=False),
+        # Issue 10: what the official network changed, so a sweep can measure it.
+        Ablation("unscaled", scaled=False),  # DI and feature scales 1 (the pre-issue-10 network's inputs)
+        Ablation("joint_memory", joint_memory=True),  # one item chosen jointly over the levels
     )
 }
 
@@ -111,8 +116,12 @@ def check_dataset_kind(kind: str) -> str:
 # result, RUNTIME fields only say where or how a job runs. Every field must carry one of the two
 # (checked at import), so a new field cannot silently change (or fail to change) every job id.
 ID_KEY = "job_id"
+OMIT_UNSET_KEY = "omit_when_none"
 RECIPE: dict[str, bool] = {ID_KEY: True}
 RUNTIME: dict[str, bool] = {ID_KEY: False}
+# A recipe field added after results exist, whose None means "the built-in table's value": it is
+# left out of the id while None, so the ids of every config written before it stay the same.
+OPTIONAL_RECIPE: dict[str, bool] = {ID_KEY: True, OMIT_UNSET_KEY: True}
 
 
 @dataclass(frozen=True)
@@ -131,7 +140,12 @@ class JobConfig:
     lr: float = field(default=3e-3, metadata=RECIPE)
     weight_decay: float = field(default=5e-4, metadata=RECIPE)
     warmup_fraction: float = field(default=0.1, metadata=RECIPE)
-    memory_size: int = field(default=30, metadata=RECIPE)  # normal training images held out for the memory bank
+    # Per-category settings (memseg/categories.py); None = the category table's value. Added after
+    # the first results were written, so they enter the job id only when set (OPTIONAL_RECIPE).
+    memory_size: int | None = field(default=None, metadata=OPTIONAL_RECIPE)  # first N sorted normal train images fill the bank
+    di_scale: float | None = field(default=None, metadata=OPTIONAL_RECIPE)  # DI multiplier (official m_scale)
+    feature_scale: float | None = field(default=None, metadata=OPTIONAL_RECIPE)  # features beside DI (official o_scale)
+    foreground_mask: bool | None = field(default=None, metadata=OPTIONAL_RECIPE)  # restrict simulated anomalies to the object
     anomaly_ratio: float = field(default=0.5, metadata=RECIPE)  # fraction of each batch with a simulated anomaly
     l1_weight: float = field(default=0.6, metadata=RECIPE)
     focal_weight: float = field(default=0.4, metadata=RECIPE)
@@ -153,9 +167,15 @@ class JobConfig:
         check_dataset_kind(self.dataset)
         if self.image_size < 32 or self.image_size % 32:
             raise ValueError(f"image_size must be a multiple of 32 and >= 32, got {self.image_size}")
-        for name in ("steps", "batch_size", "memory_size", "top_k", "eval_batch_size", "log_every"):
+        for name in ("steps", "batch_size", "top_k", "eval_batch_size", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.memory_size is not None and self.memory_size < 1:
+            raise ValueError(f"memory_size must be >= 1 (or None: the category table), got {self.memory_size}")
+        for name in ("di_scale", "feature_scale"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0 (or None: the category table), got {value}")
         if not 0.0 <= self.anomaly_ratio <= 1.0:
             raise ValueError(f"anomaly_ratio must be in [0, 1], got {self.anomaly_ratio}")
 
@@ -198,7 +218,18 @@ def job_id(config: JobConfig) -> str:
     """A short stable hash of the RECIPE fields (those that change the result). Paths are reduced
     to what they mean (a texture folder or a weights file by its name), so the same experiment has
     the same id on a laptop and on a cluster node with a different mount point."""
-    fields = {name: getattr(config, name) for name in id_fields(type(config))}
+    from memseg.categories import category_settings  # the table imports this module
+
+    omit_unset = {f.name for f in dataclasses.fields(config) if f.metadata.get(OMIT_UNSET_KEY)}
+    fields = {
+        name: getattr(config, name)
+        for name in id_fields(type(config))
+        if not (name in omit_unset and getattr(config, name) is None)
+    }
+    # memory_size was a plain int before the category table existed: an unset one is hashed as the
+    # table's value, so a config that means the same bank keeps the id it always had.
+    if config.memory_size is None:
+        fields["memory_size"] = category_settings(config.category).memory_size
     if fields["texture_dir"] is not None:
         fields["texture_dir"] = Path(fields["texture_dir"]).name
     if fields["backbone_weights"] not in ("imagenet", "none"):

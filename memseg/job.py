@@ -18,13 +18,16 @@ from pathlib import Path
 import torch
 
 from memseg import artefacts
+from memseg.categories import resolve
 from memseg.clock import utc_now
 from memseg.config import ImageScore, JobConfig, JobResult, Progress
 from memseg.data.loading import load_category
 from memseg.data.textures import load_texture_folder
+from memseg.data.types import CategoryData
 from memseg.loss import memseg_loss
 from memseg.metrics import evaluate, image_scores
 from memseg.model import MemSeg
+from memseg.official import OfficialImport, import_official
 from memseg.procedural import procedural_textures
 from memseg.simulate import AnomalySimulator
 from memseg.visuals import MAX_CURVE_POINTS, job_visuals
@@ -58,14 +61,11 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
         torch.manual_seed(config.seed)
         report(Progress("load", 0, 1))
         data = load_category(config.dataset, Path(_data_root(config)), config.category, config.image_size)
-        memory_images, train_images = split_memory(data.train_images, config.memory_size, config.seed)
+        settings = resolve(config)
+        memory_images, train_images = split_memory(data.train_images, settings.memory_size)
         texture_bank = load_texture_bank(config).to(device)
 
-        model = MemSeg(
-            backbone_weights=config.backbone_weights,
-            ablation=config.ablation_flags,
-            memory_size=config.memory_size,
-        ).to(device)
+        model = build_model(config).to(device)
         report(Progress("memory", 0, 1))
         with torch.no_grad():
             model.fill_memory(_to_float(memory_images.to(device)))
@@ -73,8 +73,62 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
 
         sim_images_per_s = measure_simulation(simulator, train_images, config, device)
         outcome = _train(model, simulator, train_images, config, device, report)
-        maps, infer_images_per_s, eval_s = predict_maps(model, data.test_images, config, device, report)
+        return evaluate_model(model, data, config, device, report, started_at, outcome, {"sim_images_per_s": sim_images_per_s})
 
+
+def run_official(
+    config: JobConfig, state: dict[str, torch.Tensor], on_progress: ProgressFn | None = None
+) -> tuple[JobResult, OfficialImport]:
+    """Evaluate the official released weights (`state`, an areylng/MemSeg state dict) with our
+    inference path and metrics: no training; the memory bank rebuilt the official way (the first
+    N sorted normal training images, N from the category table). config must be the full model."""
+    if config.ablation != "full":
+        raise ValueError(f"official weights are the full model; got ablation {config.ablation!r}")
+    report = on_progress or (lambda _p: None)
+    started_at = utc_now()
+    device = resolve_device(config.device)
+    report(Progress("load", 0, 1))
+    data = load_category(config.dataset, Path(_data_root(config)), config.category, config.image_size)
+    memory_images, _ = split_memory(data.train_images, resolve(config).memory_size)
+    model = build_model(config, backbone_weights="none")  # every encoder weight comes from `state`
+    imported = import_official(model, state)
+    model = model.to(device)
+    report(Progress("memory", 0, 1))
+    model.fill_memory(_to_float(memory_images.to(device)))
+    return evaluate_model(model, data, config, device, report, started_at), imported
+
+
+def build_model(config: JobConfig, backbone_weights: str | None = None) -> MemSeg:
+    """The MemSeg a job's ablation and category ask for (settings from memseg.categories.resolve).
+    backbone_weights overrides the config's (loading a trained model rebuilds without download)."""
+    ablation, settings = config.ablation_flags, resolve(config)
+    return MemSeg(
+        image_size=config.image_size,
+        memory_size=settings.memory_size,
+        use_memory=ablation.use_memory,
+        use_msff=ablation.use_msff,
+        use_coord_attention=ablation.use_coord_attention,
+        use_spatial_attention=ablation.use_spatial_attention,
+        di_scale=settings.di_scale,
+        feature_scale=settings.feature_scale,
+        backbone_weights=config.backbone_weights if backbone_weights is None else backbone_weights,
+        joint_memory=ablation.joint_memory,
+    )
+
+
+def evaluate_model(
+    model: MemSeg,
+    data: CategoryData,
+    config: JobConfig,
+    device: torch.device,
+    report: ProgressFn,
+    started_at: str,
+    outcome: TrainOutcome | None = None,
+    extra_timings: dict[str, float] | None = None,
+) -> JobResult:
+    """Evaluate `model` (trained, or imported: outcome None) on the category's test set, build
+    the JobResult and save the artefacts when config.out_dir is set."""
+    maps, infer_images_per_s, eval_s = predict_maps(model, data.test_images, config, device, report)
     scores = image_scores(maps, top_k=config.top_k)
     evaluation = evaluate(scores, data.test_labels, maps, data.test_masks, max_curve_points=MAX_CURVE_POINTS)
     metrics = evaluation.metrics
@@ -83,11 +137,11 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
         for p, label, d, s in zip(data.test_paths, data.test_labels.tolist(), data.test_defect_types, scores.tolist())
     )
     timings = {
-        "train_s": outcome.train_s,
+        "train_s": outcome.train_s if outcome else 0.0,
         "eval_s": eval_s,
         "infer_images_per_s": infer_images_per_s,
-        "train_steps_per_s": outcome.steps_per_s,
-        "sim_images_per_s": sim_images_per_s,
+        "train_steps_per_s": outcome.steps_per_s if outcome else 0.0,
+        **(extra_timings or {}),
         "peak_mem_mb": peak_memory_mb(device),
     }
     result = JobResult(
@@ -100,7 +154,7 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
         artefacts_dir=None,
         started_at=started_at,
         finished_at=utc_now(),
-        final_loss=outcome.final_loss,
+        final_loss=outcome.final_loss if outcome else math.nan,
         visuals=job_visuals(data, maps, scores, evaluation),
     )
     if config.out_dir is not None:
@@ -226,16 +280,16 @@ def load_texture_bank(config: JobConfig, procedural_count: int = 64) -> torch.Te
     return procedural_textures(procedural_count, config.image_size, seed=config.seed)
 
 
-def split_memory(train_images: torch.Tensor, memory_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hold out `memory_size` normal training images for the memory bank; train on the rest.
-    The split is a seeded permutation, so seeds differ in which images form the bank."""
+def split_memory(train_images: torch.Tensor, memory_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The official split: the FIRST `memory_size` normal training images in sorted file order fill
+    the memory bank and are held out; training uses the rest (areylng/MemSeg dataset.py drops
+    `image_names[:memory_number]` from training). The same images for every seed."""
     if len(train_images) <= memory_size:
         raise ValueError(
             f"the memory bank needs {memory_size} normal training images and training needs at least one more, "
             f"but only {len(train_images)} were found; lower memory_size or add images"
         )
-    order = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(seed))
-    return train_images[order[:memory_size]], train_images[order[memory_size:]]
+    return train_images[:memory_size], train_images[memory_size:]
 
 
 def resolve_device(name: str) -> torch.device:

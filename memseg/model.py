@@ -1,8 +1,11 @@
-"""The MemSeg network (arXiv 2205.00908): frozen ResNet18 encoder, memory bank of normal
-features, multi-scale feature fusion with coordinate and spatial attention, U-Net decoder.
+"""The MemSeg network as the official code builds it (areylng/MemSeg model.py and the inference
+path of run_training.py; DESIGN.md section 4): frozen ResNet18 encoder, a memory bank of normal
+features matched per level, multi-scale feature fusion (MSFF) with coordinate attention, spatial
+attention from the scaled difference information, and the official U-Net decoder.
 
 `MemSeg.forward` takes float images in [0, 1] and normalises them itself, so no caller can forget
-the ImageNet statistics; it returns 2-channel logits at the input size.
+the ImageNet statistics; it returns 2-channel logits at the input size. Each formula below is
+pinned by a test in tests/memseg/test_model_formulas.py (README, "Faithfulness").
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from memseg.backbone import create_encoder
-from memseg.config import ABLATIONS, Ablation
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LEVEL_CHANNELS = (64, 128, 256)  # layer1 @ S/4, layer2 @ S/8, layer3 @ S/16
+LEVEL_STRIDES = (4, 8, 16)
 _FROZEN = ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2", "layer3")  # timm ResNet names
 
 
@@ -27,16 +30,31 @@ def anomaly_map(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits.float(), dim=1)[:, 1]
 
 
-def _smooth(feats: torch.Tensor) -> torch.Tensor:
-    """3x3 average pool, stride 1: the local smoothing applied to bank and input features alike."""
+def smooth(feats: torch.Tensor) -> torch.Tensor:
+    """3x3 average pool, stride 1, zero padding counted: the official `AvgPool2d(3, 1, 1)` applied
+    to bank and input features before matching."""
     return F.avg_pool2d(feats, kernel_size=3, stride=1, padding=1)
 
 
-def _up(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+def spatial_attention(diffs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Spatial attention maps [M1, M2, M3] (each (B, 1, h_l, w_l)) from the scaled DI per level.
+
+    m_l = mean over channels of DI_l;  M3 = m3,  M2 = m2 * up(m3),  M1 = m1 * up(m2) * up(m3),
+    `up` bilinear with align_corners=False to the level's own size (the official code interpolates
+    to the fixed sizes 64 and 32, which are these sizes at 256 px). m3 enters M1 once.
+    """
+    m1, m2, m3 = (diff.mean(dim=1, keepdim=True) for diff in diffs)
+
+    def up(m: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(m, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+    return [m1 * up(m2, m1) * up(m3, m1), m2 * up(m3, m2), m3]
 
 
 class ConvBNReLU(nn.Sequential):
+    """3x3 (or k x k) conv + BN + ReLU. The conv has no bias: a bias before BN is cancelled by
+    the BN's mean (the official convs carry one; importing folds it into the running mean)."""
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
         super().__init__(
             nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
@@ -45,15 +63,35 @@ class ConvBNReLU(nn.Sequential):
         )
 
 
+class UpConv(nn.Sequential):
+    """x2 bilinear upsample (align_corners=True, as the official decoder and MSFF), then 3x3
+    conv + BN + ReLU. Indices .1 (conv) and .2 (BN) are the official ones."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+class DoubleConv(nn.Sequential):
+    """Two 3x3 conv + BN + ReLU: in -> out -> out."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(ConvBNReLU(in_channels, out_channels), ConvBNReLU(out_channels, out_channels))
+
+
 class CoordinateAttention(nn.Module):
     """Coordinate attention (Hou et al., CVPR 2021): pool along H and along W, a shared 1x1
     conv + BN + h-swish, then one 1x1 conv + sigmoid per direction. Returns the two attention
-    maps, (B, C, H, 1) and (B, C, 1, W), to multiply into a feature map."""
+    maps, (B, C, H, 1) and (B, C, 1, W), whose product reweights a feature map."""
 
     def __init__(self, channels: int, reduction: int = 32, min_hidden: int = 8) -> None:
         super().__init__()
         hidden = max(min_hidden, channels // reduction)
-        self.squeeze = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.BatchNorm2d(hidden), nn.Hardswish())
+        self.squeeze = nn.Sequential(nn.Conv2d(channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.Hardswish())
         self.attend_h = nn.Conv2d(hidden, channels, 1)
         self.attend_w = nn.Conv2d(hidden, channels, 1)
 
@@ -67,14 +105,14 @@ class CoordinateAttention(nn.Module):
 
 
 class MSFFBlock(nn.Module):
-    """One level of MSFF: [F, DI] (2C) -> 3x3 conv, reweighted by coordinate attention computed
-    from [F, DI] itself -> two 3x3 convs down to C channels."""
+    """One level of MSFF: [F, DI] (2C) -> 3x3 conv (2C), reweighted by coordinate attention
+    computed from [F, DI] itself -> two 3x3 convs down to C channels."""
 
     def __init__(self, channels: int, use_coord_attention: bool) -> None:
         super().__init__()
         self.conv_in = ConvBNReLU(2 * channels, 2 * channels)
         self.attention = CoordinateAttention(2 * channels) if use_coord_attention else None
-        self.conv_out = nn.Sequential(ConvBNReLU(2 * channels, channels), ConvBNReLU(channels, channels))
+        self.conv_out = DoubleConv(2 * channels, channels)
 
     def forward(self, concat: torch.Tensor) -> torch.Tensor:
         feats = self.conv_in(concat)
@@ -85,8 +123,8 @@ class MSFFBlock(nn.Module):
 
 
 class MSFF(nn.Module):
-    """Multi-scale feature fusion over the three levels, with top-down fusion (the deeper level
-    upsampled x2, conv to the shallower width, added).
+    """Multi-scale feature fusion over the three levels, then top-down: level 3 upsampled x2 +
+    conv to 128 is added to level 2, and the result upsampled + conv to 64 is added to level 1.
 
     use_msff=False (ablation no_msff): each level is only a 1x1 conv + BN + ReLU projection of
     [F, DI] to C channels; no coordinate attention, no top-down fusion.
@@ -97,64 +135,61 @@ class MSFF(nn.Module):
         self.use_msff = use_msff
         if use_msff:
             self.blocks = nn.ModuleList(MSFFBlock(c, use_coord_attention) for c in LEVEL_CHANNELS)
-            self.fuse_32 = ConvBNReLU(LEVEL_CHANNELS[2], LEVEL_CHANNELS[1])
-            self.fuse_21 = ConvBNReLU(LEVEL_CHANNELS[1], LEVEL_CHANNELS[0])
+            self.fuse_32 = UpConv(LEVEL_CHANNELS[2], LEVEL_CHANNELS[1])
+            self.fuse_21 = UpConv(LEVEL_CHANNELS[1], LEVEL_CHANNELS[0])
         else:
             self.blocks = nn.ModuleList(ConvBNReLU(2 * c, c, kernel_size=1) for c in LEVEL_CHANNELS)
 
     def forward(self, concats: list[torch.Tensor]) -> list[torch.Tensor]:
         level1, level2, level3 = (block(x) for block, x in zip(self.blocks, concats))
         if self.use_msff:
-            level2 = level2 + self.fuse_32(_up(level3))  # (B, 256, S/16) -> (B, 128, S/8)
-            level1 = level1 + self.fuse_21(_up(level2))  # (B, 128, S/8) -> (B, 64, S/4)
+            level2 = level2 + self.fuse_32(level3)  # (B, 256, S/16) -> (B, 128, S/8)
+            level1 = level1 + self.fuse_21(level2)  # (B, 128, S/8) -> (B, 64, S/4)
         return [level1, level2, level3]
 
 
-class UpConv(nn.Sequential):
-    """x2 bilinear upsample, then 3x3 conv + BN + ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), ConvBNReLU(in_channels, out_channels))
-
-
 class Decoder(nn.Module):
-    """U-Net decoder from layer4 (512 @ S/32) to 2-channel logits at S. Channel widths follow the
-    reference implementation: 512 -> 256 (+256) -> 128 (+128) -> 64 (+64) -> 48 (+48 from the
-    stem) -> 48 -> 2. (The reference projects the stem with a bare conv; here it is conv + BN +
-    ReLU like every other block.)"""
+    """The official U-Net decoder, from layer4 (512 @ S/32) to 2-channel logits at S:
+    up + conv to 256, concat level 3, two conv (256); up to 128, concat level 2, two conv (128);
+    up to 64, concat level 1, two conv (64); up to 32, concat the stem (64 @ S/2), two conv (48);
+    up + conv 48; two conv (24); head conv 24 + BN + ReLU, then a bare conv 24 -> 2."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.up_16 = UpConv(512, 256)
-        self.up_8 = UpConv(256 + 256, 128)
-        self.up_4 = UpConv(128 + 128, 64)
-        self.up_2 = UpConv(64 + 64, 48)
-        self.stem_proj = ConvBNReLU(64, 48)
-        self.up_1 = UpConv(48 + 48, 48)
-        self.head = nn.Conv2d(48, 2, kernel_size=3, padding=1)
+        self.up_16, self.block_16 = UpConv(512, 256), DoubleConv(256 + 256, 256)
+        self.up_8, self.block_8 = UpConv(256, 128), DoubleConv(128 + 128, 128)
+        self.up_4, self.block_4 = UpConv(128, 64), DoubleConv(64 + 64, 64)
+        self.up_2, self.block_2 = UpConv(64, 32), DoubleConv(32 + 64, 48)
+        self.up_1, self.block_1 = UpConv(48, 48), DoubleConv(48, 24)
+        self.head = nn.Sequential(ConvBNReLU(24, 24), nn.Conv2d(24, 2, kernel_size=3, padding=1))
 
     def forward(self, deepest: torch.Tensor, fused: list[torch.Tensor], stem: torch.Tensor) -> torch.Tensor:
         level1, level2, level3 = fused
-        x = torch.cat([self.up_16(deepest), level3], dim=1)  # (B, 512, S/16)
-        x = torch.cat([self.up_8(x), level2], dim=1)  # (B, 256, S/8)
-        x = torch.cat([self.up_4(x), level1], dim=1)  # (B, 128, S/4)
-        x = torch.cat([self.up_2(x), self.stem_proj(stem)], dim=1)  # (B, 96, S/2)
-        return self.head(self.up_1(x))  # (B, 48, S) -> (B, 2, S)
+        x = self.block_16(torch.cat([self.up_16(deepest), level3], dim=1))  # (B, 512, S/16) -> 256
+        x = self.block_8(torch.cat([self.up_8(x), level2], dim=1))  # (B, 256, S/8) -> 128
+        x = self.block_4(torch.cat([self.up_4(x), level1], dim=1))  # (B, 128, S/4) -> 64
+        x = self.block_2(torch.cat([self.up_2(x), stem], dim=1))  # (B, 96, S/2) -> 48
+        x = self.block_1(self.up_1(x))  # (B, 48, S) -> 24
+        return self.head(x)  # (B, 2, S, S)
 
 
 class MemSeg(nn.Module):
     """MemSeg. Call `fill_memory(normal_images)` once before training (unless use_memory is
     off), then `forward(images) -> logits (B, 2, S, S)` with images float (B, 3, S, S) in [0, 1],
-    S a multiple of 32.
+    S = image_size.
 
-    Memory matching (one memory item per input): the distance from an input to a memory item is
-    sum over the three levels of the mean absolute difference of their smoothed features (each
-    level weighs the same, whatever its size: the reference implementation sums per-level means
-    too, of squared differences). The closest item gives DI_l = |F_l - M_l| at every level, and
-    the MSFF input is [F_l, DI_l] with F_l the smoothed input features.
+    Per level l (layer1-3), with F_l the raw frozen features and F_s,l = smooth(F_l):
+      - memory matching, per level: the item n minimising sum |F_s,l - bank_l[n]| (joint_memory:
+        one item minimising the sum over levels of the per-level MEAN |F_s - M|, the pre-issue-10 rule);
+      - DI_l = di_scale * |F_s,l - bank_l[n_l]|;
+      - MSFF input [feature_scale * F_l, DI_l];
+      - the fused level times its spatial attention map M_l (see `spatial_attention`).
+    The stem given to the decoder is the ReLU output of bn1 (what the official bn1 hook holds
+    once torchvision's in-place ReLU has run).
 
-    Spatial attention: M3 = mean_c(DI3), M2 = mean_c(DI2) * up(M3), M1 = mean_c(DI1) * up(M2) *
-    up(M3), as DESIGN.md section 4 writes it (the reference implementation leaves out up(M3) in M1).
+    Initialisation: PyTorch's defaults everywhere outside the encoder. The official `Init`
+    methods loop over top-level containers and never reach a conv or BN, so that is what
+    the official network was trained from (tests/memseg/test_model_formulas.py).
     """
 
     # Buffers and the encoder's stages are nn.Module attributes; typed here for the checker.
@@ -163,29 +198,51 @@ class MemSeg(nn.Module):
     memory_1: torch.Tensor
     memory_2: torch.Tensor
     memory_3: torch.Tensor
+    memory_filled: torch.Tensor
     encoder: Any  # timm's features_only ResNet18: its stages (conv1, layer1, ...) are attributes
 
-    def __init__(self, backbone_weights: str = "none", ablation: Ablation = ABLATIONS["full"], memory_size: int = 30) -> None:
+    def __init__(
+        self,
+        image_size: int = 256,
+        memory_size: int = 30,
+        use_memory: bool = True,
+        use_msff: bool = True,
+        use_coord_attention: bool = True,
+        use_spatial_attention: bool = True,
+        di_scale: float = 100.0,
+        feature_scale: float = 100.0,
+        backbone_weights: str = "none",
+        joint_memory: bool = False,
+    ) -> None:
         super().__init__()
-        if ablation.use_spatial_attention and not ablation.use_memory:
-            raise ValueError(
-                f"ablation {ablation.name!r}: spatial attention is computed from the memory difference; it needs use_memory"
-            )
+        if use_spatial_attention and not use_memory:
+            raise ValueError("spatial attention is computed from the memory difference; it needs use_memory=True")
         if memory_size < 1:
             raise ValueError(f"memory_size must be >= 1, got {memory_size}")
-        self.ablation = ablation
+        if image_size < 32 or image_size % 32:
+            raise ValueError(f"image_size must be a multiple of 32 and >= 32, got {image_size}")
+        if not (di_scale > 0 and feature_scale > 0):
+            raise ValueError(f"di_scale and feature_scale must be > 0, got {di_scale} and {feature_scale}")
+        self.image_size = image_size
         self.memory_size = memory_size
+        self.use_memory = use_memory
+        self.use_spatial_attention = use_spatial_attention
+        self.di_scale = float(di_scale)
+        self.feature_scale = float(feature_scale)
+        self.joint_memory = joint_memory
         self.encoder = create_encoder(backbone_weights)
         for name in _FROZEN:
             getattr(self.encoder, name).requires_grad_(False)
-        self.msff = MSFF(use_msff=ablation.use_msff, use_coord_attention=ablation.use_coord_attention)
+        self.msff = MSFF(use_msff=use_msff, use_coord_attention=use_coord_attention)
         self.decoder = Decoder()
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        # The bank: one buffer per level, (N, C, h, w); empty until fill_memory. Registered up front
-        # so .to(device) and state_dict carry it; loading resizes it (see _load_from_state_dict).
-        for level, channels in enumerate(LEVEL_CHANNELS, start=1):
-            self.register_buffer(f"memory_{level}", torch.zeros(0, channels, 0, 0))
+        # The bank: one buffer per level, (N, C, S/stride, S/stride), shaped now so that .to(device)
+        # and state_dict carry it; (0, ...) without memory. `memory_filled` says fill_memory ran.
+        stored = memory_size if use_memory else 0
+        for level, (channels, stride) in enumerate(zip(LEVEL_CHANNELS, LEVEL_STRIDES), start=1):
+            self.register_buffer(f"memory_{level}", torch.zeros(stored, channels, image_size // stride, image_size // stride))
+        self.register_buffer("memory_filled", torch.zeros((), dtype=torch.bool))
         self.train()
 
     anomaly_map = staticmethod(anomaly_map)  # model.anomaly_map(logits), the same function
@@ -206,8 +263,9 @@ class MemSeg(nn.Module):
     def memory(self) -> list[torch.Tensor]:
         return [self.memory_1, self.memory_2, self.memory_3]
 
-    def _frozen_features(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Stem (64 @ S/2) and layer1-3 (64 @ S/4, 128 @ S/8, 256 @ S/16) of normalised images."""
+    def frozen_features(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Stem (64 @ S/2, after bn1's ReLU) and the RAW layer1-3 features (64 @ S/4, 128 @ S/8,
+        256 @ S/16) of images in [0, 1]."""
         enc = self.encoder
         x = (images - self.pixel_mean) / self.pixel_std
         stem = enc.act1(enc.bn1(enc.conv1(x)))
@@ -224,58 +282,49 @@ class MemSeg(nn.Module):
         self._check_images(images)
         if images.shape[0] != self.memory_size:
             raise ValueError(f"fill_memory expects memory_size={self.memory_size} normal images, got {images.shape[0]}")
-        if not self.ablation.use_memory:
+        if not self.use_memory:
             return
         device = self.memory_1.device
-        chunks: list[list[torch.Tensor]] = [[], [], []]
         for start in range(0, images.shape[0], batch_size):
             batch = images[start : start + batch_size].to(device, torch.float32)
             with torch.autocast(device_type=device.type, enabled=False):
-                _, levels = self._frozen_features(batch)
-            for level, feats in enumerate(levels):
-                chunks[level].append(_smooth(feats))
-        for level, parts in enumerate(chunks, start=1):
-            setattr(self, f"memory_{level}", torch.cat(parts).contiguous())
+                _, levels = self.frozen_features(batch)
+            for bank, feats in zip(self.memory, levels):
+                bank[start : start + batch.shape[0]] = smooth(feats).to(bank.dtype)
+        self.memory_filled.fill_(True)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
-        # The bank's shape depends on N and the image size: take it from the checkpoint.
-        for level in range(1, len(LEVEL_CHANNELS) + 1):
-            key = f"{prefix}memory_{level}"
-            if key in state_dict:
-                current = getattr(self, f"memory_{level}")
-                setattr(self, f"memory_{level}", torch.empty_like(state_dict[key], device=current.device, dtype=current.dtype))
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+    def nearest_memory(self, smoothed: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Index (B,) of the chosen memory item for each input and level, from smoothed features.
 
-    def nearest_memory(self, levels: list[torch.Tensor]) -> torch.Tensor:
-        """Index (B,) of the closest memory item for each input, from smoothed level features."""
-        distance = None
-        for feats, bank in zip(levels, self.memory):
+        Per level (official): argmin over n of sum |F_s,l - bank_l[n]|. joint_memory: one index
+        for all levels, argmin of the sum over levels of the per-level mean |F_s - M|."""
+        distances = []
+        for feats, bank in zip(smoothed, self.memory):
             flat = feats.flatten(1).float()
-            # (B, N): mean |F - M| over the level's elements; cdist p=1 never builds B x N x D.
-            level_distance = torch.cdist(flat[None], bank.flatten(1).float()[None], p=1.0)[0] / flat.shape[1]
-            distance = level_distance if distance is None else distance + level_distance
-        assert distance is not None, "the memory bank has no levels"
-        return distance.argmin(dim=1)
+            # (B, N): summed |F - M| over the level's elements; cdist p=1 never builds B x N x D.
+            distances.append(torch.cdist(flat[None], bank.flatten(1).float()[None], p=1.0)[0])
+        if self.joint_memory:
+            joint = torch.stack([d / feats[0].numel() for d, feats in zip(distances, smoothed)]).sum(dim=0)
+            return [joint.argmin(dim=1)] * len(distances)
+        return [d.argmin(dim=1) for d in distances]
 
-    def difference(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
-        """DI per level: |F - M| against each input's nearest memory item; zeros without memory."""
-        if not self.ablation.use_memory:
-            return [torch.zeros_like(feats) for feats in levels]
-        if self.memory_1.shape[0] == 0:
+    def difference(self, smoothed: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Unscaled DI per level, |F_s,l - bank_l[n_l]| (float32); zeros without memory."""
+        if not self.use_memory:
+            return [torch.zeros_like(feats, dtype=torch.float32) for feats in smoothed]
+        if not bool(self.memory_filled):
             raise RuntimeError("the memory bank is empty: call fill_memory(normal_images) before forward")
-        if self.memory_1.shape[-2:] != levels[0].shape[-2:]:
-            raise ValueError(
-                f"images are {4 * levels[0].shape[-1]} px but the memory bank was filled at {4 * self.memory_1.shape[-1]} px"
-            )
-        with torch.autocast(device_type=levels[0].device.type, enabled=False):
-            index = self.nearest_memory(levels)
-            return [(feats.float() - bank.index_select(0, index)).abs() for feats, bank in zip(levels, self.memory)]
+        with torch.autocast(device_type=smoothed[0].device.type, enabled=False):
+            indices = self.nearest_memory(smoothed)
+            return [(f.float() - bank.float().index_select(0, i)).abs() for f, bank, i in zip(smoothed, self.memory, indices)]
 
     # -- forward ----------------------------------------------------------------------------
 
     def _check_images(self, images: torch.Tensor) -> None:
-        if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != images.shape[-2] or images.shape[-1] % 32:
-            raise ValueError(f"images must be (B, 3, S, S) with S a multiple of 32, got {tuple(images.shape)}")
+        if images.ndim != 4 or images.shape[1] != 3 or images.shape[-1] != images.shape[-2]:
+            raise ValueError(f"images must be (B, 3, S, S), got {tuple(images.shape)}")
+        if images.shape[-1] != self.image_size:
+            raise ValueError(f"this model was built for {self.image_size} px images, got {images.shape[-1]} px")
         if not images.is_floating_point():
             raise ValueError(f"images must be float in [0, 1], got {images.dtype} (divide uint8 images by 255)")
 
@@ -283,15 +332,11 @@ class MemSeg(nn.Module):
         """images: float (B, 3, S, S) in [0, 1] -> logits (B, 2, S, S)."""
         self._check_images(images)
         with torch.no_grad():  # the frozen part: no graph, less memory
-            stem, levels = self._frozen_features(images)
-        deepest = self.encoder.layer4(levels[2])  # (B, 512, S/32), trainable
-        levels = [_smooth(feats) for feats in levels]
-        diffs = self.difference(levels)
-        concats = [torch.cat([feats, diff.to(feats.dtype)], dim=1) for feats, diff in zip(levels, diffs)]
+            stem, raw = self.frozen_features(images)
+        deepest = self.encoder.layer4(raw[2])  # (B, 512, S/32), trainable
+        diffs = [self.di_scale * diff for diff in self.difference([smooth(feats) for feats in raw])]
+        concats = [torch.cat([self.feature_scale * feats, diff.to(feats.dtype)], dim=1) for feats, diff in zip(raw, diffs)]
         fused = self.msff(concats)
-        if self.ablation.use_spatial_attention:
-            m3 = diffs[2].mean(dim=1, keepdim=True)  # (B, 1, S/16)
-            m2 = diffs[1].mean(dim=1, keepdim=True) * _up(m3)  # (B, 1, S/8)
-            m1 = diffs[0].mean(dim=1, keepdim=True) * _up(m2) * _up(m3, 4)  # (B, 1, S/4)
-            fused = [feats * m.to(feats.dtype) for feats, m in zip(fused, (m1, m2, m3))]
+        if self.use_spatial_attention:
+            fused = [feats * attn.to(feats.dtype) for feats, attn in zip(fused, spatial_attention(diffs))]
         return self.decoder(deepest, fused, stem)

@@ -11,12 +11,14 @@ kornia's many small ops or a torch.where per augmentation.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from memseg.categories import resolve
 from memseg.config import Ablation, JobConfig
 from memseg.perlin import perlin_2d
 
@@ -413,6 +415,8 @@ class AnomalySimulator:
         sim_config = SimulationConfig.from_ablation(
             config.category, config.image_size, config.ablation_flags, anomaly_ratio=config.anomaly_ratio
         )
+        # The category table (or an override) decides the foreground mask; the ablation can only remove it.
+        sim_config = dataclasses.replace(sim_config, foreground_mask=resolve(config).foreground_mask)
         return cls(sim_config, texture_bank)
 
     def anomaly_count(self, batch: int) -> int:

@@ -158,3 +158,37 @@ def test_recipe_flags_reach_every_job_config():
     assert all(c.compile and c.steps == 7 and c.texture_dir.endswith("/tex") for c in configs)
     plain = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny"])
     assert "compile" not in cli_overrides(plain)
+    assert not {"memory_size", "di_scale", "feature_scale", "foreground_mask"} & set(cli_overrides(plain))
+
+
+def test_category_setting_flags_override_the_table():
+    from harness.__main__ import build_parser
+    from harness.cli_run import build_spec
+    from harness.sweep import expand
+    from memseg.categories import resolve
+
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--categories",
+            "screw,cable",
+            "--profile",
+            "smoke",
+            "--memory-size",
+            "12",
+            "--di-scale",
+            "10",
+            "--feature-scale",
+            "2",
+            "--foreground-mask",
+            "off",
+        ]
+    )
+    for config in expand(build_spec(args)):
+        settings = resolve(config)
+        assert (settings.memory_size, settings.di_scale, settings.feature_scale, settings.foreground_mask) == (
+            12,
+            10.0,
+            2.0,
+            False,
+        )

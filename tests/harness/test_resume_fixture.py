@@ -22,7 +22,9 @@ FAILED = ("carpet-full-s0-2cf0231497", "carpet-full-s1-7a029785d4")
 # Ids computed by the code of commit f57f07c (JobConfig.from_dict(case).job_id).
 IDS_OF_THAT_DAY = [
     ({"category": "bottle"}, "bottle-full-s0-f36388480a"),
-    ({"category": "screw", "ablation": "no_memory", "seed": 2}, "screw-no_memory-s2-a4a57d8f27"),
+    # Since issue 10 an unset memory size is screw's official 120 images, a different experiment;
+    # the bank of that day (30 images) keeps its id.
+    ({"category": "screw", "ablation": "no_memory", "seed": 2, "memory_size": 30}, "screw-no_memory-s2-a4a57d8f27"),
     (
         {
             "image_size": 64,

@@ -43,6 +43,21 @@ def test_ok_and_failed_rows_share_the_full_schema(tmp_path):
     assert len(store.load_scores(tmp_path, "s", good.job_id)) == 3
 
 
+def test_rows_record_the_effective_category_settings(tmp_path):
+    table, overridden = JobConfig("transistor", steps=4), JobConfig("screw", steps=4, di_scale=5.0, foreground_mask=False)
+    for config in (table, overridden):
+        store.write_job(tmp_path, _ok_row(config)[0], None)
+    failed = store.row_from_failure(
+        "s", "tiny", JobConfig("toothbrush", ablation="unscaled"), error="x", attempts=1, recorded_at="t"
+    )
+    store.write_job(tmp_path, failed, None)
+    df = store.load_results(tmp_path, "s").set_index("category")
+    columns = ["memory_size", "di_scale", "feature_scale", "foreground_mask"]
+    assert list(df.loc["transistor", columns]) == [30, 1000.0, 1.0, True]
+    assert list(df.loc["screw", columns]) == [120, 5.0, 100.0, False]
+    assert list(df.loc["toothbrush", columns]) == [10, 1.0, 1.0, True]
+
+
 def test_stray_temp_files_are_never_read(tmp_path):
     config = JobConfig("bottle")
     row, scores = _ok_row(config)

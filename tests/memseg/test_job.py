@@ -96,6 +96,30 @@ def test_too_few_training_images_for_the_memory_bank_is_an_error(data_root: Path
         job_module.run(tiny(data_root, memory_size=500))
 
 
+def test_memory_is_the_first_n_sorted_training_images_and_is_held_out(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from memseg.data.loading import load_category
+    from memseg.model import MemSeg
+
+    seen: dict[str, torch.Tensor] = {}
+    real_fill, real_train = MemSeg.fill_memory, job_module._train
+
+    def fill(self, images, *args, **kwargs):
+        seen["memory"] = images.clone()
+        return real_fill(self, images, *args, **kwargs)
+
+    def train(model, simulator, train_images, *args, **kwargs):
+        seen["train"] = train_images.clone()
+        return real_train(model, simulator, train_images, *args, **kwargs)
+
+    monkeypatch.setattr(MemSeg, "fill_memory", fill)
+    monkeypatch.setattr(job_module, "_train", train)
+    job_module.run(tiny(data_root, seed=5))
+    data = load_category("synthetic", data_root, "bottle", 64)
+    assert list(data.train_paths) == sorted(data.train_paths, key=lambda p: Path(p).name)
+    assert torch.equal(seen["memory"], data.train_images[:4].float() / 255)  # tiny profile: memory_size 4
+    assert torch.equal(seen["train"], data.train_images[4:])
+
+
 def test_saved_model_reloads_and_predicts_the_same_maps(data_root: Path, tmp_path: Path) -> None:
     config = tiny(data_root, out_dir=str(tmp_path))
     result = job_module.run(config)

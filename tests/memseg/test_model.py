@@ -7,9 +7,10 @@ import copy
 import pytest
 import torch
 
-from memseg.config import ABLATIONS, Ablation
+from memseg.config import ABLATIONS, JobConfig
+from memseg.job import build_model
 from memseg.loss import memseg_loss
-from memseg.model import CoordinateAttention, MemSeg, anomaly_map
+from memseg.model import CoordinateAttention, MemSeg, anomaly_map, smooth
 
 SIZE = 64
 
@@ -20,7 +21,8 @@ def _images(n: int, seed: int, size: int = SIZE) -> torch.Tensor:
 
 def _model(ablation: str = "full", memory_seed: int | None = 0) -> MemSeg:
     torch.manual_seed(0)
-    model = MemSeg("none", ABLATIONS[ablation], memory_size=4)
+    config = JobConfig(category="bottle", ablation=ablation, image_size=SIZE, memory_size=4, backbone_weights="none")
+    model = build_model(config)
     if memory_seed is not None:
         model.fill_memory(_images(4, memory_seed))
     return model
@@ -72,7 +74,7 @@ def test_memory_bank_moves_and_round_trips(tmp_path) -> None:
 
     path = tmp_path / "model.pt"
     torch.save(model.state_dict(), path)
-    fresh = MemSeg("none", ABLATIONS["full"], memory_size=4).eval()  # empty bank before loading
+    fresh = MemSeg(image_size=SIZE, memory_size=4).eval()  # empty bank before loading
     fresh.load_state_dict(torch.load(path, weights_only=True))
     for level in (1, 2, 3):
         assert torch.equal(getattr(fresh, f"memory_{level}"), getattr(model, f"memory_{level}"))
@@ -88,25 +90,30 @@ def test_memory_bank_moves_to_cuda() -> None:
     assert model(_images(1, 3).cuda()).is_cuda
 
 
-def test_nearest_memory_matches_brute_force() -> None:
-    model = _model()
+@pytest.mark.parametrize("joint", [False, True])
+def test_nearest_memory_matches_brute_force(joint: bool) -> None:
+    model = _model("joint_memory" if joint else "full")
     generator = torch.Generator().manual_seed(5)
-    model.memory_1, model.memory_2, model.memory_3 = (
-        torch.rand(6, c, s, s, generator=generator) for c, s in ((64, 16), (128, 8), (256, 4))
-    )
+    for level, (c, s) in enumerate(((64, 16), (128, 8), (256, 4)), start=1):
+        setattr(model, f"memory_{level}", torch.rand(6, c, s, s, generator=generator))
     levels = [torch.rand(5, c, s, s, generator=generator) for c, s in ((64, 16), (128, 8), (256, 4))]
     chosen = model.nearest_memory(levels)
     for b in range(5):
-        distances = [sum((levels[level][b] - model.memory[level][n]).abs().mean() for level in range(3)) for n in range(6)]
-        assert chosen[b].item() == int(torch.stack([torch.as_tensor(d) for d in distances]).argmin())
+        per_level = [[float((levels[l][b] - model.memory[l][n]).abs().sum()) for n in range(6)] for l in range(3)]
+        if joint:  # sum over levels of the per-level mean
+            joint_distance = [sum(per_level[l][n] / levels[l][b].numel() for l in range(3)) for n in range(6)]
+            expected = [min(range(6), key=joint_distance.__getitem__)] * 3
+        else:
+            expected = [min(range(6), key=per_level[l].__getitem__) for l in range(3)]
+        assert [int(c[b]) for c in chosen] == expected
 
 
 def test_difference_is_zero_for_a_memory_image() -> None:
     memory_images = _images(4, 0)
     model = _model().eval()
     with torch.no_grad():
-        _, levels = model._frozen_features(torch.cat([memory_images[2:3], _images(1, 9)]))
-        diffs = model.difference([torch.nn.functional.avg_pool2d(f, 3, 1, 1) for f in levels])
+        _, levels = model.frozen_features(torch.cat([memory_images[2:3], _images(1, 9)]))
+        diffs = model.difference([smooth(f) for f in levels])
     for diff in diffs:
         assert diff[0].abs().max() < 1e-5  # the memory image: DI = 0
         assert diff[1].abs().mean() > 1e-3  # any other image: DI > 0
@@ -114,7 +121,7 @@ def test_difference_is_zero_for_a_memory_image() -> None:
 
 @pytest.mark.parametrize("size", [64, 128])
 def test_output_shapes(size: int) -> None:
-    model = MemSeg("none", memory_size=2)
+    model = MemSeg(image_size=size, memory_size=2)
     model.fill_memory(_images(2, 0, size))
     model.eval()
     with torch.no_grad():
@@ -174,7 +181,7 @@ def test_structural_ablations_change_the_network() -> None:
     assert not any(isinstance(m, CoordinateAttention) for m in no_msff.modules())
     assert count(no_msff) < count(no_ca) < count(full)
     # The simulation-only ablations build exactly the full network.
-    for name in ("texture_only", "structure_only", "no_foreground_mask"):
+    for name in ("texture_only", "structure_only", "no_foreground_mask", "unscaled", "joint_memory"):
         assert count(_model(name, None)) == count(full)
 
 
@@ -185,11 +192,11 @@ def test_bad_input_is_refused() -> None:
     with pytest.raises(ValueError, match="memory_size=4"):
         model.fill_memory(_images(3, 0))
     model.fill_memory(_images(4, 0))
-    with pytest.raises(ValueError, match="multiple of 32"):
-        model(torch.rand(1, 3, 48, 48))
+    with pytest.raises(ValueError, match="built for 64 px"):
+        model(torch.rand(1, 3, 96, 96))
     with pytest.raises(ValueError, match="float"):
         model((_images(1, 0) * 255).to(torch.uint8))
-    with pytest.raises(ValueError, match="filled at 64 px"):
-        model(_images(1, 0, 128))
+    with pytest.raises(ValueError, match="multiple of 32"):
+        MemSeg(image_size=48)
     with pytest.raises(ValueError, match="use_memory"):
-        MemSeg("none", Ablation("odd", use_memory=False))
+        MemSeg(image_size=SIZE, use_memory=False)

@@ -1,0 +1,73 @@
+"""Per-category MemSeg settings in one visible table: memory size, DI scale, feature scale and the
+foreground mask, as the official code (areylng/MemSeg, run_training.py) sets them.
+
+A JobConfig field left at None takes its value from this table; a value given there (CLI flag,
+sweep `overrides:`, profile) wins. `resolve` is the one place that decides, and its result is
+what the model is built with and what each result row records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memseg.config import CATEGORIES, OBJECT_CATEGORIES, JobConfig
+
+
+@dataclass(frozen=True)
+class CategorySettings:
+    """What differs between categories in the official code.
+
+    memory_size: the first N sorted normal training images fill the bank and are held out from
+        training (run_training.py `all_num`: 30; screw 120; toothbrush 10).
+    di_scale: DI = |F_s - M| is multiplied by this before spatial attention and concatenation
+        (`m_scale`: 100; transistor 1000).
+    feature_scale: the raw (unsmoothed) layer1-3 features concatenated with DI are multiplied by
+        this (`o_scale`: 100; cable and transistor 1).
+    foreground_mask: Perlin masks are restricted to the object (object categories; the textures
+        have no background to avoid).
+    """
+
+    memory_size: int = 30
+    di_scale: float = 100.0
+    feature_scale: float = 100.0
+    foreground_mask: bool = False
+
+
+def _settings(category: str) -> CategorySettings:
+    return CategorySettings(
+        memory_size={"screw": 120, "toothbrush": 10}.get(category, 30),
+        di_scale={"transistor": 1000.0}.get(category, 100.0),
+        feature_scale={"cable": 1.0, "transistor": 1.0}.get(category, 100.0),
+        foreground_mask=category in OBJECT_CATEGORIES,
+    )
+
+
+# The table. Printed in the README's Faithfulness section; pinned by tests/memseg/test_categories.py.
+CATEGORY_SETTINGS: dict[str, CategorySettings] = {c: _settings(c) for c in CATEGORIES}
+# Categories outside MVTec AD (folder data sets): the official defaults, no foreground mask.
+DEFAULT_SETTINGS = CategorySettings()
+
+
+def category_settings(category: str) -> CategorySettings:
+    """The table's row for `category`; DEFAULT_SETTINGS for a category MVTec AD does not have."""
+    return CATEGORY_SETTINGS.get(category, DEFAULT_SETTINGS)
+
+
+def resolve(config: JobConfig) -> CategorySettings:
+    """The settings a job runs with: each JobConfig override that is not None, else the table.
+    The `unscaled` ablation sets both scales to 1 and the `no_foreground_mask` ablation turns the
+    foreground mask off, whatever the table or the overrides say (an ablation names what it removes)."""
+    table = category_settings(config.category)
+    ablation = config.ablation_flags
+    memory_size = table.memory_size if config.memory_size is None else config.memory_size
+    di_scale = table.di_scale if config.di_scale is None else config.di_scale
+    feature_scale = table.feature_scale if config.feature_scale is None else config.feature_scale
+    foreground = table.foreground_mask if config.foreground_mask is None else config.foreground_mask
+    if not ablation.scaled:
+        di_scale = feature_scale = 1.0
+    return CategorySettings(
+        memory_size=memory_size,
+        di_scale=float(di_scale),
+        feature_scale=float(feature_scale),
+        foreground_mask=foreground and ablation.foreground_mask,
+    )

@@ -1,0 +1,49 @@
+"""The per-category settings table (official run_training.py values) and how a job resolves them."""
+
+from __future__ import annotations
+
+import pytest
+
+from memseg.categories import (
+    CATEGORY_SETTINGS,
+    DEFAULT_SETTINGS,
+    CategorySettings,
+    category_settings,
+    resolve,
+)
+from memseg.config import CATEGORIES, OBJECT_CATEGORIES, JobConfig
+
+
+def test_table_holds_the_official_values() -> None:
+    assert set(CATEGORY_SETTINGS) == set(CATEGORIES)
+    for category, row in CATEGORY_SETTINGS.items():
+        assert row.memory_size == {"screw": 120, "toothbrush": 10}.get(category, 30), category
+        assert row.di_scale == (1000.0 if category == "transistor" else 100.0), category
+        assert row.feature_scale == (1.0 if category in ("cable", "transistor") else 100.0), category
+        assert row.foreground_mask == (category in OBJECT_CATEGORIES), category
+    assert category_settings("my_folder_category") == DEFAULT_SETTINGS == CategorySettings(30, 100.0, 100.0, False)
+
+
+def _config(category: str = "transistor", **changes) -> JobConfig:
+    return JobConfig(category=category, **changes)
+
+
+def test_none_means_the_table_and_a_value_overrides_it() -> None:
+    assert resolve(_config()) == CategorySettings(30, 1000.0, 1.0, True)
+    assert resolve(_config("screw")) == CategorySettings(120, 100.0, 100.0, True)
+    changed = resolve(_config(memory_size=7, di_scale=5.0, feature_scale=2.0, foreground_mask=False))
+    assert changed == CategorySettings(7, 5.0, 2.0, False)
+    assert resolve(_config("carpet", foreground_mask=True)).foreground_mask
+
+
+def test_ablations_remove_what_they_name() -> None:
+    unscaled = resolve(_config(ablation="unscaled", di_scale=50.0))
+    assert (unscaled.di_scale, unscaled.feature_scale, unscaled.memory_size) == (1.0, 1.0, 30)
+    assert not resolve(_config(ablation="no_foreground_mask", foreground_mask=True)).foreground_mask
+
+
+def test_overrides_change_the_job_id_and_bad_values_are_refused() -> None:
+    assert _config().job_id != _config(di_scale=1000.0).job_id  # explicit value = a different config
+    for field, value in (("memory_size", 0), ("di_scale", 0.0), ("feature_scale", -1.0)):
+        with pytest.raises(ValueError, match=field):
+            _config(**{field: value})  # type: ignore[arg-type]
