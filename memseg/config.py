@@ -28,8 +28,7 @@ OBJECT_CATEGORIES: tuple[str, ...] = (
     "zipper",
 )
 CATEGORIES: tuple[str, ...] = tuple(sorted(TEXTURE_CATEGORIES + OBJECT_CATEGORIES))
-
-DATASET_KINDS: tuple[str, ...] = ("mvtec", "folder", "synthetic")
+# The data set kinds and their categories live in memseg.data.registry (DATASET_KINDS there).
 
 
 @dataclass(frozen=True)
@@ -71,11 +70,12 @@ def get_ablation(name: str) -> Ablation:
         raise ValueError(f"unknown ablation {name!r}; valid: {', '.join(ABLATIONS)}") from None
 
 
-def check_category(name: str) -> str:
-    """`name` if it is an MVTec AD category, else a ValueError that lists the valid names."""
-    if name not in CATEGORIES:
-        raise ValueError(f"unknown category {name!r}; valid: {', '.join(CATEGORIES)}")
-    return name
+def check_category(name: str, dataset: str = "mvtec") -> str:
+    """`name` if it is a category of `dataset` (any name for folder data), else a ValueError that
+    lists the valid names; an unknown `dataset` is a ValueError too."""
+    from memseg.data.registry import get_dataset  # lazy: the registry imports this module
+
+    return get_dataset(dataset).check_category(name)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class JobConfig:
 
     category: str
     data_root: str | None = None  # None: the harness fills in its generated data set
-    dataset: str = "mvtec"  # mvtec | folder | synthetic (synthetic = MVTec layout we generated)
+    dataset: str = "mvtec"  # a memseg.data.registry kind: mvtec | synthetic | folder | visa | mvtec_ad2 | mpdd | btad
     seed: int = 0
     ablation: str = "full"
     image_size: int = 256
@@ -110,11 +110,8 @@ class JobConfig:
     out_dir: str | None = None  # where weights and per-image scores go; None = not saved
 
     def __post_init__(self) -> None:
-        if self.dataset != "folder":  # a folder data set names its own categories
-            check_category(self.category)
+        check_category(self.category, self.dataset)  # per data set; a folder data set names its own
         get_ablation(self.ablation)
-        if self.dataset not in DATASET_KINDS:
-            raise ValueError(f"unknown dataset kind {self.dataset!r}; valid: {', '.join(DATASET_KINDS)}")
         if self.image_size < 32 or self.image_size % 32:
             raise ValueError(f"image_size must be a multiple of 32 and >= 32, got {self.image_size}")
         for name in ("steps", "batch_size", "memory_size", "top_k", "eval_batch_size", "log_every"):

@@ -11,6 +11,7 @@ kornia's many small ops or a torch.where per augmentation.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from memseg.config import Ablation, JobConfig
+from memseg.data.registry import settings_of
 from memseg.perlin import perlin_2d
 
 # Foreground masks of the object categories, from the reference implementation's per-category
@@ -415,6 +417,8 @@ class AnomalySimulator:
         sim_config = SimulationConfig.from_ablation(
             config.category, config.image_size, config.ablation_flags, anomaly_ratio=config.anomaly_ratio
         )
+        if not settings_of(config.dataset).foreground_mask:  # no foreground table for this data set
+            sim_config = dataclasses.replace(sim_config, foreground_mask=False)
         return cls(sim_config, texture_bank)
 
     def anomaly_count(self, batch: int) -> int:
