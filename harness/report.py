@@ -18,6 +18,7 @@ from rich.text import Text
 from harness.progress import LiveState
 from harness.reference import PAPER, TOOTOUCH
 from memseg.config import ABLATIONS, CATEGORIES
+from memseg.data.registry import DATASETS
 
 METRICS = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC", "pixel_f1": "pixel F1", "pixel_aupro": "AUPRO@0.3"}
 THROUGHPUT = {"train_steps_per_s": "train steps/s", "infer_images_per_s": "infer img/s"}
@@ -126,6 +127,7 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
         return [TableData(f"{sweep}: no results yet", ("",), ())]
     datasets = set(rows["dataset"].dropna().unique())
     mvtec = datasets == {"mvtec"}
+    data_label = " + ".join(DATASETS[d].title if d in DATASETS else d for d in sorted(datasets))
     for ablation in _ablation_order(list(agg["ablation"].unique())):
         part = agg[agg["ablation"] == ablation]
         show_ref = mvtec and ablation == "full"
@@ -151,8 +153,11 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
         if show_ref:
             caption += f"\nΔ: ours minus the published number to its left, in percentage points.\n{PAPER.note}\n{TOOTOUCH.note}"
         elif not mvtec:
-            caption += f"\nData: {', '.join(sorted(datasets))}; published numbers are for MVTec AD and are not shown."
-        title = f"{sweep} · {ablation}" if sweep else ablation
+            caption += (
+                f"\nData: {data_label}; published numbers are for MVTec AD and are not shown "
+                "(we know of no published MemSeg numbers for this data under this protocol)."
+            )
+        title = " · ".join(part for part in (sweep, data_label, ablation) if part)
         tables.append(TableData(title, tuple(headers), tuple(body), caption, bold_last_row=True))
     ablations = _ablation_order(list(agg["ablation"].unique()))
     if len(ablations) > 1:

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from memseg.config import JobConfig, JobResult
+from memseg.data.registry import settings_of
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -37,6 +38,7 @@ JOB_SCHEMA = pa.schema(
         ("ablation", _str),
         ("profile", _str),
         ("dataset", _str),
+        ("dataset_settings", _str),  # JSON: the dataset's MemSeg defaults (memseg.data.registry)
         ("status", _str),
         ("error", _str),
         ("traceback", _str),
@@ -115,6 +117,7 @@ def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
         "ablation": config.ablation,
         "profile": profile_name,
         "dataset": config.dataset,
+        "dataset_settings": json.dumps(settings_of(config.dataset).to_dict(), sort_keys=True),
         "steps": config.steps,
         "image_size": config.image_size,
         "batch_size": config.batch_size,

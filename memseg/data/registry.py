@@ -69,9 +69,7 @@ class Dataset:
         """`category` if this data set has it (any name for folder data), else a ValueError
         listing the valid names."""
         if self.categories is not None and category not in self.categories:
-            raise ValueError(
-                f"unknown {self.title} category {category!r}; valid: {', '.join(self.categories)}"
-            )
+            raise ValueError(f"unknown category {category!r}; valid: {', '.join(self.categories)} (dataset {self.name})")
         return category
 
     def check_categories(self, categories: tuple[str, ...] | list[str]) -> None:
@@ -80,7 +78,7 @@ class Dataset:
             return
         bad = [c for c in categories if c not in self.categories]
         if bad:
-            raise ValueError(f"unknown {self.title} categories {bad}; valid: all, {', '.join(self.categories)}")
+            raise ValueError(f"unknown categories {bad}; valid: all, {', '.join(self.categories)} (dataset {self.name})")
 
 
 _MVTEC_SETTINGS = MemSegSettings(foreground_mask=True)
@@ -94,12 +92,12 @@ DATASETS: dict[str, Dataset] = {
             "test/ (good + every defect type), masks in ground_truth/", _CC_BY_NC_SA, "mvtec", published=True,
         ),
         Dataset(
-            "synthetic", "generated (MVTec AD layout)", MVTEC_CATEGORIES, "memseg.data.mvtec:scan_mvtec_category",
-            _MVTEC_SETTINGS, "test/ (good + every defect type), exact masks", "generated here", None,
-        ),
-        Dataset(
             "folder", "folder", None, "memseg.data.folder:scan_folder_category", MemSegSettings(test_set="every 5th normal + abnormal/"),
             "every 5th normal image (by name) + abnormal/, masks optional", "yours", None,
+        ),
+        Dataset(
+            "synthetic", "generated (MVTec AD layout)", MVTEC_CATEGORIES, "memseg.data.mvtec:scan_mvtec_category",
+            _MVTEC_SETTINGS, "test/ (good + every defect type), exact masks", "generated here", None,
         ),
         Dataset(
             "visa", "VisA", VISA_CATEGORIES, "memseg.data.visa:scan_visa_category",
