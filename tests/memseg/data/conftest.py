@@ -32,3 +32,6 @@ def write_png(path: Path, array: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path)
     return path
+
+
+from tests.memseg.data.lookalikes import lookalike, lookalike_copy  # noqa: E402, F401  (fixtures of the dataset readers' tests)
