@@ -95,8 +95,8 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def _run_synth_like(args: argparse.Namespace, console: Console) -> int:
-    from memseg.data.lookalike import generate_like
     from memseg.data.loading import validate
+    from memseg.data.lookalike import generate_like
     from memseg.data.types import DataError
 
     try:

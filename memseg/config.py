@@ -73,7 +73,8 @@ def get_ablation(name: str) -> Ablation:
 def check_category(name: str, dataset: str = "mvtec") -> str:
     """`name` if it is a category of `dataset` (any name for folder data), else a ValueError that
     lists the valid names; an unknown `dataset` is a ValueError too."""
-    from memseg.data.registry import get_dataset  # lazy: the registry imports this module
+    # Imported here, not at the top: the registry imports this module.
+    from memseg.data.registry import get_dataset
 
     return get_dataset(dataset).check_category(name)
 

@@ -89,7 +89,11 @@ def generate_like(
         known.check_categories(categories)
     except ValueError as err:
         raise DataError(str(err)) from None
-    for name, value in (("n_train", n_train), ("n_test_good", n_test_good), ("n_test_defect_per_type", n_test_defect_per_type)):
+    for name, value in (
+        ("n_train", n_train),
+        ("n_test_good", n_test_good),
+        ("n_test_defect_per_type", n_test_defect_per_type),
+    ):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     out = Path(out_dir)
@@ -101,7 +105,9 @@ def generate_like(
             shutil.rmtree(out / name)
 
     writer = _WRITERS[dataset]
-    counts = {c: (n_train, n_test_good, n_test_defect_per_type * len(defect_types(SOURCES[dataset][c]))) for c in categories}
+    counts = {
+        c: (n_train, n_test_good, n_test_defect_per_type * len(defect_types(SOURCES[dataset][c]))) for c in categories
+    }
     total = sum(a + b + c for a, b, c in counts.values())
     done = 0
     rows: list[tuple[str, str, str, str, str]] = []
@@ -177,7 +183,10 @@ def _write_visa(out: Path, category: str, samples: _Samples, n_train: int, n_goo
         rows.append((category, split, "normal", relative, ""))
         step()
     for index, (_, sample) in enumerate(samples.defects(per_type)):
-        image, mask = f"{category}/Data/Images/Anomaly/{index:03d}.JPG", f"{category}/Data/Masks/Anomaly/{index:03d}.png"
+        image, mask = (
+            f"{category}/Data/Images/Anomaly/{index:03d}.JPG",
+            f"{category}/Data/Masks/Anomaly/{index:03d}.png",
+        )
         _save_image(out / image, sample.image)
         _save_mask(out / mask, sample.mask, values="regions")
         rows.append((category, "test", "anomaly", image, mask))
@@ -185,13 +194,17 @@ def _write_visa(out: Path, category: str, samples: _Samples, n_train: int, n_goo
     return rows
 
 
-def _write_mvtec_ad2(out: Path, category: str, samples: _Samples, n_train: int, n_good: int, per_type: int, step) -> list:
+def _write_mvtec_ad2(
+    out: Path, category: str, samples: _Samples, n_train: int, n_good: int, per_type: int, step
+) -> list:
     folder = out / category
     for index in range(n_train):
         _save_image(folder / "train" / "good" / f"{index:03d}_regular.png", samples.normal("train", index).image)
         step()
     for index in range(max(1, n_train // 4)):
-        _save_image(folder / "validation" / "good" / f"{index:03d}_regular.png", samples.normal("validation", index).image)
+        _save_image(
+            folder / "validation" / "good" / f"{index:03d}_regular.png", samples.normal("validation", index).image
+        )
     for index in range(n_good):
         _save_image(folder / "test_public" / "good" / f"{index:03d}_regular.png", samples.normal("test", index).image)
         step()

@@ -47,7 +47,9 @@ def check_test_set(name: str) -> str:
                 f"scores on {name} come only from MVTec's evaluation server ({SERVER}): submit anomaly maps there",
             ],
         )
-    raise DataError(f"unknown MVTec AD 2 test set {name!r}", [f"valid: {', '.join(TEST_SETS)} (only {PUBLIC} is evaluated)"])
+    raise DataError(
+        f"unknown MVTec AD 2 test set {name!r}", [f"valid: {', '.join(TEST_SETS)} (only {PUBLIC} is evaluated)"]
+    )
 
 
 def scan_mvtec_ad2_category(root: Path, category: str) -> CategoryFiles:

@@ -69,7 +69,9 @@ class Dataset:
         """`category` if this data set has it (any name for folder data), else a ValueError
         listing the valid names."""
         if self.categories is not None and category not in self.categories:
-            raise ValueError(f"unknown category {category!r}; valid: {', '.join(self.categories)} (dataset {self.name})")
+            raise ValueError(
+                f"unknown category {category!r}; valid: {', '.join(self.categories)} (dataset {self.name})"
+            )
         return category
 
     def check_categories(self, categories: tuple[str, ...] | list[str]) -> None:
@@ -78,7 +80,9 @@ class Dataset:
             return
         bad = [c for c in categories if c not in self.categories]
         if bad:
-            raise ValueError(f"unknown categories {bad}; valid: all, {', '.join(self.categories)} (dataset {self.name})")
+            raise ValueError(
+                f"unknown categories {bad}; valid: all, {', '.join(self.categories)} (dataset {self.name})"
+            )
 
 
 _MVTEC_SETTINGS = MemSegSettings(foreground_mask=True)
@@ -88,39 +92,79 @@ DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
         Dataset(
-            "mvtec", "MVTec AD", MVTEC_CATEGORIES, "memseg.data.mvtec:scan_mvtec_category", _MVTEC_SETTINGS,
-            "test/ (good + every defect type), masks in ground_truth/", _CC_BY_NC_SA, "mvtec", published=True,
+            "mvtec",
+            "MVTec AD",
+            MVTEC_CATEGORIES,
+            "memseg.data.mvtec:scan_mvtec_category",
+            _MVTEC_SETTINGS,
+            "test/ (good + every defect type), masks in ground_truth/",
+            _CC_BY_NC_SA,
+            "mvtec",
+            published=True,
         ),
         Dataset(
-            "folder", "folder", None, "memseg.data.folder:scan_folder_category", MemSegSettings(test_set="every 5th normal + abnormal/"),
-            "every 5th normal image (by name) + abnormal/, masks optional", "yours", None,
+            "folder",
+            "folder",
+            None,
+            "memseg.data.folder:scan_folder_category",
+            MemSegSettings(test_set="every 5th normal + abnormal/"),
+            "every 5th normal image (by name) + abnormal/, masks optional",
+            "yours",
+            None,
         ),
         Dataset(
-            "synthetic", "generated (MVTec AD layout)", MVTEC_CATEGORIES, "memseg.data.mvtec:scan_mvtec_category",
-            _MVTEC_SETTINGS, "test/ (good + every defect type), exact masks", "generated here", None,
+            "synthetic",
+            "generated (MVTec AD layout)",
+            MVTEC_CATEGORIES,
+            "memseg.data.mvtec:scan_mvtec_category",
+            _MVTEC_SETTINGS,
+            "test/ (good + every defect type), exact masks",
+            "generated here",
+            None,
         ),
         Dataset(
-            "visa", "VisA", VISA_CATEGORIES, "memseg.data.visa:scan_visa_category",
+            "visa",
+            "VisA",
+            VISA_CATEGORIES,
+            "memseg.data.visa:scan_visa_category",
             MemSegSettings(masks="nonzero", test_set="split_csv/1cls.csv test rows", unused="split_csv/2cls_*.csv"),
             "the test rows of split_csv/1cls.csv (normal + anomaly); masks: every non-zero pixel",
-            "CC BY 4.0", "visa",
+            "CC BY 4.0",
+            "visa",
         ),
         Dataset(
-            "mvtec_ad2", "MVTec AD 2", MVTEC_AD2_CATEGORIES, "memseg.data.mvtec_ad2:scan_mvtec_ad2_category",
+            "mvtec_ad2",
+            "MVTec AD 2",
+            MVTEC_AD2_CATEGORIES,
+            "memseg.data.mvtec_ad2:scan_mvtec_ad2_category",
             MemSegSettings(
                 test_set="test_public",
                 unused="validation/ (no checkpoint is selected); test_private*/ (no ground truth)",
             ),
             "test_public/ (good + bad, masks in test_public/ground_truth/bad); the private test sets "
-            "have no ground truth and are refused", _CC_BY_NC_SA, "mvtec_ad2",
+            "have no ground truth and are refused",
+            _CC_BY_NC_SA,
+            "mvtec_ad2",
         ),
         Dataset(
-            "mpdd", "MPDD", MPDD_CATEGORIES, "memseg.data.mvtec:scan_mvtec_category", MemSegSettings(),
-            "test/ (good + every defect type), masks in ground_truth/ (MVTec AD layout)", _CC_BY_NC_SA, "mpdd",
+            "mpdd",
+            "MPDD",
+            MPDD_CATEGORIES,
+            "memseg.data.mvtec:scan_mvtec_category",
+            MemSegSettings(),
+            "test/ (good + every defect type), masks in ground_truth/ (MVTec AD layout)",
+            _CC_BY_NC_SA,
+            "mpdd",
         ),
         Dataset(
-            "btad", "BTAD", BTAD_CATEGORIES, "memseg.data.btad:scan_btad_category", MemSegSettings(test_set="test/ok + test/ko"),
-            "test/ok + test/ko, masks in ground_truth/ko (.bmp or .png)", _CC_BY_NC_SA, "btad",
+            "btad",
+            "BTAD",
+            BTAD_CATEGORIES,
+            "memseg.data.btad:scan_btad_category",
+            MemSegSettings(test_set="test/ok + test/ko"),
+            "test/ok + test/ko, masks in ground_truth/ko (.bmp or .png)",
+            _CC_BY_NC_SA,
+            "btad",
         ),
     )
 }

@@ -82,7 +82,9 @@ def scan_visa_category(root: Path, category: str) -> CategoryFiles:
     if not folder.is_dir():
         problems.append(f"{folder}: category folder missing; {LAYOUT}")
     if not rows and not problems:
-        problems.append(f"{split_path}: no rows for category {category!r}; expected its train and test images listed there")
+        problems.append(
+            f"{split_path}: no rows for category {category!r}; expected its train and test images listed there"
+        )
 
     train: list[Path] = []
     test: list[TestFile] = []
@@ -91,7 +93,9 @@ def scan_visa_category(root: Path, category: str) -> CategoryFiles:
         where = f"{split_path}:{row.line}"
         image = _inside(root, row.image, where, "image", problems)
         if row.split not in ("train", "test") or row.label not in (NORMAL, ANOMALY):
-            problems.append(f"{where}: split {row.split!r}, label {row.label!r}; expected split train|test and label {NORMAL}|{ANOMALY}")
+            problems.append(
+                f"{where}: split {row.split!r}, label {row.label!r}; expected split train|test and label {NORMAL}|{ANOMALY}"
+            )
             continue
         if image is None:
             continue
@@ -103,13 +107,17 @@ def scan_visa_category(root: Path, category: str) -> CategoryFiles:
             warnings.append(f"{where}: mask {row.mask} of a normal image ignored (normal images have all-zero masks)")
         if row.split == "train":
             if row.label == ANOMALY:
-                problems.append(f"{where}: anomalous image {image} in the training split; MemSeg trains on normal images only")
+                problems.append(
+                    f"{where}: anomalous image {image} in the training split; MemSeg trains on normal images only"
+                )
             else:
                 train.append(image)
         elif row.label == NORMAL:
             test.append(TestFile(image, GOOD))
         elif not row.mask:
-            problems.append(f"{image}: anomalous test image without a mask ({where} leaves the mask column empty); expected a mask path there")
+            problems.append(
+                f"{image}: anomalous test image without a mask ({where} leaves the mask column empty); expected a mask path there"
+            )
             test.append(TestFile(image, ANOMALY))
         else:
             mask = _inside(root, row.mask, where, f"mask of {image}", problems)
@@ -117,7 +125,9 @@ def scan_visa_category(root: Path, category: str) -> CategoryFiles:
 
     if rows:
         if not train:
-            problems.append(f"{split_path}: no training images for {category!r}; expected rows '{category},train,{NORMAL},...'")
+            problems.append(
+                f"{split_path}: no training images for {category!r}; expected rows '{category},train,{NORMAL},...'"
+            )
         if not any(not t.is_anomalous for t in test):
             problems.append(f"{split_path}: no normal test images for {category!r}; image AUROC needs some")
         if not any(t.is_anomalous for t in test):

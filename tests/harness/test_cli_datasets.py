@@ -26,7 +26,11 @@ REPO = Path(__file__).resolve().parents[2]
 # dataset -> (categories, a mask to remove (relative to the root), the file the check must name)
 CASES = {
     "visa": ("candle", "candle/Data/Masks/Anomaly/000.png", "candle/Data/Masks/Anomaly/000.png"),
-    "mvtec_ad2": ("can", "can/test_public/ground_truth/bad/000_regular_mask.png", "can/test_public/bad/000_regular.png"),
+    "mvtec_ad2": (
+        "can",
+        "can/test_public/ground_truth/bad/000_regular_mask.png",
+        "can/test_public/bad/000_regular.png",
+    ),
     "mpdd": ("tubes", "tubes/ground_truth/cable_swap/000_mask.png", "tubes/test/cable_swap/000.png"),
     "btad": ("03", "03/ground_truth/ko/0000.bmp", "03/test/ko/0000.bmp"),
 }
@@ -40,7 +44,12 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
     def get(dataset: str) -> Path:
         if dataset not in made:
             root = tmp_path_factory.mktemp(dataset) / "data"
-            assert main(["data", "synth", "--like", dataset, "--out", str(root), "--categories", CASES[dataset][0], *SMALL]) == 0
+            assert (
+                main(
+                    ["data", "synth", "--like", dataset, "--out", str(root), "--categories", CASES[dataset][0], *SMALL]
+                )
+                == 0
+            )
             made[dataset] = root
         return made[dataset]
 
@@ -48,7 +57,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.parametrize("dataset", list(CASES))
-def test_check_passes_on_each_generated_layout_and_names_the_file_without_its_mask(dataset, generated, tmp_path, capsys):
+def test_check_passes_on_each_generated_layout_and_names_the_file_without_its_mask(
+    dataset, generated, tmp_path, capsys
+):
     root = generated(dataset)
     capsys.readouterr()
     assert main(["data", "check", "--dataset", dataset, "--data-root", str(root)]) == 0
@@ -64,7 +75,9 @@ def test_check_passes_on_each_generated_layout_and_names_the_file_without_its_ma
 
 def test_private_test_sets_are_refused_by_check(generated, capsys):
     root = generated("mvtec_ad2")
-    assert main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_private"]) == 1
+    assert (
+        main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_private"]) == 1
+    )
     text = capsys.readouterr().out.replace("\n", " ")
     assert "cannot be evaluated here: it has no ground truth" in text and "benchmark.mvtec.com" in text
     assert main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_public"]) == 0
@@ -96,13 +109,41 @@ def test_download_shows_the_licence_first_then_fetches_or_explains(tmp_path, mon
 
 
 def test_all_categories_and_sweep_files_follow_the_dataset(cli, tmp_path, capsys):
-    argv = ["run", "--results", str(tmp_path), "--profile", "tiny", "--dataset", "visa", "--data-root", str(tmp_path),
-            "--all-categories", "--dry-run"]
+    argv = [
+        "run",
+        "--results",
+        str(tmp_path),
+        "--profile",
+        "tiny",
+        "--dataset",
+        "visa",
+        "--data-root",
+        str(tmp_path),
+        "--all-categories",
+        "--dry-run",
+    ]
     assert cli(argv) == 0
     out = capsys.readouterr().out
     assert "sweep tiny-visa: 12 jobs" in out and "pipe_fryum" in out
-    assert cli(["run", "--results", str(tmp_path), "--profile", "tiny", "--dataset", "btad", "--categories", "bottle",
-                "--data-root", str(tmp_path), "--dry-run"]) == 2
+    assert (
+        cli(
+            [
+                "run",
+                "--results",
+                str(tmp_path),
+                "--profile",
+                "tiny",
+                "--dataset",
+                "btad",
+                "--categories",
+                "bottle",
+                "--data-root",
+                str(tmp_path),
+                "--dry-run",
+            ]
+        )
+        == 2
+    )
     assert "unknown categories ['bottle']; valid: all, 01, 02, 03" in capsys.readouterr().err.replace("\n", " ")
     assert parse_categories("all") == CATEGORIES and parse_categories("all", "mpdd") == get_dataset("mpdd").categories
     with pytest.raises(ValueError, match="names its own categories"):
@@ -114,9 +155,25 @@ def test_all_categories_and_sweep_files_follow_the_dataset(cli, tmp_path, capsys
 
 def test_summary_names_the_dataset_and_shows_no_invented_reference():
     rows = pd.DataFrame(
-        [{"job_id": f"{c}-x", "category": c, "seed": 0, "ablation": "full", "status": "ok", "dataset": "visa",
-          "image_auroc": 0.8, "pixel_auroc": 0.9, "pixel_f1": 0.3, "pixel_aupro": 0.5, "train_steps_per_s": 1.0,
-          "infer_images_per_s": 10.0, "attempts": 1, "error": ""} for c in ("candle", "pcb1")]
+        [
+            {
+                "job_id": f"{c}-x",
+                "category": c,
+                "seed": 0,
+                "ablation": "full",
+                "status": "ok",
+                "dataset": "visa",
+                "image_auroc": 0.8,
+                "pixel_auroc": 0.9,
+                "pixel_f1": 0.3,
+                "pixel_aupro": 0.5,
+                "train_steps_per_s": 1.0,
+                "infer_images_per_s": 10.0,
+                "attempts": 1,
+                "error": "",
+            }
+            for c in ("candle", "pcb1")
+        ]
     )
     (table,) = report.summary_tables(rows, "s")
     assert table.title == "s · VisA · full"
@@ -134,5 +191,8 @@ def test_each_row_records_the_dataset_and_its_settings():
     row = store.row_from_failure("s", "tiny", config, error="x", attempts=1, recorded_at="now")
     assert row["dataset"] == "visa"
     assert json.loads(row["dataset_settings"]) == {
-        "foreground_mask": False, "masks": "nonzero", "test_set": "split_csv/1cls.csv test rows", "unused": "split_csv/2cls_*.csv",
+        "foreground_mask": False,
+        "masks": "nonzero",
+        "test_set": "split_csv/1cls.csv test rows",
+        "unused": "split_csv/2cls_*.csv",
     }

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from memseg.data.synthetic import generate
+from tests.memseg.data.lookalikes import lookalike, lookalike_copy  # noqa: F401  (fixtures of the dataset readers' tests)
 
 SMALL = {"categories": ("bottle", "grid", "carpet"), "image_size": 64, "n_train": 6, "n_test_good": 3, "n_test_defect_per_type": 2, "seed": 0}
 
@@ -33,5 +34,3 @@ def write_png(path: Path, array: np.ndarray) -> Path:
     Image.fromarray(array).save(path)
     return path
 
-
-from tests.memseg.data.lookalikes import lookalike, lookalike_copy  # noqa: E402, F401  (fixtures of the dataset readers' tests)

@@ -11,7 +11,12 @@ import pytest
 from memseg.data.lookalike import generate_like
 
 SMALL = {"image_size": 32, "n_train": 4, "n_test_good": 2, "n_test_defect_per_type": 1, "seed": 0}
-TWO = {"visa": ("candle", "pcb1"), "mvtec_ad2": ("can", "walnuts"), "mpdd": ("tubes", "connector"), "btad": ("01", "02", "03")}
+TWO = {
+    "visa": ("candle", "pcb1"),
+    "mvtec_ad2": ("can", "walnuts"),
+    "mpdd": ("tubes", "connector"),
+    "btad": ("01", "02", "03"),
+}
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,10 @@ from memseg.data.loading import load_category, scan_category
 from memseg.data.types import DataError
 
 
-@pytest.mark.parametrize(("category", "image_suffix", "mask_suffix"), [("01", ".bmp", ".png"), ("02", ".png", ".png"), ("03", ".bmp", ".bmp")])
+@pytest.mark.parametrize(
+    ("category", "image_suffix", "mask_suffix"),
+    [("01", ".bmp", ".png"), ("02", ".png", ".png"), ("03", ".bmp", ".bmp")],
+)
 def test_each_category_pairs_images_and_masks_across_suffixes(lookalike, category, image_suffix, mask_suffix):
     root = lookalike("btad")
     files = scan_category("btad", root, category)
@@ -32,7 +35,9 @@ def test_bad_input_is_listed_with_paths(lookalike_copy):
     shutil.rmtree(root / "02" / "train" / "ok")
     with pytest.raises(DataError) as err:
         load_category("btad", root, "01", 32)
-    assert any(f"{root / '01' / 'test' / 'ko' / '0000.bmp'}: test image without a mask" in p for p in err.value.problems)
+    assert any(
+        f"{root / '01' / 'test' / 'ko' / '0000.bmp'}: test image without a mask" in p for p in err.value.problems
+    )
     with pytest.raises(DataError) as err:
         load_category("btad", root, "02", 32)
     assert any(f"{root / '02' / 'train' / 'ok'}: folder missing; expected BTAD layout" in p for p in err.value.problems)

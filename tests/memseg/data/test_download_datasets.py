@@ -26,7 +26,11 @@ def test_pinned_sources_are_anomalibs_and_every_benchmark_has_a_source():
     assert SOURCES["visa"].url.endswith("amazon-visual-anomaly.s3.us-west-2.amazonaws.com/VisA_20220922.tar")
     assert SOURCES["mvtec_ad2"].sha256 == "c0ded99ef32bfc8e352d52beb44515e5b292b8598cb963aadfa91ca0763505e4"
     assert SOURCES["btad"].sha256 == "461c9387e515bfed41ecaae07c50cf6b10def647b36c9e31d239ab2736b10d2a"
-    assert SOURCES["mpdd"].url == "" and SOURCES["mpdd"].sha256 == "" and "github.com/stepanje/MPDD" in SOURCES["mpdd"].manual
+    assert (
+        SOURCES["mpdd"].url == ""
+        and SOURCES["mpdd"].sha256 == ""
+        and "github.com/stepanje/MPDD" in SOURCES["mpdd"].manual
+    )
     assert "CC BY 4.0" in SOURCES["visa"].licence
     for name in ("mvtec_ad2", "btad", "mpdd"):
         assert "CC BY-NC-SA 4.0" in SOURCES[name].licence and SOURCES[name].needs_consent
@@ -37,7 +41,10 @@ def test_visa_tar_from_a_local_url_is_verified_and_extracted(tmp_path):
     archive = tmp_path / "src" / "VisA.tar"
     archive.parent.mkdir()
     with tarfile.open(archive, "w") as tar:
-        for name, data in {"split_csv/1cls.csv": b"object,split,label,image,mask\n", "candle/Data/Images/Normal/0000.JPG": b"j"}.items():
+        for name, data in {
+            "split_csv/1cls.csv": b"object,split,label,image,mask\n",
+            "candle/Data/Images/Normal/0000.JPG": b"j",
+        }.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))

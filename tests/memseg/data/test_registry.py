@@ -11,7 +11,7 @@ import pytest
 
 from memseg.config import JobConfig, check_category
 from memseg.data import loading
-from memseg.data.registry import DATASET_KINDS, DATASETS, get_dataset
+from memseg.data.registry import DATASET_KINDS, DATASETS
 from memseg.data.types import DataError
 from memseg.simulate import AnomalySimulator
 
@@ -43,7 +43,9 @@ def test_categories_are_checked_per_dataset():
 
 def test_the_foreground_table_is_used_only_where_the_registry_says_so():
     bottle = AnomalySimulator.from_job(JobConfig(category="bottle", image_size=64, ablation="structure_only"), None)
-    candle = AnomalySimulator.from_job(JobConfig(category="candle", dataset="visa", image_size=64, ablation="structure_only"), None)
+    candle = AnomalySimulator.from_job(
+        JobConfig(category="candle", dataset="visa", image_size=64, ablation="structure_only"), None
+    )
     assert bottle.config.foreground_mask and not candle.config.foreground_mask
 
 
@@ -55,10 +57,12 @@ def test_mpdd_reads_with_the_mvtec_reader_under_its_own_names(lookalike, lookali
     with pytest.raises(DataError, match="valid categories: bracket_black"):
         loading.load_category("mpdd", root, "bottle", 32)
     broken = lookalike_copy("mpdd")
-    defect = sorted(p.name for p in (broken / "tubes" / "ground_truth").iterdir())[0]
+    defect = min(p.name for p in (broken / "tubes" / "ground_truth").iterdir())
     shutil.rmtree(broken / "tubes" / "ground_truth" / defect)
     report = loading.validate("mpdd", broken)
-    assert any(str(broken / "tubes" / "test" / defect / "000.png") in p and "without a mask" in p for p in report.problems)
+    assert any(
+        str(broken / "tubes" / "test" / defect / "000.png") in p and "without a mask" in p for p in report.problems
+    )
 
 
 def test_every_lookalike_validates_and_a_foreign_folder_is_refused(lookalike, tmp_path):

@@ -33,11 +33,16 @@ def test_split_file_decides_train_and_test_and_pairs_masks(lookalike):
     assert sorted(files.train) == sorted(root / r[3] for r in rows if r[1] == "train")
     expected = {root / r[3]: (root / r[4] if r[4] else None) for r in rows if r[1] == "test"}
     assert {t.path: t.mask for t in files.test} == expected
-    assert all(t.path.suffix == ".JPG" for t in files.test) and all(t.mask.suffix == ".png" for t in files.test if t.mask)
+    assert all(t.path.suffix == ".JPG" for t in files.test) and all(
+        t.mask.suffix == ".png" for t in files.test if t.mask
+    )
 
     data = load_category("visa", root, "candle", 32)
-    n_train, n_good, n_bad = (sum(r[1] == "train" for r in rows), sum(r[1:3] == ["test", "normal"] for r in rows),
-                              sum(r[2] == "anomaly" for r in rows))
+    n_train, n_good, n_bad = (
+        sum(r[1] == "train" for r in rows),
+        sum(r[1:3] == ["test", "normal"] for r in rows),
+        sum(r[2] == "anomaly" for r in rows),
+    )
     assert data.train_images.shape == (n_train, 3, 32, 32)
     assert data.test_labels.tolist() == [0] * n_good + [1] * n_bad
     assert data.test_masks is not None and all(m.any() for m in data.test_masks[data.test_labels == 1])
@@ -63,14 +68,14 @@ def test_bad_inputs_are_all_listed_with_their_paths(lookalike_copy):
     rows = _rows(root)
     header, body = rows[0], rows[1:]
     anomalies = [r for r in body if r[0] == "candle" and r[2] == "anomaly"]
-    (root / anomalies[0][4]).unlink()                     # mask file missing
-    anomalies[1][4] = ""                                  # mask column empty
+    (root / anomalies[0][4]).unlink()  # mask file missing
+    anomalies[1][4] = ""  # mask column empty
     normal = next(r for r in body if r[0] == "candle" and r[1] == "test")
-    (root / normal[3]).unlink()                           # image missing
+    (root / normal[3]).unlink()  # image missing
     next(r for r in body if r[0] == "candle" and r[1] == "train")[2] = "anomaly"  # an anomaly to train on
-    body.append(["candle", "test", "anomaly", anomalies[2][3], anomalies[2][4]])   # listed twice
-    body.append(["candle", "val", "normal", normal[3], ""])                        # unknown split
-    body.append(["candle", "test", "normal", "../outside.JPG", ""])                # leaves the root
+    body.append(["candle", "test", "anomaly", anomalies[2][3], anomalies[2][4]])  # listed twice
+    body.append(["candle", "val", "normal", normal[3], ""])  # unknown split
+    body.append(["candle", "test", "normal", "../outside.JPG", ""])  # leaves the root
     _write_rows(root, [header, *body])
     with pytest.raises(DataError) as err:
         load_category("visa", root, "candle", 32)
