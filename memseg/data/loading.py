@@ -67,10 +67,10 @@ def scan_category(kind: str, root: Path | str, category: str) -> CategoryFiles:
 
 def check_category(kind: str, category: str) -> str:
     """`category` if data sets of `kind` have it, else a DataError listing the valid names."""
-    known = _dataset(kind).categories
-    if known is not None and category not in known:
-        raise DataError(f"unknown category {category!r} of dataset {kind}", [f"valid categories: {', '.join(known)}"])
-    return category
+    try:
+        return _dataset(kind).check_category(category)
+    except ValueError as err:  # the registry's check, as the DataError the data layer raises
+        raise DataError(str(err)) from None
 
 
 def load_category(kind: str, root: Path | str, category: str, image_size: int) -> CategoryData:

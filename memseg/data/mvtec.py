@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from memseg.config import CATEGORIES
 from memseg.data.files import GOOD, CategoryFiles, TestFile, decode
 from memseg.data.images import IMAGE_SUFFIXES, list_folder
+from memseg.data.registry import get_dataset
 from memseg.data.types import CategoryData, DataError
 
 LAYOUT = (
@@ -59,9 +59,10 @@ def check_root(root: Path, layout: str = LAYOUT) -> Path:
 
 def check_mvtec_category(category: str) -> str:
     """`category` if it is an MVTec AD category, else a DataError listing the valid names."""
-    if category not in CATEGORIES:
-        raise DataError(f"unknown category {category!r}", [f"valid categories: {', '.join(CATEGORIES)}"])
-    return category
+    try:
+        return get_dataset("mvtec").check_category(category)
+    except ValueError as err:
+        raise DataError(str(err)) from None
 
 
 def scan_mvtec_category(root: Path, category: str, tree: TreeLayout = MVTEC) -> CategoryFiles:

@@ -70,7 +70,7 @@ class Dataset:
         listing the valid names."""
         if self.categories is not None and category not in self.categories:
             raise ValueError(
-                f"unknown category {category!r}; valid: {', '.join(self.categories)} (dataset {self.name})"
+                f"unknown category {category!r}; valid categories: {', '.join(self.categories)} (dataset {self.name})"
             )
         return category
 

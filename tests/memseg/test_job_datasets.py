@@ -32,4 +32,4 @@ def test_memseg_train_takes_every_dataset_and_checks_its_categories(tmp_path, ca
 
     argv = ["train", "--data-root", str(tmp_path), "--dataset", "visa", "--category", "bottle", "--profile", "tiny"]
     assert main(argv) == 2
-    assert "unknown category 'bottle'; valid: candle" in capsys.readouterr().err.replace("\n", " ")
+    assert "unknown category 'bottle'; valid categories: candle" in capsys.readouterr().err.replace("\n", " ")

@@ -32,9 +32,9 @@ def test_every_dataset_has_a_reader_a_layout_and_its_published_categories():
 def test_categories_are_checked_per_dataset():
     assert JobConfig(category="pcb1", dataset="visa").category == "pcb1"
     assert JobConfig(category="my_part", dataset="folder").category == "my_part"
-    with pytest.raises(ValueError, match=r"unknown category 'bottle'; valid: candle, .*pipe_fryum \(dataset visa\)"):
+    with pytest.raises(ValueError, match=r"unknown category 'bottle'; valid categories: candle, .*pipe_fryum \(dataset visa\)"):
         JobConfig(category="bottle", dataset="visa")
-    with pytest.raises(ValueError, match="unknown category 'pcb1'; valid: bottle"):
+    with pytest.raises(ValueError, match="unknown category 'pcb1'; valid categories: bottle"):
         JobConfig(category="pcb1")
     with pytest.raises(ValueError, match="unknown dataset kind 'visa2'; valid: mvtec, folder, synthetic, visa"):
         JobConfig(category="pcb1", dataset="visa2")
