@@ -17,7 +17,8 @@ from rich.prompt import Confirm
 from rich.table import Table
 from rich.text import Text
 
-from memseg.config import CATEGORIES, DATASET_KINDS
+from memseg.config import CATEGORIES
+from memseg.data.registry import DATASET_KINDS, DOWNLOADABLE
 
 
 def parse_categories(text: str) -> tuple[str, ...] | None:
@@ -38,16 +39,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--n-train", type=int, default=60, help="normal training images per category")
     synth.add_argument("--n-test-good", type=int, default=10, help="normal test images per category")
     synth.add_argument("--n-defect", type=int, default=7, help="test images per defect type")
+    synth.add_argument(
+        "--like",
+        choices=("visa", "mvtec_ad2", "mpdd", "btad"),
+        help="write a look-alike in that data set's layout (categories: its own)",
+    )
     synth.set_defaults(func=run_synth)
 
     check = commands.add_parser("check", help="validate a data root: counts, missing masks, unreadable files")
     check.add_argument("--data-root", type=Path, required=True)
     check.add_argument("--dataset", choices=DATASET_KINDS, default="mvtec")
     check.add_argument("--categories", type=parse_categories, default=None, help="comma-separated (default: those present)")
+    check.add_argument("--test-set", help="mvtec_ad2 only: the test set to evaluate (test_public; the private ones are refused)")
     check.set_defaults(func=run_check)
 
-    download = commands.add_parser("download", help="download, verify and unpack MVTec AD or DTD")
-    download.add_argument("what", choices=("mvtec", "dtd"))
+    download = commands.add_parser("download", help="download, verify and unpack a benchmark data set or DTD")
+    download.add_argument("what", choices=(*DOWNLOADABLE, "dtd"))
     download.add_argument("--out", type=Path, required=True, help="folder to download and unpack into")
     download.add_argument("--url", default=None, help="a mirror (default: the pinned URL or MEMSEG_<NAME>_URL)")
     download.add_argument("--sha256", default=None, help="expected SHA-256 of the archive (default: the pinned one)")
@@ -60,6 +67,8 @@ def run_synth(args: argparse.Namespace) -> int:
     from memseg.data.types import DataError
 
     console = Console(highlight=False)
+    if args.like:
+        return _run_synth_like(args, console)
     categories = args.categories or CATEGORIES
     try:
         with _progress(console) as progress:
@@ -94,19 +103,76 @@ def run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_synth_like(args: argparse.Namespace, console: Console) -> int:
+    from memseg.data.loading import validate
+    from memseg.data.lookalike import generate_like
+    from memseg.data.types import DataError
+
+    try:
+        with _progress(console) as progress:
+            task = progress.add_task(f"generating a {args.like} look-alike", total=None)
+            out = generate_like(
+                args.like,
+                args.out,
+                args.categories,
+                args.image_size,
+                args.n_train,
+                args.n_test_good,
+                args.n_defect,
+                args.seed,
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        report = validate(args.like, out, args.categories)
+    except (DataError, ValueError) as err:
+        _print_error(console, err)
+        return 1
+    _print_counts(console, report, f"{args.like} look-alike ({args.image_size} px, seed {args.seed}) at {out}")
+    console.print(
+        Text(
+            f"wrote {len(report.categories)} categories in {args.like}'s layout to {out}; "
+            f"use it with --dataset {args.like} --data-root {out}",
+            style="green",
+        ),
+        soft_wrap=True,
+    )
+    return 0
+
+
 def run_check(args: argparse.Namespace) -> int:
     from memseg.data.loading import validate
     from memseg.data.types import DataError
 
     console = Console(highlight=False)
     try:
+        if args.test_set is not None:
+            if args.dataset != "mvtec_ad2":
+                raise DataError(f"--test-set applies to --dataset mvtec_ad2 only, not {args.dataset}")
+            from memseg.data.mvtec_ad2 import check_test_set
+
+            check_test_set(args.test_set)
         with console.status(f"checking {args.data_root} (every image is decoded)"):
             report = validate(args.dataset, args.data_root, args.categories)
     except DataError as err:
         _print_error(console, err)
         return 1
 
-    table = Table(title=f"{args.dataset} data at {report.root}")
+    _print_counts(console, report, f"{args.dataset} data at {report.root}")
+    if report.warnings:
+        console.print(Text(f"{len(report.warnings)} file(s) ignored:", style="yellow"))
+        for line in report.warnings:
+            console.print(Text(f"  - {line}", style="yellow"), soft_wrap=True)
+    if report.problems:
+        console.print(Text(f"{len(report.problems)} problem(s):", style="bold red"))
+        for line in report.problems:
+            console.print(Text(f"  - {line}", style="red"), soft_wrap=True)
+        return 1
+    console.print(Text(f"OK: {len(report.categories)} categories, no problems", style="green"))
+    return 0
+
+
+def _print_counts(console: Console, report, title: str) -> None:
+    """The table of images per category, split and defect type."""
+    table = Table(title=title)
     for column in ("category", "train good", "test good", "defect type", "test images", "masks"):
         table.add_column(column, justify="left" if column in ("category", "defect type") else "right")
     for category in report.categories:
@@ -127,17 +193,6 @@ def run_check(args: argparse.Namespace) -> int:
             )
     if report.categories:
         console.print(table)
-    if report.warnings:
-        console.print(Text(f"{len(report.warnings)} file(s) ignored:", style="yellow"))
-        for line in report.warnings:
-            console.print(Text(f"  - {line}", style="yellow"), soft_wrap=True)
-    if report.problems:
-        console.print(Text(f"{len(report.problems)} problem(s):", style="bold red"))
-        for line in report.problems:
-            console.print(Text(f"  - {line}", style="red"), soft_wrap=True)
-        return 1
-    console.print(Text(f"OK: {len(report.categories)} categories, no problems", style="green"))
-    return 0
 
 
 def run_download(args: argparse.Namespace) -> int:
@@ -148,7 +203,10 @@ def run_download(args: argparse.Namespace) -> int:
     source = get_source(args.what)
     url = resolve_url(args.what, args.url)
     console.print(Panel(Text(source.licence), title=f"{source.name}: licence", border_style="cyan"))
-    console.print(Text(f"source: {url} ({source.size})", style="dim"), soft_wrap=True)
+    if not url and not (args.out / source.archive).exists():
+        _print_error(console, DataError(f"{source.name} cannot be downloaded automatically", [source.manual]))
+        return 1
+    console.print(Text(f"source: {url or args.out / source.archive} ({source.size})", style="dim"), soft_wrap=True)
     if source.needs_consent and not args.yes:
         if not sys.stdin.isatty():
             console.print(
@@ -181,6 +239,20 @@ def run_download(args: argparse.Namespace) -> int:
     except DataError as err:
         _print_error(console, err)
         return 1
+    if args.what in DATASET_KINDS:  # a benchmark data set: say where --data-root must point
+        from memseg.data.download import find_data_root
+        from memseg.data.registry import get_dataset
+
+        data_dir = find_data_root(data_dir, get_dataset(args.what).categories or ())
+        console.print(
+            Text(
+                f"{source.name} is ready in {data_dir}; check it with `python -m harness data check "
+                f"--dataset {args.what} --data-root {data_dir}`",
+                style="green",
+            ),
+            soft_wrap=True,
+        )
+        return 0
     console.print(Text(f"{source.name} is ready in {data_dir}", style="green"), soft_wrap=True)
     return 0
 

@@ -35,7 +35,8 @@ from harness.sweep import (
     spec_from_dict,
     sweep_name,
 )
-from memseg.config import DATASET_KINDS, PROFILES, JobConfig, profile
+from memseg.config import PROFILES, JobConfig, profile
+from memseg.data.registry import DATASET_KINDS, get_dataset
 
 if TYPE_CHECKING:
     from harness.worker import SyntheticData
@@ -57,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     what = run.add_argument_group("what to run (flags override the --sweep file)")
     which = what.add_mutually_exclusive_group()
-    which.add_argument("--all-categories", action="store_true", help="every MVTec AD category")
+    which.add_argument("--all-categories", action="store_true", help="every category of the dataset (MVTec AD's 15 by default)")
     which.add_argument("--categories", help="comma-separated categories, or 'all'")
     what.add_argument("--seeds", help="comma-separated seeds (default 0)")
     what.add_argument("--ablations", help="comma-separated ablations or 'all' (default full)")
@@ -144,10 +145,11 @@ def build_spec(args: argparse.Namespace) -> SweepSpec:
     (chosen from the cluster later)."""
     spec = load_sweep(args.sweep) if args.sweep else SweepSpec()
     changes: dict[str, Any] = {}
+    dataset = args.dataset or ("mvtec" if args.data_root and not args.sweep else spec.dataset)
     if args.all_categories:
-        changes["categories"] = parse_categories("all")
+        changes["categories"] = parse_categories("all", dataset)
     elif args.categories:
-        changes["categories"] = parse_categories(args.categories)
+        changes["categories"] = parse_categories(args.categories, dataset)
     if args.seeds:
         changes["seeds"] = parse_seeds(args.seeds)
     if args.ablations:
@@ -168,9 +170,11 @@ def build_spec(args: argparse.Namespace) -> SweepSpec:
     if not spec.categories:
         raise ValueError("say which categories to run: --all-categories, --categories a,b or --sweep FILE")
     if spec.dataset != "synthetic" and spec.data_root is None:
+        source = get_dataset(spec.dataset).download
+        how = f"get it with `python -m harness data download {source} --out DIR`, " if source else ""
         raise ValueError(
             f"{spec.dataset} data needs --data-root (a folder every node sees at that path); "
-            "get MVTec AD with `python -m harness data download mvtec --out DIR`, or use generated data with --dataset synthetic"
+            f"{how}or use generated data with --dataset synthetic"
         )
     expand(spec.replace(profile=spec.profile or "paper"))  # bad overrides fail here, before Ray starts
     return spec

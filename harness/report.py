@@ -16,6 +16,7 @@ from rich.table import Table
 from harness.reference import PAPER, TOOTOUCH
 from harness.store import STATUS_OK, records
 from memseg.config import ABLATIONS, CATEGORIES
+from memseg.data.registry import DATASETS
 from memseg.metrics import METRICS
 
 THROUGHPUT = {"train_steps_per_s": "train steps/s", "infer_images_per_s": "infer img/s"}
@@ -140,6 +141,7 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
 def _ablation_table(part: pd.DataFrame, ablation: str, datasets: set[str], sweep: str) -> TableData:
     """One ablation's categories over seeds; the published numbers beside the full model on MVTec AD."""
     mvtec = datasets == {"mvtec"}
+    data_label = " + ".join(DATASETS[d].title if d in DATASETS else d for d in sorted(datasets))
     show_ref = mvtec and ablation == "full"
     any_failed = bool(part["failed"].sum())
     headers = ["category", "runs"] + (["failed"] if any_failed else []) + list(METRICS.values())
@@ -163,8 +165,11 @@ def _ablation_table(part: pd.DataFrame, ablation: str, datasets: set[str], sweep
     if show_ref:
         caption += f"\nΔ: ours minus the published number to its left, in percentage points.\n{PAPER.note}\n{TOOTOUCH.note}"
     elif not mvtec:
-        caption += f"\nData: {', '.join(sorted(datasets))}; published numbers are for MVTec AD and are not shown."
-    title = f"{sweep} · {ablation}" if sweep else ablation
+        caption += (
+            f"\nData: {data_label}; published numbers are for MVTec AD and are not shown "
+            "(we know of no published MemSeg numbers for this data under this protocol)."
+        )
+    title = " · ".join(piece for piece in (sweep, data_label, ablation) if piece)
     return TableData(title, tuple(headers), tuple(body), caption, bold_last_row=True)
 
 

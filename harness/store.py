@@ -24,8 +24,9 @@ import pyarrow.parquet as pq
 
 from harness.progress import WorkerInfo
 from memseg.atomic import write_atomic, write_text_atomic
-from memseg.categories import resolve
+from memseg.categories import foreground_rule, resolve
 from memseg.config import JobConfig, JobResult
+from memseg.data.registry import settings_of
 from memseg.metrics import METRIC_KEYS
 
 STATUS_OK = "ok"
@@ -65,6 +66,7 @@ JOB_SCHEMA = pa.schema(
         ("ablation", _str),
         ("profile", _str),
         ("dataset", _str),
+        ("dataset_settings", _str),  # JSON: the data set's extras (memseg.data.registry) and the foreground rule
         ("status", _str),
         ("error", _str),
         ("traceback", _str),
@@ -137,6 +139,15 @@ def _float(value: Any) -> float:
         return math.nan
 
 
+def _dataset_settings(config: JobConfig) -> str:
+    """What the data set does differently (masks, test set, unused parts; memseg.data.registry) and
+    which rule decided the foreground mask (override, category table, dataset default, ablation),
+    as JSON. The resolved values themselves have their own columns (memory_size ... foreground_mask)."""
+    extras = settings_of(config.dataset).to_dict()
+    del extras["category_table"], extras["foreground_mask"]  # folded into the rule: no second copy of the column
+    return json.dumps({**extras, "foreground_mask_rule": foreground_rule(config)}, sort_keys=True)
+
+
 def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
     settings = resolve(config)
     return {
@@ -146,6 +157,7 @@ def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
         "ablation": config.ablation,
         "profile": profile_name,
         "dataset": config.dataset,
+        "dataset_settings": _dataset_settings(config),
         "steps": config.steps,
         "image_size": config.image_size,
         "batch_size": config.batch_size,

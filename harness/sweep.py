@@ -18,7 +18,6 @@ import yaml
 
 from memseg.config import (
     ABLATIONS,
-    CATEGORIES,
     PROFILES,
     JobConfig,
     check_ablations,
@@ -26,6 +25,7 @@ from memseg.config import (
     check_dataset_kind,
     profile,
 )
+from memseg.data.registry import get_dataset
 
 # JobConfig fields a sweep sets itself; `overrides` may not touch them.
 _AXES = ("category", "seed", "ablation", "dataset", "data_root")
@@ -63,8 +63,7 @@ class SweepSpec:
         if self.profile is not None:
             profile(self.profile)
         check_dataset_kind(self.dataset)
-        if self.dataset != "folder":
-            check_categories(self.categories, also_valid=("all",))
+        check_categories(self.categories, also_valid=("all",), dataset=self.dataset)  # the dataset's own names
         check_overrides(self.overrides)
         if not self.seeds:
             raise ValueError("a sweep needs at least one seed")
@@ -84,13 +83,16 @@ class SweepSpec:
 _YAML_KEYS = tuple(f.name for f in dataclasses.fields(SweepSpec))
 
 
-def parse_categories(value: str | Iterable[str]) -> tuple[str, ...]:
-    """ "all" (or ["all"]) is every MVTec AD category; otherwise the names as given, comma separated
-    in a string."""
+def parse_categories(value: str | Iterable[str], dataset: str = "mvtec") -> tuple[str, ...]:
+    """ "all" (or ["all"]) is every category of `dataset` (MVTec AD's 15 for mvtec and synthetic);
+    otherwise the names as given, comma separated in a string."""
     names = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
     names = [n for n in names if n]
     if names == ["all"]:
-        return CATEGORIES
+        known = get_dataset(dataset).categories
+        if known is None:
+            raise ValueError(f"{dataset} data names its own categories: list them (--categories a,b), 'all' is not defined")
+        return known
     if "all" in names:
         raise ValueError(f"'all' cannot be mixed with other categories: {names}")
     return tuple(names)
@@ -146,7 +148,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
         raise ValueError(f"unknown sweep keys {unknown}; valid: {', '.join(_YAML_KEYS)}")
     values = dict(data)
     if "categories" in values:
-        values["categories"] = parse_categories(values["categories"])
+        values["categories"] = parse_categories(values["categories"], values.get("dataset", SweepSpec.dataset))
     if "seeds" in values:
         values["seeds"] = parse_seeds(values["seeds"])
     if "ablations" in values:
@@ -193,7 +195,8 @@ def expand(spec: SweepSpec) -> list[JobConfig]:
     if spec.profile is None:
         raise ValueError(f"the sweep needs a profile; valid: {', '.join(PROFILES)}")
     if not spec.categories:
-        raise ValueError(f"the sweep names no categories; valid: all, {', '.join(CATEGORIES)}")
+        valid = get_dataset(spec.dataset).categories
+        raise ValueError("the sweep names no categories" + (f"; valid: all, {', '.join(valid)}" if valid else ""))
     base = {**profile(spec.profile), **spec.overrides}
     configs = [
         JobConfig.from_dict(

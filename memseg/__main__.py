@@ -9,7 +9,8 @@ import math
 import sys
 from pathlib import Path
 
-from memseg.config import ABLATIONS, DATASET_KINDS, PROFILES, JobConfig, JobResult, Progress, profile
+from memseg.config import ABLATIONS, PROFILES, JobConfig, JobResult, Progress, profile
+from memseg.data.registry import DATASET_KINDS
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,15 +2,21 @@
 foreground mask, as the official code (areylng/MemSeg, run_training.py) sets them.
 
 A JobConfig field left at None takes its value from this table; a value given there (CLI flag,
-sweep `overrides:`, profile) wins. `resolve` is the one place that decides, and its result is
-what the model is built with and what each result row records.
+sweep `overrides:`, profile) wins. The table is MVTec AD's: it applies only to the data sets whose
+registry entry says so (mvtec and our generated MVTec-layout set); every other data set runs with
+the official defaults and its registry default for the foreground mask (none), so a VisA or folder
+category never picks up an MVTec AD row that happens to share its name. Order: explicit override >
+this table (mvtec, synthetic) > the data set's default. `resolve` is the one place that decides,
+and its result is what the model is built with and what each result row records.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from memseg.config import CATEGORIES, OBJECT_CATEGORIES, JobConfig
+from memseg.data.registry import settings_of
 
 
 @dataclass(frozen=True)
@@ -44,20 +50,41 @@ def _settings(category: str) -> CategorySettings:
 
 # The table. Printed in the README's Faithfulness section; pinned by tests/memseg/test_categories.py.
 CATEGORY_SETTINGS: dict[str, CategorySettings] = {c: _settings(c) for c in CATEGORIES}
-# Categories outside MVTec AD (folder data sets): the official defaults, no foreground mask.
+# The settings of data sets without the table (and of names MVTec AD does not have): the official
+# defaults, no foreground mask.
 DEFAULT_SETTINGS = CategorySettings()
 
 
-def category_settings(category: str) -> CategorySettings:
-    """The table's row for `category`; DEFAULT_SETTINGS for a category MVTec AD does not have."""
-    return CATEGORY_SETTINGS.get(category, DEFAULT_SETTINGS)
+def uses_table(dataset: str) -> bool:
+    """Whether `dataset` takes its per-category settings from CATEGORY_SETTINGS (the registry says)."""
+    return settings_of(dataset).category_table
+
+
+def category_settings(category: str, dataset: str = "mvtec") -> CategorySettings:
+    """The table's row for `category` of `dataset` when that data set uses the table; else the
+    official defaults with the data set's default foreground mask (memseg.data.registry)."""
+    if uses_table(dataset) and category in CATEGORY_SETTINGS:
+        return CATEGORY_SETTINGS[category]
+    return dataclasses.replace(DEFAULT_SETTINGS, foreground_mask=settings_of(dataset).foreground_mask)
+
+
+def foreground_rule(config: JobConfig) -> str:
+    """Which rule decided `resolve(config).foreground_mask`, for the result row: "ablation" (the
+    no_foreground_mask ablation removes it), "override" (JobConfig.foreground_mask), "category table"
+    or "dataset default"."""
+    if not config.ablation_flags.foreground_mask:
+        return "ablation"
+    if config.foreground_mask is not None:
+        return "override"
+    return "category table" if uses_table(config.dataset) and config.category in CATEGORY_SETTINGS else "dataset default"
 
 
 def resolve(config: JobConfig) -> CategorySettings:
-    """The settings a job runs with: each JobConfig override that is not None, else the table.
-    The `unscaled` ablation sets both scales to 1 and the `no_foreground_mask` ablation turns the
-    foreground mask off, whatever the table or the overrides say (an ablation names what it removes)."""
-    table = category_settings(config.category)
+    """The settings a job runs with: each JobConfig override that is not None, else the table row
+    of its data set and category (see category_settings). The `unscaled` ablation sets both scales
+    to 1 and the `no_foreground_mask` ablation turns the foreground mask off, whatever the table or
+    the overrides say (an ablation names what it removes)."""
+    table = category_settings(config.category, config.dataset)
     ablation = config.ablation_flags
     memory_size = table.memory_size if config.memory_size is None else config.memory_size
     di_scale = table.di_scale if config.di_scale is None else config.di_scale

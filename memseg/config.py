@@ -31,8 +31,7 @@ OBJECT_CATEGORIES: tuple[str, ...] = (
     "zipper",
 )
 CATEGORIES: tuple[str, ...] = tuple(sorted(TEXTURE_CATEGORIES + OBJECT_CATEGORIES))
-
-DATASET_KINDS: tuple[str, ...] = ("mvtec", "folder", "synthetic")
+# The data set kinds and the other data sets' categories live in memseg.data.registry.
 
 
 @dataclass(frozen=True)
@@ -72,30 +71,48 @@ ABLATIONS: dict[str, Ablation] = {
 
 
 class UnknownNameError(ValueError):
-    """A name that is not one of the valid ones; `what` is the kind of name ("categories")."""
+    """A name that is not one of the valid ones; `what` is the kind of name ("categories"),
+    `where` what the names belong to, when that matters ("dataset visa")."""
 
-    def __init__(self, what: str, bad: Sequence[str], valid: Sequence[str]) -> None:
-        self.what, self.bad, self.valid = what, tuple(bad), tuple(valid)
-        super().__init__(f"unknown {what} {list(bad)}; valid: {', '.join(valid)}")
+    def __init__(self, what: str, bad: Sequence[str], valid: Sequence[str], where: str = "") -> None:
+        self.what, self.bad, self.valid, self.where = what, tuple(bad), tuple(valid), where
+        suffix = f" ({where})" if where else ""
+        super().__init__(f"unknown {what} {list(bad)}; valid: {', '.join(valid)}{suffix}")
 
 
-def check_names(what: str, names: Iterable[str], valid: Iterable[str], also_valid: Sequence[str] = ()) -> tuple[str, ...]:
+def check_names(
+    what: str, names: Iterable[str], valid: Iterable[str], also_valid: Sequence[str] = (), where: str = ""
+) -> tuple[str, ...]:
     """`names` if each is one of `valid`, else an UnknownNameError naming every bad one and listing
     the valid ones (`also_valid` first: words a caller accepts besides the names, like "all")."""
     names, valid = tuple(names), tuple(valid)
     bad = [n for n in names if n not in valid]
     if bad:
-        raise UnknownNameError(what, bad, (*also_valid, *valid))
+        raise UnknownNameError(what, bad, (*also_valid, *valid), where)
     return names
 
 
-def check_categories(names: Iterable[str], also_valid: Sequence[str] = ()) -> tuple[str, ...]:
-    """`names` if each is an MVTec AD category (the one category check of the project)."""
-    return check_names("categories", names, CATEGORIES, also_valid)
+def check_dataset_kind(kind: str) -> str:
+    """`kind` if the dataset registry has it (memseg.data.registry, the one list of kinds)."""
+    # Imported here, not at the top: the registry imports this module (for CATEGORIES, check_names).
+    from memseg.data.registry import DATASET_KINDS
+
+    return check_names("kinds", [kind], DATASET_KINDS)[0]
 
 
-def check_category(name: str) -> str:
-    return check_categories([name])[0]
+def check_categories(names: Iterable[str], also_valid: Sequence[str] = (), dataset: str = "mvtec") -> tuple[str, ...]:
+    """`names` if each is a category of `dataset` as the dataset registry lists them (the one
+    category check of the project); any names for a data set that names its own (folder data)."""
+    from memseg.data.registry import get_dataset  # see check_dataset_kind
+
+    valid = get_dataset(dataset).categories
+    if valid is None:
+        return tuple(names)
+    return check_names("categories", names, valid, also_valid, where=f"dataset {dataset}")
+
+
+def check_category(name: str, dataset: str = "mvtec") -> str:
+    return check_categories([name], dataset=dataset)[0]
 
 
 def check_ablations(names: Iterable[str], also_valid: Sequence[str] = ()) -> tuple[str, ...]:
@@ -105,11 +122,6 @@ def check_ablations(names: Iterable[str], also_valid: Sequence[str] = ()) -> tup
 def get_ablation(name: str) -> Ablation:
     """The ablation called `name`, or an UnknownNameError that lists the valid names."""
     return ABLATIONS[check_ablations([name])[0]]
-
-
-def check_dataset_kind(kind: str) -> str:
-    """`kind` if it is a data set kind (mvtec | folder | synthetic)."""
-    return check_names("kinds", [kind], DATASET_KINDS)[0]
 
 
 # Whether a JobConfig field is part of the job id, marked on each field: RECIPE fields change the
@@ -131,7 +143,9 @@ class JobConfig:
 
     category: str = field(metadata=RECIPE)
     data_root: str | None = field(default=None, metadata=RUNTIME)  # None: the harness fills in its generated data
-    dataset: str = field(default="mvtec", metadata=RECIPE)  # mvtec | folder | synthetic (MVTec layout we generated)
+    dataset: str = field(
+        default="mvtec", metadata=RECIPE
+    )  # a memseg.data.registry kind: mvtec | folder | synthetic | visa | mvtec_ad2 | mpdd | btad
     seed: int = field(default=0, metadata=RECIPE)
     ablation: str = field(default="full", metadata=RECIPE)
     image_size: int = field(default=256, metadata=RECIPE)
@@ -161,10 +175,9 @@ class JobConfig:
     out_dir: str | None = field(default=None, metadata=RUNTIME)  # where weights and per-image scores go; None = not saved
 
     def __post_init__(self) -> None:
-        if self.dataset != "folder":  # a folder data set names its own categories
-            check_category(self.category)
-        get_ablation(self.ablation)
         check_dataset_kind(self.dataset)
+        check_category(self.category, self.dataset)  # per data set; a folder data set names its own
+        get_ablation(self.ablation)
         if self.image_size < 32 or self.image_size % 32:
             raise ValueError(f"image_size must be a multiple of 32 and >= 32, got {self.image_size}")
         for name in ("steps", "batch_size", "top_k", "eval_batch_size", "log_every"):
@@ -229,7 +242,7 @@ def job_id(config: JobConfig) -> str:
     # memory_size was a plain int before the category table existed: an unset one is hashed as the
     # table's value, so a config that means the same bank keeps the id it always had.
     if config.memory_size is None:
-        fields["memory_size"] = category_settings(config.category).memory_size
+        fields["memory_size"] = category_settings(config.category, config.dataset).memory_size
     if fields["texture_dir"] is not None:
         fields["texture_dir"] = Path(fields["texture_dir"]).name
     if fields["backbone_weights"] not in ("imagenet", "none"):

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from memseg.categories import resolve
+from memseg.categories import resolve, uses_table
 from memseg.config import Ablation, JobConfig
 from memseg.perlin import perlin_2d
 
@@ -65,6 +65,9 @@ class SimulationConfig:
     texture_source: bool = True
     structure_source: bool = True
     foreground_mask: bool = True
+    # Whether FOREGROUND's per-category thresholds may be looked up (MVTec AD's categories): off for
+    # data sets without the table, so a category that shares an MVTec AD name gets all ones.
+    foreground_table: bool = True
     grid_size: int = 8  # the structure source is cut into grid_size x grid_size cells
     transparency_range: tuple[float, float] = (0.15, 1.0)  # delta ~ U[lo, hi]
     perlin_scale_range: tuple[int, int] = (0, 6)  # lattice cells per axis: 2^randint(lo, hi)
@@ -168,7 +171,7 @@ def _binary_open(mask: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(eroded, 3, stride=1, padding=1)
 
 
-def foreground_mask(images: torch.Tensor, category: str) -> torch.Tensor:
+def foreground_mask(images: torch.Tensor, category: str | None) -> torch.Tensor:
     """Where an anomaly may be placed, (B, 1, S, S) float 0/1; images float (B, 3, S, S) in [0, 1].
 
     Per image: the official grey threshold of `FOREGROUND` when it looks valid. It is distrusted
@@ -177,7 +180,7 @@ def foreground_mask(images: torch.Tensor, category: str) -> torch.Tensor:
     differ from MVTec's, or marks nearly everything (bottle's threshold of 250). The fallback
     takes the corners' median colour as the background and marks pixels that differ from it by
     more than 0.1 in some channel, opened by a 3x3 square. If that is under 1 % too, the whole
-    image is foreground. Categories not in `FOREGROUND` (textures, unknown) get all ones.
+    image is foreground. Categories not in `FOREGROUND` (textures, unknown, None) get all ones.
     """
     batch, _, size, _ = images.shape
     if category not in FOREGROUND:
@@ -415,8 +418,10 @@ class AnomalySimulator:
         sim_config = SimulationConfig.from_ablation(
             config.category, config.image_size, config.ablation_flags, anomaly_ratio=config.anomaly_ratio
         )
-        # The category table (or an override) decides the foreground mask; the ablation can only remove it.
-        sim_config = dataclasses.replace(sim_config, foreground_mask=resolve(config).foreground_mask)
+        # memseg.categories decides the foreground mask: override > MVTec AD table > the data set's default.
+        sim_config = dataclasses.replace(
+            sim_config, foreground_mask=resolve(config).foreground_mask, foreground_table=uses_table(config.dataset)
+        )
         return cls(sim_config, texture_bank)
 
     def anomaly_count(self, batch: int) -> int:
@@ -440,7 +445,7 @@ class AnomalySimulator:
         noise = _rotated_perlin(2 * batch, size, generator, device, cfg.perlin_scale_range)
         perlin = (noise > cfg.perlin_threshold).view(2, batch, 1, size, size)
         if cfg.foreground_mask:
-            perlin = perlin * foreground_mask(images, cfg.category)
+            perlin = perlin * foreground_mask(images, cfg.category if cfg.foreground_table else None)
         first, second = perlin[0], perlin[1]
         mask = torch.where(first.amax(dim=(1, 2, 3), keepdim=True) > 0, first, second).to(images.dtype)
 

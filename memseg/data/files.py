@@ -81,6 +81,7 @@ class CategoryFiles:
     has_masks: bool
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    masks_nonzero: bool = False  # binarise masks on any non-zero pixel (VisA), not at half their max
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Images per split and defect type: {"train": {"good": n}, "test": {type: n}, "masks": {type: n}}."""
@@ -144,7 +145,7 @@ def decode(files: CategoryFiles, image_size: int) -> CategoryData:
         mask = None
         if item.mask is not None:
             try:
-                mask = read_mask(item.mask)
+                mask = read_mask(item.mask, nonzero=files.masks_nonzero)
             except DECODE_ERRORS as exc:
                 problems.append(_unreadable(item.mask, exc))
             else:

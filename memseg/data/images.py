@@ -98,8 +98,9 @@ def to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.array(img, dtype=np.uint8)  # a writable copy (torch.from_numpy needs one)
 
 
-def to_mask_array(img: Image.Image) -> np.ndarray:
-    """(H, W) bool: a pixel is defective when its value is > 0.5 of the mask's max. Palette masks
+def to_mask_array(img: Image.Image, nonzero: bool = False) -> np.ndarray:
+    """(H, W) bool: a pixel is defective when its value is > 0.5 of the mask's max (or, with
+    `nonzero`, when it is not 0: VisA's masks store small per-instance values). Palette masks
     are read by index (index 0 = background), colour masks by their brightest channel."""
     if img.mode == "P":
         values = np.asarray(img)  # palette indices
@@ -110,6 +111,8 @@ def to_mask_array(img: Image.Image) -> np.ndarray:
     else:
         values = np.asarray(img)
     values = values.astype(np.float64)
+    if nonzero:
+        return values > 0
     peak = values.max() if values.size else 0.0
     if peak <= 0:
         return np.zeros(values.shape, dtype=bool)
@@ -121,9 +124,9 @@ def read_rgb(path: Path) -> np.ndarray:
     return to_rgb_array(_open_loaded(path))
 
 
-def read_mask(path: Path) -> np.ndarray:
-    """Decode a mask file to (H, W) bool. Raises PIL's errors (see DECODE_ERRORS)."""
-    return to_mask_array(_open_loaded(path))
+def read_mask(path: Path, nonzero: bool = False) -> np.ndarray:
+    """Decode a mask file to (H, W) bool (see to_mask_array). Raises PIL's errors (see DECODE_ERRORS)."""
+    return to_mask_array(_open_loaded(path), nonzero)
 
 
 def probe(path: Path) -> tuple[int, int]:

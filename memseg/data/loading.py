@@ -7,14 +7,18 @@ a user fixes the data in one go instead of one failed job at a time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memseg.config import CATEGORIES, UnknownNameError, check_dataset_kind
-from memseg.data import folder, mvtec, synthetic
+from memseg.config import UnknownNameError, check_categories, check_dataset_kind
+from memseg.config import check_category as check_category_name
+from memseg.data import synthetic
 from memseg.data.files import CategoryFiles, check_root, decode, inspect
 from memseg.data.images import is_stray
+from memseg.data.registry import Dataset, get_dataset
 from memseg.data.types import CategoryData, DataError
 
 
@@ -45,42 +49,60 @@ def check_kind(kind: str) -> str:
         raise DataError.unknown(err) from None
 
 
+def _dataset(kind: str) -> Dataset:
+    return get_dataset(check_kind(kind))
+
+
+def reader(kind: str) -> Callable[[Path, str], CategoryFiles]:
+    """The function that lists one category of `kind` (the registry names it as module:function)."""
+    module, function = _dataset(kind).reader.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
 def layout(kind: str) -> str:
-    """The folder layout data of `kind` must have, in words."""
-    return folder.LAYOUT if check_kind(kind) == "folder" else mvtec.LAYOUT
+    """The folder layout data of `kind` must have, in words (its reader module's LAYOUT)."""
+    return sys.modules[reader(kind).__module__].LAYOUT
 
 
 def scan_category(kind: str, root: Path | str, category: str) -> CategoryFiles:
     """The files of one category (not decoded), with every layout problem listed."""
-    if check_kind(kind) == "folder":
-        return folder.scan_folder_category(Path(root), category)
-    return mvtec.scan_mvtec_category(Path(root), category)
+    return reader(kind)(Path(root), category)
+
+
+def check_category(kind: str, category: str) -> str:
+    """`category` if data sets of `kind` have it, else a DataError listing the valid names."""
+    check_kind(kind)
+    try:
+        return check_category_name(category, kind)
+    except UnknownNameError as err:  # memseg.config's check, as the DataError the data layer raises
+        raise DataError.unknown(err) from None
 
 
 def load_category(kind: str, root: Path | str, category: str, image_size: int) -> CategoryData:
-    """Decode one category at `image_size` px. kind "synthetic" is our generated set, read with
-    the MVTec AD reader. Raises DataError listing every problem of that category."""
-    check_kind(kind)
+    """Decode one category at `image_size` px with the reader the registry names for `kind`
+    ("synthetic" is our generated set, read with the MVTec AD reader). Raises DataError listing
+    every problem of that category."""
+    check_category(kind, category)
     root = check_root(Path(root), layout(kind))
-    if kind != "folder":
-        mvtec.check_mvtec_category(category)
     return decode(scan_category(kind, root, category), image_size)
 
 
 def discover_categories(kind: str, root: Path | str) -> tuple[str, ...]:
-    """The categories present under `root`: for a generated set those its marker lists, for MVTec
-    layout the sub-folders named like MVTec AD categories, for folder data every sub-folder."""
+    """The categories present under `root`: for a generated set those its marker lists, for a
+    data set with known categories the sub-folders named like them, for folder data every
+    sub-folder."""
     root = Path(root)
-    if check_kind(kind) == "synthetic":
+    dataset = _dataset(kind)
+    if kind == "synthetic":
         marker = synthetic.read_marker(root)
         if marker is not None:
             return tuple(marker["categories"])
     if not root.is_dir():
         return ()
     names = sorted(p.name for p in root.iterdir() if p.is_dir() and not is_stray(p))
-    if kind == "folder":
+    if dataset.categories is None:
         return tuple(names)
-    return tuple(n for n in CATEGORIES if n in names)
+    return tuple(n for n in dataset.categories if n in names)
 
 
 def validate(kind: str, root: Path | str, categories: Sequence[str] | None = None) -> ValidationReport:
@@ -104,10 +126,12 @@ def validate(kind: str, root: Path | str, categories: Sequence[str] | None = Non
         problems.append(
             f"{root / synthetic.MARKER}: missing, so this generated set is incomplete (interrupted?); generate it again"
         )
-    if kind != "folder":
-        unknown = [c for c in categories if c not in CATEGORIES]
-        problems += [f"unknown category {c!r}; valid categories: {', '.join(CATEGORIES)}" for c in unknown]
-        categories = tuple(c for c in categories if c not in unknown)
+    try:
+        check_categories(categories, dataset=kind)
+    except UnknownNameError as err:  # a problem like any other: the known categories are still checked
+        unknown = DataError.unknown(err)
+        problems.append(f"{unknown.summary}; {'; '.join(unknown.problems)}")
+        categories = tuple(c for c in categories if c not in err.bad)
 
     counts: dict[str, dict[str, dict[str, int]]] = {}
     has_masks: dict[str, bool] = {}

@@ -8,16 +8,18 @@
 A mask may also be named exactly like its image (`000.png`). Stray files that tools leave behind
 (.DS_Store, Thumbs.db, desktop.ini, dot-files) are ignored with a warning; anything else that is
 not an image where images belong is an error.
+
+Data sets that keep MVTec's tree under other names (BTAD's ok/ko, MVTec AD 2's test_public) are
+read by the same code with their own `TreeLayout`; MPDD uses MVTec's layout as it is.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from memseg.config import UnknownNameError, check_category
 from memseg.data.files import GOOD, MASK_SUFFIX, CategoryFiles, TestFile, image_stem, pair_by_stem
 from memseg.data.images import IMAGE_SUFFIXES, list_folder
-from memseg.data.types import DataError
 
 LAYOUT = (
     "expected MVTec AD layout: <root>/<category>/train/good/*.png, <root>/<category>/test/good/*.png, "
@@ -25,15 +27,25 @@ LAYOUT = (
 )
 
 
-def check_mvtec_category(category: str) -> str:
-    """`category` if it is an MVTec AD category, else a DataError listing the valid names."""
-    try:
-        return check_category(category)
-    except UnknownNameError as err:
-        raise DataError.unknown(err) from None
+@dataclass(frozen=True)
+class TreeLayout:
+    """Where an MVTec-style tree keeps one category's files, relative to its folder: normal
+    training images in `train`/`normal`, test images in `test`/<type> (normal ones in
+    `test`/`normal`), masks in `ground_truth`/<type>/<stem>`mask_suffix`.<ext>. `layout` is the
+    sentence every error ends with."""
+
+    layout: str = LAYOUT
+    train: str = "train"
+    test: str = "test"
+    ground_truth: str = "ground_truth"
+    normal: str = GOOD
+    mask_suffix: str = MASK_SUFFIX
 
 
-def scan_mvtec_category(root: Path, category: str) -> CategoryFiles:
+MVTEC = TreeLayout()
+
+
+def scan_mvtec_category(root: Path, category: str, tree: TreeLayout = MVTEC) -> CategoryFiles:
     """List and pair the files of one category without decoding them. Every layout problem
     (missing folder, empty train/good, image without mask, mask without image, non-image file)
     is collected in `problems` rather than raised, so validation can report all of them."""
@@ -41,16 +53,16 @@ def scan_mvtec_category(root: Path, category: str) -> CategoryFiles:
     problems: list[str] = []
     warnings: list[str] = []
     if not folder.is_dir():
-        problems.append(f"{folder}: category folder missing; {LAYOUT}")
+        problems.append(f"{folder}: category folder missing; {tree.layout}")
         return CategoryFiles(category, folder, (), (), True, tuple(problems), ())
 
-    train = _scan_train(folder, problems, warnings)
-    test_by_type = _scan_test(folder, problems, warnings)
-    test: list[TestFile] = [TestFile(p, GOOD) for p in test_by_type.pop(GOOD, [])]
-    masks_by_type = _scan_ground_truth(folder, set(test_by_type), problems, warnings)
+    train = _scan_train(folder, tree, problems, warnings)
+    test_by_type = _scan_test(folder, tree, problems, warnings)
+    test: list[TestFile] = [TestFile(p, GOOD) for p in test_by_type.pop(tree.normal, [])]
+    masks_by_type = _scan_ground_truth(folder, tree, set(test_by_type), problems, warnings)
     for defect_type in sorted(test_by_type):
         masks = masks_by_type.pop(defect_type, None)
-        test += _pair_masks(folder, defect_type, test_by_type[defect_type], masks, problems)
+        test += _pair_masks(folder, tree, defect_type, test_by_type[defect_type], masks, problems)
     return CategoryFiles(category, folder, tuple(train), tuple(test), True, tuple(problems), tuple(warnings))
 
 
@@ -79,80 +91,86 @@ def _subfolders(folder: Path, problems: list[str], warnings: list[str], what: st
     return subfolders
 
 
-def _scan_train(folder: Path, problems: list[str], warnings: list[str]) -> list[Path]:
-    good = folder / "train" / GOOD
+def _scan_train(folder: Path, tree: TreeLayout, problems: list[str], warnings: list[str]) -> list[Path]:
+    good = folder / tree.train / tree.normal
+    where = f"{tree.train}/{tree.normal}"
     if not good.is_dir():
-        problems.append(f"{good}: folder missing; {LAYOUT}")
+        problems.append(f"{good}: folder missing; {tree.layout}")
         return []
-    listing = list_folder(folder / "train")
+    listing = list_folder(folder / tree.train)
     for entry in (*listing.strays, *listing.images, *listing.others):
         if entry != good:
-            warnings.append(f"{entry}: ignored (training reads train/good only)")
-    train = _images_of(good, problems, warnings, "train/good")
+            warnings.append(f"{entry}: ignored (training reads {where} only)")
+    train = _images_of(good, problems, warnings, where)
     if not train:
         problems.append(f"{good}: no training images; expected normal images (*.png) here")
     return train
 
 
-def _scan_test(folder: Path, problems: list[str], warnings: list[str]) -> dict[str, list[Path]]:
-    test_dir = folder / "test"
+def _scan_test(folder: Path, tree: TreeLayout, problems: list[str], warnings: list[str]) -> dict[str, list[Path]]:
+    test_dir = folder / tree.test
     if not test_dir.is_dir():
-        problems.append(f"{test_dir}: folder missing; {LAYOUT}")
+        problems.append(f"{test_dir}: folder missing; {tree.layout}")
         return {}
     by_type = {}
-    for name, sub in sorted(_subfolders(test_dir, problems, warnings, "test/").items()):
-        images = _images_of(sub, problems, warnings, f"test/{name}")
+    for name, sub in sorted(_subfolders(test_dir, problems, warnings, f"{tree.test}/").items()):
+        if sub == folder / tree.ground_truth:
+            continue  # MVTec AD 2 keeps its masks inside the test folder
+        images = _images_of(sub, problems, warnings, f"{tree.test}/{name}")
         if images:
             by_type[name] = images
         else:
             warnings.append(f"{sub}: empty defect-type folder, ignored")
-    if GOOD not in by_type:
-        problems.append(f"{test_dir / GOOD}: no normal test images; image AUROC needs some in test/good")
-    if not set(by_type) - {GOOD}:
-        problems.append(f"{test_dir}: no anomalous test images; expected test/<defect_type>/*.png")
+    if tree.normal not in by_type:
+        problems.append(f"{test_dir / tree.normal}: no normal test images; image AUROC needs some in {tree.test}/{tree.normal}")
+    if not set(by_type) - {tree.normal}:
+        problems.append(f"{test_dir}: no anomalous test images; expected {tree.test}/<defect_type>/*.png")
     return by_type
 
 
-def _scan_ground_truth(folder: Path, defect_types: set[str], problems: list[str], warnings: list[str]) -> dict[str, list[Path]]:
+def _scan_ground_truth(
+    folder: Path, tree: TreeLayout, defect_types: set[str], problems: list[str], warnings: list[str]
+) -> dict[str, list[Path]]:
     """Masks by defect type. Mask folders of defect types that have no test images are problems
     (every mask in them lacks its image)."""
-    gt_dir = folder / "ground_truth"
+    gt_dir = folder / tree.ground_truth
     if not gt_dir.is_dir():
         if defect_types:
-            problems.append(f"{gt_dir}: folder missing; expected ground_truth/<defect_type>/<stem>_mask.png")
+            problems.append(f"{gt_dir}: folder missing; expected {tree.ground_truth}/<defect_type>/<stem>{tree.mask_suffix}.png")
         return {}
     masks_by_type = {}
-    for name, sub in sorted(_subfolders(gt_dir, problems, warnings, "ground_truth/").items()):
-        if name == GOOD:
+    for name, sub in sorted(_subfolders(gt_dir, problems, warnings, f"{tree.ground_truth}/").items()):
+        if name == tree.normal:
             warnings.append(f"{sub}: ignored (normal test images have all-zero masks)")
             continue
-        masks = _images_of(sub, problems, warnings, f"ground_truth/{name}")
+        masks = _images_of(sub, problems, warnings, f"{tree.ground_truth}/{name}")
         if name in defect_types:
             masks_by_type[name] = masks
         else:
-            problems += [f"{m}: mask without a test image; expected {folder / 'test' / name}/" for m in masks]
+            problems += [f"{m}: mask without a test image; expected {folder / tree.test / name}/" for m in masks]
     return masks_by_type
 
 
 def _pair_masks(
-    folder: Path, defect_type: str, images: list[Path], masks: list[Path] | None, problems: list[str]
+    folder: Path, tree: TreeLayout, defect_type: str, images: list[Path], masks: list[Path] | None, problems: list[str]
 ) -> list[TestFile]:
     """Pair each image `<stem>.<ext>` with `<stem>_mask.<ext>` (or `<stem>.<ext>`) by file stem."""
-    gt_dir = folder / "ground_truth" / defect_type
+    gt_dir = folder / tree.ground_truth / defect_type
+    expected = f"<stem>{tree.mask_suffix}.png"
     if masks is None:
-        if (folder / "ground_truth").is_dir():
-            problems.append(f"{gt_dir}: folder missing; expected a mask <stem>_mask.png for each image in test/{defect_type}")
-        problems += [f"{img}: test image without a mask; expected {gt_dir / (img.stem + MASK_SUFFIX)}.png" for img in images]
+        if (folder / tree.ground_truth).is_dir():
+            problems.append(f"{gt_dir}: folder missing; expected a mask {expected} for each image in {tree.test}/{defect_type}")
+        problems += [f"{img}: test image without a mask; expected {gt_dir / (img.stem + tree.mask_suffix)}.png" for img in images]
         return [TestFile(img, defect_type) for img in images]
     masks_by_stem = pair_by_stem(masks, problems)
     paired = []
     for img in images:
         mask = masks_by_stem.pop(img.stem, None)
         if mask is None:
-            problems.append(f"{img}: test image without a mask; expected {gt_dir / (img.stem + MASK_SUFFIX)}.png")
+            problems.append(f"{img}: test image without a mask; expected {gt_dir / (img.stem + tree.mask_suffix)}.png")
         paired.append(TestFile(img, defect_type, mask))
     problems += [
-        f"{m}: mask without a test image; expected {folder / 'test' / defect_type / image_stem(m)}.png"
+        f"{m}: mask without a test image; expected {folder / tree.test / defect_type / image_stem(m)}.png"
         for m in masks_by_stem.values()
     ]
     return paired

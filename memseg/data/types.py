@@ -28,7 +28,8 @@ class DataError(ValueError):
     @classmethod
     def unknown(cls, err: UnknownNameError) -> DataError:
         """The data layer's form of an unknown name: the names as the summary, the valid ones listed."""
-        return cls(f"unknown {err.what} {list(err.bad)}", [f"valid {err.what}: {', '.join(err.valid)}"])
+        where = f" ({err.where})" if err.where else ""
+        return cls(f"unknown {err.what} {list(err.bad)}{where}", [f"valid {err.what}: {', '.join(err.valid)}"])
 
 
 @dataclass(frozen=True)

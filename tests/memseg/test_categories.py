@@ -47,3 +47,25 @@ def test_overrides_change_the_job_id_and_bad_values_are_refused() -> None:
     for field, value in (("memory_size", 0), ("di_scale", 0.0), ("feature_scale", -1.0)):
         with pytest.raises(ValueError, match=field):
             _config(**{field: value})  # type: ignore[arg-type]
+
+
+def test_the_table_is_mvtec_ads_an_override_wins_and_other_datasets_take_their_default() -> None:
+    from memseg.categories import foreground_rule
+
+    # The same category name on a data set without the table never takes the MVTec AD row.
+    assert resolve(_config("screw", dataset="folder")) == DEFAULT_SETTINGS
+    assert resolve(_config("screw", dataset="synthetic")) == CATEGORY_SETTINGS["screw"]
+    assert resolve(_config("candle", dataset="visa")) == CategorySettings(30, 100.0, 100.0, False)
+    # Order: explicit override > the table > the data set's default.
+    assert resolve(_config("candle", dataset="visa", foreground_mask=True)).foreground_mask
+    assert not resolve(_config("bottle", foreground_mask=False)).foreground_mask
+    rules = [
+        foreground_rule(_config("candle", dataset="visa")),
+        foreground_rule(_config("bottle")),
+        foreground_rule(_config("candle", dataset="visa", foreground_mask=True)),
+        foreground_rule(_config("bottle", ablation="no_foreground_mask", foreground_mask=True)),
+    ]
+    assert rules == ["dataset default", "category table", "override", "ablation"]
+    # The job id hashes the bank size the job really uses: a folder "screw" has the default 30.
+    assert _config("screw", dataset="folder").job_id == _config("screw", dataset="folder", memory_size=30).job_id
+    assert _config("screw").job_id == _config("screw", memory_size=120).job_id

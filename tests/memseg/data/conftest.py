@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from memseg.data.synthetic import generate
+from tests.memseg.data.lookalikes import lookalike, lookalike_copy  # noqa: F401  (fixtures of the dataset readers' tests)
 
 SMALL: dict[str, Any] = {
     "categories": ("bottle", "grid", "carpet"),

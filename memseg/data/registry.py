@@ -1,0 +1,170 @@
+"""The dataset registry: every data set kind the benchmark reads, in one table.
+
+Each entry says which categories the data set has, which module reads one category, what MemSeg
+does differently on it (its default settings), what is evaluated, its licence and where it comes
+from. It is the one list of data set kinds and of each data set's categories: memseg.config's
+validators (check_dataset_kind, check_categories) read it, and JobConfig, sweeps, the CLIs and
+validation all go through those validators. Adding a data set is adding one entry here and one
+reader.
+
+This module imports only memseg.config (MVTec AD's names, check_dataset_kind); memseg.config imports
+it lazily, inside its validators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from memseg.config import CATEGORIES as MVTEC_CATEGORIES
+from memseg.config import check_dataset_kind
+
+VISA_CATEGORIES: tuple[str, ...] = (
+    "candle", "capsules", "cashew", "chewinggum", "fryum", "macaroni1",
+    "macaroni2", "pcb1", "pcb2", "pcb3", "pcb4", "pipe_fryum",
+)  # fmt: skip
+MVTEC_AD2_CATEGORIES: tuple[str, ...] = (
+    "can", "fabric", "fruit_jelly", "rice", "sheet_metal", "vial", "wallplugs", "walnuts",
+)  # fmt: skip
+MPDD_CATEGORIES: tuple[str, ...] = (
+    "bracket_black", "bracket_brown", "bracket_white", "connector", "metal_plate", "tubes",
+)  # fmt: skip
+BTAD_CATEGORIES: tuple[str, ...] = ("01", "02", "03")
+
+
+@dataclass(frozen=True)
+class MemSegSettings:
+    """What a job does differently per data set. `category_table`: whether memseg.categories'
+    per-category table (MVTec AD's memory sizes, scales and foreground masks) applies; data sets
+    without it run with the official defaults and `foreground_mask` (the data set's default: no
+    foreground mask, so anomalies are placed anywhere in the image). An explicit JobConfig value
+    beats both (memseg.categories.resolve). `masks`: how a mask file is binarised ("half_max":
+    pixels > 0.5 of the mask's max, MVTec's 0/255 masks; "nonzero": every non-zero pixel is
+    defect, for masks that store small or per-instance values). `test_set`: the folder or split
+    evaluated; `unused`: what the data set holds that MemSeg does not read."""
+
+    category_table: bool = False
+    foreground_mask: bool = False
+    masks: str = "half_max"
+    test_set: str = "test"
+    unused: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One data set kind. `categories` None: the data names its own (folder data); check names
+    with memseg.config.check_categories(names, dataset=...). `reader`: "module:function" that
+    lists one category's files (root, category) -> CategoryFiles; the module's LAYOUT says the
+    expected layout in words. `download`: the key of memseg.data.download.SOURCES (None: bring
+    your own data). `published`: whether published MemSeg numbers exist for it under our
+    protocol (the report shows them only then)."""
+
+    name: str
+    title: str
+    categories: tuple[str, ...] | None
+    reader: str
+    settings: MemSegSettings
+    evaluated: str
+    licence: str
+    download: str | None
+    published: bool = False
+
+
+_MVTEC_SETTINGS = MemSegSettings(category_table=True)
+_CC_BY_NC_SA = "CC BY-NC-SA 4.0"
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset(
+            "mvtec",
+            "MVTec AD",
+            MVTEC_CATEGORIES,
+            "memseg.data.mvtec:scan_mvtec_category",
+            _MVTEC_SETTINGS,
+            "test/ (good + every defect type), masks in ground_truth/",
+            _CC_BY_NC_SA,
+            "mvtec",
+            published=True,
+        ),
+        Dataset(
+            "folder",
+            "folder",
+            None,
+            "memseg.data.folder:scan_folder_category",
+            MemSegSettings(test_set="every 5th normal + abnormal/"),
+            "every 5th normal image (by name) + abnormal/, masks optional",
+            "yours",
+            None,
+        ),
+        Dataset(
+            "synthetic",
+            "generated (MVTec AD layout)",
+            MVTEC_CATEGORIES,
+            "memseg.data.mvtec:scan_mvtec_category",
+            _MVTEC_SETTINGS,
+            "test/ (good + every defect type), exact masks",
+            "generated here",
+            None,
+        ),
+        Dataset(
+            "visa",
+            "VisA",
+            VISA_CATEGORIES,
+            "memseg.data.visa:scan_visa_category",
+            MemSegSettings(masks="nonzero", test_set="split_csv/1cls.csv test rows", unused="split_csv/2cls_*.csv"),
+            "the test rows of split_csv/1cls.csv (normal + anomaly); masks: every non-zero pixel",
+            "CC BY 4.0",
+            "visa",
+        ),
+        Dataset(
+            "mvtec_ad2",
+            "MVTec AD 2",
+            MVTEC_AD2_CATEGORIES,
+            "memseg.data.mvtec_ad2:scan_mvtec_ad2_category",
+            MemSegSettings(
+                test_set="test_public",
+                unused="validation/ (no checkpoint is selected); test_private*/ (no ground truth)",
+            ),
+            "test_public/ (good + bad, masks in test_public/ground_truth/bad); the private test sets "
+            "have no ground truth and are refused",
+            _CC_BY_NC_SA,
+            "mvtec_ad2",
+        ),
+        Dataset(
+            "mpdd",
+            "MPDD",
+            MPDD_CATEGORIES,
+            "memseg.data.mvtec:scan_mvtec_category",
+            MemSegSettings(),
+            "test/ (good + every defect type), masks in ground_truth/ (MVTec AD layout)",
+            _CC_BY_NC_SA,
+            "mpdd",
+        ),
+        Dataset(
+            "btad",
+            "BTAD",
+            BTAD_CATEGORIES,
+            "memseg.data.btad:scan_btad_category",
+            MemSegSettings(test_set="test/ok + test/ko"),
+            "test/ok + test/ko, masks in ground_truth/ko (.bmp or .png)",
+            _CC_BY_NC_SA,
+            "btad",
+        ),
+    )
+}
+DATASET_KINDS: tuple[str, ...] = tuple(DATASETS)
+# The data sets `harness data download` knows (DTD is a texture source, not a benchmark).
+DOWNLOADABLE: tuple[str, ...] = tuple(d.download for d in DATASETS.values() if d.download is not None)
+
+
+def get_dataset(name: str) -> Dataset:
+    """The data set called `name`, or memseg.config's UnknownNameError listing the valid kinds."""
+    return DATASETS[check_dataset_kind(name)]
+
+
+def settings_of(name: str) -> MemSegSettings:
+    return get_dataset(name).settings
