@@ -32,4 +32,5 @@ def test_memseg_train_takes_every_dataset_and_checks_its_categories(tmp_path, ca
 
     argv = ["train", "--data-root", str(tmp_path), "--dataset", "visa", "--category", "bottle", "--profile", "tiny"]
     assert main(argv) == 2
-    assert "unknown category 'bottle'; valid categories: candle" in capsys.readouterr().err.replace("\n", " ")
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "unknown categories ['bottle']; valid: candle" in err and "(dataset visa)" in err
