@@ -207,20 +207,8 @@ def run_download(args: argparse.Namespace) -> int:
         _print_error(console, DataError(f"{source.name} cannot be downloaded automatically", [source.manual]))
         return 1
     console.print(Text(f"source: {url or args.out / source.archive} ({source.size})", style="dim"), soft_wrap=True)
-    if source.needs_consent and not args.yes:
-        if not sys.stdin.isatty():
-            console.print(
-                Text(
-                    f"refusing to download {source.name}: its licence must be accepted, and standard input is "
-                    "not interactive; run again with --yes to accept it",
-                    style="red",
-                ),
-                soft_wrap=True,
-            )
-            return 1
-        if not Confirm.ask(f"Accept the licence above and download {source.name}?", console=console, default=False):
-            console.print(Text("not downloaded", style="yellow"))
-            return 1
+    if source.needs_consent and not args.yes and not _licence_accepted(console, source.name):
+        return 1
     try:
         with _progress(console, download=True) as progress:
             tasks: dict[str, TaskID] = {}
@@ -255,6 +243,24 @@ def run_download(args: argparse.Namespace) -> int:
         return 0
     console.print(Text(f"{source.name} is ready in {data_dir}", style="green"), soft_wrap=True)
     return 0
+
+
+def _licence_accepted(console: Console, name: str) -> bool:
+    """Ask whether the licence shown is accepted; never when standard input is not a terminal."""
+    if not sys.stdin.isatty():
+        console.print(
+            Text(
+                f"refusing to download {name}: its licence must be accepted, and standard input is "
+                "not interactive; run again with --yes to accept it",
+                style="red",
+            ),
+            soft_wrap=True,
+        )
+        return False
+    if not Confirm.ask(f"Accept the licence above and download {name}?", console=console, default=False):
+        console.print(Text("not downloaded", style="yellow"))
+        return False
+    return True
 
 
 def _progress(console: Console, download: bool = False) -> Progress:
