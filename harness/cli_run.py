@@ -33,6 +33,7 @@ from harness.sweep import (
     sweep_name,
 )
 from memseg.config import DATASET_KINDS, PROFILES, profile
+from memseg.protocol import EVAL_RESOLUTIONS
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DATA_SEED = 0  # the generated data set is the same for every job seed
@@ -64,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what.add_argument("--texture-dir", help="DTD-style folder of anomaly-source textures (default: procedural)")
     what.add_argument("--compile", action="store_true", default=None,
                       help="torch.compile each job's model (pays off over thousands of GPU steps)")
+    what.add_argument("--eval-resolution", choices=EVAL_RESOLUTIONS,
+                      help="pixel metrics at the model's image size (model, default) or at each mask's original size "
+                      "with bilinear upsampled maps, as the official MVTec AD evaluation (native)")
     data = run.add_argument_group("data")
     data.add_argument("--data-root", help="data set root, seen at this path on every node (default: generated data)")
     data.add_argument("--dataset", choices=DATASET_KINDS, help="default: mvtec with --data-root, else synthetic")
@@ -112,6 +116,7 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "texture_dir": str(Path(args.texture_dir).resolve()) if args.texture_dir else None,
         "compile": args.compile,
+        "eval_resolution": args.eval_resolution,
     }
     return {k: v for k, v in pairs.items() if v is not None}
 

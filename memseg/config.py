@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memseg.protocol import EvalProtocol, check_eval_resolution
+
 # The 15 MVTec AD categories, in the order the literature tables use.
 TEXTURE_CATEGORIES: tuple[str, ...] = ("carpet", "grid", "leather", "tile", "wood")
 OBJECT_CATEGORIES: tuple[str, ...] = (
@@ -100,6 +102,7 @@ class JobConfig:
     focal_weight: float = 0.4
     focal_gamma: float = 4.0
     top_k: int = 100  # image score = mean of the top-k pixel probabilities at 256 px
+    eval_resolution: str = "model"  # model | native: pixel metrics at image_size, or at each mask's own size
     backbone_weights: str = "imagenet"  # imagenet | none | path to a ResNet18 state dict
     texture_dir: str | None = None  # DTD-style folder of texture images; None = procedural
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -122,6 +125,7 @@ class JobConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.anomaly_ratio <= 1.0:
             raise ValueError(f"anomaly_ratio must be in [0, 1], got {self.anomaly_ratio}")
+        check_eval_resolution(self.eval_resolution)
 
     def replace(self, **changes: Any) -> JobConfig:
         return dataclasses.replace(self, **changes)
@@ -149,6 +153,9 @@ class JobConfig:
 # Fields that do not change the result: where the data and the outputs live, and how often
 # progress is reported. Everything else is part of the experiment's identity.
 _NOT_IN_ID = ("data_root", "out_dir", "log_every", "device", "eval_batch_size")
+# Fields added after results were first stored: left out of the id while at this default, so the
+# results made before a field existed keep their ids (and resume) and mean the same experiment.
+_ID_DEFAULTS_LEFT_OUT = {"eval_resolution": "model"}
 
 
 def job_id(config: JobConfig) -> str:
@@ -158,6 +165,9 @@ def job_id(config: JobConfig) -> str:
     fields = dataclasses.asdict(config)
     for name in _NOT_IN_ID:
         fields.pop(name)
+    for name, default in _ID_DEFAULTS_LEFT_OUT.items():
+        if fields[name] == default:
+            fields.pop(name)
     if fields["texture_dir"] is not None:
         fields["texture_dir"] = Path(fields["texture_dir"]).name
     if fields["backbone_weights"] not in ("imagenet", "none"):
@@ -235,3 +245,4 @@ class JobResult:
     finished_at: str
     final_loss: float
     extras: dict[str, Any] = field(default_factory=dict)
+    protocol: EvalProtocol | None = None  # how the metrics were measured; None: memseg.protocol.protocol_for(config)

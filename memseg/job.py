@@ -22,8 +22,10 @@ from memseg.config import ImageScore, JobConfig, JobResult, Progress
 from memseg.data.loading import load_category
 from memseg.data.textures import load_texture_folder
 from memseg.loss import memseg_loss
-from memseg.metrics import compute_metrics, image_scores
+from memseg.data.types import CategoryData
+from memseg.metrics import compute_metrics, compute_metrics_native, image_scores
 from memseg.model import MemSeg
+from memseg.protocol import EvalProtocol, protocol_for
 from memseg.simulate import AnomalySimulator
 from memseg.visuals import job_visuals
 from memseg import artefacts
@@ -57,7 +59,11 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed)
         report(Progress("load", 0, 1))
-        data = load_category(config.dataset, Path(_data_root(config)), config.category, config.image_size)
+        protocol = protocol_for(config)
+        data = load_category(
+            config.dataset, Path(_data_root(config)), config.category, config.image_size,
+            native_masks=protocol.eval_resolution == "native",
+        )
         memory_images, train_images = split_memory(data.train_images, config.memory_size, config.seed)
         texture_bank = load_texture_bank(config).to(device)
 
@@ -75,8 +81,8 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
         outcome = _train(model, simulator, train_images, config, device, report)
         maps, infer_images_per_s, eval_s = predict_maps(model, data.test_images, config, device, report)
 
-    scores = image_scores(maps, top_k=config.top_k)
-    metrics = compute_metrics(scores, data.test_labels, maps, data.test_masks)
+    scores = image_scores(maps, top_k=protocol.top_k)
+    metrics = evaluate(protocol, scores, data, maps)
     image_results = tuple(
         ImageScore(path=p, label=int(l), defect_type=d, score=float(s))
         for p, l, d, s in zip(data.test_paths, data.test_labels.tolist(), data.test_defect_types, scores.tolist())
@@ -101,6 +107,7 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
         finished_at=_now(),
         final_loss=outcome.final_loss,
         extras={"visuals": job_visuals(data, maps, scores, metrics)},
+        protocol=protocol,
     )
     if config.out_dir is not None:
         out = artefacts.save(result, model, Path(config.out_dir) / config.job_id)
@@ -165,6 +172,14 @@ def _train(
     _sync(device)
     train_s = time.perf_counter() - start
     return TrainOutcome(final_loss=float(loss.detach()), train_s=train_s, steps_per_s=config.steps / train_s)
+
+
+def evaluate(protocol: EvalProtocol, scores: torch.Tensor, data: CategoryData, maps: torch.Tensor) -> dict[str, float]:
+    """The metrics of the final model under `protocol`: pixel metrics at the model's resolution
+    (masks resized nearest) or at each mask's original size (maps upsampled bilinearly)."""
+    if protocol.eval_resolution == "native":
+        return compute_metrics_native(scores, data.test_labels, maps, data.test_masks_native, protocol.aupro_fpr_limit)
+    return compute_metrics(scores, data.test_labels, maps, data.test_masks, protocol.aupro_fpr_limit)
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
