@@ -157,6 +157,11 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
     ablations = _ablation_order(list(agg["ablation"].unique()))
     if len(ablations) > 1:
         tables.append(_side_by_side(agg, ablations, "image_auroc", sweep))
+        from harness import compare_view  # imported here: it imports this module
+
+        difference = compare_view.difference_to_full_table(rows, METRICS, sweep)
+        if difference is not None:
+            tables.append(difference)
     failed = rows[rows["status"] != "ok"]
     if not failed.empty:
         body = tuple(

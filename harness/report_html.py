@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness import report, store
+from harness import compare_view, report, store
 from harness.reference import PAPER, TOOTOUCH, Reference
 from harness.visuals_store import JobVisuals, load_visuals
 
@@ -86,6 +86,7 @@ def build_report(results_dir: str | Path, sweep: str) -> str:
     sections = [
         ("summary", "Summary", _summary_section(rows, sweep)),
         ("charts", "Metrics by category", _charts_section(rows)),
+        ("comparisons", "Is the difference real?", _comparisons_section(rows)),
         ("curves", "ROC and PRO curves", _curves_section(ok, visuals)),
         ("predictions", "Predictions", _predictions_section(ok, visuals)),
         ("failed", "Failed jobs", _failed_section(rows)),
@@ -161,6 +162,20 @@ def _charts_section(rows: pd.DataFrame) -> str:
         else "Bars: mean over seeds, whiskers: ±std. Published numbers are for MVTec AD and are not shown for this data."
     )
     return f'<div class="charts">{"".join(parts)}</div>\n<p class="caption">{_e(note)}</p>'
+
+
+def _comparisons_section(rows: pd.DataFrame) -> str:
+    """Each ablation against full: a forest plot (difference and interval per category) and the
+    tables of `python -m harness compare`."""
+    parts = compare_view.report_section_parts(rows, report.METRICS)
+    if isinstance(parts, str):
+        return f"<p>{_e(parts)}</p>"
+    out = []
+    for comparison, tables, figure in parts:
+        out.append(f'<h3 id="compare-{_e(comparison.candidate.label)}">{_e(comparison.name)}</h3>')
+        out.append(_img(_png(figure), f"{comparison.name}: difference and interval per category"))
+        out += [table_html(t) for t in tables]
+    return "\n".join(out)
 
 
 def _curves_section(ok: pd.DataFrame, visuals: dict[str, JobVisuals]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,20 +159,29 @@ _NOT_IN_ID = ("data_root", "out_dir", "log_every", "device", "eval_batch_size")
 _ID_DEFAULTS_LEFT_OUT = {"eval_resolution": "model"}
 
 
-def job_id(config: JobConfig) -> str:
-    """A short stable hash of the fields that change the result. Paths are reduced to what they
-    mean (a texture folder or a weights file by its name), so the same experiment has the same
-    id on a laptop and on a cluster node with a different mount point."""
-    fields = dataclasses.asdict(config)
+def experiment_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a config that make up the experiment: every field that changes the result,
+    paths reduced to what they mean (a texture folder or a weights file by its name). `fields` is
+    a config as plain data (a stored config_json); a field it lacks (a row written before that
+    field existed) takes the field's default, which is what such a job ran with."""
+    defaults = {f.name: f.default for f in dataclasses.fields(JobConfig) if f.default is not dataclasses.MISSING}
+    out = {**defaults, **fields}
     for name in _NOT_IN_ID:
-        fields.pop(name)
+        out.pop(name, None)
+    if out.get("texture_dir") is not None:
+        out["texture_dir"] = Path(out["texture_dir"]).name
+    if out.get("backbone_weights") not in (None, "imagenet", "none"):
+        out["backbone_weights"] = "file:" + Path(out["backbone_weights"]).name
+    return out
+
+
+def job_id(config: JobConfig) -> str:
+    """A short stable hash of the experiment's fields (`experiment_fields`), so the same
+    experiment has the same id on a laptop and on a cluster node with a different mount point."""
+    fields = experiment_fields(dataclasses.asdict(config))
     for name, default in _ID_DEFAULTS_LEFT_OUT.items():
         if fields[name] == default:
             fields.pop(name)
-    if fields["texture_dir"] is not None:
-        fields["texture_dir"] = Path(fields["texture_dir"]).name
-    if fields["backbone_weights"] not in ("imagenet", "none"):
-        fields["backbone_weights"] = "file:" + Path(fields["backbone_weights"]).name
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return f"{config.category}-{config.ablation}-s{config.seed}-" + hashlib.sha256(canonical.encode()).hexdigest()[:10]
 

@@ -37,11 +37,11 @@ def bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
     out = np.empty((height, width), dtype=np.float64)
     for y in range(height):
         sy = max((y + 0.5) * h / height - 0.5, 0.0)
-        y0 = min(int(math.floor(sy)), h - 1)
+        y0 = min(math.floor(sy), h - 1)
         y1, fy = min(y0 + 1, h - 1), sy - y0
         for x in range(width):
             sx = max((x + 0.5) * w / width - 0.5, 0.0)
-            x0 = min(int(math.floor(sx)), w - 1)
+            x0 = min(math.floor(sx), w - 1)
             x1, fx = min(x0 + 1, w - 1), sx - x0
             top = (1 - fx) * image[y0, x0] + fx * image[y0, x1]
             bottom = (1 - fx) * image[y1, x0] + fx * image[y1, x1]
