@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import report, report_html, store, visuals_store
+from harness import compare_view, report, report_html, store, visuals_store
 from memseg.config import ImageScore, JobConfig, JobResult, profile
 from memseg.visuals import ROLE_FALSE_NEGATIVE, ROLE_FALSE_POSITIVE, job_visuals
 from tests.harness.conftest import run_cli
@@ -145,7 +145,8 @@ def test_every_picture_is_inline_and_decodes(results: Path, page: str):
     panels = sum(len(visuals_store.load_visuals(results, SWEEP, j).panels) for j in shown["job_id"])
     assert panels == 5 * len(shown)
     charts, curves, shown_jobs = len(report.METRICS), len(CATEGORIES), len(shown)
-    assert len(pictures) == charts + curves + panels + shown_jobs
+    forests = len(ABLATIONS) - 1  # one forest plot per ablation compared with full
+    assert len(pictures) == charts + forests + curves + panels + shown_jobs
     assert page.count("<img ") == len(pictures)
     assert page.count(ROLE_FALSE_POSITIVE) >= shown_jobs and page.count(ROLE_FALSE_NEGATIVE) >= shown_jobs
 
@@ -172,7 +173,11 @@ def test_html_tables_are_the_markdown_tables(results: Path, page: str):
     for data, parsed in zip(tables, parser.tables):
         assert parsed == [list(data.headers)] + [list(row) for row in data.rows]
         assert data.title in markdown and all(cell.replace("|", "\\|") in markdown for row in data.rows for cell in row)
-    assert len(parser.tables) == len(tables) + 1  # and the per-job provenance table
+    parts = compare_view.report_section_parts(store.load_results(results, SWEEP), report.METRICS)
+    compared = sum(len(part_tables) for _, part_tables, _ in parts)
+    # per ablation against full: overall and by category; and the unpaired rows (the fixture's failed job)
+    assert compared == 2 * (len(ABLATIONS) - 1) + 1
+    assert len(parser.tables) == len(tables) + compared + 1  # the comparisons and the per-job provenance table
 
 
 def test_cli_writes_the_report_where_asked(results: Path, tmp_path: Path, capsys):
