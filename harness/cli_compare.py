@@ -57,6 +57,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except ValueError as err:  # ProtocolMismatch included
         errors.print(f"[red]error:[/] {err}", markup=True, highlight=False)
         return EXIT_BAD_INPUT
+    empty = [c for c in study.comparisons if not c.pairs]
+    if empty:  # a gate that compared nothing must not pass
+        c = empty[0]
+        first = f"; e.g. {c.unpaired[0].job_id}: {c.unpaired[0].reason}" if c.unpaired else ""
+        errors.print(
+            f"[red]error:[/] {c.name}: no run of {c.candidate.label} pairs with a run of {c.baseline.label} "
+            f"(same category, seed and config){first}",
+            markup=True, highlight=False,
+        )
+        return EXIT_BAD_INPUT
     labels = {m: report.METRICS[m] for m in study.metrics}
     if args.json:
         console.out(compare_view.to_json(study), highlight=False)

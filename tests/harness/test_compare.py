@@ -295,6 +295,8 @@ def test_user_errors_exit_2_with_one_clear_line(tmp_path, capsys):
     native = make_rows(0.0, categories=("bottle",), seeds=(0, 1), ablations=("no_msff", "full"), sweep="n",
                        candidate_changes={"eval_resolution": "native"})
     write(tmp_path, native[native["ablation"] == "full"])
+    other_seeds = make_rows(0.0, categories=("bottle",), seeds=(5,), ablations=("no_msff", "full"), sweep="o")
+    write(tmp_path, other_seeds[other_seeds["ablation"] == "full"])
     cases = [
         (["--sweep", "nope"], "no sweep 'nope' under"),
         (["--sweep", "s", "--ablations", "full,no_msff"], "ablation(s) ['no_msff'] have no rows in s"),
@@ -302,6 +304,7 @@ def test_user_errors_exit_2_with_one_clear_line(tmp_path, capsys):
         (["--baseline", "s"], "needs both --baseline SWEEP and --candidate SWEEP"),
         (["--baseline", "s", "--candidate", "n"], "protocol field 'eval_resolution' differs"),
         (["--sweep", "s", "--metrics", "auc"], "unknown metrics ['auc']"),
+        (["--baseline", "s", "--candidate", "o", "--fail-if-worse", "0.5"], "no run of o pairs with a run of s"),
     ]
     for extra, message in cases:
         assert main(["compare", "--results", str(tmp_path), *extra]) == 2, extra
