@@ -136,6 +136,7 @@ class Comparison:
     pairs: tuple[PairedJobs, ...]
     unpaired: tuple[Unpaired, ...]
     estimates: tuple[Estimate, ...]
+    protocol: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # shared by every pair
 
     def estimate(self, metric: str, scope: str = OVERALL) -> Estimate:
         for e in self.estimates:
@@ -155,7 +156,7 @@ class Study:
     comparisons: tuple[Comparison, ...]
     metrics: tuple[str, ...]
     settings: Settings
-    protocol: Mapping[str, Any]  # the protocol every paired row shares
+    protocol: Mapping[str, Any]  # the protocol of every paired row when all comparisons share one, else {}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON (NaN and infinity become None)."""
@@ -348,12 +349,10 @@ def _study(
     parts: list[tuple[Side, pd.DataFrame, Side, pd.DataFrame, str]], metrics: Sequence[str], settings: Settings, per_category: bool
 ) -> Study:
     comparisons = []
-    protocol: dict[str, Any] = {}
     # Only the columns the statistics read: merging the store's 60-odd columns costs more than the rest.
     keep = ["job_id", "category", "seed", "ablation", "status", "error", "config_json", *PROTOCOL_FIELDS, *metrics]
     for base_side, base, cand_side, cand, name in parts:
         paired, unpaired, differs = pair_rows(base[keep], cand[keep], (base_side.label, cand_side.label))
-        protocol = protocol or _protocol_of(paired)
         comparisons.append(
             Comparison(
                 name=name,
@@ -366,9 +365,12 @@ def _study(
                 ),
                 unpaired=unpaired,
                 estimates=tuple(_estimates(paired, metrics, settings, name, per_category)),
+                protocol=_protocol_of(paired),
             )
         )
-    return Study(tuple(_with_holm(comparisons, settings)), tuple(metrics), settings, protocol)
+    protocols = [c.protocol for c in comparisons if c.protocol]
+    shared = protocols[0] if protocols and all(p == protocols[0] for p in protocols) else {}
+    return Study(tuple(_with_holm(comparisons, settings)), tuple(metrics), settings, shared)
 
 
 def pair_rows(

@@ -176,8 +176,8 @@ def _overall_table(c: Comparison, study: Study, labels: Mapping[str, str]) -> Ta
     ]
     if effect is not None:
         lines.append(f"Seeds for ±{effect:g}: seeds per category that would detect a true difference of {effect:g} points.")
-    if study.protocol:
-        lines.append("Protocol: " + ", ".join(f"{k}={v}" for k, v in study.protocol.items()) + ".")
+    if c.protocol:
+        lines.append("Protocol: " + ", ".join(f"{k}={v}" for k, v in c.protocol.items()) + ".")
     return TableData(f"{c.name}: overall", tuple(headers), tuple(body), "\n".join(lines), left_columns=1)
 
 
