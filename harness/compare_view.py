@@ -160,7 +160,7 @@ def _overall_table(c: Comparison, study: Study, labels: Mapping[str, str]) -> Ta
         body.append(tuple(cells))
     family = len(study.metrics) * len(study.comparisons)
     lines = [
-        f"Percentage points; Δ = {c.candidate.label} minus {c.baseline.label}, the mean over {_count(c, 'categories')} of each "
+        f"Percentage points; Δ = {c.candidate.label} minus {c.baseline.label}, the mean over {_categories(c)} of each "
         "category's mean paired difference. Pairs: runs of the same category, seed and config on both sides"
         + (f" (compared: {'; '.join(c.differs)})" if c.differs else "") + ".",
         (
@@ -202,9 +202,9 @@ def _has(c: Comparison, metric: str, scope: str) -> bool:
     return any(e.metric == metric and e.scope == scope for e in c.estimates)
 
 
-def _count(c: Comparison, what: str) -> str:
+def _categories(c: Comparison) -> str:
     n = len(c.categories) or max((e.n_categories for e in c.estimates), default=0)
-    return f"{n} {what}"
+    return f"{n} category" if n == 1 else f"{n} categories"
 
 
 def _diff_cell(e: Estimate) -> str:
