@@ -36,6 +36,7 @@ from harness.sweep import (
     sweep_name,
 )
 from memseg.config import DATASET_KINDS, PROFILES, JobConfig, profile
+from memseg.protocol import EVAL_RESOLUTIONS
 
 if TYPE_CHECKING:
     from harness.worker import SyntheticData
@@ -77,6 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         default=None,
         help="torch.compile each job's model (pays off over thousands of GPU steps)",
+    )
+    what.add_argument(
+        "--eval-resolution",
+        choices=EVAL_RESOLUTIONS,
+        help="pixel metrics at the model's image size (model, default) or at each mask's original size "
+        "with bilinear upsampled maps, as the official MVTec AD evaluation (native)",
     )
     data = run.add_argument_group("data")
     data.add_argument("--data-root", help="data set root, seen at this path on every node (default: generated data)")
@@ -135,6 +142,7 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "di_scale": args.di_scale,
         "feature_scale": args.feature_scale,
         "foreground_mask": None if args.foreground_mask is None else args.foreground_mask == "on",
+        "eval_resolution": args.eval_resolution,
     }
     return {k: v for k, v in pairs.items() if v is not None}
 

@@ -57,14 +57,15 @@ def scan_category(kind: str, root: Path | str, category: str) -> CategoryFiles:
     return mvtec.scan_mvtec_category(Path(root), category)
 
 
-def load_category(kind: str, root: Path | str, category: str, image_size: int) -> CategoryData:
-    """Decode one category at `image_size` px. kind "synthetic" is our generated set, read with
-    the MVTec AD reader. Raises DataError listing every problem of that category."""
+def load_category(kind: str, root: Path | str, category: str, image_size: int, native_masks: bool = False) -> CategoryData:
+    """Decode one category at `image_size` px (and, with `native_masks`, keep each test mask at its
+    original size too). kind "synthetic" is our generated set, read with the MVTec AD reader.
+    Raises DataError listing every problem of that category."""
     check_kind(kind)
     root = check_root(Path(root), layout(kind))
     if kind != "folder":
         mvtec.check_mvtec_category(category)
-    return decode(scan_category(kind, root, category), image_size)
+    return decode(scan_category(kind, root, category), image_size, native_masks)
 
 
 def discover_categories(kind: str, root: Path | str) -> tuple[str, ...]:
