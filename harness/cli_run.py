@@ -79,27 +79,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="torch.compile each job's model (pays off over thousands of GPU steps)",
     )
-    what.add_argument(
-        "--eval-resolution",
-        choices=EVAL_RESOLUTIONS,
-        help="pixel metrics at the model's image size (model, default) or at each mask's original size "
-        "with bilinear upsampled maps, as the official MVTec AD evaluation (native)",
-    )
+    what.add_argument("--eval-resolution", choices=EVAL_RESOLUTIONS, help="pixel metrics at the model's size or each mask's own")
     data = run.add_argument_group("data")
     data.add_argument("--data-root", help="data set root, seen at this path on every node (default: generated data)")
     data.add_argument("--dataset", choices=DATASET_KINDS, help="default: mvtec with --data-root, else synthetic")
-    where = run.add_argument_group("where and how")
-    where.add_argument("--results", type=Path, default=Path("results"), help="results root (default ./results)")
-    where.add_argument("--address", help="Ray cluster to use: auto, HOST:PORT or ray://HOST:10001 (default: start one here)")
-    where.add_argument("--gpus-per-job", type=float, help="GPUs per job (default 1 if the cluster has GPUs, else 0)")
-    where.add_argument("--cpus-per-job", type=float, help="CPUs per job (default: the job's share of a GPU node, or 1)")
-    where.add_argument("--max-retries", type=int, help="new actors for a job whose worker died (default 2)")
-    where.add_argument("--artefacts-dir", help="where jobs save weights; must be shared with this machine (default: not saved)")
-    where.add_argument("--force", action="store_true", help="re-run jobs that are already done")
-    where.add_argument("--retry-failed", action="store_true", help="re-run jobs that failed before")
-    where.add_argument("--dry-run", action="store_true", help="print the jobs and exit without running them")
-    where.add_argument("--job-fn", help=argparse.SUPPRESS)  # tests: module:function (default: the driver's)
-    where.add_argument("--data-check", help=argparse.SUPPRESS)  # tests: module:function; "" = none
+    _add_where_flags(run)
     run.set_defaults(func=cmd_run)
 
     status = subparsers.add_parser("status", help="done / failed / pending jobs per sweep (no Ray)")
@@ -119,6 +103,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write a self-contained HTML report (default RESULTS/<sweep>/report.html)",
     )
     rep.set_defaults(func=cmd_report)
+
+
+def _add_where_flags(run: argparse.ArgumentParser) -> None:
+    """The `run` flags that say where and how jobs run (not what they compute)."""
+    where = run.add_argument_group("where and how")
+    where.add_argument("--results", type=Path, default=Path("results"), help="results root (default ./results)")
+    where.add_argument("--address", help="Ray cluster to use: auto, HOST:PORT or ray://HOST:10001 (default: start one here)")
+    where.add_argument("--gpus-per-job", type=float, help="GPUs per job (default 1 if the cluster has GPUs, else 0)")
+    where.add_argument("--cpus-per-job", type=float, help="CPUs per job (default: the job's share of a GPU node, or 1)")
+    where.add_argument("--max-retries", type=int, help="new actors for a job whose worker died (default 2)")
+    where.add_argument("--artefacts-dir", help="where jobs save weights; must be shared with this machine (default: not saved)")
+    where.add_argument("--force", action="store_true", help="re-run jobs that are already done")
+    where.add_argument("--retry-failed", action="store_true", help="re-run jobs that failed before")
+    where.add_argument("--dry-run", action="store_true", help="print the jobs and exit without running them")
+    where.add_argument("--job-fn", help=argparse.SUPPRESS)  # tests: module:function (default: the driver's)
+    where.add_argument("--data-check", help=argparse.SUPPRESS)  # tests: module:function; "" = none
 
 
 # ---------------------------------------------------------------------------------------------

@@ -220,7 +220,7 @@ def id_fields(config_type: type[JobConfig] = JobConfig) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(config_type) if f.metadata[ID_KEY])
 
 
-def experiment_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+def experiment_fields(fields: Mapping[str, Any], config_type: type[JobConfig] = JobConfig) -> dict[str, Any]:
     """The fields of a config that make up the experiment: every field not marked RUNTIME, paths
     reduced to what they mean (a texture folder or a weights file by its name), an unset
     memory_size as the category table's value. `fields` is a config as plain data (a stored
@@ -228,9 +228,9 @@ def experiment_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     default, which is what such a job ran with."""
     from memseg.categories import category_settings  # the table imports this module
 
-    config_fields = dataclasses.fields(JobConfig)
+    config_fields = dataclasses.fields(config_type)
     defaults = {f.name: f.default for f in config_fields if f.default is not dataclasses.MISSING}
-    runtime = {f.name for f in config_fields} - set(id_fields())
+    runtime = {f.name for f in config_fields} - set(id_fields(config_type))
     out = {name: value for name, value in {**defaults, **fields}.items() if name not in runtime}
     # memory_size was a plain int before the category table existed: an unset one is the table's
     # value, so a config that means the same bank is the same experiment (and keeps its job id).
@@ -247,7 +247,7 @@ def job_id(config: JobConfig) -> str:
     """A short stable hash of the experiment's fields (`experiment_fields`: the RECIPE fields),
     OPTIONAL_RECIPE ones left out while at their default, so the same experiment has the same id
     on a laptop and on a cluster node with a different mount point."""
-    fields = experiment_fields(dataclasses.asdict(config))
+    fields = experiment_fields(dataclasses.asdict(config), type(config))
     for f in dataclasses.fields(config):
         if f.metadata.get(OMIT_DEFAULT_KEY) and fields.get(f.name) == f.default:
             fields.pop(f.name)

@@ -17,7 +17,7 @@ from memseg import job as job_module
 from memseg.config import JobConfig, profile
 from memseg.data.loading import load_category
 from memseg.data.synthetic import generate
-from memseg.metrics import compute_metrics_native, image_scores
+from memseg.metrics import compute_metrics_native, evaluate_native, image_scores
 from memseg.protocol import LEGACY_PROTOCOL, EvalProtocol, protocol_for
 
 TOL = 1e-10
@@ -166,6 +166,23 @@ def test_native_metrics_check_their_inputs() -> None:
     with pytest.raises(ValueError, match="undefined: all .* pixels are labelled normal"):
         compute_metrics_native(scores, labels, maps, [masks[0], torch.zeros(4, 4, dtype=torch.bool)])
     assert math.isnan(compute_metrics_native(scores, labels, maps, None)["pixel_auroc"])
+
+
+def test_native_curves_are_those_of_the_native_metrics() -> None:
+    """The report plots the curves the metrics were read from: at native resolution, the pixel ROC
+    and PRO of the upsampled maps, not of the model-size ones."""
+    rng = np.random.default_rng(0)
+    maps = torch.from_numpy(rng.random((2, 8, 8)).astype(np.float32))
+    scores, labels = torch.tensor([0.1, 0.9]), torch.tensor([0, 1])
+    masks = [torch.zeros(10, 12, dtype=torch.bool), torch.zeros(16, 16, dtype=torch.bool)]
+    masks[1][3:9, 4:12] = True
+    evaluation = evaluate_native(scores, labels, maps, masks)
+    assert evaluation.metrics == compute_metrics_native(scores, labels, maps, masks)
+    assert evaluation.pixel_roc is not None and evaluation.pro is not None
+    area = float(np.trapezoid(evaluation.pixel_roc.y, evaluation.pixel_roc.x))
+    assert area == pytest.approx(evaluation.metrics["pixel_auroc"], abs=1e-9)
+    pixels = sum(m.numel() for m in masks)
+    assert len(evaluation.pixel_roc.x) > 8 * 8 * 2 and len(evaluation.pixel_roc.x) <= pixels + 1
 
 
 @pytest.mark.slow
