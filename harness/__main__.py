@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness import cli_data, cli_run
+from harness import cli_compare, cli_data, cli_run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     cli_run.register(subparsers)
     cli_data.register(subparsers)
+    cli_compare.register(subparsers)
     return parser
 
 

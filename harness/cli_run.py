@@ -37,6 +37,7 @@ from harness.sweep import (
 )
 from memseg.config import PROFILES, JobConfig, profile
 from memseg.data.registry import DATASET_KINDS, get_dataset
+from memseg.protocol import EVAL_RESOLUTIONS
 
 if TYPE_CHECKING:
     from harness.worker import SyntheticData
@@ -79,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="torch.compile each job's model (pays off over thousands of GPU steps)",
     )
+    what.add_argument("--eval-resolution", choices=EVAL_RESOLUTIONS, help="pixel metrics at the model's size or each mask's own")
     data = run.add_argument_group("data")
     data.add_argument("--data-root", help="data set root, seen at this path on every node (default: generated data)")
     data.add_argument("--dataset", choices=DATASET_KINDS, help="default: mvtec with --data-root, else synthetic")
@@ -141,6 +143,7 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "di_scale": args.di_scale,
         "feature_scale": args.feature_scale,
         "foreground_mask": None if args.foreground_mask is None else args.foreground_mask == "on",
+        "eval_resolution": args.eval_resolution,
     }
     return {k: v for k, v in pairs.items() if v is not None}
 

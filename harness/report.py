@@ -132,6 +132,11 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
     tables = [_ablation_table(agg[agg["ablation"] == ablation], ablation, datasets, sweep) for ablation in ablations]
     if len(ablations) > 1:
         tables.append(_side_by_side(agg, ablations, "image_auroc", sweep))
+        from harness import compare_view  # imported here: it imports this module
+
+        difference = compare_view.difference_to_full_table(rows, METRICS, sweep)
+        if difference is not None:
+            tables.append(difference)
     failed = rows[rows["status"] != STATUS_OK]
     if not failed.empty:
         tables.append(_failed_table(failed, sweep))

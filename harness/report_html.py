@@ -18,11 +18,12 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness import report, store
+from harness import compare_view, report, store
 from harness.reference import PAPER, TOOTOUCH, Reference
 from harness.visuals_store import StoredVisuals, load_visuals
 from memseg.atomic import write_text_atomic
 from memseg.clock import utc_now
+from memseg.metrics import METRICS
 
 REPORT_FILE = "report.html"
 _LINESTYLES = ("-", "--", ":", "-.")
@@ -83,6 +84,7 @@ def build_report(results_dir: str | Path, sweep: str) -> str:
     sections = [
         ("summary", "Summary", _summary_section(rows, sweep)),
         ("charts", "Metrics by category", _charts_section(rows)),
+        ("comparisons", "Is the difference real?", _comparisons_section(rows)),
         ("curves", "ROC and PRO curves", _curves_section(ok, visuals)),
         ("predictions", "Predictions", _predictions_section(ok, visuals)),
         ("failed", "Failed jobs", _failed_section(rows)),
@@ -148,7 +150,7 @@ def _charts_section(rows: pd.DataFrame) -> str:
     mvtec = set(rows["dataset"].dropna().unique()) == {"mvtec"}
     references = {"image_auroc": "image_auroc", "pixel_auroc": "pixel_auroc"} if mvtec else {}
     parts = []
-    for metric, label in report.METRICS.items():
+    for metric, label in METRICS.items():
         figure = _bar_chart(agg, metric, label, references.get(metric))
         parts.append(_img(_png(figure), f"{label} by category"))
     note = (
@@ -158,6 +160,20 @@ def _charts_section(rows: pd.DataFrame) -> str:
         else "Bars: mean over seeds, whiskers: ±std. Published numbers are for MVTec AD and are not shown for this data."
     )
     return f'<div class="charts">{"".join(parts)}</div>\n<p class="caption">{_e(note)}</p>'
+
+
+def _comparisons_section(rows: pd.DataFrame) -> str:
+    """Each ablation against full: a forest plot (difference and interval per category) and the
+    tables of `python -m harness compare`."""
+    parts = compare_view.report_section_parts(rows, METRICS)
+    if isinstance(parts, str):
+        return f"<p>{_e(parts)}</p>"
+    out = []
+    for comparison, tables, figure in parts:
+        out.append(f'<h3 id="compare-{_e(comparison.candidate.label)}">{_e(comparison.name)}</h3>')
+        out.append(_img(_png(figure), f"{comparison.name}: difference and interval per category"))
+        out += [table_html(t) for t in tables]
+    return "\n".join(out)
 
 
 def _curves_section(ok: pd.DataFrame, visuals: dict[str, StoredVisuals]) -> str:

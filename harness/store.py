@@ -28,6 +28,7 @@ from memseg.categories import foreground_rule, resolve
 from memseg.config import JobConfig, JobResult
 from memseg.data.registry import settings_of
 from memseg.metrics import METRIC_KEYS
+from memseg.protocol import LEGACY_PROTOCOL, EvalProtocol, protocol_for
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -108,6 +109,15 @@ JOB_SCHEMA = pa.schema(
         ("config_json", _str),
         ("environment_json", _str),
         ("extras_json", _str),
+        # The evaluation protocol (memseg.protocol.EvalProtocol); rows written before it was
+        # recorded are read with today's protocol (see _fill_legacy_protocol).
+        ("eval_resolution", _str),
+        ("mask_resize", _str),
+        ("map_resize", _str),
+        ("aupro_fpr_limit", _f64),
+        ("aupro_interpolation", _str),
+        ("top_k", _i64),
+        ("metrics_version", _str),
     ]
 )
 SCORES_SCHEMA = pa.schema([("job_id", _str), ("path", _str), ("label", _i64), ("defect_type", _str), ("score", _f64)])
@@ -169,6 +179,11 @@ def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
     }
 
 
+def _protocol_fields(config: JobConfig, protocol: EvalProtocol | None = None) -> dict[str, Any]:
+    """The protocol columns: as the job recorded it, else as its config implies."""
+    return (protocol or protocol_for(config)).columns()
+
+
 def empty_row() -> dict[str, Any]:
     """A row with every column: NaN for numbers, "" for text, so failed rows share the schema."""
     row: dict[str, Any] = {}
@@ -192,6 +207,7 @@ def row_from_result(
     row = empty_row()
     row.update(_config_fields(result.config, profile_name))
     row.update(_worker_fields(worker))
+    row.update(_protocol_fields(result.config, result.protocol))
     row.update(
         sweep=sweep,
         status=STATUS_OK,
@@ -229,6 +245,7 @@ def row_from_failure(
     row = empty_row()
     row.update(_config_fields(config, profile_name))
     row.update(_worker_fields(worker))
+    row.update(_protocol_fields(config))
     row.update(
         sweep=sweep,
         status=STATUS_FAILED,
@@ -336,7 +353,27 @@ def load_results(results_dir: str | Path, sweep: str | None = None) -> pd.DataFr
     sweeps = [sweep] if sweep is not None else list_sweeps(results_dir)
     tables = [_read(p, JOB_SCHEMA) for s in sweeps for p in _job_files(results_dir, s)]
     table = pa.concat_tables(tables) if tables else JOB_SCHEMA.empty_table()
-    return table.to_pandas()
+    return _fill_legacy_protocol(table.to_pandas())
+
+
+def _fill_legacy_protocol(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows from before the protocol was recorded have empty protocol columns: they were all
+    measured with today's default protocol (model resolution, nearest-resized masks, AUPRO to
+    0.3 interpolated linearly, metric code version 1) and the top-k of their own config."""
+    missing = rows["metrics_version"].isna() | (rows["metrics_version"] == "")
+    if not missing.any():
+        return rows
+    rows = rows.copy()
+    for name, value in LEGACY_PROTOCOL.columns().items():
+        if name == "top_k":
+            continue
+        rows.loc[missing, name] = value
+    top_k = [
+        json.loads(text).get("top_k", LEGACY_PROTOCOL.top_k) if text else LEGACY_PROTOCOL.top_k
+        for text in rows.loc[missing, "config_json"]
+    ]
+    rows.loc[missing, "top_k"] = top_k
+    return rows.astype({"top_k": "int64"})
 
 
 def records(frame: pd.DataFrame) -> list[Any]:

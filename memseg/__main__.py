@@ -11,6 +11,7 @@ from pathlib import Path
 
 from memseg.config import ABLATIONS, PROFILES, JobConfig, JobResult, Progress, profile
 from memseg.data.registry import DATASET_KINDS
+from memseg.protocol import EVAL_RESOLUTIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--backbone-weights", help="imagenet | none | PATH to a ResNet18 state dict")
     train.add_argument("--texture-dir", help="DTD-style folder of anomaly-source textures (default: procedural)")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    train.add_argument(
+        "--eval-resolution",
+        choices=EVAL_RESOLUTIONS,
+        help="pixel metrics at the model's size (default) or at each mask's original size",
+    )
     train.add_argument("--compile", action="store_true", help="torch.compile the model (GPU)")
     train.add_argument("--out", default="results/memseg", help="where the model directory is written")
     train.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
@@ -79,6 +85,7 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
         "foreground_mask": None if args.foreground_mask is None else args.foreground_mask == "on",
         "backbone_weights": args.backbone_weights,
         "texture_dir": args.texture_dir,
+        "eval_resolution": args.eval_resolution,
     }
     values.update({k: v for k, v in explicit.items() if v is not None})
     if args.compile:

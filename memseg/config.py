@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from memseg.protocol import EvalProtocol, check_eval_resolution
 
 # The 15 MVTec AD categories, in the order the literature tables use.
 TEXTURE_CATEGORIES: tuple[str, ...] = ("carpet", "grid", "leather", "tile", "wood")
@@ -128,12 +130,13 @@ def get_ablation(name: str) -> Ablation:
 # result, RUNTIME fields only say where or how a job runs. Every field must carry one of the two
 # (checked at import), so a new field cannot silently change (or fail to change) every job id.
 ID_KEY = "job_id"
-OMIT_UNSET_KEY = "omit_when_none"
+OMIT_DEFAULT_KEY = "omit_at_default"
 RECIPE: dict[str, bool] = {ID_KEY: True}
 RUNTIME: dict[str, bool] = {ID_KEY: False}
-# A recipe field added after results exist, whose None means "the built-in table's value": it is
-# left out of the id while None, so the ids of every config written before it stay the same.
-OPTIONAL_RECIPE: dict[str, bool] = {ID_KEY: True, OMIT_UNSET_KEY: True}
+# A recipe field added after results exist, whose default is what every earlier job ran with (None:
+# "the built-in table's value"): it is left out of the id while at its default, so the ids of every
+# config written before it stay the same and those results resume.
+OPTIONAL_RECIPE: dict[str, bool] = {ID_KEY: True, OMIT_DEFAULT_KEY: True}
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,8 @@ class JobConfig:
     focal_weight: float = field(default=0.4, metadata=RECIPE)
     focal_gamma: float = field(default=4.0, metadata=RECIPE)
     top_k: int = field(default=100, metadata=RECIPE)  # image score = mean of the top-k pixel probabilities at 256 px
+    # model | native: pixel metrics at image_size, or at each mask's own size (memseg.protocol)
+    eval_resolution: str = field(default="model", metadata=OPTIONAL_RECIPE)
     backbone_weights: str = field(default="imagenet", metadata=RECIPE)  # imagenet | none | path to a ResNet18 state dict
     texture_dir: str | None = field(default=None, metadata=RECIPE)  # DTD-style folder of textures; None = procedural
     device: str = field(default="auto", metadata=RUNTIME)  # auto | cpu | cuda | cuda:N
@@ -191,6 +196,7 @@ class JobConfig:
                 raise ValueError(f"{name} must be > 0 (or None: the category table), got {value}")
         if not 0.0 <= self.anomaly_ratio <= 1.0:
             raise ValueError(f"anomaly_ratio must be in [0, 1], got {self.anomaly_ratio}")
+        check_eval_resolution(self.eval_resolution)
 
     def replace(self, **changes: Any) -> JobConfig:
         return dataclasses.replace(self, **changes)
@@ -227,26 +233,37 @@ def id_fields(config_type: type[JobConfig] = JobConfig) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(config_type) if f.metadata[ID_KEY])
 
 
-def job_id(config: JobConfig) -> str:
-    """A short stable hash of the RECIPE fields (those that change the result). Paths are reduced
-    to what they mean (a texture folder or a weights file by its name), so the same experiment has
-    the same id on a laptop and on a cluster node with a different mount point."""
+def experiment_fields(fields: Mapping[str, Any], config_type: type[JobConfig] = JobConfig) -> dict[str, Any]:
+    """The fields of a config that make up the experiment: every field not marked RUNTIME, paths
+    reduced to what they mean (a texture folder or a weights file by its name), an unset
+    memory_size as the category table's value. `fields` is a config as plain data (a stored
+    config_json); a field it lacks (a row written before that field existed) takes the field's
+    default, which is what such a job ran with."""
     from memseg.categories import category_settings  # the table imports this module
 
-    omit_unset = {f.name for f in dataclasses.fields(config) if f.metadata.get(OMIT_UNSET_KEY)}
-    fields = {
-        name: getattr(config, name)
-        for name in id_fields(type(config))
-        if not (name in omit_unset and getattr(config, name) is None)
-    }
-    # memory_size was a plain int before the category table existed: an unset one is hashed as the
-    # table's value, so a config that means the same bank keeps the id it always had.
-    if config.memory_size is None:
-        fields["memory_size"] = category_settings(config.category, config.dataset).memory_size
-    if fields["texture_dir"] is not None:
-        fields["texture_dir"] = Path(fields["texture_dir"]).name
-    if fields["backbone_weights"] not in ("imagenet", "none"):
-        fields["backbone_weights"] = "file:" + Path(fields["backbone_weights"]).name
+    config_fields = dataclasses.fields(config_type)
+    defaults = {f.name: f.default for f in config_fields if f.default is not dataclasses.MISSING}
+    runtime = {f.name for f in config_fields} - set(id_fields(config_type))
+    out = {name: value for name, value in {**defaults, **fields}.items() if name not in runtime}
+    # memory_size was a plain int before the category table existed: an unset one is the table's
+    # value, so a config that means the same bank is the same experiment (and keeps its job id).
+    if out.get("memory_size") is None and "category" in out:
+        out["memory_size"] = category_settings(out["category"], out.get("dataset", "mvtec")).memory_size
+    if out.get("texture_dir") is not None:
+        out["texture_dir"] = Path(out["texture_dir"]).name
+    if out.get("backbone_weights") not in (None, "imagenet", "none"):
+        out["backbone_weights"] = "file:" + Path(out["backbone_weights"]).name
+    return out
+
+
+def job_id(config: JobConfig) -> str:
+    """A short stable hash of the experiment's fields (`experiment_fields`: the RECIPE fields),
+    OPTIONAL_RECIPE ones left out while at their default, so the same experiment has the same id
+    on a laptop and on a cluster node with a different mount point."""
+    fields = experiment_fields(dataclasses.asdict(config), type(config))
+    for f in dataclasses.fields(config):
+        if f.metadata.get(OMIT_DEFAULT_KEY) and fields.get(f.name) == f.default:
+            fields.pop(f.name)
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return f"{config.category}-{config.ablation}-s{config.seed}-" + hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
@@ -318,6 +335,7 @@ class JobResult:
     final_loss: float
     extras: dict[str, Any] = field(default_factory=dict)
     visuals: JobVisuals | None = None  # pictures and curves; the driver writes them as files
+    protocol: EvalProtocol | None = None  # how the metrics were measured; None: memseg.protocol.protocol_for(config)
 
 
 @dataclass(frozen=True)

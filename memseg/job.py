@@ -25,10 +25,11 @@ from memseg.data.loading import load_category
 from memseg.data.textures import load_texture_folder
 from memseg.data.types import CategoryData
 from memseg.loss import memseg_loss
-from memseg.metrics import evaluate, image_scores
+from memseg.metrics import Evaluation, evaluate, evaluate_native, image_scores
 from memseg.model import MemSeg
 from memseg.official import OfficialImport, import_official
 from memseg.procedural import procedural_textures
+from memseg.protocol import EvalProtocol, protocol_for
 from memseg.simulate import AnomalySimulator
 from memseg.visuals import MAX_CURVE_POINTS, job_visuals
 
@@ -60,7 +61,7 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed)
         report(Progress("load", 0, 1))
-        data = load_category(config.dataset, Path(_data_root(config)), config.category, config.image_size)
+        data = load_data(config)
         settings = resolve(config)
         memory_images, train_images = split_memory(data.train_images, settings.memory_size)
         texture_bank = load_texture_bank(config).to(device)
@@ -88,7 +89,7 @@ def run_official(
     started_at = utc_now()
     device = resolve_device(config.device)
     report(Progress("load", 0, 1))
-    data = load_category(config.dataset, Path(_data_root(config)), config.category, config.image_size)
+    data = load_data(config)
     memory_images, _ = split_memory(data.train_images, resolve(config).memory_size)
     model = build_model(config, backbone_weights="none")  # every encoder weight comes from `state`
     imported = import_official(model, state)
@@ -96,6 +97,13 @@ def run_official(
     report(Progress("memory", 0, 1))
     model.fill_memory(_to_float(memory_images.to(device)))
     return evaluate_model(model, data, config, device, report, started_at), imported
+
+
+def load_data(config: JobConfig) -> CategoryData:
+    """The job's category at its image size; with native-resolution evaluation each test mask is
+    also kept at its original size."""
+    native = protocol_for(config).eval_resolution == "native"
+    return load_category(config.dataset, Path(_data_root(config)), config.category, config.image_size, native_masks=native)
 
 
 def build_model(config: JobConfig, backbone_weights: str | None = None) -> MemSeg:
@@ -129,8 +137,9 @@ def evaluate_model(
     """Evaluate `model` (trained, or imported: outcome None) on the category's test set, build
     the JobResult and save the artefacts when config.out_dir is set."""
     maps, infer_images_per_s, eval_s = predict_maps(model, data.test_images, config, device, report)
-    scores = image_scores(maps, top_k=config.top_k)
-    evaluation = evaluate(scores, data.test_labels, maps, data.test_masks, max_curve_points=MAX_CURVE_POINTS)
+    protocol = protocol_for(config)
+    scores = image_scores(maps, top_k=protocol.top_k)
+    evaluation = evaluate_under(protocol, scores, data, maps)
     metrics = evaluation.metrics
     image_results = tuple(
         ImageScore(path=p, label=int(label), defect_type=d, score=float(s))
@@ -156,11 +165,21 @@ def evaluate_model(
         finished_at=utc_now(),
         final_loss=outcome.final_loss if outcome else math.nan,
         visuals=job_visuals(data, maps, scores, evaluation),
+        protocol=protocol,
     )
     if config.out_dir is not None:
         out = artefacts.save(result, model, Path(config.out_dir) / config.job_id)
         result = artefacts.with_dir(result, out)
     return result
+
+
+def evaluate_under(protocol: EvalProtocol, scores: torch.Tensor, data: CategoryData, maps: torch.Tensor) -> Evaluation:
+    """The metrics (and plotted curves) of the final model under `protocol`: pixel metrics at the
+    model's resolution (masks resized nearest) or at each mask's original size (maps upsampled
+    bilinearly)."""
+    if protocol.eval_resolution == "native":
+        return evaluate_native(scores, data.test_labels, maps, data.test_masks_native, protocol.aupro_fpr_limit, MAX_CURVE_POINTS)
+    return evaluate(scores, data.test_labels, maps, data.test_masks, protocol.aupro_fpr_limit, MAX_CURVE_POINTS)
 
 
 def _train(

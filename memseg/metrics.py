@@ -1,17 +1,21 @@
 """Evaluation metrics of MemSeg: image AUROC, pixel AUROC, pixel F1-max and AUPRO@0.3.
 
 Exact definitions (DESIGN.md section 5), so numbers compare with the literature; the pixel
-metrics, and the curves the report plots, share one sort of the pooled scores (`evaluate`).
-The metric names and their labels are defined here once (METRICS) for every table.
+metrics, and the curves the report plots, share one sort of the pooled scores (`evaluate`,
+`evaluate_native`). The metric names and their labels are defined here once (METRICS) for every
+table. A change that gives any metric another value for the same inputs must bump
+memseg.protocol.METRICS_VERSION (recorded on every result row).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
 ArrayLike = torch.Tensor | np.ndarray
@@ -179,6 +183,11 @@ def evaluate(
     scores (and one of the image scores). `max_curve_points` thins the curves for plotting (the
     metrics are always exact); the pixel ROC and PRO curves are None without masks."""
     image_sweep, pixel_sweep = _sweeps(image_scores, image_labels, maps, masks, fpr_limit)
+    return _evaluation(image_sweep, pixel_sweep, fpr_limit, max_curve_points)
+
+
+def _evaluation(image_sweep: _Sweep, pixel_sweep: _Sweep | None, fpr_limit: float, max_curve_points: int | None) -> Evaluation:
+    """The metrics and the curves read off the two sweeps."""
     fpr, tpr, _ = _roc_points(image_sweep, max_curve_points)
     pixel_roc = pro = None
     if pixel_sweep is not None:
@@ -235,6 +244,77 @@ def _metrics_from_sweeps(image_sweep: _Sweep, pixel_sweep: _Sweep | None, fpr_li
         pixel_aupro=_aupro_from_sweep(pixel_sweep, fpr_limit),
     )
     return metrics
+
+
+def evaluate_native(
+    image_scores: ArrayLike,
+    image_labels: ArrayLike,
+    maps: ArrayLike,
+    native_masks: Sequence[ArrayLike] | None,
+    fpr_limit: float = 0.3,
+    max_curve_points: int | None = None,
+) -> Evaluation:
+    """`evaluate` with the pixel metrics (and pixel curves) at each mask's ORIGINAL size, as the
+    official MVTec AD evaluation computes them: each (S, S) anomaly map is upsampled bilinearly
+    (align_corners=False, no antialiasing) to its mask's (H_i, W_i), the mask is used untouched,
+    and the pixels of all images are pooled; regions are the 8-connected components of each
+    original mask. Sizes may differ between images. The image scores are given (computed at the
+    model's resolution), so image AUROC is the same as in `evaluate`.
+
+    native_masks: one (H_i, W_i) binary mask per map (all zeros for normal images), or None for a
+    data set without masks (pixel metrics NaN). Memory grows with the pooled pixel count (about
+    30 bytes per pixel at the peak: 150 MVTec images at 1024 px need about 5 GB).
+    """
+    if native_masks is None:
+        return evaluate(image_scores, image_labels, maps, None, fpr_limit, max_curve_points)
+    image_sweep = _image_sweep(image_scores, image_labels)
+    pixel_sweep = _native_pixel_sweep(maps, native_masks, image_sweep.num_pos + image_sweep.num_neg, fpr_limit)
+    return _evaluation(image_sweep, pixel_sweep, fpr_limit, max_curve_points)
+
+
+def compute_metrics_native(
+    image_scores: ArrayLike,
+    image_labels: ArrayLike,
+    maps: ArrayLike,
+    native_masks: Sequence[ArrayLike] | None,
+    fpr_limit: float = 0.3,
+) -> dict[str, float]:
+    """The metrics of `evaluate_native` (pixel metrics at each mask's original size)."""
+    return evaluate_native(image_scores, image_labels, maps, native_masks, fpr_limit).metrics
+
+
+def _native_pixel_sweep(maps: ArrayLike, native_masks: Sequence[ArrayLike], num_scores: int, fpr_limit: float) -> _Sweep:
+    """The pixel sweep (with regions) of maps upsampled to their masks' original sizes, checked."""
+    _check_fpr_limit(fpr_limit)
+    maps_t = _as_float(_as_cpu_tensor(maps, "maps"), "maps")
+    if maps_t.ndim != 3:
+        raise ValueError(f"native pixel metrics: anomaly maps must have shape (N, H, W), got {tuple(maps_t.shape)}")
+    if len(native_masks) != maps_t.shape[0]:
+        raise ValueError(f"native pixel metrics: {len(native_masks)} masks but {maps_t.shape[0]} anomaly maps")
+    if maps_t.shape[0] != num_scores:
+        raise ValueError(f"compute_metrics_native: {num_scores} image scores but {maps_t.shape[0]} anomaly maps")
+    masks = [_as_binary(_as_cpu_tensor(m, "native mask"), "native masks") for m in native_masks]
+    for i, mask in enumerate(masks):
+        if mask.ndim != 2:
+            raise ValueError(f"native pixel metrics: mask {i} must have shape (H, W), got {tuple(mask.shape)}")
+    scores = torch.cat([upsample_map(m, (mask.shape[0], mask.shape[1])).reshape(-1) for m, mask in zip(maps_t, masks)])
+    scores = _check_finite(scores, "native pixel metrics: anomaly maps")
+    labels = torch.cat([mask.reshape(-1) for mask in masks])
+    _check_two_classes(labels, "native pixel metrics (pixel AUROC, F1, AUPRO)", "pixels")
+    return _sweep(scores, labels, _label_regions_each(masks))
+
+
+def upsample_map(anomaly_map: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(h, w) -> size, bilinear with align_corners=False; unchanged when the size is already right.
+
+    Interpolated in float64, then rounded once to the map's dtype: float32 arithmetic would put
+    last-bit noise into the result (a constant patch would not stay constant), and which pixels
+    tie decides the curves. The pooled scores stay in the map's dtype to keep memory down.
+    """
+    if tuple(anomaly_map.shape) == tuple(size):
+        return anomaly_map
+    wide = F.interpolate(anomaly_map.double()[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
+    return wide.to(anomaly_map.dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,6 +505,19 @@ def _label_regions(masks: torch.Tensor) -> _Regions:
     ids_t = torch.from_numpy(ids.reshape(-1))
     sizes = torch.bincount(ids_t, minlength=count + 1)
     return _Regions(ids=ids_t, sizes=sizes, count=int(count))
+
+
+def _label_regions_each(masks: Sequence[torch.Tensor]) -> _Regions:
+    """8-connected components of masks of any sizes, numbered across all of them, flattened in
+    the order the masks are concatenated."""
+    ids_list, offset = [], 0
+    for mask in masks:
+        ids, count = ndimage.label(mask.numpy(), structure=_REGION_STRUCTURE[1])
+        ids = torch.from_numpy(ids.reshape(-1).astype(np.int64))
+        ids_list.append(torch.where(ids > 0, ids + offset, ids))
+        offset += int(count)
+    ids_t = torch.cat(ids_list) if ids_list else torch.zeros(0, dtype=torch.int64)
+    return _Regions(ids=ids_t, sizes=torch.bincount(ids_t, minlength=offset + 1), count=offset)
 
 
 def _pixel_inputs(maps: ArrayLike, masks: ArrayLike, metric: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int]]:

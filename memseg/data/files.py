@@ -122,10 +122,11 @@ def inspect(files: CategoryFiles) -> list[str]:
     return [p for problems in results for p in problems]
 
 
-def decode(files: CategoryFiles, image_size: int) -> CategoryData:
+def decode(files: CategoryFiles, image_size: int, native_masks: bool = False) -> CategoryData:
     """Decode and resize every file once (images bilinear with antialias, masks nearest then
-    binarised). Raises DataError listing every problem: those the reader found, every file that
-    does not decode and every mask whose size differs from its image's."""
+    binarised). With `native_masks` the binarised masks are also kept at their original size
+    (for native-resolution evaluation). Raises DataError listing every problem: those the reader
+    found, every file that does not decode and every mask whose size differs from its image's."""
     if files.problems:
         raise DataError(f"{files.category}: the data in {files.folder} cannot be loaded", list(files.problems))
 
@@ -135,7 +136,7 @@ def decode(files: CategoryFiles, image_size: int) -> CategoryData:
         except DECODE_ERRORS as exc:
             return _unreadable(path, exc)
 
-    def load_test(item: TestFile) -> tuple[torch.Tensor, torch.Tensor] | list[str]:
+    def load_test(item: TestFile) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | list[str]:
         problems = []
         try:
             rgb = read_rgb(item.path)
@@ -155,7 +156,8 @@ def decode(files: CategoryFiles, image_size: int) -> CategoryData:
             return problems
         if mask is None:
             mask = np.zeros(rgb.shape[:2], dtype=bool)
-        return resize_rgb(rgb, image_size), resize_mask(mask, image_size)
+        native = torch.from_numpy(np.ascontiguousarray(mask)) if native_masks else None
+        return resize_rgb(rgb, image_size), resize_mask(mask, image_size), native
 
     train = parallel_map(load_train, files.train)
     test = parallel_map(load_test, files.test)
@@ -167,16 +169,19 @@ def decode(files: CategoryFiles, image_size: int) -> CategoryData:
     decoded = [r for r in test if isinstance(r, tuple)]
 
     size = (image_size, image_size)
-    masks = stack_or_empty((m for _, m in decoded), size, torch.bool) if files.has_masks else None
+    masks = stack_or_empty((m for _, m, _ in decoded), size, torch.bool) if files.has_masks else None
+    # native_masks: every decoded item carries its mask at its original size
+    masks_native = tuple(n for _, _, n in decoded if n is not None) if files.has_masks and native_masks else None
     return CategoryData(
         category=files.category,
         train_images=stack_or_empty(train_images, (3, *size), torch.uint8),
-        test_images=stack_or_empty((img for img, _ in decoded), (3, *size), torch.uint8),
+        test_images=stack_or_empty((img for img, _, _ in decoded), (3, *size), torch.uint8),
         test_labels=torch.tensor([int(item.is_anomalous) for item in files.test], dtype=torch.int64),
         test_masks=masks,
         test_paths=tuple(str(item.path) for item in files.test),
         test_defect_types=tuple(item.defect_type for item in files.test),
         train_paths=tuple(str(p) for p in files.train),
+        test_masks_native=masks_native,
     )
 
 

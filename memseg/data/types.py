@@ -41,6 +41,9 @@ class CategoryData:
     test_labels:  (M,) int64, 1 = anomalous.
     test_masks:   (M, S, S) bool, or None when the data set has no masks (folder data without a
                   mask folder): then only image-level metrics are defined.
+    test_masks_native: the same masks at each image's original size, (H_i, W_i) bool each (all
+                  zeros for normal images), kept only when asked for (native-resolution
+                  evaluation); None otherwise or when the data set has no masks.
     """
 
     category: str
@@ -51,3 +54,4 @@ class CategoryData:
     test_paths: tuple[str, ...]
     test_defect_types: tuple[str, ...]  # "good" for normal images
     train_paths: tuple[str, ...] = ()
+    test_masks_native: tuple[torch.Tensor, ...] | None = None

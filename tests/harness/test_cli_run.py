@@ -192,3 +192,20 @@ def test_category_setting_flags_override_the_table():
             2.0,
             False,
         )
+
+
+def test_eval_resolution_reaches_every_job_from_the_flag_and_the_sweep_file(tmp_path):
+    from harness.__main__ import build_parser
+    from harness.cli_run import build_spec
+    from harness.sweep import expand
+
+    flag = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny", "--eval-resolution", "native"])
+    assert [c.eval_resolution for c in expand(build_spec(flag))] == ["native"]
+    sweep = tmp_path / "native.yaml"
+    sweep.write_text("categories: [bottle, grid]\nprofile: tiny\noverrides: {eval_resolution: native}\n")
+    from_file = build_parser().parse_args(["run", "--sweep", str(sweep)])
+    assert {c.eval_resolution for c in expand(build_spec(from_file))} == {"native"}
+    default = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny"])
+    assert [c.eval_resolution for c in expand(build_spec(default))] == ["model"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--categories", "bottle", "--eval-resolution", "official"])

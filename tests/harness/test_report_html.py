@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import report, report_html, store, visuals_store
+from harness import compare_view, report, report_html, store, visuals_store
 from harness.progress import WorkerInfo
 from memseg.config import ImageScore, JobConfig, JobResult, profile
+from memseg.metrics import METRICS
 from memseg.visuals import ROLE_FALSE_NEGATIVE, ROLE_FALSE_POSITIVE, job_visuals
 from tests.harness.conftest import run_cli
 from tests.memseg.test_visuals import make_job
@@ -152,7 +153,7 @@ class _Tables(HTMLParser):
 def test_every_category_metric_and_published_number_is_there(page: str):
     for category in CATEGORIES:
         assert f'id="curves-{category}"' in page and f'id="predictions-{category}"' in page
-    for label in report.METRICS.values():
+    for label in METRICS.values():
         assert f"{label} by category" in page  # its bar chart
         assert f"<th>{label}</th>" in page  # its column
     assert "TooTouch†" in page and "best checkpoint picked on the test set" in page  # labelled as the file says
@@ -171,8 +172,9 @@ def test_every_picture_is_inline_and_decodes(results: Path, page: str):
     stored = [visuals_store.load_visuals(results, SWEEP, j) for j in shown["job_id"]]
     panels = sum(len(v.panels) for v in stored if v is not None)
     assert panels == 5 * len(shown)
-    charts, curves, shown_jobs = len(report.METRICS), len(CATEGORIES), len(shown)
-    assert len(pictures) == charts + curves + panels + shown_jobs
+    charts, curves, shown_jobs = len(METRICS), len(CATEGORIES), len(shown)
+    forests = len(ABLATIONS) - 1  # one forest plot per ablation compared with full
+    assert len(pictures) == charts + forests + curves + panels + shown_jobs
     assert page.count("<img ") == len(pictures)
     assert page.count(ROLE_FALSE_POSITIVE) >= shown_jobs and page.count(ROLE_FALSE_NEGATIVE) >= shown_jobs
 
@@ -199,7 +201,12 @@ def test_html_tables_are_the_markdown_tables(results: Path, page: str):
     for data, parsed in zip(tables, parser.tables):
         assert parsed == [list(data.headers)] + [list(row) for row in data.rows]
         assert data.title in markdown and all(cell.replace("|", "\\|") in markdown for row in data.rows for cell in row)
-    assert len(parser.tables) == len(tables) + 1  # and the per-job provenance table
+    parts = compare_view.report_section_parts(store.load_results(results, SWEEP), METRICS)
+    assert not isinstance(parts, str), parts
+    compared = sum(len(part_tables) for _, part_tables, _ in parts)
+    # per ablation against full: overall and by category; and the unpaired rows (the fixture's failed job)
+    assert compared == 2 * (len(ABLATIONS) - 1) + 1
+    assert len(parser.tables) == len(tables) + compared + 1  # the comparisons and the per-job provenance table
 
 
 def test_cli_writes_the_report_where_asked(results: Path, tmp_path: Path, capsys):
@@ -234,7 +241,7 @@ def test_a_real_job_flows_from_memseg_through_the_store_into_the_report(tmp_path
     assert len(row["extras_json"]) < 100 and "png" not in row["extras_json"]  # the bytes live as files only
     page = report_html.build_report(tmp_path / "results", "real")
     pictures = decoded_images(page)
-    assert sum(p.format == "GIF" for p in pictures) == 1 and len(pictures) == len(report.METRICS) + 1 + 6 + 1
+    assert sum(p.format == "GIF" for p in pictures) == 1 and len(pictures) == len(METRICS) + 1 + 6 + 1
     assert "published numbers are for MVTec AD and are not shown" in page
 
 

@@ -7,7 +7,17 @@ import dataclasses
 
 import pytest
 
-from memseg.config import RECIPE, RUNTIME, JobConfig, UnknownNameError, check_categories, id_fields, job_id, profile
+from memseg.config import (
+    OPTIONAL_RECIPE,
+    RECIPE,
+    RUNTIME,
+    JobConfig,
+    UnknownNameError,
+    check_categories,
+    id_fields,
+    job_id,
+    profile,
+)
 
 
 def _with_field(name: str, default: object, metadata: dict[str, bool] | None) -> type[JobConfig]:
@@ -36,6 +46,19 @@ def test_a_new_recipe_field_is_part_of_the_id():
     values = CONFIGS[0]
     assert job_id(grown(**values, dropout=0.1)) != job_id(grown(**values))
     assert "dropout" in id_fields(grown)
+
+
+def test_a_new_optional_recipe_field_counts_only_away_from_its_default():
+    """OPTIONAL_RECIPE: left out of the id while at its default (None or not), so earlier results
+    keep their ids and resume; any other value is a different experiment."""
+    for name, default, other in (("warp", "off", "on"), ("blur_sigma", None, 1.5)):
+        grown = _with_field(name, default, OPTIONAL_RECIPE)
+        for values in CONFIGS:
+            before = JobConfig(**values).job_id
+            assert job_id(grown(**values)) == before
+            assert job_id(grown(**values, **{name: other})) != before
+    base = JobConfig("bottle")
+    assert base.replace(eval_resolution="model").job_id == base.job_id != base.replace(eval_resolution="native").job_id
 
 
 def test_an_unmarked_field_is_refused_naming_it():

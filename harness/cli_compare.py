@@ -1,0 +1,158 @@
+"""The `compare` sub-command: paired comparisons of ablations within a sweep, or of two sweeps,
+from the Parquet files alone (no Ray), and the regression gate for CI pipelines.
+
+Exit status: 0 compared (and the gate, if asked, passed), 1 the gate failed (the candidate is
+significantly worse than the baseline by more than the margin on some metric), 2 bad input
+(unknown sweep or ablation, rows measured under different protocols, nothing pairs).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from harness import compare, compare_view, report, store
+from harness.sweep import parse_ablations
+from memseg.config import check_names
+from memseg.metrics import METRICS
+
+EXIT_OK, EXIT_WORSE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    cmp = subparsers.add_parser(
+        "compare",
+        help="is a difference real? paired statistics between ablations or sweeps (no Ray)",
+        description="Pair runs on (category, seed, config) and report per metric the mean difference, a bootstrap "
+        "interval, a Wilcoxon p-value (Holm-corrected), a verdict and the smallest detectable difference.",
+    )
+    cmp.add_argument("--results", type=Path, default=Path("results"), help="results root (default ./results)")
+    which = cmp.add_argument_group("what to compare: --sweep S --ablations BASE,CAND[,...]  or  --baseline A --candidate B")
+    which.add_argument("--sweep", help="compare ablations within this sweep")
+    which.add_argument(
+        "--ablations",
+        help="baseline first, then the candidates (with --sweep; default full against every "
+        "other ablation); with --baseline/--candidate: only these ablations",
+    )
+    which.add_argument("--baseline", help="the baseline sweep (e.g. the current code's results)")
+    which.add_argument("--candidate", help="the candidate sweep (e.g. the changed code's results)")
+    how = cmp.add_argument_group("statistics")
+    how.add_argument("--metrics", help=f"comma-separated, default all: {', '.join(METRICS)}")
+    how.add_argument("--effect", type=float, help="also say how many seeds would detect a difference of this many points")
+    how.add_argument(
+        "--resamples", type=int, default=compare.Settings.resamples, help="bootstrap resamples (default %(default)s)"
+    )
+    how.add_argument("--seed", type=int, default=compare.Settings.seed, help="bootstrap seed (default %(default)s)")
+    how.add_argument("--alpha", type=float, default=compare.Settings.alpha, help="significance level (default %(default)s)")
+    out = cmp.add_argument_group("output")
+    fmt = out.add_mutually_exclusive_group()
+    fmt.add_argument("--markdown", action="store_true", help="Markdown tables instead of terminal tables")
+    fmt.add_argument("--json", action="store_true", help="one JSON object with every number")
+    out.add_argument(
+        "--fail-if-worse",
+        type=float,
+        metavar="MARGIN",
+        help="exit 1 when the candidate is significantly worse by more than MARGIN points on any metric",
+    )
+    cmp.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    console, errors = Console(log_path=False), Console(stderr=True, log_path=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)
+    try:
+        study = build_study(args)
+    except ValueError as err:  # ProtocolMismatch included
+        errors.print(f"[red]error:[/] {err}", markup=True, highlight=False)
+        return EXIT_BAD_INPUT
+    empty = [c for c in study.comparisons if not c.pairs]
+    if empty:  # a gate that compared nothing must not pass
+        c = empty[0]
+        first = f"; e.g. {c.unpaired[0].job_id}: {c.unpaired[0].reason}" if c.unpaired else ""
+        errors.print(
+            f"[red]error:[/] {c.name}: no run of {c.candidate.label} pairs with a run of {c.baseline.label} "
+            f"(same category, seed and config){first}",
+            markup=True,
+            highlight=False,
+        )
+        return EXIT_BAD_INPUT
+    labels = {m: METRICS[m] for m in study.metrics}
+    if args.json:
+        console.out(compare_view.to_json(study), highlight=False)
+    else:
+        for table in compare_view.comparison_tables(study, labels):
+            if args.markdown:
+                console.out(report.to_markdown(table), highlight=False)
+            else:
+                console.print(report.to_rich(table))
+    if args.fail_if_worse is None:
+        return EXIT_OK
+    failed = compare.regressions(study, args.fail_if_worse)
+    for comparison, e in failed:
+        errors.print(
+            f"[red]regression:[/] {comparison.name}: {labels[e.metric]} {e.diff:+.2f} points "
+            f"[{e.ci_low:+.2f}, {e.ci_high:+.2f}], p Holm {e.p_holm:.2g}: worse than the margin of {args.fail_if_worse:g}",
+            markup=True,
+            highlight=False,
+        )
+    if failed:
+        return EXIT_WORSE
+    errors.print(f"gate passed: no metric is significantly worse by more than {args.fail_if_worse:g} points", highlight=False)
+    return EXIT_OK
+
+
+def build_study(args: argparse.Namespace) -> compare.Study:
+    """The comparison the flags ask for. ValueError (with the reason) for any user error."""
+    metrics = _metrics(args.metrics)
+    if args.fail_if_worse is not None and args.fail_if_worse < 0:
+        raise ValueError(f"--fail-if-worse takes a margin in points >= 0, got {args.fail_if_worse:g}")
+    settings = compare.Settings(resamples=args.resamples, seed=args.seed, alpha=args.alpha, effect=args.effect)
+    two_sweeps = args.baseline is not None or args.candidate is not None
+    if two_sweeps and args.sweep is not None:
+        raise ValueError("give either --sweep S (ablations within it) or --baseline A --candidate B (two sweeps), not both")
+    if two_sweeps:
+        if args.baseline is None or args.candidate is None:
+            raise ValueError("comparing two sweeps needs both --baseline SWEEP and --candidate SWEEP")
+        ablations = parse_ablations(args.ablations) if args.ablations else None
+        return compare.compare_sweeps(
+            _rows(args.results, args.baseline),
+            _rows(args.results, args.candidate),
+            metrics,
+            settings,
+            baseline=args.baseline,
+            candidate=args.candidate,
+            ablations=ablations,
+        )
+    if args.sweep is None:
+        raise ValueError("say what to compare: --sweep S [--ablations full,no_memory] or --baseline A --candidate B")
+    rows = _rows(args.results, args.sweep)
+    if args.ablations:
+        names = parse_ablations(args.ablations)
+    else:
+        present = report._ablation_order(list(rows["ablation"].unique()))
+        names = ("full", *[a for a in present if a != "full"])
+    if len(names) < 2:
+        raise ValueError(f"--ablations needs a baseline and at least one candidate, got {', '.join(names)}")
+    return compare.compare_ablations(rows, names[0], list(names[1:]), metrics, settings, sweep=args.sweep)
+
+
+def _rows(results: Path, sweep: str):
+    sweeps = store.list_sweeps(results)
+    if sweep not in sweeps:
+        raise ValueError(f"no sweep {sweep!r} under {results}; found: {', '.join(sweeps) or 'none'}")
+    rows = store.load_results(results, sweep)
+    if rows.empty:
+        raise ValueError(f"sweep {sweep!r} under {results} has no finished jobs yet")
+    return rows
+
+
+def _metrics(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return tuple(METRICS)
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise ValueError(f"unknown metrics {[text]}; valid: {', '.join(METRICS)}")
+    return check_names("metrics", names, METRICS)

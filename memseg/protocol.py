@@ -1,0 +1,66 @@
+"""The evaluation protocol of a job: how its metrics were measured, recorded beside them on every
+result row, so that a comparison never pairs numbers that were measured in different ways.
+
+Two numbers are comparable only when every field here is equal: pixel AUROC at 64 px with
+nearest-resized masks is not pixel AUROC at each mask's own 1024 px, and a change to the metric
+code (METRICS_VERSION) makes old and new numbers different quantities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from memseg.config import JobConfig
+
+# model: pixel metrics on the model's anomaly maps (image_size px) against masks resized to them;
+# native: each map upsampled (bilinear) to its mask's original size, masks untouched, as the
+# official MVTec AD evaluation does.
+EVAL_RESOLUTIONS: tuple[str, ...] = ("model", "native")
+# The version of the metric definitions in memseg/metrics.py. Bump it whenever a change there gives
+# any metric another value for the same maps and masks: rows of different versions never pair.
+# (Kept here, not in metrics.py, so that reading a protocol never imports torch.)
+METRICS_VERSION = "1"
+AUPRO_FPR_LIMIT = 0.3
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """How one job's metrics were computed. The defaults are the protocol every job used before
+    this was recorded, so a result row without these columns is read as having them."""
+
+    eval_resolution: str = "model"
+    mask_resize: str = "nearest-exact"  # how ground-truth masks reach the evaluation size ("none": untouched)
+    map_resize: str = "none"  # how anomaly maps reach the evaluation size ("bilinear" at native resolution)
+    aupro_fpr_limit: float = AUPRO_FPR_LIMIT
+    aupro_interpolation: str = "linear"  # PRO at the limit: linear between the neighbouring curve points
+    top_k: int = 100  # image score: mean of the top-k pixels at 256 px, k scaled with the map's area
+    metrics_version: str = METRICS_VERSION
+
+    def columns(self) -> dict[str, Any]:
+        """The protocol as result-row columns (the field names, unchanged)."""
+        return dataclasses.asdict(self)
+
+
+PROTOCOL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EvalProtocol))
+# What a row written before protocols were recorded used (top_k is read from its config instead).
+LEGACY_PROTOCOL = EvalProtocol(metrics_version="1")
+
+
+def check_eval_resolution(value: str) -> str:
+    if value not in EVAL_RESOLUTIONS:
+        raise ValueError(f"unknown eval_resolution {value!r}; valid: {', '.join(EVAL_RESOLUTIONS)}")
+    return value
+
+
+def protocol_for(config: JobConfig) -> EvalProtocol:
+    """The protocol a job with this config is evaluated under (what `memseg.job.run` does)."""
+    native = check_eval_resolution(config.eval_resolution) == "native"
+    return EvalProtocol(
+        eval_resolution=config.eval_resolution,
+        mask_resize="none" if native else "nearest-exact",
+        map_resize="bilinear" if native else "none",
+        top_k=config.top_k,
+    )
