@@ -17,6 +17,7 @@ from rich.prompt import Confirm
 from rich.table import Table
 from rich.text import Text
 
+from memseg.cli_errors import UserError, non_negative_int, positive_int, user_error
 from memseg.config import CATEGORIES, DATASET_KINDS
 
 
@@ -33,11 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth = commands.add_parser("synth", help="generate the synthetic MVTec-layout data set")
     synth.add_argument("--out", type=Path, required=True, help="folder to write (new, empty, or a generated set)")
     synth.add_argument("--categories", type=parse_categories, default=None, help="comma-separated (default: all 15)")
-    synth.add_argument("--image-size", type=int, default=128)
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--n-train", type=int, default=60, help="normal training images per category")
-    synth.add_argument("--n-test-good", type=int, default=10, help="normal test images per category")
-    synth.add_argument("--n-defect", type=int, default=7, help="test images per defect type")
+    synth.add_argument("--image-size", type=positive_int, default=128)
+    synth.add_argument("--seed", type=non_negative_int, default=0)
+    synth.add_argument("--n-train", type=positive_int, default=60, help="normal training images per category")
+    synth.add_argument("--n-test-good", type=positive_int, default=10, help="normal test images per category")
+    synth.add_argument("--n-defect", type=positive_int, default=7, help="test images per defect type")
     synth.set_defaults(func=run_synth)
 
     check = commands.add_parser("check", help="validate a data root: counts, missing masks, unreadable files")
@@ -57,7 +58,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_synth(args: argparse.Namespace) -> int:
     from memseg.data.synthetic import defect_types, generate
-    from memseg.data.types import DataError
 
     console = Console(highlight=False)
     categories = args.categories or CATEGORIES
@@ -74,9 +74,8 @@ def run_synth(args: argparse.Namespace) -> int:
                 args.seed,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-    except (DataError, ValueError) as err:
-        _print_error(console, err)
-        return 1
+    except ValueError as err:  # DataError (a UserError) included: one message, exit 2
+        raise user_error(err) from None
     table = Table(
         title=f"synthetic data set ({args.image_size} px, seed {args.seed})",
         caption="every defective test image has its mask in ground_truth/",
@@ -96,15 +95,12 @@ def run_synth(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     from memseg.data.loading import validate
-    from memseg.data.types import DataError
 
     console = Console(highlight=False)
-    try:
-        with console.status(f"checking {args.data_root} (every image is decoded)"):
-            report = validate(args.dataset, args.data_root, args.categories)
-    except DataError as err:
-        _print_error(console, err)
-        return 1
+    # A missing root or an unknown category raises DataError (a UserError: exit 2); problems
+    # found in the data are the check's answer (exit 1).
+    with console.status(f"checking {args.data_root} (every image is decoded)"):
+        report = validate(args.dataset, args.data_root, args.categories)
 
     table = Table(title=f"{args.dataset} data at {report.root}")
     for column in ("category", "train good", "test good", "defect type", "test images", "masks"):
@@ -142,7 +138,6 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_download(args: argparse.Namespace) -> int:
     from memseg.data.download import download, get_source, resolve_url
-    from memseg.data.types import DataError
 
     console = Console(highlight=False)
     source = get_source(args.what)
@@ -151,36 +146,27 @@ def run_download(args: argparse.Namespace) -> int:
     console.print(Text(f"source: {url} ({source.size})", style="dim"), soft_wrap=True)
     if source.needs_consent and not args.yes:
         if not sys.stdin.isatty():
-            console.print(
-                Text(
-                    f"refusing to download {source.name}: its licence must be accepted, and standard input is "
-                    "not interactive; run again with --yes to accept it",
-                    style="red",
-                ),
-                soft_wrap=True,
+            raise UserError(
+                f"refusing to download {source.name}: its licence must be accepted, and standard input is "
+                "not interactive; run again with --yes to accept it"
             )
-            return 1
         if not Confirm.ask(f"Accept the licence above and download {source.name}?", console=console, default=False):
             console.print(Text("not downloaded", style="yellow"))
             return 1
-    try:
-        with _progress(console, download=True) as progress:
-            tasks: dict[str, TaskID] = {}
+    with _progress(console, download=True) as progress:
+        tasks: dict[str, TaskID] = {}
 
-            def report(phase: str, done: int, total: int | None) -> None:
-                if phase == "extract":  # counts files, not bytes
-                    if phase not in tasks:
-                        tasks[phase] = progress.add_task("extracting", total=None)
-                    progress.update(tasks[phase], description=f"extracting: {done} files")
-                    return
+        def report(phase: str, done: int, total: int | None) -> None:
+            if phase == "extract":  # counts files, not bytes
                 if phase not in tasks:
-                    tasks[phase] = progress.add_task(phase, total=total)
-                progress.update(tasks[phase], completed=done, total=total)
+                    tasks[phase] = progress.add_task("extracting", total=None)
+                progress.update(tasks[phase], description=f"extracting: {done} files")
+                return
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total)
+            progress.update(tasks[phase], completed=done, total=total)
 
-            data_dir = download(args.what, args.out, url=args.url, sha256=args.sha256, on_progress=report)
-    except DataError as err:
-        _print_error(console, err)
-        return 1
+        data_dir = download(args.what, args.out, url=args.url, sha256=args.sha256, on_progress=report)
     console.print(Text(f"{source.name} is ready in {data_dir}", style="green"), soft_wrap=True)
     return 0
 
@@ -190,10 +176,3 @@ def _progress(console: Console, download: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), counter, TimeRemainingColumn(), console=console, transient=True
     )
-
-
-def _print_error(console: Console, err: Exception) -> None:
-    summary = getattr(err, "summary", str(err))
-    console.print(Text(f"error: {summary}", style="bold red"), soft_wrap=True)
-    for line in getattr(err, "problems", []):
-        console.print(Text(f"  - {line}", style="red"), soft_wrap=True)
