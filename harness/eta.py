@@ -104,5 +104,5 @@ class EtaTracker:
 def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "estimating"
-    whole = int(round(seconds))
+    whole = round(seconds)
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
