@@ -94,11 +94,20 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from memseg.data.loading import validate
+    from memseg.config import UnknownNameError, check_categories
+    from memseg.data.files import check_root
+    from memseg.data.loading import layout, validate
+    from memseg.data.types import DataError
 
+    # Nothing to check (a missing root, an unknown category) is a user error: one message, exit 2.
+    # Problems found in the data are the check's answer: exit 1.
+    check_root(args.data_root, layout(args.dataset))
+    if args.categories and args.dataset != "folder":
+        try:
+            check_categories(args.categories)
+        except UnknownNameError as err:
+            raise DataError.unknown(err) from None
     console = Console(highlight=False)
-    # A missing root or an unknown category raises DataError (a UserError: exit 2); problems
-    # found in the data are the check's answer (exit 1).
     with console.status(f"checking {args.data_root} (every image is decoded)"):
         report = validate(args.dataset, args.data_root, args.categories)
 

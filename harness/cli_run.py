@@ -236,7 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _error(errors, err)
     address = args.address or os.environ.get("RAY_ADDRESS")
     if not address:
-        check_local_inputs(spec)  # a UserError (exit 2) before Ray starts: a mistake costs seconds
+        check_local_inputs(spec, data=args.data_check is None)  # a UserError (exit 2) before Ray starts: a mistake costs seconds
     if not address and "ray" not in sys.modules:
         os.environ.setdefault(_LOOPBACK_ENV, "0")
     import ray  # after the loopback setting

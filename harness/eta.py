@@ -78,10 +78,10 @@ class EtaTracker:
         elif isinstance(event, JobRetrying):
             self.jobs.pop(event.job_id, None)
         elif isinstance(event, JobFinished):
-            job = self.jobs.pop(event.job_id, None)
+            ended = self.jobs.pop(event.job_id, None)
             self.finished.add(event.job_id)
-            if job is not None and job.rate:
-                self.finished_rates.append(job.rate)
+            if ended is not None and ended.rate:
+                self.finished_rates.append(ended.rate)
 
     def _steps_of(self, job_id: str) -> int:
         if job_id in self.steps:
