@@ -100,6 +100,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where.add_argument("--data-check", help=argparse.SUPPRESS)  # tests: module:function; "" = none
     run.set_defaults(func=cmd_run)
 
+    _register_readers(subparsers)
+
+
+def _register_readers(subparsers: argparse._SubParsersAction) -> None:
+    """`status` and `report`: they read Parquet only and never start Ray."""
     status = subparsers.add_parser("status", help="done / failed / pending jobs per sweep (no Ray)")
     status.add_argument("--results", type=Path, default=Path("results"))
     status.add_argument("--sweep", help="only this sweep")
@@ -236,7 +241,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _error(errors, err)
     address = args.address or os.environ.get("RAY_ADDRESS")
     if not address:
-        check_local_inputs(spec, data=args.data_check is None)  # a UserError (exit 2) before Ray starts: a mistake costs seconds
+        check_local_inputs(spec, data=args.data_check is None)  # a UserError (exit 2) before Ray starts
     if not address and "ray" not in sys.modules:
         os.environ.setdefault(_LOOPBACK_ENV, "0")
     import ray  # after the loopback setting

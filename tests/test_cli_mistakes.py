@@ -158,7 +158,8 @@ def test_a_mistake_is_one_message_exit_2(answers: Answers, mistake: Mistake) -> 
 
 def test_a_bug_shows_its_traceback_and_says_it_is_a_bug(capsys: pytest.CaptureFixture[str]) -> None:
     def broken(_args: object) -> int:
-        return {}["missing"]  # type: ignore[no-any-return]
+        table: dict[str, int] = {}
+        return table["missing"]
 
     assert run_command(broken, None) == EXIT_BUG  # type: ignore[arg-type]
     err = capsys.readouterr().err
