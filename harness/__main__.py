@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from harness import cli_compare, cli_data, cli_run
+from memseg.cli_errors import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    return run_command(args.func, args)  # a UserError: one message, exit 2; a bug: its traceback, exit 1
 
 
 if __name__ == "__main__":

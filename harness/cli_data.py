@@ -17,8 +17,10 @@ from rich.prompt import Confirm
 from rich.table import Table
 from rich.text import Text
 
+from memseg.cli_errors import UserError, non_negative_int, positive_int, user_error
 from memseg.config import CATEGORIES
 from memseg.data.registry import DATASET_KINDS, DOWNLOADABLE
+from memseg.data.types import DataError
 
 
 def parse_categories(text: str) -> tuple[str, ...] | None:
@@ -34,11 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth = commands.add_parser("synth", help="generate the synthetic MVTec-layout data set")
     synth.add_argument("--out", type=Path, required=True, help="folder to write (new, empty, or a generated set)")
     synth.add_argument("--categories", type=parse_categories, default=None, help="comma-separated (default: all 15)")
-    synth.add_argument("--image-size", type=int, default=128)
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--n-train", type=int, default=60, help="normal training images per category")
-    synth.add_argument("--n-test-good", type=int, default=10, help="normal test images per category")
-    synth.add_argument("--n-defect", type=int, default=7, help="test images per defect type")
+    synth.add_argument("--image-size", type=positive_int, default=128)
+    synth.add_argument("--seed", type=non_negative_int, default=0)
+    synth.add_argument("--n-train", type=positive_int, default=60, help="normal training images per category")
+    synth.add_argument("--n-test-good", type=positive_int, default=10, help="normal test images per category")
+    synth.add_argument("--n-defect", type=positive_int, default=7, help="test images per defect type")
     synth.add_argument(
         "--like",
         choices=("visa", "mvtec_ad2", "mpdd", "btad"),
@@ -64,7 +66,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_synth(args: argparse.Namespace) -> int:
     from memseg.data.synthetic import defect_types, generate
-    from memseg.data.types import DataError
 
     console = Console(highlight=False)
     if args.like:
@@ -83,9 +84,8 @@ def run_synth(args: argparse.Namespace) -> int:
                 args.seed,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-    except (DataError, ValueError) as err:
-        _print_error(console, err)
-        return 1
+    except ValueError as err:  # DataError (a UserError) included: one message, exit 2
+        raise user_error(err) from None
     table = Table(
         title=f"synthetic data set ({args.image_size} px, seed {args.seed})",
         caption="every defective test image has its mask in ground_truth/",
@@ -106,7 +106,6 @@ def run_synth(args: argparse.Namespace) -> int:
 def _run_synth_like(args: argparse.Namespace, console: Console) -> int:
     from memseg.data.loading import validate
     from memseg.data.lookalike import generate_like
-    from memseg.data.types import DataError
 
     try:
         with _progress(console) as progress:
@@ -123,9 +122,8 @@ def _run_synth_like(args: argparse.Namespace, console: Console) -> int:
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
         report = validate(args.like, out, args.categories)
-    except (DataError, ValueError) as err:
-        _print_error(console, err)
-        return 1
+    except ValueError as err:  # bad look-alike arguments are the user's
+        raise user_error(err) from err
     _print_counts(console, report, f"{args.like} look-alike ({args.image_size} px, seed {args.seed}) at {out}")
     console.print(
         Text(
@@ -139,22 +137,28 @@ def _run_synth_like(args: argparse.Namespace, console: Console) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from memseg.data.loading import validate
+    from memseg.config import UnknownNameError, check_categories
+    from memseg.data.files import check_root
+    from memseg.data.loading import layout, validate
     from memseg.data.types import DataError
 
+    # Nothing to check (a missing root, an unknown category) is a user error: one message, exit 2.
+    # Problems found in the data are the check's answer: exit 1.
+    check_root(args.data_root, layout(args.dataset))
+    if args.categories and args.dataset != "folder":
+        try:
+            check_categories(args.categories)
+        except UnknownNameError as err:
+            raise DataError.unknown(err) from None
     console = Console(highlight=False)
-    try:
-        if args.test_set is not None:
-            if args.dataset != "mvtec_ad2":
-                raise DataError(f"--test-set applies to --dataset mvtec_ad2 only, not {args.dataset}")
-            from memseg.data.mvtec_ad2 import check_test_set
+    if args.test_set is not None:
+        if args.dataset != "mvtec_ad2":
+            raise DataError(f"--test-set applies to --dataset mvtec_ad2 only, not {args.dataset}")
+        from memseg.data.mvtec_ad2 import check_test_set
 
-            check_test_set(args.test_set)
-        with console.status(f"checking {args.data_root} (every image is decoded)"):
-            report = validate(args.dataset, args.data_root, args.categories)
-    except DataError as err:
-        _print_error(console, err)
-        return 1
+        check_test_set(args.test_set)
+    with console.status(f"checking {args.data_root} (every image is decoded)"):
+        report = validate(args.dataset, args.data_root, args.categories)
 
     _print_counts(console, report, f"{args.dataset} data at {report.root}")
     if report.warnings:
@@ -197,36 +201,30 @@ def _print_counts(console: Console, report, title: str) -> None:
 
 def run_download(args: argparse.Namespace) -> int:
     from memseg.data.download import download, get_source, resolve_url
-    from memseg.data.types import DataError
 
     console = Console(highlight=False)
     source = get_source(args.what)
     url = resolve_url(args.what, args.url)
     console.print(Panel(Text(source.licence), title=f"{source.name}: licence", border_style="cyan"))
     if not url and not (args.out / source.archive).exists():
-        _print_error(console, DataError(f"{source.name} cannot be downloaded automatically", [source.manual]))
-        return 1
+        raise DataError(f"{source.name} cannot be downloaded automatically", [source.manual])
     console.print(Text(f"source: {url or args.out / source.archive} ({source.size})", style="dim"), soft_wrap=True)
     if source.needs_consent and not args.yes and not _licence_accepted(console, source.name):
         return 1
-    try:
-        with _progress(console, download=True) as progress:
-            tasks: dict[str, TaskID] = {}
+    with _progress(console, download=True) as progress:
+        tasks: dict[str, TaskID] = {}
 
-            def report(phase: str, done: int, total: int | None) -> None:
-                if phase == "extract":  # counts files, not bytes
-                    if phase not in tasks:
-                        tasks[phase] = progress.add_task("extracting", total=None)
-                    progress.update(tasks[phase], description=f"extracting: {done} files")
-                    return
+        def report(phase: str, done: int, total: int | None) -> None:
+            if phase == "extract":  # counts files, not bytes
                 if phase not in tasks:
-                    tasks[phase] = progress.add_task(phase, total=total)
-                progress.update(tasks[phase], completed=done, total=total)
+                    tasks[phase] = progress.add_task("extracting", total=None)
+                progress.update(tasks[phase], description=f"extracting: {done} files")
+                return
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total)
+            progress.update(tasks[phase], completed=done, total=total)
 
-            data_dir = download(args.what, args.out, url=args.url, sha256=args.sha256, on_progress=report)
-    except DataError as err:
-        _print_error(console, err)
-        return 1
+        data_dir = download(args.what, args.out, url=args.url, sha256=args.sha256, on_progress=report)
     if args.what in DATASET_KINDS:  # a benchmark data set: say where --data-root must point
         from memseg.data.download import find_data_root
         from memseg.data.registry import get_dataset
@@ -248,15 +246,10 @@ def run_download(args: argparse.Namespace) -> int:
 def _licence_accepted(console: Console, name: str) -> bool:
     """Ask whether the licence shown is accepted; never when standard input is not a terminal."""
     if not sys.stdin.isatty():
-        console.print(
-            Text(
-                f"refusing to download {name}: its licence must be accepted, and standard input is "
-                "not interactive; run again with --yes to accept it",
-                style="red",
-            ),
-            soft_wrap=True,
+        raise UserError(
+            f"refusing to download {name}: its licence must be accepted, and standard input is "
+            "not interactive; run again with --yes to accept it"
         )
-        return False
     if not Confirm.ask(f"Accept the licence above and download {name}?", console=console, default=False):
         console.print(Text("not downloaded", style="yellow"))
         return False
@@ -268,10 +261,3 @@ def _progress(console: Console, download: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), counter, TimeRemainingColumn(), console=console, transient=True
     )
-
-
-def _print_error(console: Console, err: Exception) -> None:
-    summary = getattr(err, "summary", str(err))
-    console.print(Text(f"error: {summary}", style="bold red"), soft_wrap=True)
-    for line in getattr(err, "problems", []):
-        console.print(Text(f"  - {line}", style="red"), soft_wrap=True)

@@ -22,8 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import lock, report, store
+from harness.cli_checks import check_local_inputs, warn_caveats
 from harness.cluster import Cluster, JobRequest
 from harness.live import LiveView
+from harness.ray_quiet import local_cluster_note
 from harness.sweep import (
     SweepSpec,
     dump_sweep,
@@ -35,6 +37,7 @@ from harness.sweep import (
     spec_from_dict,
     sweep_name,
 )
+from memseg.cli_errors import image_size, non_negative_float, non_negative_int, positive_float, positive_int
 from memseg.config import PROFILES, JobConfig, profile
 from memseg.data.registry import DATASET_KINDS, get_dataset
 from memseg.protocol import EVAL_RESOLUTIONS
@@ -66,13 +69,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what.add_argument("--sweep", type=Path, help="a sweep file, e.g. jobs/paper.yaml")
     what.add_argument("--name", help="sweep name = results folder (default: from the file, or <profile>-<dataset>)")
     what.add_argument("--profile", choices=sorted(PROFILES), help="default: paper when the cluster has GPUs, else smoke")
-    what.add_argument("--steps", type=int, help="training steps (overrides the profile)")
-    what.add_argument("--image-size", type=int, help="image size in pixels, a multiple of 32")
+    what.add_argument("--steps", type=positive_int, help="training steps (overrides the profile)")
+    what.add_argument("--image-size", type=image_size, help="image size in pixels, a multiple of 32")
     what.add_argument("--backbone-weights", help="imagenet | none | path to a ResNet18 state dict")
     what.add_argument("--texture-dir", help="DTD-style folder of anomaly-source textures (default: procedural)")
-    what.add_argument("--memory-size", type=int, help="memory bank size (default: per category, memseg/categories.py)")
-    what.add_argument("--di-scale", type=float, help="DI multiplier (default: per category)")
-    what.add_argument("--feature-scale", type=float, help="multiplier of the features beside DI (default: per category)")
+    what.add_argument("--memory-size", type=positive_int, help="memory bank size (default: per category, memseg/categories.py)")
+    what.add_argument("--di-scale", type=positive_float, help="DI multiplier (default: per category)")
+    what.add_argument("--feature-scale", type=positive_float, help="multiplier of the features beside DI (default: per category)")
     what.add_argument("--foreground-mask", choices=("on", "off"), help="restrict anomalies to the object (default: per category)")
     what.add_argument(
         "--compile",
@@ -87,6 +90,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_where_flags(run)
     run.set_defaults(func=cmd_run)
 
+    _register_readers(subparsers)
+
+
+def _register_readers(subparsers: argparse._SubParsersAction) -> None:
+    """`status` and `report`: they read Parquet only and never start Ray."""
     status = subparsers.add_parser("status", help="done / failed / pending jobs per sweep (no Ray)")
     status.add_argument("--results", type=Path, default=Path("results"))
     status.add_argument("--sweep", help="only this sweep")
@@ -111,9 +119,11 @@ def _add_where_flags(run: argparse.ArgumentParser) -> None:
     where = run.add_argument_group("where and how")
     where.add_argument("--results", type=Path, default=Path("results"), help="results root (default ./results)")
     where.add_argument("--address", help="Ray cluster to use: auto, HOST:PORT or ray://HOST:10001 (default: start one here)")
-    where.add_argument("--gpus-per-job", type=float, help="GPUs per job (default 1 if the cluster has GPUs, else 0)")
-    where.add_argument("--cpus-per-job", type=float, help="CPUs per job (default: the job's share of a GPU node, or 1)")
-    where.add_argument("--max-retries", type=int, help="new actors for a job whose worker died (default 2)")
+    where.add_argument("--gpus-per-job", type=non_negative_float, help="GPUs per job (default 1 if the cluster has GPUs, else 0)")
+    where.add_argument(
+        "--cpus-per-job", type=non_negative_float, help="CPUs per job (default: the job's share of a GPU node, or 1)"
+    )
+    where.add_argument("--max-retries", type=non_negative_int, help="new actors for a job whose worker died (default 2)")
     where.add_argument("--artefacts-dir", help="where jobs save weights; must be shared with this machine (default: not saved)")
     where.add_argument("--force", action="store_true", help="re-run jobs that are already done")
     where.add_argument("--retry-failed", action="store_true", help="re-run jobs that failed before")
@@ -242,6 +252,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as err:
         return _error(errors, err)
     address = args.address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        check_local_inputs(spec, data=args.data_check is None)  # a UserError (exit 2) before Ray starts
     if not address and "ray" not in sys.modules:
         os.environ.setdefault(_LOOPBACK_ENV, "0")
     import ray  # after the loopback setting
@@ -257,6 +269,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             except ValueError as err:
                 return _error(errors, err)
             print_banner(console, plan, args)
+            warn_caveats(errors, plan.configs)
             if args.dry_run:
                 console.print(_job_table(plan, statuses))
                 return EXIT_OK
@@ -314,6 +327,8 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
         return
     head = args.address or os.environ.get("RAY_ADDRESS") or "local"
     console.print(f"[bold]cluster[/] {head}: {plan.cluster.describe()}")
+    if head == "local":
+        console.print(f"[bold]ray[/] {local_cluster_note()}", highlight=False)
     if plan.request is not None:
         console.print(f"[bold]resources[/] {plan.request.describe()}")
 
@@ -328,7 +343,7 @@ def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Cons
             errors.print(f"[yellow]warning:[/] {held.warning}", markup=True, highlight=False)
         _warn_if_data_moved(errors, args.results, plan.name, plan.spec)
         store.save_spec(args.results, plan.name, dump_sweep(plan.spec))
-        view = LiveView(console)
+        view = LiveView(console, steps={c.job_id: c.steps for c in plan.configs})
         try:
             with view.live():
                 outcome = driver.run_sweep(

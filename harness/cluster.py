@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from harness.ray_quiet import quiet_token_notice
+
 # A short path: Ray's socket paths must stay under the 107-byte limit of AF_UNIX.
 LOCAL_TEMP_DIR = f"/tmp/memseg-ray-{os.getuid()}"
 BOOTSTRAP_CONFIG = Path.home() / "ray_bootstrap_config.yaml"  # written on a head by `ray up`
@@ -104,7 +106,8 @@ def connect(address: str | None = None) -> bool:
     if address or os.environ.get("RAY_ADDRESS"):
         ray.init(address=address or None, **common)
     else:
-        ray.init(include_dashboard=False, _temp_dir=LOCAL_TEMP_DIR, object_store_memory=1 << 30, **common)
+        with quiet_token_notice():  # our own line replaces it (harness.ray_quiet)
+            ray.init(include_dashboard=False, _temp_dir=LOCAL_TEMP_DIR, object_store_memory=1 << 30, **common)
     return True
 
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 from rich.table import Table
 from rich.text import Text
 
+from harness.eta import EtaTracker, format_eta
 from harness.progress import Event, JobFinished, JobLaunched, JobProgressed, JobRetrying, JobStarted, Note, SweepStarted
 from harness.store import STATUS_OK
 from memseg.config import Progress
@@ -95,16 +97,18 @@ class LiveView:
     driver's thread; rich redraws on its own, so both sides take the lock. Finished jobs, retries
     and notes are logged above the display."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, steps: Mapping[str, int] | None = None) -> None:
         self.console = console
         self.state = LiveState()
+        self.eta = EtaTracker(steps=dict(steps or {}))  # from step rates, not finished jobs (harness.eta)
         self.lock = threading.Lock()
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        self.bar = Bar(*columns, TextColumn("eta"), TimeRemainingColumn(), console=console)
-        self.task = self.bar.add_task("jobs", total=None)
+        self.bar = Bar(*columns, TextColumn("eta {task.fields[eta]}"), console=console)
+        self.task = self.bar.add_task("jobs", total=None, eta=format_eta(None))
 
     def __rich__(self) -> Group:
         with self.lock:
+            self.bar.update(self.task, eta=format_eta(self.eta.estimate()))
             return Group(self.bar, running_view(self.state))
 
     def live(self) -> Live:
@@ -113,6 +117,7 @@ class LiveView:
     def on_event(self, event: Event) -> None:
         with self.lock:
             self.state.apply(event)
+            self.eta.apply(event)
         if isinstance(event, SweepStarted):
             self.bar.update(self.task, total=len(event.to_run))
             self.console.log(

@@ -6,6 +6,7 @@ Tables are first built as plain `TableData` so the terminal and the Markdown sho
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from harness.reference import PAPER, TOOTOUCH
 from harness.store import STATUS_OK, records
+from memseg.caveats import RANDOM_INIT_REAL_DATA
 from memseg.config import ABLATIONS, CATEGORIES
 from memseg.data.registry import DATASETS
 from memseg.metrics import METRICS
@@ -137,10 +139,19 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
         difference = compare_view.difference_to_full_table(rows, METRICS, sweep)
         if difference is not None:
             tables.append(difference)
+    warning = caveat(rows)
+    if warning:  # next to the numbers it is about
+        tables = [dataclasses.replace(t, caption=f"WARNING: {warning}\n{t.caption}") for t in tables]
     failed = rows[rows["status"] != STATUS_OK]
     if not failed.empty:
         tables.append(_failed_table(failed, sweep))
     return tables
+
+
+def caveat(rows: pd.DataFrame) -> str:
+    """What the numbers cannot mean (memseg.caveats), when some row is flagged; "" otherwise."""
+    flagged = "random_init_real_data" in rows and bool(rows["random_init_real_data"].fillna(False).astype(bool).any())
+    return RANDOM_INIT_REAL_DATA if flagged else ""
 
 
 def _ablation_table(part: pd.DataFrame, ablation: str, datasets: set[str], sweep: str) -> TableData:

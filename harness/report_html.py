@@ -51,6 +51,7 @@ th { background: #f4f4f6; } td.num { text-align: right; font-variant-numeric: ta
 tr.total td { font-weight: 700; border-top: 2px solid #bbb; } td.up { color: #137a2a; } td.down { color: #b3261e; }
 td.error { white-space: normal; max-width: 640px; font-family: ui-monospace, monospace; font-size: 12px; }
 .caption { color: #555; font-size: 12px; margin: 2px 0 18px; }
+.warning { background: #fff4e5; border-left: 4px solid #e67e00; padding: 8px 12px; font-weight: 600; }
 .charts { display: flex; flex-wrap: wrap; gap: 8px 24px; align-items: flex-start; }
 .charts img { max-width: 100%; } .curves img { max-width: 100%; display: block; margin: 6px 0 14px; }
 .gallery { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; }
@@ -139,7 +140,9 @@ def table_html(table: report.TableData) -> str:
 
 
 def _summary_section(rows: pd.DataFrame, sweep: str) -> str:
-    return "\n".join(table_html(t) for t in report.summary_tables(rows, sweep))
+    warning = report.caveat(rows)
+    box = f'<p class="warning">Warning: {_e(warning)}</p>\n' if warning else ""
+    return box + "\n".join(table_html(t) for t in report.summary_tables(rows, sweep))
 
 
 def _charts_section(rows: pd.DataFrame) -> str:

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from harness.progress import WorkerInfo
 from memseg.atomic import write_atomic, write_text_atomic
 from memseg.categories import foreground_rule, resolve
+from memseg.caveats import random_init_on_real_data
 from memseg.config import JobConfig, JobResult
 from memseg.data.registry import settings_of
 from memseg.metrics import METRIC_KEYS
@@ -83,6 +84,7 @@ JOB_SCHEMA = pa.schema(
         ("di_scale", _f64),
         ("feature_scale", _f64),
         ("foreground_mask", pa.bool_()),
+        ("random_init_real_data", pa.bool_()),  # real images, random-init backbone: near chance (memseg.caveats)
         ("train_s", _f64),
         ("eval_s", _f64),
         ("infer_images_per_s", _f64),
@@ -175,6 +177,7 @@ def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
         "di_scale": settings.di_scale,
         "feature_scale": settings.feature_scale,
         "foreground_mask": settings.foreground_mask,
+        "random_init_real_data": random_init_on_real_data(config.dataset, config.backbone_weights),
         "config_json": config.to_json(),
     }
 

@@ -102,9 +102,12 @@ def parse_seeds(value: str | Iterable[int]) -> tuple[int, ...]:
     """Seeds as "0,1,2" or a list of ints."""
     items = value.split(",") if isinstance(value, str) else list(value)
     try:
-        return tuple(int(str(v).strip()) for v in items if str(v).strip())
+        seeds = tuple(int(str(v).strip()) for v in items if str(v).strip())
     except ValueError:
         raise ValueError(f"seeds must be integers separated by commas, got {value!r}") from None
+    if any(seed < 0 for seed in seeds):
+        raise ValueError(f"seeds must be integers >= 0, got {value!r}")
+    return seeds
 
 
 def parse_ablations(value: str | Iterable[str]) -> tuple[str, ...]:

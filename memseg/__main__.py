@@ -9,6 +9,17 @@ import math
 import sys
 from pathlib import Path
 
+from memseg.caveats import RANDOM_INIT_REAL_DATA, random_init_on_real_data
+from memseg.cli_errors import (
+    UserError,
+    device_name,
+    image_size,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_command,
+    user_error,
+)
 from memseg.config import ABLATIONS, PROFILES, JobConfig, JobResult, Progress, profile
 from memseg.data.registry import DATASET_KINDS
 from memseg.protocol import EVAL_RESOLUTIONS
@@ -24,19 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", choices=DATASET_KINDS, default="mvtec")
     train.add_argument("--profile", choices=sorted(PROFILES), default="paper")
     train.add_argument("--ablation", choices=list(ABLATIONS), default="full")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--steps", type=int)
-    train.add_argument("--image-size", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--memory-size", type=int, help="memory bank size (default: per category, memseg/categories.py)")
-    train.add_argument("--di-scale", type=float, help="DI multiplier (default: per category)")
-    train.add_argument("--feature-scale", type=float, help="multiplier of the features beside DI (default: per category)")
+    train.add_argument("--seed", type=non_negative_int, default=0)
+    train.add_argument("--steps", type=positive_int)
+    train.add_argument("--image-size", type=image_size, help="a multiple of 32")
+    train.add_argument("--batch-size", type=positive_int)
+    train.add_argument("--memory-size", type=positive_int, help="memory bank size (default: per category, memseg/categories.py)")
+    train.add_argument("--di-scale", type=positive_float, help="DI multiplier (default: per category)")
+    train.add_argument(
+        "--feature-scale", type=positive_float, help="multiplier of the features beside DI (default: per category)"
+    )
     train.add_argument(
         "--foreground-mask", choices=("on", "off"), help="restrict anomalies to the object (default: per category)"
     )
     train.add_argument("--backbone-weights", help="imagenet | none | PATH to a ResNet18 state dict")
     train.add_argument("--texture-dir", help="DTD-style folder of anomaly-source textures (default: procedural)")
-    train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    train.add_argument("--device", type=device_name, default="auto", help="auto | cpu | cuda | cuda:N")
     train.add_argument(
         "--eval-resolution",
         choices=EVAL_RESOLUTIONS,
@@ -55,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     official.add_argument("--category", required=True)
     official.add_argument("--data-root", required=True, help="folder holding <category>/train, <category>/test, ...")
     official.add_argument("--dataset", choices=DATASET_KINDS, default="mvtec")
-    official.add_argument("--image-size", type=int, default=256, help="the official weights were trained at 256 px")
-    official.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    official.add_argument("--image-size", type=image_size, default=256, help="the official weights were trained at 256 px")
+    official.add_argument("--device", type=device_name, default="auto", help="auto | cpu | cuda | cuda:N")
     official.add_argument("--out", help="write the imported model (with its memory bank) and scores here, loadable by predict")
     official.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
     official.set_defaults(func=cmd_import_official)
@@ -65,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True, help="a model directory written by `train`")
     predict.add_argument("--image", required=True)
     predict.add_argument("--out", required=True, help="PNG to write: the image with the heatmap overlaid")
-    predict.add_argument("--device", default="cpu")
+    predict.add_argument("--device", type=device_name, default="cpu")
     predict.set_defaults(func=cmd_predict)
     return parser
 
@@ -102,8 +115,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
     except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
-        return 2
+        raise user_error(error) from None
+    preflight(config)  # before any model is built: a mistake costs seconds
+    if random_init_on_real_data(config.dataset, config.backbone_weights):
+        console.print(f"[yellow]warning:[/] {RANDOM_INIT_REAL_DATA}", highlight=False, soft_wrap=True)
     console.print(
         f"MemSeg [bold]{config.category}[/bold] ({config.dataset}), ablation {config.ablation}, seed {config.seed}, "
         f"{config.image_size} px, {config.steps} steps, backbone {config.backbone_weights}"
@@ -118,18 +133,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def preflight(config: JobConfig) -> None:
+    """What the job will read, checked without decoding the data or building the model."""
+    from memseg.input_checks import check_data, check_texture_dir, check_weights
+
+    check_data(config.dataset, config.data_root or "", [config.category])
+    check_weights(config.backbone_weights)
+    check_texture_dir(config.texture_dir)
+
+
 def cmd_import_official(args: argparse.Namespace) -> int:
     """Official weights -> our MemSeg -> memory bank (first N sorted normal images) -> our metrics.
     Every user error (missing or foreign weights file, bad data) is one line and exit 2."""
     from rich.console import Console
 
-    from memseg.data.types import DataError
+    from memseg.input_checks import check_data
     from memseg.job import run_official
     from memseg.official import UNUSED_MODULES, read_official
 
     console = Console(stderr=True)
     try:
         state = read_official(args.weights)
+        check_data(args.dataset, args.data_root, [args.category])
         config = JobConfig(
             category=args.category,
             data_root=str(Path(args.data_root).resolve()),
@@ -139,11 +164,10 @@ def cmd_import_official(args: argparse.Namespace) -> int:
             device=args.device,
             out_dir=args.out,
         )
-        with _progress(console) as on_progress:
-            result, imported = run_official(config, state, on_progress=on_progress)
-    except (ValueError, DataError) as error:
-        console.print(f"[red]error:[/red] {str(error).splitlines()[0]}", soft_wrap=True)
-        return 2
+    except ValueError as error:  # DataError is a UserError and passes through
+        raise user_error(error) from None
+    with _progress(console) as on_progress:
+        result, imported = run_official(config, state, on_progress=on_progress)
     if args.json:
         data = result_to_json(result)
         data["official_import"] = {
@@ -169,12 +193,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from memseg.artefacts import load_model
-    from memseg.data.images import read_rgb, resize_rgb
+    from memseg.data.images import DECODE_ERRORS, read_rgb, resize_rgb
     from memseg.heatmap import overlay, write_png
+    from memseg.input_checks import check_model_dir
     from memseg.metrics import image_scores
 
-    model, config = load_model(Path(args.model), args.device)
-    image = resize_rgb(read_rgb(Path(args.image)), config.image_size)  # (3, S, S) uint8
+    model_dir = check_model_dir(args.model)
+    image_path = Path(args.image)
+    if not image_path.is_file():
+        raise UserError(f"image {image_path} does not exist; expected an image file (.png, .jpg, ...)")
+    try:
+        pixels = read_rgb(image_path)
+    except DECODE_ERRORS as error:
+        raise UserError(f"image {image_path} cannot be read as an image ({error}); expected a PNG, JPEG, ...") from None
+    try:
+        model, config = load_model(model_dir, args.device)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise user_error(error, f"the model in {model_dir} cannot be loaded: ") from None
+    image = resize_rgb(pixels, config.image_size)  # (3, S, S) uint8
     with torch.no_grad():
         anomaly = model.anomaly_map(model(image[None].float().div(255).to(args.device)))[0].cpu()
     score = float(image_scores(anomaly[None], top_k=config.top_k)[0])
@@ -243,7 +279,7 @@ class _progress:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

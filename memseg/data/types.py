@@ -11,19 +11,16 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from memseg.cli_errors import UserError
+
 if TYPE_CHECKING:
     from memseg.config import UnknownNameError
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A data set is missing, malformed or unreadable. `problems` lists every offending path with
-    what was expected, so one run shows the user everything to fix."""
-
-    def __init__(self, summary: str, problems: list[str] | None = None) -> None:
-        self.summary = summary
-        self.problems = list(problems or [])
-        lines = [summary] + [f"  - {p}" for p in self.problems]
-        super().__init__("\n".join(lines))
+    what was expected, so one run shows the user everything to fix. A UserError: both command
+    lines answer it with one message and exit 2 (memseg.cli_errors)."""
 
     @classmethod
     def unknown(cls, err: UnknownNameError) -> DataError:

@@ -61,18 +61,18 @@ def test_check_fails_naming_the_image_whose_mask_is_gone(synth_root, tmp_path, c
 
 
 def test_check_missing_root_and_unknown_category(tmp_path, synth_root, capsys):
-    assert main(["data", "check", "--data-root", str(tmp_path / "none")]) == 1
-    assert str(tmp_path / "none") in capsys.readouterr().out
-    assert main(["data", "check", "--data-root", str(synth_root), "--categories", "bottel"]) == 1
-    assert "valid categories" in capsys.readouterr().out
+    assert main(["data", "check", "--data-root", str(tmp_path / "none")]) == 2  # cannot check: a user error
+    assert str(tmp_path / "none") in capsys.readouterr().err
+    assert main(["data", "check", "--data-root", str(synth_root), "--categories", "bottel"]) == 2
+    assert "valid categories" in capsys.readouterr().err
 
 
 def test_synth_refuses_a_foreign_folder(tmp_path, capsys):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("x")
-    assert main(["data", "synth", "--out", str(tmp_path / "mine"), "--categories", "pill", *SMALL]) == 1
-    assert "thesis.tex" in capsys.readouterr().out
-    assert main(["data", "synth", "--out", str(tmp_path / "x"), "--categories", "bottel", *SMALL]) == 1
+    assert main(["data", "synth", "--out", str(tmp_path / "mine"), "--categories", "pill", *SMALL]) == 2
+    assert "thesis.tex" in capsys.readouterr().err
+    assert main(["data", "synth", "--out", str(tmp_path / "x"), "--categories", "bottel", *SMALL]) == 2
 
 
 def archive_with(tmp_path: Path, name: str, files: dict[str, bytes]) -> tuple[str, str]:
@@ -90,9 +90,9 @@ def test_download_mvtec_needs_consent(tmp_path, monkeypatch, capsys):
     url, digest = archive_with(tmp_path, "m.tar.gz", {"bottle/train/good/000.png": b"png"})
     args = ["data", "download", "mvtec", "--out", str(tmp_path / "out"), "--url", url, "--sha256", digest]
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    assert main(args) == 1
-    text = capsys.readouterr().out
-    assert "CC BY-NC-SA 4.0" in text and "--yes" in text
+    assert main(args) == 2  # no consent possible: a user error
+    captured = capsys.readouterr()
+    assert "CC BY-NC-SA 4.0" in captured.out and "--yes" in captured.err
     assert not (tmp_path / "out" / "bottle").exists()
 
     monkeypatch.setattr(sys, "stdin", Tty("n\n"))
@@ -109,6 +109,6 @@ def test_download_with_yes_and_errors(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "out" / "dtd" / "images" / "banded" / "b.jpg").exists()
 
     missing = (tmp_path / "gone.tar.gz").as_uri()
-    assert main(["data", "download", "mvtec", "--yes", "--out", str(tmp_path / "m"), "--url", missing]) == 1
-    text = capsys.readouterr().out
+    assert main(["data", "download", "mvtec", "--yes", "--out", str(tmp_path / "m"), "--url", missing]) == 2
+    text = capsys.readouterr().err
     assert "manual alternative" in text and str(tmp_path / "m" / "mvtec_anomaly_detection.tar.xz") in text

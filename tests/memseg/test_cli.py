@@ -60,6 +60,7 @@ def test_train_rejects_an_unknown_category_listing_the_valid_ones(data_root: Pat
     assert "bottel" in capsys.readouterr().err
 
 
-def test_predict_on_a_folder_that_is_no_model_names_what_is_missing(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="model.safetensors"):
-        main(["predict", "--model", str(tmp_path), "--image", "x.png", "--out", str(tmp_path / "o.png")])
+def test_predict_on_a_folder_that_is_no_model_names_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", "--model", str(tmp_path), "--image", "x.png", "--out", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert "model.safetensors" in err and str(tmp_path) in err and "Traceback" not in err

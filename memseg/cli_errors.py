@@ -1,0 +1,122 @@
+"""The one error path of both command lines (`python -m memseg` and `python -m harness`): a user's
+mistake is one message naming the path or value and what was expected, exit 2; anything else is a
+bug, shown with its traceback and called one, exit 1.
+
+Light on purpose (no torch, no ray): the harness's `status` and `report` import it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import traceback
+from collections.abc import Callable, Sequence
+
+EXIT_BUG, EXIT_USER_ERROR, EXIT_INTERRUPTED = 1, 2, 130
+
+BUG_NOTE = "this is a bug in memseg-bench, not a mistake in your input: please report it with the traceback above"
+
+
+class UserError(Exception):
+    """A mistake the user can fix: `summary` names the bad path or value and what was expected;
+    `problems` lists every offending item (one line each), so one run shows everything to fix."""
+
+    def __init__(self, summary: str, problems: Sequence[str] | None = None) -> None:
+        self.summary = summary
+        self.problems = list(problems or [])
+        super().__init__("\n".join([summary] + [f"  - {p}" for p in self.problems]))
+
+
+def user_error(err: BaseException, context: str = "") -> UserError:
+    """`err` (a ValueError from a validator that already names the value) as a UserError; only
+    for exceptions caught around input checks, never around the work itself."""
+    if isinstance(err, UserError):
+        return err
+    text = str(err).strip() or type(err).__name__
+    first, *rest = text.splitlines()
+    return UserError(f"{context}{first}", [line.strip().removeprefix("- ") for line in rest if line.strip()])
+
+
+def render(err: UserError) -> str:
+    """The message as the user sees it on stderr."""
+    return "\n".join([f"error: {err.summary}"] + [f"  - {p}" for p in err.problems])
+
+
+def run_command(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a sub-command's handler and turn what escapes it into the exit status."""
+    from rich.console import Console
+    from rich.text import Text
+
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        return int(handler(args))
+    except UserError as err:
+        errors.print(Text(render(err), style="red"))
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception:  # a bug: the traceback is what a maintainer needs
+        errors.print(Text(traceback.format_exc().rstrip()))
+        errors.print(Text(f"error: {BUG_NOTE}", style="bold red"))
+        return EXIT_BUG
+
+
+# ---------------------------------------------------------------------------------------------
+# argparse types: a bad flag value is named by argparse ("argument --steps: ...") with exit 2
+
+
+def _integer(text: str, expected: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _integer(text, "an integer >= 1")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _integer(text, "an integer >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def image_size(text: str) -> int:
+    value = _integer(text, "a multiple of 32 (e.g. 64, 256)")
+    if value < 32 or value % 32:
+        raise argparse.ArgumentTypeError(f"expected a multiple of 32 and >= 32 (e.g. 64, 256), got {text!r}")
+    return value
+
+
+def _number(text: str, expected: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, "a number > 0")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _number(text, "a number >= 0")
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def device_name(text: str) -> str:
+    """auto | cpu | cuda | cuda:N (whether that device exists is the job's to say)."""
+    head, _, index = text.partition(":")
+    if text in ("auto", "cpu", "cuda") or (head == "cuda" and index.isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")

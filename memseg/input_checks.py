@@ -1,0 +1,84 @@
+"""Cheap checks of what a job will read (data layout, backbone weights file, texture folder), run
+by both command lines before any model is built or Ray is started, so a mistake costs seconds and
+is answered in one message (memseg.cli_errors) instead of surfacing from inside a job.
+
+Nothing here decodes a data set: the full check (every image decoded) stays the harness's
+preflight and `python -m harness data check`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from memseg.cli_errors import UserError, user_error
+
+PLAIN_WEIGHTS = ("imagenet", "none")
+
+
+def check_data(kind: str, root: str | Path, categories: Iterable[str]) -> None:
+    """The data root exists and each category has the folder layout of `kind` (files found, not
+    decoded). Raises DataError naming every offending path and the expected layout."""
+    from memseg.data.files import check_root
+    from memseg.data.loading import layout, scan_category
+    from memseg.data.types import DataError
+
+    folder = check_root(Path(root), layout(kind))
+    problems: list[str] = []
+    for category in categories:
+        problems += scan_category(kind, folder, category).problems
+    if problems:
+        raise DataError(f"the {kind} data at {folder} cannot be used", problems)
+
+
+def check_weights(weights: str) -> None:
+    """'imagenet', 'none', or a file that loads into ResNet18 (built here without downloading)."""
+    if weights in PLAIN_WEIGHTS:
+        return
+    path = Path(weights)
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise UserError(
+            f"backbone weights {weights} {what}; expected 'imagenet', 'none' or the path of a ResNet18 state-dict file"
+        )
+    from memseg.backbone import create_encoder
+
+    try:
+        create_encoder(weights)
+    except ValueError as err:
+        raise user_error(err) from None
+
+
+def check_texture_dir(path: str | None) -> None:
+    """None (procedural textures) or a folder holding at least one image."""
+    if path is None:
+        return
+    from memseg.data.textures import find_texture_images
+    from memseg.data.types import DataError
+
+    folder = Path(path)
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise DataError(f"texture folder {folder} {what}", ["expected a folder of images, e.g. DTD's dtd/images/<class>/*.jpg"])
+    if not find_texture_images(folder):
+        raise DataError(f"texture folder {folder} holds no images", ["expected image files (.jpg, .png, ...) in it"])
+
+
+def check_model_dir(path: str | Path) -> Path:
+    """A model directory written by `python -m memseg train --out` (config.json and weights)."""
+    from memseg.artefacts import CONFIG, WEIGHTS
+
+    folder = Path(path)
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise UserError(
+            f"model directory {folder} {what}; expected a folder written by `python -m memseg train --out DIR` "
+            f"(it holds {CONFIG} and {WEIGHTS})"
+        )
+    missing = [name for name in (CONFIG, WEIGHTS) if not (folder / name).is_file()]
+    if missing:
+        raise UserError(
+            f"{folder} is not a MemSeg model directory: {', '.join(missing)} missing; "
+            "expected a folder written by `python -m memseg train --out DIR`"
+        )
+    return folder

@@ -1,0 +1,175 @@
+"""Every command line answers a user's mistake in one message naming the path or value, exit 2, no
+traceback (issue 16; DESIGN.md section 6), and a real bug still shows its traceback and says so.
+
+The mistakes run as subprocesses, in parallel; each is caught before Ray starts or a model is
+built, so a case costs about an interpreter start.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from memseg.cli_errors import BUG_NOTE, EXIT_BUG, EXIT_USER_ERROR, UserError, run_command
+from memseg.data.synthetic import generate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    name: str
+    argv: tuple[str, ...]  # after `python -m`; "{tmp}" and "{data}" are filled in
+    named: str  # what stderr must name (a path or a value), after the same filling
+
+
+MISTAKES = (
+    # python -m memseg
+    Mistake(
+        "train: category folder missing",
+        ("memseg", "train", "--data-root", "{tmp}/empty", "--category", "bottle", "--profile", "tiny"),
+        "{tmp}/empty/bottle",
+    ),
+    Mistake(
+        "train: data root missing", ("memseg", "train", "--data-root", "{tmp}/nowhere", "--category", "bottle"), "{tmp}/nowhere"
+    ),
+    Mistake("train: steps 0", ("memseg", "train", "--data-root", "{data}", "--category", "bottle", "--steps", "0"), "'0'"),
+    Mistake(
+        "train: image size not a multiple of 32",
+        ("memseg", "train", "--data-root", "{data}", "--category", "bottle", "--image-size", "100"),
+        "'100'",
+    ),
+    Mistake("train: negative seed", ("memseg", "train", "--data-root", "{data}", "--category", "bottle", "--seed", "-1"), "'-1'"),
+    Mistake(
+        "train: unknown device", ("memseg", "train", "--data-root", "{data}", "--category", "bottle", "--device", "gpu"), "'gpu'"
+    ),
+    Mistake(
+        "train: weights not a ResNet18 state dict",
+        (
+            "memseg",
+            "train",
+            "--data-root",
+            "{data}",
+            "--dataset",
+            "synthetic",
+            "--category",
+            "bottle",
+            "--profile",
+            "tiny",
+            "--backbone-weights",
+            "{tmp}/other.pt",
+        ),
+        "{tmp}/other.pt",
+    ),
+    Mistake(
+        "predict: model directory missing",
+        ("memseg", "predict", "--model", "{tmp}/no_model", "--image", "x.png", "--out", "{tmp}/o.png"),
+        "{tmp}/no_model",
+    ),
+    Mistake(
+        "predict: not an image",
+        ("memseg", "predict", "--model", "{tmp}/model", "--image", "{tmp}/notes.png", "--out", "{tmp}/o.png"),
+        "{tmp}/notes.png",
+    ),
+    Mistake(
+        "import-official: weights file missing",
+        ("memseg", "import-official", "--weights", "{tmp}/model-bottle.tch", "--category", "bottle", "--data-root", "{data}"),
+        "{tmp}/model-bottle.tch",
+    ),
+    # python -m harness
+    Mistake(
+        "run: data root missing",
+        ("harness", "run", "--results", "{tmp}/res", "--categories", "bottle", "--data-root", "{tmp}/nowhere"),
+        "{tmp}/nowhere",
+    ),
+    Mistake(
+        "run: negative seed",
+        ("harness", "run", "--results", "{tmp}/res", "--categories", "bottle", "--seeds", "0,-1", "--dry-run"),
+        "0,-1",
+    ),
+    Mistake("run: steps 0", ("harness", "run", "--categories", "bottle", "--steps", "0"), "'0'"),
+    Mistake("run: image size", ("harness", "run", "--categories", "bottle", "--image-size", "100"), "'100'"),
+    Mistake("run: negative GPUs per job", ("harness", "run", "--categories", "bottle", "--gpus-per-job", "-1"), "'-1'"),
+    Mistake(
+        "run: weights file missing",
+        ("harness", "run", "--results", "{tmp}/res", "--categories", "bottle", "--backbone-weights", "{tmp}/r18.pt"),
+        "{tmp}/r18.pt",
+    ),
+    Mistake("status: no such sweep", ("harness", "status", "--results", "{tmp}/res", "--sweep", "nosuch"), "nosuch"),
+    Mistake("report: no such sweep", ("harness", "report", "--results", "{tmp}/res", "--sweep", "nosuch"), "nosuch"),
+    Mistake("data check: root missing", ("harness", "data", "check", "--data-root", "{tmp}/nowhere"), "{tmp}/nowhere"),
+    Mistake("data synth: no training images", ("harness", "data", "synth", "--out", "{tmp}/syn", "--n-train", "0"), "'0'"),
+    Mistake("data download: licence not accepted", ("harness", "data", "download", "mvtec", "--out", "{tmp}/dl"), "--yes"),
+)
+
+
+@dataclass(frozen=True)
+class Answers:
+    tmp: Path
+    procs: dict[str, subprocess.CompletedProcess[str]]  # mistake name -> the finished process
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory: pytest.TempPathFactory) -> Answers:
+    """Every mistake run once, four at a time."""
+    tmp = tmp_path_factory.mktemp("mistakes")
+    data = tmp / "data"
+    generate(data, categories=("bottle",), image_size=64, n_train=2, n_test_good=1, n_test_defect_per_type=1)
+    (tmp / "empty").mkdir()
+    (tmp / "model").mkdir()
+    (tmp / "model" / "config.json").write_text("{}")
+    (tmp / "model" / "model.safetensors").write_bytes(b"")
+    (tmp / "notes.png").write_text("not an image")
+    torch.save({"fc.weight": torch.zeros(3, 3)}, tmp / "other.pt")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+    def run(m: Mistake) -> subprocess.CompletedProcess[str]:
+        argv = [a.format(tmp=tmp, data=data) for a in m.argv]
+        return subprocess.run(
+            [sys.executable, "-m", *argv], capture_output=True, text=True, env=env, cwd=tmp, stdin=subprocess.DEVNULL, timeout=300
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return Answers(tmp, dict(zip((m.name for m in MISTAKES), pool.map(run, MISTAKES), strict=True)))
+
+
+def test_there_are_at_least_twelve_mistakes_across_both_command_lines() -> None:
+    assert len(MISTAKES) >= 12
+    assert {m.argv[0] for m in MISTAKES} == {"memseg", "harness"}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=[m.name for m in MISTAKES])
+def test_a_mistake_is_one_message_exit_2(answers: Answers, mistake: Mistake) -> None:
+    proc = answers.procs[mistake.name]
+    named = mistake.named.format(tmp=answers.tmp, data=answers.tmp / "data")
+    assert proc.returncode == EXIT_USER_ERROR, proc.stderr
+    assert named in proc.stderr.replace("\n", " ")
+    assert "Traceback" not in proc.stderr + proc.stdout
+    if mistake.argv[:2] == ("harness", "run"):
+        assert "sweep" not in proc.stdout  # answered before the banner, so before Ray started
+
+
+def test_a_bug_shows_its_traceback_and_says_it_is_a_bug(capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(_args: object) -> int:
+        table: dict[str, int] = {}
+        return table["missing"]
+
+    assert run_command(broken, None) == EXIT_BUG  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError" in err and BUG_NOTE in err
+
+
+def test_a_user_error_lists_every_problem(capsys: pytest.CaptureFixture[str]) -> None:
+    def mistaken(_args: object) -> int:
+        raise UserError("the data at /d cannot be used", ["/d/a.png: no mask", "/d/b.png: unreadable"])
+
+    assert run_command(mistaken, None) == EXIT_USER_ERROR  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    assert "error: the data at /d cannot be used" in err and "/d/a.png: no mask" in err and "/d/b.png" in err
