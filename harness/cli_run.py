@@ -252,8 +252,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as err:
         return _error(errors, err)
     address = args.address or os.environ.get("RAY_ADDRESS")
-    if not address:
-        check_local_inputs(spec, data=args.data_check is None)  # a UserError (exit 2) before Ray starts
+    if not address:  # a dry run only lists the jobs: it reads no data
+        check_local_inputs(spec, data=args.data_check is None and not args.dry_run)  # a UserError (exit 2) before Ray starts
     if not address and "ray" not in sys.modules:
         os.environ.setdefault(_LOOPBACK_ENV, "0")
     import ray  # after the loopback setting

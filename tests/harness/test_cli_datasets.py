@@ -68,17 +68,18 @@ def test_check_passes_on_each_generated_layout_and_names_the_file_without_its_ma
 
 def test_private_test_sets_are_refused_by_check(generated, capsys):
     root = generated("mvtec_ad2")
-    assert main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_private"]) == 1
-    text = capsys.readouterr().out.replace("\n", " ")
+    assert main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_private"]) == 2  # a user error (issue 16)
+    text = capsys.readouterr().err.replace("\n", " ")
     assert "cannot be evaluated here: it has no ground truth" in text and "benchmark.mvtec.com" in text
     assert main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_public"]) == 0
 
 
 def test_download_shows_the_licence_first_then_fetches_or_explains(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    assert main(["data", "download", "mpdd", "--out", str(tmp_path / "mpdd")]) == 1
-    text = capsys.readouterr().out
-    assert text.index("CC BY-NC-SA 4.0") < text.index("cannot be downloaded automatically") and "stepanje/MPDD" in text
+    assert main(["data", "download", "mpdd", "--out", str(tmp_path / "mpdd")]) == 2  # a user error (issue 16)
+    captured = capsys.readouterr()
+    assert "CC BY-NC-SA 4.0" in captured.out  # the licence first, on the screen
+    assert "cannot be downloaded automatically" in captured.err and "stepanje/MPDD" in captured.err
 
     archive = tmp_path / "src" / "VisA_20220922.tar"
     archive.parent.mkdir()
@@ -92,8 +93,9 @@ def test_download_shows_the_licence_first_then_fetches_or_explains(tmp_path, mon
         tar.addfile(info)
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     argv = ["data", "download", "visa", "--out", str(tmp_path / "visa"), "--url", archive.as_uri(), "--sha256", digest]
-    assert main(argv) == 1  # the licence must be accepted, and stdin is not a terminal
-    assert "CC BY 4.0" in capsys.readouterr().out
+    assert main(argv) == 2  # the licence must be accepted, and stdin is not a terminal: a user error
+    refused = capsys.readouterr()
+    assert "CC BY 4.0" in refused.out and "--yes" in refused.err
     assert main([*argv, "--yes"]) == 0
     text = capsys.readouterr().out.replace("\n", "")
     assert "data check --dataset visa" in text and (tmp_path / "visa" / "split_csv" / "1cls.csv").is_file()
