@@ -3,7 +3,8 @@ Ray with a live view, and render the result tables. `status` and `report` read P
 never import Ray.
 
 Exit status: 0 every job ok, 1 some job failed, 2 bad input, a failed preflight or a sweep folder
-another run is writing (see harness.lock), 130 Ctrl-C.
+another run is writing (see harness.lock), 130 Ctrl-C, 143 SIGTERM (handled like Ctrl-C; see
+harness.signals).
 """
 
 from __future__ import annotations
@@ -19,8 +20,17 @@ from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from harness import lock, report, store
-from harness.progress import Event, JobFinished, JobRetrying, LiveState, Note, SweepStarted
+from harness import checkpoints, lock, report, signals, store
+from harness.progress import (
+    CheckpointSaved,
+    Event,
+    JobFinished,
+    JobResumed,
+    JobRetrying,
+    LiveState,
+    Note,
+    SweepStarted,
+)
 from harness.sweep import (
     SweepSpec,
     dump_sweep,
@@ -73,6 +83,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where.add_argument("--gpus-per-job", type=float, help="GPUs per job (default 1 if the cluster has GPUs, else 0)")
     where.add_argument("--cpus-per-job", type=float, help="CPUs per job (default: the job's share of a GPU node, or 1)")
     where.add_argument("--max-retries", type=int, help="new actors for a job whose worker died (default 2)")
+    where.add_argument("--checkpoint-every", type=int, metavar="N",
+                       help="keep each job's training state every N steps under RESULTS/<sweep>/checkpoints/; a retried "
+                       "or resumed job starts there (default: a tenth of the steps for the paper profile, 0 = off otherwise)")
     where.add_argument("--artefacts-dir", help="where jobs save weights; must be shared with this machine (default: not saved)")
     where.add_argument("--force", action="store_true", help="re-run jobs that are already done")
     where.add_argument("--retry-failed", action="store_true", help="re-run jobs that failed before")
@@ -189,23 +202,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     address = args.address or os.environ.get("RAY_ADDRESS")
     if not address and "ray" not in sys.modules:
         os.environ.setdefault(_LOOPBACK_ENV, "0")
-    import ray  # noqa: E402  (after the loopback setting)
+    import ray
 
     from harness import driver
 
     use_ray = bool(not args.dry_run or address or ray.is_initialized())
-    started_ray = driver.connect(args.address) if use_ray else False
+    started_ray = False
     try:
-        return _run(args, spec, console, errors, use_ray)
+        started_ray = driver.connect(args.address) if use_ray else False
+        with signals.sigterm_as_interrupt():  # after ray.init, which installs its own handler
+            return _run(args, spec, console, errors, use_ray)
     except driver.PreflightError as err:
         errors.print(f"[red]preflight failed, no job started:[/] {err}", markup=True, highlight=False)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         errors.print("interrupted: finished jobs are saved; run the same command again to resume")
-        return EXIT_INTERRUPTED
+        return _interrupted_status(err)
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _interrupted_status(err: KeyboardInterrupt) -> int:
+    return signals.EXIT_TERMINATED if signals.was_terminated(err) else EXIT_INTERRUPTED
 
 
 def _run(args: argparse.Namespace, spec: SweepSpec, console: Console, errors: Console, use_ray: bool) -> int:
@@ -232,9 +251,15 @@ def _run(args: argparse.Namespace, spec: SweepSpec, console: Console, errors: Co
         return EXIT_BAD_INPUT
     if args.artefacts_dir:
         configs = [c.replace(out_dir=str(Path(args.artefacts_dir).resolve())) for c in configs]
+    every = _checkpoint_every(args, profile_name, configs)
+    if every < 0:
+        errors.print(f"[red]error:[/] --checkpoint-every must be >= 0 (0 = off), got {every}", markup=True, highlight=False)
+        return EXIT_BAD_INPUT
 
     console.print(f"[bold]sweep[/] {name}: {len(configs)} jobs -> {args.results / name}")
     console.print(f"[bold]profile[/] {profile_name} ({why})")
+    console.print("[bold]checkpoints[/] " + (f"every {every} steps, kept under {args.results / name / 'checkpoints'}" if every
+                                            else "off (--checkpoint-every N to keep a job's state every N steps)"))
     if synthetic is not None:
         console.print(f"[bold]data[/] generated MVTec-layout set at {spec.data_root} (made once, then reused; --data-root for real data)")
     else:
@@ -284,21 +309,32 @@ def _run(args: argparse.Namespace, spec: SweepSpec, console: Console, errors: Co
                     retry_failed=args.retry_failed,
                     data_check=args.data_check or None,
                     synthetic=synthetic,
+                    checkpoint_every=every,
                 )
     except lock.LockHeld as err:
         errors.print(f"[red]error:[/] {err}", markup=True, highlight=False)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:  # the driver has killed the running actors; committed results stay
-        _print_interrupted(errors, args.results, name, configs)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: the driver has killed the running actors; committed results stay
+        _print_interrupted(errors, args.results, name, configs, err)
+        return _interrupted_status(err)
     _print_summary(console, args.results, name, markdown=False)
     console.print(
         f"ran {len(outcome.ran)} job(s) in {outcome.wall_s:.1f} s: {len(outcome.succeeded)} ok, {len(outcome.failed)} failed, "
         f"{outcome.retries} retried; {len(outcome.done_before)} were done before"
     )
+    if outcome.resumed:
+        console.print(f"{len(outcome.resumed)} launch(es) started from a checkpoint, skipping "
+                      f"{sum(step for _, step in outcome.resumed)} step(s): " + ", ".join(f"{j} at step {s}" for j, s in outcome.resumed))
     if outcome.failed_before:
         console.print(f"[yellow]{len(outcome.failed_before)} job(s) failed in an earlier run and were not re-run; --retry-failed to re-run them[/]")
     return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def _checkpoint_every(args: argparse.Namespace, profile_name: str, configs: list) -> int:
+    """--checkpoint-every, or the profile's default for the sweep's step count."""
+    if args.checkpoint_every is not None:
+        return int(args.checkpoint_every)
+    return checkpoints.default_every(profile_name, max((c.steps for c in configs), default=0))
 
 
 def _warn_if_data_moved(errors: Console, results: Path, name: str, spec: SweepSpec) -> None:
@@ -320,17 +356,21 @@ def _warn_if_data_moved(errors: Console, results: Path, name: str, spec: SweepSp
         )
 
 
-def _print_interrupted(errors: Console, results: Path, name: str, configs: list) -> None:
-    """What an interrupted run leaves: the jobs committed (kept) and those that are not."""
+def _print_interrupted(errors: Console, results: Path, name: str, configs: list, cause: BaseException | None = None) -> None:
+    """What an interrupted run leaves: the jobs committed (kept), those that are not, and those
+    that will resume from a checkpoint."""
     statuses = store.job_statuses(results, name)
     done = [c.job_id for c in configs if statuses.get(c.job_id) == store.STATUS_OK]
     failed = [c.job_id for c in configs if statuses.get(c.job_id) == store.STATUS_FAILED]
     pending = [c.job_id for c in configs if c.job_id not in statuses]
     shown = ", ".join(pending[:10]) + (f" and {len(pending) - 10} more" if len(pending) > 10 else "")
+    kept = [j for j in pending if checkpoints.checkpoint_path(results, name, j).exists()]
+    what = "terminated (SIGTERM)" if signals.was_terminated(cause) else "interrupted"
     errors.print(
-        f"interrupted: {len(done)} of {len(configs)} job(s) done (kept in {store.sweep_dir(results, name)}), "
+        f"{what}: {len(done)} of {len(configs)} job(s) done (kept in {store.sweep_dir(results, name)}), "
         f"{len(failed)} failed, {len(pending)} pending" + (f": {shown}" if pending else "") + ". "
-        "Running jobs were cancelled; run the same command again to resume (done jobs are not re-run).",
+        "Running jobs were cancelled; run the same command again to resume (done jobs are not re-run"
+        + (f"; {len(kept)} pending job(s) resume from their checkpoint" if kept else "") + ").",
         highlight=False,
     )
 
@@ -388,6 +428,10 @@ class _LiveView:
             self.console.log(event.message)
         elif isinstance(event, JobRetrying):
             self.console.log(f"[magenta]retry[/] {event.job_id} (attempt {event.next_attempt}): {event.reason}")
+        elif isinstance(event, JobResumed):
+            self.console.log(f"[magenta]resume[/] {event.job_id} (attempt {event.attempt}) from its checkpoint at step {event.step}")
+        elif isinstance(event, CheckpointSaved):
+            self.console.log(f"checkpoint {event.job_id} step {event.step} ({event.size / 2**20:.1f} MB, written in {event.write_s:.2f} s)")
         elif isinstance(event, JobFinished):
             self.bar.advance(self.task)
             if event.status == store.STATUS_OK:

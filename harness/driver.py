@@ -27,13 +27,15 @@ import ray
 import yaml
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from harness import store, visuals_store
+from harness import checkpoints, store, visuals_store
 from harness.progress import (
+    CheckpointSaved,
     Event,
     JobFinished,
     JobLaunched,
     JobProgressed,
     JobRequest,
+    JobResumed,
     JobRetrying,
     JobStarted,
     Note,
@@ -106,6 +108,8 @@ class SweepOutcome:
     max_running: int  # most jobs seen running at once
     wall_s: float
     request: JobRequest | None  # None when nothing had to run
+    resumed: tuple[tuple[str, int], ...] = ()  # (job_id, step) of launches that started from a checkpoint
+    checkpoints_written: int = 0
 
     @property
     def ok(self) -> bool:
@@ -334,6 +338,8 @@ class _Attempt:
     poll_ref: Any = None
     started_at: str = ""
     progress: Progress | None = None
+    checkpoint_step: int = 0  # the newest step whose checkpoint the driver holds on disk
+    checkpoint_ref: Any = None
 
 
 def run_sweep(
@@ -352,12 +358,15 @@ def run_sweep(
     data_check: str | None = DEFAULT_DATA_CHECK,
     synthetic: SyntheticData | None = None,
     tick_s: float = 0.25,
+    checkpoint_every: int = 0,
 ) -> SweepOutcome:
     """Run every job of `configs` not already done, one actor each, and persist each result as
     it arrives. Jobs already `ok` in the store are skipped (all re-run with `force`); jobs that
     failed before are skipped unless `retry_failed`. Raises PreflightError before starting any
     job when the cluster or the data cannot serve the sweep. Uses the open Ray session, or starts
-    a local one for the call. Takes no lock: `python -m harness run` holds the sweep folder's
+    a local one for the call. With `checkpoint_every` > 0 each job's training state is fetched every
+    that many steps and kept under RESULTS/<sweep>/checkpoints/ (harness.checkpoints); a job that
+    has a checkpoint there starts from it. Takes no lock: `python -m harness run` holds the sweep folder's
     (harness.lock) around this call; a Python caller that may run beside another should too."""
     emit = on_event or (lambda _e: None)
     t0 = time.monotonic()
@@ -379,6 +388,7 @@ def run_sweep(
 
     request: JobRequest | None = None
     loop = _Loop(to_run, sweep_name, Path(results_dir), job_fn, max_retries, emit, profile, synthetic, tick_s)
+    loop.checkpoint_every = checkpoint_every
     if not to_run:  # everything is in the store: no Ray needed
         emit(started(None, 0))
     else:
@@ -407,6 +417,8 @@ def run_sweep(
         max_running=loop.max_running,
         wall_s=time.monotonic() - t0,
         request=request,
+        resumed=tuple(loop.resumed),
+        checkpoints_written=loop.checkpoints_written,
     )
 
 
@@ -434,6 +446,9 @@ class _Loop:
         self.failed: list[tuple[str, str]] = []
         self.retries = 0
         self.max_running = 0
+        self.checkpoint_every = 0
+        self.resumed: list[tuple[str, int]] = []
+        self.checkpoints_written = 0
 
     def run(self, request: JobRequest, node_types: Sequence[NodeType]) -> None:
         self.request = request
@@ -450,18 +465,57 @@ class _Loop:
                 for ref in ready:
                     self._finish(self.running.pop(ref), ref)
                 self._poll()
+                self._poll_checkpoints()
         finally:
             for attempt in self.running.values():  # Ctrl-C or a crash: leave no actor behind
                 ray.kill(attempt.actor)
 
     def _launch(self, config: JobConfig, attempt: int) -> None:
+        plan, resume_step = self._checkpoint_plan(config)
         actor = JobActor.options(num_cpus=self.request.num_cpus, num_gpus=self.request.num_gpus).remote(
             max(1, math.floor(self.request.num_cpus))
         )
         info_ref = actor.info.remote()  # answered at once by the actor's second thread
-        run_ref = actor.run.remote(self.job_fn, config, self.synthetic)
-        self.running[run_ref] = _Attempt(config, attempt, actor, run_ref, info_ref, time.monotonic())
+        run_ref = actor.run.remote(self.job_fn, config, self.synthetic, plan)
+        self.running[run_ref] = _Attempt(config, attempt, actor, run_ref, info_ref, time.monotonic(), checkpoint_step=resume_step)
         self.emit(JobLaunched(config.job_id, attempt))
+        if resume_step:
+            self.resumed.append((config.job_id, resume_step))
+            self.emit(JobResumed(config.job_id, attempt, resume_step))
+
+    def _checkpoint_plan(self, config: JobConfig) -> tuple[checkpoints.CheckpointPlan, int]:
+        """Checkpoint every N steps, starting from the job's checkpoint on disk if it has one."""
+        try:
+            return checkpoints.load_plan(self.results_dir, self.sweep, config.job_id, self.checkpoint_every)
+        except checkpoints.UnreadableCheckpoint as err:
+            self.emit(Note(f"warning: {err}"))
+            return checkpoints.CheckpointPlan(self.checkpoint_every), 0
+
+    def _poll_checkpoints(self) -> None:
+        """Fetch each running job's newest checkpoint and write it under the sweep folder, so it
+        outlives the job's node. One request in flight per job."""
+        if self.checkpoint_every <= 0:
+            return
+        by_ref = {a.checkpoint_ref: a for a in self.running.values() if a.checkpoint_ref is not None}
+        if by_ref:
+            ready, _ = ray.wait(list(by_ref), num_returns=len(by_ref), timeout=0)
+            for ref in ready:
+                a = by_ref[ref]
+                a.checkpoint_ref = None
+                try:
+                    found = ray.get(ref)
+                except _WORKER_DEATH:
+                    continue  # the run ref reports the death; the last checkpoint on disk stays
+                if found is not None and found[0] > a.checkpoint_step:
+                    step, data = found
+                    path = checkpoints.checkpoint_path(self.results_dir, self.sweep, a.config.job_id)
+                    write_s = checkpoints.write(path, data)
+                    a.checkpoint_step = step
+                    self.checkpoints_written += 1
+                    self.emit(CheckpointSaved(a.config.job_id, step, len(data), write_s))
+        for a in self.running.values():
+            if a.worker is not None and a.checkpoint_ref is None:
+                a.checkpoint_ref = a.actor.checkpoint_after.remote(a.checkpoint_step)
 
     def _poll(self) -> None:
         """Learn which actors are up (and their pid/node), and fetch their latest progress."""
@@ -514,6 +568,7 @@ class _Loop:
             self._learn_worker(a)
         ray.kill(a.actor)  # frees its GPU and CPU at once; the process exits
         self._persist(a, outcome, wall_s)
+        checkpoints.delete(self.results_dir, self.sweep, config.job_id)  # committed: it has served
 
     def _learn_worker(self, a: _Attempt) -> None:
         try:

@@ -86,7 +86,26 @@ class JobFinished:
     wall_s: float
 
 
-Event = Note | SweepStarted | JobLaunched | JobStarted | JobProgressed | JobRetrying | JobFinished
+@dataclass(frozen=True)
+class JobResumed:
+    """The job was launched from its checkpoint: steps 1..`step` are not run again."""
+
+    job_id: str
+    attempt: int
+    step: int
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    """The driver wrote a running job's checkpoint (`size` bytes, in `write_s` seconds)."""
+
+    job_id: str
+    step: int
+    size: int
+    write_s: float
+
+
+Event = Note | SweepStarted | JobLaunched | JobStarted | JobProgressed | JobRetrying | JobFinished | JobResumed | CheckpointSaved
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as _load_safetensors
 from safetensors.torch import save as _save_safetensors
 
@@ -44,7 +45,7 @@ class TrainCheckpoint:
         try:
             tensors = _load_safetensors(data)
             header = json.loads(_read_metadata(data)[_META_KEY])
-        except Exception as err:  # safetensors raises its own error types; none of them is ours
+        except (SafetensorError, ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
             raise ValueError(f"not a memseg training checkpoint ({type(err).__name__}: {err})") from None
         if header.pop("format", None) != FORMAT:
             raise ValueError(f"not a memseg training checkpoint of format {FORMAT}")
