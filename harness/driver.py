@@ -45,6 +45,7 @@ from harness.worker import (
     JobActor,
     JobFailure,
     JobFiles,
+    NodeDataReport,
     SyntheticData,
     check_data_here,
     check_data_task,
@@ -305,12 +306,25 @@ def preflight_data(
     except ray.exceptions.RayError as err:  # e.g. the project is not installed on a node
         raise PreflightError(f"the data check could not run on the cluster: {short_error(err, 2000)}") from None
     reports = []
-    for hostname, problems, ignored in found:
-        if problems:
-            reports.append(f"on node {hostname}:\n" + "\n".join(problems))
-        _note_ignored(ignored, emit, f" on node {hostname}")
+    for report in found:
+        if report.problems:
+            reports.append(f"on node {report.node}:\n" + "\n".join(report.problems))
+        _note_ignored(report.ignored, emit, f" on node {report.node}")
     if reports:
         raise PreflightError("the data is not usable where the jobs run:\n" + "\n".join(reports))
+    differ = data_differences(found)
+    if differ:
+        raise PreflightError("the data differs between the nodes that run jobs (results would depend on the node):\n" + differ)
+
+
+def data_differences(reports: Sequence[NodeDataReport]) -> str:
+    """The folders whose fingerprint is not the same on every node, one line per node, or ""."""
+    lines = []
+    for folder in sorted({f for r in reports for f in r.fingerprint}):
+        seen = {r.node: r.fingerprint.get(folder, "missing") for r in reports}
+        if len(set(seen.values())) > 1:
+            lines.append(f"{folder}:\n" + "\n".join(f"  on node {node}: {value}" for node, value in seen.items()))
+    return "\n".join(lines)
 
 
 def _note_ignored(ignored: Sequence[str], emit: Callable[[Event], None], where: str = "", shown: int = 5) -> None:

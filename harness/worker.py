@@ -6,7 +6,9 @@ every job starts a fresh worker process, and its start-up time is the harness's 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
+import json
 import os
 import socket
 import sys
@@ -144,14 +146,50 @@ def check_job_files(files: JobFiles) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True)
+class NodeDataReport:
+    """What the data check found on one node, and a fingerprint of the data there, so the driver
+    can tell nodes whose data differ (another version of the data set, a partial copy)."""
+
+    node: str  # "127.0.0.1 (node 1a2b3c4d, host h)": how the user finds the machine
+    problems: list[str]
+    ignored: list[str]
+    fingerprint: dict[str, str]
+
+
+def data_fingerprint(groups: Sequence[tuple[str, str | None, tuple[str, ...]]]) -> dict[str, str]:
+    """Per "<root>/<category>": its file count and a digest of the relative paths and sizes of
+    its files. Sizes, not contents: cheap on every node (stat only), and enough to tell a partial
+    or different copy."""
+    found = {}
+    for _kind, root, categories in groups:
+        if root is None:
+            continue
+        for category in categories:
+            folder = Path(root) / category
+            files = sorted(
+                (str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*") if p.is_file()
+            ) if folder.is_dir() else []
+            digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:12]
+            found[str(folder)] = f"{len(files)} files, digest {digest}"
+    return found
+
+
+def describe_node() -> str:
+    context = ray.get_runtime_context()
+    address = ray.util.get_node_ip_address()
+    return f"{address} (node {context.get_node_id()[:8]}, host {socket.gethostname()})"
+
+
 @ray.remote(num_cpus=0, max_retries=0)
 def check_data_task(
     check_path: str,
     groups: Sequence[tuple[str, str | None, tuple[str, ...]]],
     synthetic: SyntheticData | None,
     job_files: JobFiles | None = None,
-) -> tuple[str, list[str], list[str]]:
-    return (socket.gethostname(), *check_data_here(check_path, groups, synthetic, job_files))
+) -> NodeDataReport:
+    problems, ignored = check_data_here(check_path, groups, synthetic, job_files)
+    return NodeDataReport(describe_node(), problems, ignored, data_fingerprint(groups))
 
 
 @ray.remote(max_restarts=0, max_task_retries=0, max_concurrency=2)
