@@ -75,8 +75,13 @@ class LocalCluster:
         return self._spawn(args, name)
 
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen:
+        env = self.env
+        if name != "head":
+            # `ray start --address` refuses to join with this variable at 0 (it reads it as "no
+            # multi-node clusters here"); --node-ip-address=127.0.0.1 keeps the node on loopback.
+            env = env | {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}
         with open(self.tmp / f"{name}.log", "w") as log:
-            proc = subprocess.Popen(args, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         return proc
 
