@@ -1,5 +1,6 @@
-"""Ray clusters of several nodes on this one machine, for tests: each node a `ray start --block`
-process (its own raylet), bound to 127.0.0.1, with its own ports, so a test can start them, kill
+"""Ray clusters of several nodes on this one machine, for tests: the head a `ray start --head --block`
+process, each worker a tests/harness/ray_node.py process (each node its own raylet), all bound to
+127.0.0.1, with its own ports, so a test can start them, kill
 one (a lost node) and stop them all by their process ids, never touching another Ray on the box."""
 
 from __future__ import annotations
@@ -7,10 +8,12 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +44,8 @@ class LocalCluster:
     port: int = field(default_factory=free_port)
     dashboard_port: int = 0
     procs: list[subprocess.Popen] = field(default_factory=list)
+    # Short: Ray's socket paths under it must stay within AF_UNIX's 107 bytes.
+    ray_tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mray-", dir="/tmp")))
     seen: set[int] = field(default_factory=set)
 
     @property
@@ -54,47 +59,57 @@ class LocalCluster:
 
     def start_head(self, *, dashboard: bool = False, cpus: int = 1) -> None:
         args = [RAY, "start", "--head", f"--port={self.port}", f"--num-cpus={cpus}", "--num-gpus=0",
-                f"--temp-dir={self.tmp / 'ray'}", *self._node_args()]
+                f"--temp-dir={self.ray_tmp}", *self._node_args()]
         if dashboard:
             self.dashboard_port = free_port()
             args += ["--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}"]
         else:
             args += ["--include-dashboard=false"]
         self._spawn(args, "head")
+        self.wait_log("head", "This command will now block forever")
 
     def add_worker(self, name: str, *, gpus: int = 1, cpus: int = 1, own_folder: tuple[Path, Path] | None = None) -> subprocess.Popen:
         """A worker node with logical GPUs and a custom resource named after it (to tell nodes
         apart). With `own_folder` (seen, path) the node runs in a mount namespace of its own where
         `path` shows the contents of `seen`: what a machine with its own disk sees."""
-        args = [RAY, "start", f"--address={self.address}", f"--num-cpus={cpus}", f"--num-gpus={gpus}",
-                f"--resources={json.dumps({name: 1})}", *self._node_args()]
+        args = [sys.executable, "-m", "tests.harness.ray_node", f"--address={self.address}", f"--num-cpus={cpus}",
+                f"--num-gpus={gpus}", f"--resources={json.dumps({name: 1})}"]
         if own_folder:
             seen, path = own_folder
             script = f"mount --bind {shlex.quote(str(seen))} {shlex.quote(str(path))} && exec {shlex.join(args)}"
             args = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
-        return self._spawn(args, name)
+        proc = self._spawn(args, name)
+        # One node at a time: a raylet has 30 s to register with the GCS, and on a busy 2-core
+        # machine several starting at once can miss that.
+        self.wait_log(name, "joined ")
+        return proc
+
+    def wait_log(self, name: str, text: str, timeout: float = 180.0) -> None:
+        log, proc = self.tmp / f"{name}.log", self.procs[-1]
+        deadline = time.monotonic() + timeout
+        while text not in log.read_text():
+            self.watch()
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Ray node {name} did not start ({proc.poll()=}):\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
 
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen:
-        env = self.env
-        if name != "head":
-            # `ray start --address` refuses to join with this variable at 0 (it reads it as "no
-            # multi-node clusters here"); --node-ip-address=127.0.0.1 keeps the node on loopback.
-            env = env | {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}
         with open(self.tmp / f"{name}.log", "w") as log:
-            proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(args, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         return proc
 
     def nodes(self, count: int, timeout: float = 120.0) -> list[dict]:
         """Wait until `count` nodes are alive; their address, id and resources (asked by a client
         process: the test process itself never joins the cluster)."""
-        code = ("import json, ray; ray.init(address=%r, logging_level='error'); "
+        code = ("import json, ray, sys; ray.init(address=sys.argv[1], logging_level='error'); "
                 "print(json.dumps([{'ip': n['NodeManagerAddress'], 'id': n['NodeID'], 'resources': n['Resources']} "
-                "for n in ray.nodes() if n['Alive']]))") % self.address
+                "for n in ray.nodes() if n['Alive']]))")
         deadline, found = time.monotonic() + timeout, []
         while time.monotonic() < deadline:
             self.watch()
-            out = subprocess.run([sys.executable, "-c", code], env=self.env, cwd=REPO, capture_output=True, text=True, timeout=120)
+            out = subprocess.run([sys.executable, "-c", code, self.address], env=self.env, cwd=REPO, capture_output=True,
+                                 text=True, timeout=180, check=False)
             if out.returncode == 0:
                 found = json.loads(out.stdout.strip().splitlines()[-1])
                 if len(found) >= count:
@@ -128,11 +143,17 @@ class LocalCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
         time.sleep(1.0)
+        for proc in self.procs:  # each node started its own session: whatever is left of it
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         for pid in self.seen:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        shutil.rmtree(self.ray_tmp, ignore_errors=True)
 
 
 def cluster_env(tmp: Path, **extra: str) -> dict[str, str]:
