@@ -171,7 +171,7 @@ def checkpointing_job(config: JobConfig, on_progress=None, *, on_checkpoint=None
         report(Progress("train", step, config.steps, loss=0.5))
         if on_checkpoint is not None and checkpoint_every and step % checkpoint_every == 0 and step < config.steps:
             on_checkpoint(TrainCheckpoint(config.job_id, step, {"counter": torch.tensor(step)}, {"train_s": 0.05 * step}))
-        while gate and os.path.exists(gate) and step >= config.steps // 2:  # hold mid-run while the gate exists
+        while gate and os.path.exists(gate) and step >= config.steps // 2 + 2:  # hold 2 steps past mid-run
             time.sleep(0.05)
     _log(f"end {config.job_id} {os.getpid()}")
     return fake_result(config, started, train_s=0.05 * config.steps)

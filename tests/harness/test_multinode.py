@@ -135,7 +135,7 @@ def test_ray_job_submit_runs_the_harness_as_the_readme_shows(multi):
 @pytest.mark.timeout(400)
 def test_a_node_lost_mid_job_costs_only_the_steps_since_its_checkpoint(multi):
     """Last in this file: it kills node_a for good."""
-    multi.gate.touch()  # both jobs hold at step 20 of 40, after their checkpoints at 5..20
+    multi.gate.touch()  # both jobs hold at step 22 of 40; their last checkpoints are at step 20
     argv = multi.argv("lost", "bottle,carpet", multi.same, "checkpointing_job", "--steps", "40", "--checkpoint-every", "5")
     driver = subprocess.Popen([sys.executable, "-m", "harness", *argv], env=multi.env, cwd=REPO,
                               stdout=open(multi.tmp / "lost.out", "w"), stderr=open(multi.tmp / "lost.err", "w"),
@@ -166,6 +166,9 @@ def test_a_node_lost_mid_job_costs_only_the_steps_since_its_checkpoint(multi):
     assert sorted(rows["category"]) == ["bottle", "carpet"] and (rows["status"] == "ok").all()  # one row per job
     starts = [(node, int(first)) for job, _pid, node, first in multi.lines("start") if job == victim]
     assert starts == [(multi.ids["node_a"], 0), (multi.ids["node_b"], saved)], starts
+    assert saved == 20  # of 40 steps: 20 not redone; at most --checkpoint-every (5) were
+    second = next(pid for job, pid, node, _f in multi.lines("start") if job == victim and node == multi.ids["node_b"])
+    assert sorted(int(s) for job, pid, s in multi.lines("step") if pid == second) == list(range(21, 41))  # 21, 22 redone
     assert rows.set_index("job_id").loc[victim, "attempts"] == 2 and rows.set_index("job_id").loc[victim, "ray_node_id"] == multi.ids["node_b"]
     assert "1 retried" in out and f"1 launch(es) started from a checkpoint, skipping {saved} step(s)" in out, out
     assert not list((multi.tmp / "res" / "lost" / "checkpoints").glob("*.safetensors"))

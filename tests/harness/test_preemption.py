@@ -40,15 +40,16 @@ def test_sigterm_stops_like_ctrl_c_and_the_same_command_resumes_from_the_checkpo
             "--checkpoint-every", "5", "--cpus-per-job", str(os.cpu_count())]  # one job at a time
     first = harness.start(argv)
     harness.wait_for(lambda: harness.committed(), first)
-    harness.gate.touch()  # the next job holds from step 20 on, after its checkpoints
+    harness.gate.touch()  # the next job holds at step 22 of 40; its last checkpoint is at step 20
 
     def held_with_checkpoint() -> str | None:
         running = [job for job, *_ in _lines(harness, "start") if job not in harness.committed()]
-        return next((j for j in running if checkpoints.checkpoint_path(harness.results, "rel", j).exists()), None)
+        paths = {j: checkpoints.checkpoint_path(harness.results, "rel", j) for j in running}
+        return next((j for j, p in paths.items() if p.exists() and checkpoints.step_of(p.read_bytes()) >= 20), None)
 
     harness.wait_for(held_with_checkpoint, first)
     victim = held_with_checkpoint()
-    saved_step = checkpoints.step_of(checkpoints.checkpoint_path(harness.results, "rel", victim).read_bytes())
+    harness.wait_for(lambda: [s for j, _p, s in _lines(harness, "step") if j == victim and s == "22"], first)
     running_pids = {int(pid) for job, pid, *_ in _lines(harness, "start") if job == victim}
     harness.watch(first)
     os.kill(first.pid, signal.SIGTERM)  # the driver alone: it must stop its actors itself
@@ -60,7 +61,8 @@ def test_sigterm_stops_like_ctrl_c_and_the_same_command_resumes_from_the_checkpo
     assert f"{len(cats) - len(finished)} pending" in text and victim in text
     assert "1 pending job(s) resume from their checkpoint" in text
     assert _wait_gone(running_pids) == [], "the running job's actor outlived the SIGTERMed driver"
-    assert checkpoints.checkpoint_path(harness.results, "rel", victim).exists()  # kept for the resume
+    saved_step = checkpoints.step_of(checkpoints.checkpoint_path(harness.results, "rel", victim).read_bytes())
+    assert saved_step == 20  # kept for the resume: the last one before the job stopped at step 22
 
     harness.gate.unlink()
     second = harness.start(argv)  # the same command
@@ -76,5 +78,5 @@ def test_sigterm_stops_like_ctrl_c_and_the_same_command_resumes_from_the_checkpo
     assert all(len(starts[j]) == 1 for j in finished), "a finished job ran again"
     resumed_pid = next(pid for job, pid, _n, step in _lines(harness, "start") if job == victim and int(step) == saved_step)
     redone = sorted(int(step) for job, pid, step in _lines(harness, "step") if pid == resumed_pid)
-    assert redone == list(range(saved_step + 1, 41))  # steps 1..saved_step were not run again
+    assert redone == list(range(21, 41))  # steps 1-20 were not run again; 21 and 22 were (after the checkpoint)
     assert not list((harness.results / "rel" / "checkpoints").glob("*.safetensors")), "a committed job's checkpoint was kept"
