@@ -3,7 +3,8 @@ and the cluster, prints a banner, and executes it on Ray with a live view (harne
 and `report` read Parquet alone and never import Ray.
 
 Exit status: 0 every job ok, 1 some job failed, 2 bad input, a failed preflight or a sweep folder
-another run is writing (see harness.lock), 130 Ctrl-C.
+another run is writing (see harness.lock), 130 Ctrl-C, 143 SIGTERM (handled like Ctrl-C; see
+harness.signals).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from harness import lock, report, store
+from harness import checkpoints, lock, report, signals, store
 from harness.cli_checks import check_local_inputs, warn_caveats
 from harness.cluster import Cluster, JobRequest
 from harness.live import LiveView
@@ -60,6 +61,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Expand categories x seeds x ablations into jobs, run each in its own Ray actor, "
         "write one Parquet row per job under RESULTS/<sweep>/ and print the tables.",
     )
+    _add_what_arguments(run)
+    _add_where_flags(run)
+    run.set_defaults(func=cmd_run)
+    _register_readers(subparsers)
+
+
+def _add_what_arguments(run: argparse.ArgumentParser) -> None:
+    """`run`'s flags that say what to run: the jobs and the recipe they follow."""
     what = run.add_argument_group("what to run (flags override the --sweep file)")
     which = what.add_mutually_exclusive_group()
     which.add_argument("--all-categories", action="store_true", help="every category of the dataset (MVTec AD's 15 by default)")
@@ -87,10 +96,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = run.add_argument_group("data")
     data.add_argument("--data-root", help="data set root, seen at this path on every node (default: generated data)")
     data.add_argument("--dataset", choices=DATASET_KINDS, help="default: mvtec with --data-root, else synthetic")
-    _add_where_flags(run)
-    run.set_defaults(func=cmd_run)
-
-    _register_readers(subparsers)
 
 
 def _register_readers(subparsers: argparse._SubParsersAction) -> None:
@@ -124,6 +129,13 @@ def _add_where_flags(run: argparse.ArgumentParser) -> None:
         "--cpus-per-job", type=non_negative_float, help="CPUs per job (default: the job's share of a GPU node, or 1)"
     )
     where.add_argument("--max-retries", type=non_negative_int, help="new actors for a job whose worker died (default 2)")
+    where.add_argument(
+        "--checkpoint-every",
+        type=non_negative_int,
+        metavar="N",
+        help="keep each job's training state every N steps under RESULTS/<sweep>/checkpoints/; a retried "
+        "or resumed job starts there (default: a tenth of the steps for the paper profile, 0 = off otherwise)",
+    )
     where.add_argument("--artefacts-dir", help="where jobs save weights; must be shared with this machine (default: not saved)")
     where.add_argument("--force", action="store_true", help="re-run jobs that are already done")
     where.add_argument("--retry-failed", action="store_true", help="re-run jobs that failed before")
@@ -242,6 +254,7 @@ class Plan:
     cluster: Cluster | None  # None on a dry run that starts no Ray
     request: JobRequest | None  # None without a cluster, or when no request can be sized
     gpus: float  # the cluster's GPUs (or this machine's on a dry run)
+    checkpoint_every: int = 0  # steps between a job's checkpoints (0: none)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -262,7 +275,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     use_ray = bool(not args.dry_run or address or ray.is_initialized())
     try:
-        with cluster.session(args.address) if use_ray else contextlib.nullcontext():
+        # SIGTERM is Ctrl-C from here on: installed after ray.init, which sets a handler of its own.
+        with cluster.session(args.address) if use_ray else contextlib.nullcontext(), signals.sigterm_as_interrupt():
             try:
                 plan = resolve_plan(args, spec, cluster.discover() if use_ray else None)
                 statuses = store.job_statuses(args.results, plan.name)  # a damaged file is named here
@@ -278,14 +292,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _error(errors, err, "preflight failed, no job started:")
     except lock.LockHeld as err:
         return _error(errors, err)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         errors.print("interrupted: finished jobs are saved; run the same command again to resume")
-        return EXIT_INTERRUPTED
+        return _interrupted_status(err)
+
+
+def _interrupted_status(err: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM (harness.signals)."""
+    return signals.EXIT_TERMINATED if signals.was_terminated(err) else EXIT_INTERRUPTED
 
 
 def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | None) -> Plan:
     """The profile (from the cluster's GPUs unless asked), the data (generated when none is given),
-    the sweep's name and its jobs, and the per-job request. Raises ValueError on bad input."""
+    the sweep's name and its jobs, the per-job request and the checkpoint interval. Raises
+    ValueError on bad input."""
     from harness import cluster
     from harness.worker import SyntheticData
 
@@ -303,18 +323,34 @@ def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | Non
     configs = expand(spec)
     if args.artefacts_dir:
         configs = [c.replace(out_dir=str(Path(args.artefacts_dir).resolve())) for c in configs]
+    every = checkpoint_every(args, profile_name, configs)
     request = None
     if shape is not None:
         with contextlib.suppress(cluster.PreflightError):  # the driver says why, before any job
             request = cluster.default_request(shape.nodes, shape.node_types, spec.gpus_per_job, spec.cpus_per_job)
     name = spec.name or ""
-    return Plan(spec, name, tuple(configs), profile_name, why, synthetic, shape, request, gpus)
+    return Plan(spec, name, tuple(configs), profile_name, why, synthetic, shape, request, gpus, every)
+
+
+def checkpoint_every(args: argparse.Namespace, profile_name: str, configs: Sequence[JobConfig]) -> int:
+    """--checkpoint-every, or the profile's default for the sweep's step count (harness.checkpoints)."""
+    if args.checkpoint_every is None:
+        return checkpoints.default_every(profile_name, max((c.steps for c in configs), default=0))
+    if args.checkpoint_every < 0:
+        raise ValueError(f"--checkpoint-every must be >= 0 (0 = off), got {args.checkpoint_every}")
+    return int(args.checkpoint_every)
 
 
 def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None:
     """What is about to run, on what data, on which cluster, with which resources."""
     console.print(f"[bold]sweep[/] {plan.name}: {len(plan.configs)} jobs -> {args.results / plan.name}")
     console.print(f"[bold]profile[/] {plan.profile} ({plan.why})")
+    kept = args.results / plan.name / checkpoints.FOLDER
+    console.print(
+        f"[bold]checkpoints[/] every {plan.checkpoint_every} steps, kept under {kept}"
+        if plan.checkpoint_every
+        else "[bold]checkpoints[/] off (--checkpoint-every N to keep a job's state every N steps)"
+    )
     if plan.synthetic is not None:
         console.print(
             f"[bold]data[/] generated MVTec-layout set at {plan.spec.data_root} "
@@ -351,16 +387,21 @@ def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Cons
                     gpus_per_job=plan.spec.gpus_per_job, cpus_per_job=plan.spec.cpus_per_job,
                     max_retries=plan.spec.max_retries, on_event=view.on_event, profile=plan.profile,
                     force=args.force, retry_failed=args.retry_failed, data_check=_data_check(args, driver.DEFAULT_DATA_CHECK),
-                    synthetic=plan.synthetic,
+                    synthetic=plan.synthetic, checkpoint_every=plan.checkpoint_every,
                 )  # fmt: skip
-        except KeyboardInterrupt:  # the driver has killed the running actors; committed results stay
-            _print_interrupted(errors, args.results, plan.name, plan.configs)
-            return EXIT_INTERRUPTED
+        except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: the driver has killed the running actors; committed results stay
+            _print_interrupted(errors, args.results, plan.name, plan.configs, err)
+            return _interrupted_status(err)
     _print_summary(console, args.results, plan.name, markdown=False)
     console.print(
         f"ran {len(outcome.ran)} job(s) in {outcome.wall_s:.1f} s: {len(outcome.succeeded)} ok, {len(outcome.failed)} failed, "
         f"{outcome.retries} retried; {len(outcome.done_before)} were done before"
     )
+    if outcome.resumed:
+        console.print(
+            f"{len(outcome.resumed)} launch(es) started from a checkpoint, skipping "
+            f"{sum(step for _, step in outcome.resumed)} step(s): " + ", ".join(f"{j} at step {s}" for j, s in outcome.resumed)
+        )
     if outcome.failed_before:
         console.print(
             f"[yellow]{len(outcome.failed_before)} job(s) failed in an earlier run and were not re-run; "
@@ -391,15 +432,22 @@ def _warn_if_data_moved(errors: Console, results: Path, name: str, spec: SweepSp
         )  # fmt: skip
 
 
-def _print_interrupted(errors: Console, results: Path, name: str, configs: Sequence[JobConfig]) -> None:
-    """What an interrupted run leaves: the jobs committed (kept) and those that are not."""
+def _print_interrupted(
+    errors: Console, results: Path, name: str, configs: Sequence[JobConfig], cause: BaseException | None = None
+) -> None:
+    """What an interrupted run leaves: the jobs committed (kept), those that are not, and those
+    that will resume from a checkpoint."""
     tally = store.Tally.of((c.job_id for c in configs), store.job_statuses(results, name))
     pending = tally.pending
     shown = ", ".join(pending[:10]) + (f" and {len(pending) - 10} more" if len(pending) > 10 else "")
+    kept = [j for j in pending if checkpoints.checkpoint_path(results, name, j).exists()]
+    what = "terminated (SIGTERM)" if signals.was_terminated(cause) else "interrupted"
     errors.print(
-        f"interrupted: {len(tally.done)} of {len(configs)} job(s) done (kept in {store.sweep_dir(results, name)}), "
+        f"{what}: {len(tally.done)} of {len(configs)} job(s) done (kept in {store.sweep_dir(results, name)}), "
         f"{len(tally.failed)} failed, {len(pending)} pending" + (f": {shown}" if pending else "") + ". "
-        "Running jobs were cancelled; run the same command again to resume (done jobs are not re-run).",
+        "Running jobs were cancelled; run the same command again to resume (done jobs are not re-run"
+        + (f"; {len(kept)} pending job(s) resume from their checkpoint" if kept else "")
+        + ").",
         highlight=False,
     )
 

@@ -9,6 +9,7 @@ which need no further resources, so nothing waits behind the jobs.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import deque
@@ -19,7 +20,7 @@ from pathlib import Path
 import ray
 from ray.actor import ActorHandle
 
-from harness import cluster, store, visuals_store
+from harness import checkpoints, cluster, store, visuals_store
 from harness.cluster import Cluster, JobRequest, PreflightError
 from harness.preflight import DEFAULT_DATA_CHECK, check_job_fn, preflight_data
 from harness.progress import (
@@ -29,6 +30,7 @@ from harness.progress import (
     JobProgressed,
     JobRetrying,
     JobStarted,
+    SweepOutcome,
     SweepStarted,
     WorkerInfo,
 )
@@ -50,26 +52,6 @@ _WORKER_DEATH = (
 CAPACITY_EVERY_S = 5.0  # nodes come and go; so does the number of jobs to keep launched
 
 
-@dataclass(frozen=True)
-class SweepOutcome:
-    sweep: str
-    results_dir: str
-    total: int
-    ran: tuple[str, ...]
-    succeeded: tuple[str, ...]
-    failed: tuple[tuple[str, str], ...]  # (job_id, error) of jobs that failed in this run
-    done_before: tuple[str, ...]
-    failed_before: tuple[str, ...]  # failed in an earlier run and not re-run
-    retries: int
-    max_running: int  # most jobs seen running at once
-    wall_s: float
-    request: JobRequest | None  # None when nothing had to run
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.failed_before
-
-
 def run_sweep(
     configs: Sequence[JobConfig],
     sweep_name: str,
@@ -86,22 +68,21 @@ def run_sweep(
     data_check: str | None = DEFAULT_DATA_CHECK,
     synthetic: SyntheticData | None = None,
     tick_s: float = 0.25,
+    checkpoint_every: int = 0,
 ) -> SweepOutcome:
-    """Run every job of `configs` not already done, one actor each, and persist each result as
-    it arrives. Jobs already `ok` in the store are skipped (all re-run with `force`); jobs that
-    failed before are skipped unless `retry_failed`. Raises PreflightError before starting any
-    job when the cluster or the data cannot serve the sweep. Uses the open Ray session, or opens
-    one for the call (harness.cluster.session). Takes no lock: `python -m harness run` holds the
-    sweep folder's (harness.lock) around this call; a Python caller that may run beside another
-    should too."""
+    """Run every job of `configs` not done yet, one actor each, persisting each result as it
+    arrives: `ok` jobs are skipped (all re-run with `force`), failed ones unless `retry_failed`.
+    Jobs checkpoint every `checkpoint_every` steps (0: never) and resume from one (harness.checkpoints).
+    Raises PreflightError before any job starts when the cluster or the data cannot serve the
+    sweep. Uses the open Ray session or opens one (harness.cluster.session). Takes no lock: `python
+    -m harness run` holds the sweep folder's (harness.lock); a caller beside another should too."""
     emit = on_event or (lambda _e: None)
     t0 = time.monotonic()
     check_job_fn(job_fn)
     tally = store.Tally.of((c.job_id for c in configs), {} if force else store.job_statuses(results_dir, sweep_name))
     not_rerun = () if retry_failed else tally.failed
     to_run = [c for c in configs if c.job_id not in set(tally.done) | set(not_rerun)]
-    loop = _Loop(to_run, sweep_name, Path(results_dir), job_fn, max_retries, emit, profile, synthetic, tick_s)
-    request: JobRequest | None = None
+    loop = _Loop(to_run, sweep_name, Path(results_dir), job_fn, max_retries, emit, profile, synthetic, tick_s, checkpoint_every)
     started = SweepStarted(sweep_name, len(configs), tuple(c.job_id for c in to_run), tally.done, not_rerun, None, 0)
     if not to_run:  # everything is in the store: no Ray needed
         emit(started)
@@ -126,7 +107,9 @@ def run_sweep(
         retries=loop.retries,
         max_running=loop.max_running,
         wall_s=time.monotonic() - t0,
-        request=request,
+        request=loop.request if to_run else None,
+        resumed=tuple(loop.keeper.resumed),
+        checkpoints_written=loop.keeper.written,
     )
 
 
@@ -144,6 +127,8 @@ class _Attempt:
     poll_ref: ray.ObjectRef | None = None
     started_at: str = ""
     progress: Progress | None = field(default=None)
+    checkpoint_step: int = 0  # the newest step whose checkpoint the driver holds on disk
+    checkpoint_ref: ray.ObjectRef | None = None
 
 
 class _Loop:
@@ -160,11 +145,13 @@ class _Loop:
         profile: str,
         synthetic: SyntheticData | None,
         tick_s: float,
+        checkpoint_every: int,
     ) -> None:
         self.queue: deque[tuple[JobConfig, int]] = deque((c, 1) for c in to_run)
         self.sweep, self.results_dir, self.job_fn = sweep, results_dir, job_fn
         self.request, self.max_retries, self.emit = JobRequest(0, 0), max_retries, emit
         self.profile, self.synthetic, self.tick_s = profile, synthetic, tick_s
+        self.keeper = checkpoints.Keeper(results_dir, sweep, checkpoint_every, emit)
         self.running: dict[ray.ObjectRef, _Attempt] = {}  # run ref -> attempt
         self.succeeded: list[str] = []
         self.failed: list[tuple[str, str]] = []
@@ -187,17 +174,35 @@ class _Loop:
                 for ref in ready:
                     self._finish(self.running.pop(ref), ref)
                 self._poll()
+                self._poll_checkpoints()
         finally:
             for attempt in self.running.values():  # Ctrl-C or a crash: leave no actor behind
                 ray.kill(attempt.actor)
 
     def _launch(self, config: JobConfig, attempt: int) -> None:
+        plan, resume_step = self.keeper.plan(config.job_id)
         options = {"num_cpus": self.request.num_cpus, "num_gpus": self.request.num_gpus}
         actor = JobActor.options(**options).remote(max(1, math.floor(self.request.num_cpus)))  # type: ignore[attr-defined]
         info_ref = actor.info.remote()  # answered at once by the actor's second thread
-        run_ref = actor.run.remote(self.job_fn, config, self.synthetic)
-        self.running[run_ref] = _Attempt(config, attempt, actor, run_ref, info_ref, time.monotonic())
+        run_ref = actor.run.remote(self.job_fn, config, self.synthetic, plan)
+        self.running[run_ref] = _Attempt(config, attempt, actor, run_ref, info_ref, time.monotonic(), checkpoint_step=resume_step)
         self.emit(JobLaunched(config.job_id, attempt))
+        self.keeper.launched(config.job_id, attempt, resume_step)
+
+    def _poll_checkpoints(self) -> None:
+        """Fetch each running job's newest checkpoint and keep it under the sweep folder, so it
+        outlives the job's node. One request in flight per job."""
+        if self.keeper.every <= 0:
+            return
+        by_ref = {a.checkpoint_ref: a for a in self.running.values() if a.checkpoint_ref is not None}
+        for ref in ray.wait(list(by_ref), num_returns=len(by_ref), timeout=0)[0] if by_ref else []:
+            a = by_ref[ref]
+            a.checkpoint_ref = None
+            with contextlib.suppress(*_WORKER_DEATH):  # the run ref reports the death; the file on disk stays
+                a.checkpoint_step = self.keeper.keep(a.config.job_id, ray.get(ref), a.checkpoint_step)
+        for a in self.running.values():
+            if a.worker is not None and a.checkpoint_ref is None:
+                a.checkpoint_ref = a.actor.checkpoint_after.remote(a.checkpoint_step)
 
     def _poll(self) -> None:
         """Learn which actors are up (and their pid/node), and fetch their latest progress."""
@@ -254,6 +259,7 @@ class _Loop:
                 pass  # the row then names no worker
         ray.kill(a.actor)  # frees its GPU and CPU at once; the process exits
         self._persist(a, outcome, wall_s)
+        checkpoints.delete(self.results_dir, self.sweep, config.job_id)  # committed: it has served
 
     def _persist(self, a: _Attempt, outcome: JobResult | JobFailure, wall_s: float) -> None:
         """The driver writes every result (never the worker), so no result lives on a worker's disk."""

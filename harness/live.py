@@ -18,7 +18,18 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.eta import EtaTracker, format_eta
-from harness.progress import Event, JobFinished, JobLaunched, JobProgressed, JobRetrying, JobStarted, Note, SweepStarted
+from harness.progress import (
+    CheckpointSaved,
+    Event,
+    JobFinished,
+    JobLaunched,
+    JobProgressed,
+    JobResumed,
+    JobRetrying,
+    JobStarted,
+    Note,
+    SweepStarted,
+)
 from harness.store import STATUS_OK
 from memseg.config import Progress
 
@@ -129,6 +140,13 @@ class LiveView:
             self.console.log(event.message)
         elif isinstance(event, JobRetrying):
             self.console.log(f"[magenta]retry[/] {event.job_id} (attempt {event.next_attempt}): {event.reason}")
+        elif isinstance(event, JobResumed):
+            self.console.log(
+                f"[magenta]resume[/] {event.job_id} (attempt {event.attempt}) from its checkpoint at step {event.step}"
+            )
+        elif isinstance(event, CheckpointSaved):
+            mb = event.size / 2**20
+            self.console.log(f"checkpoint {event.job_id} step {event.step} ({mb:.1f} MB, written in {event.write_s:.2f} s)")
         elif isinstance(event, JobFinished):
             self.bar.advance(self.task)
             if event.status == STATUS_OK:

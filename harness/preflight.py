@@ -6,6 +6,8 @@ pinned to each node that can host a job, so they never wait behind jobs).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,6 +51,16 @@ class DataCheck:
     ignored: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class NodeDataReport:
+    """The data check of one node of a cluster, and a fingerprint of the data there, so the driver
+    can tell nodes whose data differ (another version of the data set, a partial copy)."""
+
+    node: str  # "127.0.0.1 (node 1a2b3c4d, host h)": how the user finds the machine
+    check: DataCheck
+    fingerprint: dict[str, str]  # "<root>/<category>" -> "N files, digest D"
+
+
 def check_job_fn(job_fn: str) -> None:
     """The job function must import here before any actor is asked to import it."""
     try:
@@ -84,18 +96,32 @@ def preflight_data(
     job (a CPU-free task pinned to it), or, when none is up yet, on the first node the autoscaler
     adds for a job-shaped task. Raises PreflightError listing every problem."""
     groups, files = data_groups(configs), job_files(configs)
-    here = len(nodes) == 1 and nodes[0].hostname == socket.gethostname()
-    if here:
+    if len(nodes) == 1 and nodes[0].hostname == socket.gethostname():
         emit(Note("checking the data" + (" (generating it on first use)" if synthetic else "")))
-        found = [check_data_here(check_path, groups, synthetic, files)]
-    else:
-        found = _check_on_cluster(check_path, groups, synthetic, files, request, nodes, emit)
-    reports = ["\n".join(c.problems) if here else f"on node {c.hostname}:\n" + "\n".join(c.problems) for c in found if c.problems]
+        check = check_data_here(check_path, groups, synthetic, files)
+        if check.problems:
+            raise PreflightError("the data is not usable:\n" + "\n".join(check.problems))
+        _note_ignored(check.ignored, emit)
+        return
+    found = _check_on_cluster(check_path, groups, synthetic, files, request, nodes, emit)
+    reports = [f"on node {r.node}:\n" + "\n".join(r.check.problems) for r in found if r.check.problems]
     if reports:
-        where = "" if here else " where the jobs run"
-        raise PreflightError(f"the data is not usable{where}:\n" + "\n".join(reports))
-    for check in found:
-        _note_ignored(check.ignored, emit, "" if here else f" on node {check.hostname}")
+        raise PreflightError("the data is not usable where the jobs run:\n" + "\n".join(reports))
+    for report in found:
+        _note_ignored(report.check.ignored, emit, f" on node {report.node}")
+    differ = data_differences(found)
+    if differ:
+        raise PreflightError("the data differs between the nodes that run jobs (results would depend on the node):\n" + differ)
+
+
+def data_differences(reports: Sequence[NodeDataReport]) -> str:
+    """The folders whose fingerprint is not the same on every node, one line per node, or ""."""
+    lines = []
+    for folder in sorted({f for r in reports for f in r.fingerprint}):
+        seen = {r.node: r.fingerprint.get(folder, "missing") for r in reports}
+        if len(set(seen.values())) > 1:
+            lines.append(f"{folder}:\n" + "\n".join(f"  on node {node}: {value}" for node, value in seen.items()))
+    return "\n".join(lines)
 
 
 def _check_on_cluster(
@@ -106,7 +132,7 @@ def _check_on_cluster(
     request: JobRequest,
     nodes: Sequence[NodeShape],
     emit: Callable[[Event], None],
-) -> list[DataCheck]:
+) -> list[NodeDataReport]:
     hosts = [n for n in nodes if slots(n.cpus, n.gpus, request) >= 1]
     if hosts:
         emit(Note(f"checking the data on {len(hosts)} node(s) that can run jobs"))
@@ -187,8 +213,32 @@ def check_job_files(files: JobFiles) -> list[str]:
     return problems
 
 
+def data_fingerprint(groups: Sequence[DataGroup]) -> dict[str, str]:
+    """Per "<root>/<category>": its file count and a digest of the relative paths and sizes of
+    its files. Sizes, not contents: cheap on every node (stat only), and enough to tell a partial
+    or different copy."""
+    found = {}
+    for group in groups:
+        if group.root is None:
+            continue
+        for category in group.categories:
+            folder = Path(group.root) / category
+            paths = folder.rglob("*") if folder.is_dir() else ()
+            files = sorted((str(p.relative_to(folder)), p.stat().st_size) for p in paths if p.is_file())
+            digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:12]
+            found[str(folder)] = f"{len(files)} files, digest {digest}"
+    return found
+
+
+def describe_node() -> str:
+    """This Ray node as a user finds it: its address, short node id and host name."""
+    node_id = ray.get_runtime_context().get_node_id()
+    return f"{ray.util.get_node_ip_address()} (node {node_id[:8]}, host {socket.gethostname()})"
+
+
 @ray.remote(num_cpus=0, max_retries=0)
 def check_data_task(
     check_path: str, groups: Sequence[DataGroup], synthetic: SyntheticData | None, files: JobFiles | None = None
-) -> DataCheck:
-    return check_data_here(check_path, groups, synthetic, files)
+) -> NodeDataReport:
+    check = check_data_here(check_path, groups, synthetic, files)
+    return NodeDataReport(describe_node(), check, data_fingerprint(groups))

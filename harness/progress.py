@@ -1,5 +1,6 @@
-"""What the driver tells its caller while a sweep runs: one event per step of a job's life. No Ray
-and no rendering here: the driver emits, the CLI's live view (harness.live) renders.
+"""What the driver tells its caller: while a sweep runs, one event per step of a job's life; at
+its end, the SweepOutcome. No Ray and no rendering here: the driver emits, the CLI's live view
+(harness.live) renders.
 """
 
 from __future__ import annotations
@@ -86,4 +87,47 @@ class JobFinished:
     wall_s: float
 
 
-Event = Note | SweepStarted | JobLaunched | JobStarted | JobProgressed | JobRetrying | JobFinished
+@dataclass(frozen=True)
+class JobResumed:
+    """The job was launched from its checkpoint: steps 1..`step` are not run again."""
+
+    job_id: str
+    attempt: int
+    step: int
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    """The driver wrote a running job's checkpoint (`size` bytes, in `write_s` seconds)."""
+
+    job_id: str
+    step: int
+    size: int
+    write_s: float
+
+
+Event = Note | SweepStarted | JobLaunched | JobStarted | JobProgressed | JobRetrying | JobFinished | JobResumed | CheckpointSaved
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What `harness.driver.run_sweep` returns: the jobs run, done, failed and retried."""
+
+    sweep: str
+    results_dir: str
+    total: int
+    ran: tuple[str, ...]
+    succeeded: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]  # (job_id, error) of jobs that failed in this run
+    done_before: tuple[str, ...]
+    failed_before: tuple[str, ...]  # failed in an earlier run and not re-run
+    retries: int
+    max_running: int  # most jobs seen running at once
+    wall_s: float
+    request: JobRequest | None  # None when nothing had to run
+    resumed: tuple[tuple[str, int], ...] = ()  # (job_id, step) of launches that started from a checkpoint
+    checkpoints_written: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.failed_before

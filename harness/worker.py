@@ -18,6 +18,7 @@ from typing import Any
 import ray
 
 from harness import lock
+from harness.checkpoints import CheckpointPlan, job_kwargs
 from harness.progress import WorkerInfo
 from memseg.config import JobConfig, JobResult, Progress
 
@@ -78,6 +79,7 @@ class JobActor:
     def __init__(self, num_threads: int) -> None:  # cheap: no torch here, the job imports it
         self._num_threads = num_threads
         self._latest: Progress | None = None
+        self._checkpoint: tuple[int, bytes] | None = None  # the newest, until the driver fetches it
 
     def info(self) -> WorkerInfo:
         return WorkerInfo(os.getpid(), socket.gethostname(), ray.get_runtime_context().get_node_id())
@@ -88,14 +90,26 @@ class JobActor:
     def _report(self, progress: Progress) -> None:
         self._latest = progress  # one attribute store: atomic, read by `latest` on the other thread
 
-    def run(self, job_fn: str, config: JobConfig, synthetic: SyntheticData | None) -> JobResult | JobFailure:
+    def _save(self, checkpoint: Any) -> None:
+        """The job's on_checkpoint: serialise here (in the job's thread, so the job pays for it) and
+        keep only the newest until the driver takes it."""
+        self._checkpoint = (checkpoint.step, checkpoint.to_bytes())
+
+    def checkpoint_after(self, step: int) -> tuple[int, bytes] | None:
+        """The newest checkpoint if it is past `step` (what the driver has), else None."""
+        held = self._checkpoint
+        return held if held is not None and held[0] > step else None
+
+    def run(
+        self, job_fn: str, config: JobConfig, synthetic: SyntheticData | None, plan: CheckpointPlan | None = None
+    ) -> JobResult | JobFailure:
         try:
             fn = resolve_callable(job_fn)
             if synthetic is not None:
                 prepare_synthetic(synthetic)  # a node the autoscaler added after the preflight
             if "torch" in sys.modules:  # the job's module imported torch: give it our CPU share
                 sys.modules["torch"].set_num_threads(self._num_threads)
-            result = fn(config, self._report)
+            result = fn(config, self._report, **job_kwargs(fn, plan, self._save))
             if not isinstance(result, JobResult):
                 raise TypeError(f"{job_fn} returned {type(result).__name__}, expected memseg.config.JobResult")
             return result

@@ -18,7 +18,9 @@ from pathlib import Path
 import torch
 
 from memseg import artefacts
+from memseg import checkpoint as train_checkpoint
 from memseg.categories import resolve
+from memseg.checkpoint import TrainCheckpoint
 from memseg.clock import utc_now
 from memseg.config import ImageScore, JobConfig, JobResult, Progress
 from memseg.data.loading import load_category
@@ -34,6 +36,7 @@ from memseg.simulate import AnomalySimulator
 from memseg.visuals import MAX_CURVE_POINTS, job_visuals
 
 ProgressFn = Callable[[Progress], None]
+CheckpointFn = Callable[[TrainCheckpoint], None]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -46,15 +49,29 @@ class TrainOutcome:
     final_loss: float
     train_s: float
     steps_per_s: float
+    resumed_from_step: int = 0
 
 
-def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
+def run(
+    config: JobConfig,
+    on_progress: ProgressFn | None = None,
+    *,
+    on_checkpoint: CheckpointFn | None = None,
+    checkpoint_every: int = 0,
+    resume: TrainCheckpoint | None = None,
+) -> JobResult:
     """Train MemSeg on one category and evaluate the final model on its test set.
 
     Deterministic for a fixed seed on CPU. Raises on any failure (bad data, non-finite loss,
     out of memory); the caller decides what a failure means for a sweep.
+
+    Every `checkpoint_every` steps (0: never) the training state goes to `on_checkpoint`; a run
+    given that state as `resume` skips the steps it covers and ends with the same model (on the
+    CPU, bit for bit) as a run that never stopped.
     """
     report = on_progress or (lambda _p: None)
+    if resume is not None:
+        check_resume(resume, config)  # before any work: a wrong checkpoint is the caller's bug
     started_at = utc_now()
     device = resolve_device(config.device)
     # fork_rng keeps the caller's global RNG untouched: a job is a pure function of its config.
@@ -73,7 +90,8 @@ def run(config: JobConfig, on_progress: ProgressFn | None = None) -> JobResult:
         simulator = AnomalySimulator.from_job(config, texture_bank)
 
         sim_images_per_s = measure_simulation(simulator, train_images, config, device)
-        outcome = _train(model, simulator, train_images, config, device, report)
+        hooks = _CheckpointHooks(on_checkpoint, checkpoint_every, resume)
+        outcome = _train(model, simulator, train_images, config, device, report, hooks)
         return evaluate_model(model, data, config, device, report, started_at, outcome, {"sim_images_per_s": sim_images_per_s})
 
 
@@ -164,6 +182,7 @@ def evaluate_model(
         started_at=started_at,
         finished_at=utc_now(),
         final_loss=outcome.final_loss if outcome else math.nan,
+        extras={"resumed_from_step": outcome.resumed_from_step} if outcome else {},
         visuals=job_visuals(data, maps, scores, evaluation),
         protocol=protocol,
     )
@@ -182,6 +201,24 @@ def evaluate_under(protocol: EvalProtocol, scores: torch.Tensor, data: CategoryD
     return evaluate(scores, data.test_labels, maps, data.test_masks, protocol.aupro_fpr_limit, MAX_CURVE_POINTS)
 
 
+@dataclass(frozen=True)
+class _CheckpointHooks:
+    save: CheckpointFn | None = None
+    every: int = 0
+    resume: TrainCheckpoint | None = None
+
+    def due(self, steps_done: int, total: int) -> bool:
+        return self.save is not None and self.every > 0 and steps_done % self.every == 0 and steps_done < total
+
+
+def check_resume(checkpoint: TrainCheckpoint, config: JobConfig) -> None:
+    """A checkpoint resumes only the job that wrote it, and only before its last step."""
+    if checkpoint.job_id != config.job_id:
+        raise ValueError(f"the checkpoint is of job {checkpoint.job_id}, not of {config.job_id}")
+    if not 0 < checkpoint.step < config.steps:
+        raise ValueError(f"the checkpoint of job {config.job_id} is at step {checkpoint.step}, outside 1..{config.steps - 1}")
+
+
 def _train(
     model: MemSeg,
     simulator: AnomalySimulator,
@@ -189,6 +226,7 @@ def _train(
     config: JobConfig,
     device: torch.device,
     report: ProgressFn,
+    hooks: _CheckpointHooks = _CheckpointHooks(),
 ) -> TrainOutcome:
     """AdamW + cosine schedule with linear warm-up; half of each batch gets a simulated anomaly.
 
@@ -210,11 +248,18 @@ def _train(
     if device.type == "cuda":
         images_on_device = images_on_device.contiguous(memory_format=torch.channels_last)
 
+    generators = {"sampler": sampler, "simulation": sim_generator}
+    first_step, train_s_before = 0, 0.0
+    if hooks.resume is not None:
+        train_checkpoint.restore(hooks.resume, model, optimizer, scheduler, generators, device)
+        first_step, train_s_before = hooks.resume.step, float(hooks.resume.meta["train_s"])
+        report(Progress("train", first_step, config.steps))
+
     first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
     loss = torch.zeros((), device=device)
     model.train()
     start = time.perf_counter()
-    for step in range(config.steps):
+    for step in range(first_step, config.steps):
         index = torch.randint(len(images_on_device), (config.batch_size,), generator=sampler, device=device)
         batch = _to_float(images_on_device[index])
         inputs, masks = simulator(batch, sim_generator)
@@ -232,9 +277,21 @@ def _train(
             if bad_step >= 0:
                 raise NonFiniteLossError(f"loss became non-finite at step {bad_step} of {config.steps}")
             report(Progress("train", step + 1, config.steps, float(loss.detach())))
+        if hooks.due(step + 1, config.steps) and hooks.save is not None:
+            if int(first_bad_step) >= 0:  # never hand on the state of a diverged model
+                raise NonFiniteLossError(f"loss became non-finite at step {int(first_bad_step)} of {config.steps}")
+            elapsed = train_s_before + time.perf_counter() - start
+            hooks.save(
+                train_checkpoint.capture(config.job_id, step + 1, model, optimizer, scheduler, generators, device, elapsed)
+            )
     _sync(device)
-    train_s = time.perf_counter() - start
-    return TrainOutcome(final_loss=float(loss.detach()), train_s=train_s, steps_per_s=config.steps / train_s)
+    segment_s = time.perf_counter() - start
+    return TrainOutcome(
+        final_loss=float(loss.detach()),
+        train_s=train_s_before + segment_s,
+        steps_per_s=(config.steps - first_step) / segment_s,
+        resumed_from_step=first_step,
+    )
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:

@@ -68,7 +68,9 @@ def test_check_passes_on_each_generated_layout_and_names_the_file_without_its_ma
 
 def test_private_test_sets_are_refused_by_check(generated, capsys):
     root = generated("mvtec_ad2")
-    assert main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_private"]) == 2  # a user error (issue 16)
+    assert (
+        main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_private"]) == 2
+    )  # a user error (issue 16)
     text = capsys.readouterr().err.replace("\n", " ")
     assert "cannot be evaluated here: it has no ground truth" in text and "benchmark.mvtec.com" in text
     assert main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_public"]) == 0
