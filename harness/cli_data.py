@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -72,9 +73,10 @@ def run_synth(args: argparse.Namespace) -> int:
         return _run_synth_like(args, console)
     categories = args.categories or CATEGORIES
     try:
-        with _progress(console) as progress:
-            task = progress.add_task("generating", total=None)
-            out = generate(
+        out = _generating(
+            console,
+            "generating",
+            lambda on_progress: generate(
                 args.out,
                 categories,
                 args.image_size,
@@ -82,8 +84,9 @@ def run_synth(args: argparse.Namespace) -> int:
                 args.n_test_good,
                 args.n_defect,
                 args.seed,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-            )
+                on_progress=on_progress,
+            ),
+        )
     except ValueError as err:  # DataError (a UserError) included: one message, exit 2
         raise user_error(err) from None
     table = Table(
@@ -108,9 +111,10 @@ def _run_synth_like(args: argparse.Namespace, console: Console) -> int:
     from memseg.data.lookalike import generate_like
 
     try:
-        with _progress(console) as progress:
-            task = progress.add_task(f"generating a {args.like} look-alike", total=None)
-            out = generate_like(
+        out = _generating(
+            console,
+            f"generating a {args.like} look-alike",
+            lambda on_progress: generate_like(
                 args.like,
                 args.out,
                 args.categories,
@@ -119,8 +123,9 @@ def _run_synth_like(args: argparse.Namespace, console: Console) -> int:
                 args.n_test_good,
                 args.n_defect,
                 args.seed,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-            )
+                on_progress=on_progress,
+            ),
+        )
         report = validate(args.like, out, args.categories)
     except ValueError as err:  # bad look-alike arguments are the user's
         raise user_error(err) from err
@@ -254,6 +259,14 @@ def _licence_accepted(console: Console, name: str) -> bool:
         console.print(Text("not downloaded", style="yellow"))
         return False
     return True
+
+
+def _generating(console: Console, description: str, write: Callable[[Callable[[int, int], None]], Path]) -> Path:
+    """Run a data set generator (`write`, given the on_progress callback) under one progress bar:
+    synth and synth --like draw the same bar."""
+    with _progress(console) as progress:
+        task = progress.add_task(description, total=None)
+        return write(lambda done, total: progress.update(task, completed=done, total=total))
 
 
 def _progress(console: Console, download: bool = False) -> Progress:
