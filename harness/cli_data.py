@@ -79,11 +79,7 @@ def run_synth(args: argparse.Namespace) -> int:
             lambda on_progress: generate(
                 args.out,
                 categories,
-                args.image_size,
-                args.n_train,
-                args.n_test_good,
-                args.n_defect,
-                args.seed,
+                *_counts(args),
                 on_progress=on_progress,
             ),
         )
@@ -118,11 +114,7 @@ def _run_synth_like(args: argparse.Namespace, console: Console) -> int:
                 args.like,
                 args.out,
                 args.categories,
-                args.image_size,
-                args.n_train,
-                args.n_test_good,
-                args.n_defect,
-                args.seed,
+                *_counts(args),
                 on_progress=on_progress,
             ),
         )
@@ -259,6 +251,12 @@ def _licence_accepted(console: Console, name: str) -> bool:
         console.print(Text("not downloaded", style="yellow"))
         return False
     return True
+
+
+def _counts(args: argparse.Namespace) -> tuple[int, int, int, int, int]:
+    """image_size, n_train, n_test_good, n_defect per type and seed: the positional tail that
+    `generate` and `generate_like` share, read from the synth flags in one place."""
+    return args.image_size, args.n_train, args.n_test_good, args.n_defect, args.seed
 
 
 def _generating(console: Console, description: str, write: Callable[[Callable[[int, int], None]], Path]) -> Path:
