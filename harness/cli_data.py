@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -72,18 +73,16 @@ def run_synth(args: argparse.Namespace) -> int:
         return _run_synth_like(args, console)
     categories = args.categories or CATEGORIES
     try:
-        with _progress(console) as progress:
-            task = progress.add_task("generating", total=None)
-            out = generate(
+        out = _generating(
+            console,
+            "generating",
+            lambda on_progress: generate(
                 args.out,
                 categories,
-                args.image_size,
-                args.n_train,
-                args.n_test_good,
-                args.n_defect,
-                args.seed,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-            )
+                *_counts(args),
+                on_progress=on_progress,
+            ),
+        )
     except ValueError as err:  # DataError (a UserError) included: one message, exit 2
         raise user_error(err) from None
     table = Table(
@@ -108,19 +107,17 @@ def _run_synth_like(args: argparse.Namespace, console: Console) -> int:
     from memseg.data.lookalike import generate_like
 
     try:
-        with _progress(console) as progress:
-            task = progress.add_task(f"generating a {args.like} look-alike", total=None)
-            out = generate_like(
+        out = _generating(
+            console,
+            f"generating a {args.like} look-alike",
+            lambda on_progress: generate_like(
                 args.like,
                 args.out,
                 args.categories,
-                args.image_size,
-                args.n_train,
-                args.n_test_good,
-                args.n_defect,
-                args.seed,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-            )
+                *_counts(args),
+                on_progress=on_progress,
+            ),
+        )
         report = validate(args.like, out, args.categories)
     except ValueError as err:  # bad look-alike arguments are the user's
         raise user_error(err) from err
@@ -254,6 +251,20 @@ def _licence_accepted(console: Console, name: str) -> bool:
         console.print(Text("not downloaded", style="yellow"))
         return False
     return True
+
+
+def _counts(args: argparse.Namespace) -> tuple[int, int, int, int, int]:
+    """image_size, n_train, n_test_good, n_defect per type and seed: the positional tail that
+    `generate` and `generate_like` share, read from the synth flags in one place."""
+    return args.image_size, args.n_train, args.n_test_good, args.n_defect, args.seed
+
+
+def _generating(console: Console, description: str, write: Callable[[Callable[[int, int], None]], Path]) -> Path:
+    """Run a data set generator (`write`, given the on_progress callback) under one progress bar:
+    synth and synth --like draw the same bar."""
+    with _progress(console) as progress:
+        task = progress.add_task(description, total=None)
+        return write(lambda done, total: progress.update(task, completed=done, total=total))
 
 
 def _progress(console: Console, download: bool = False) -> Progress:

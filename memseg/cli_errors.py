@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import traceback
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 EXIT_BUG, EXIT_USER_ERROR, EXIT_INTERRUPTED = 1, 2, 130
+
+_Number = TypeVar("_Number", int, float)
 
 BUG_NOTE = "this is a bug in memseg-bench, not a mistake in your input: please report it with the traceback above"
 
@@ -65,53 +68,44 @@ def run_command(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
 # argparse types: a bad flag value is named by argparse ("argument --steps: ...") with exit 2
 
 
-def _integer(text: str, expected: str) -> int:
+def _checked(
+    text: str, parse: Callable[[str], _Number], expected: str, ok: Callable[[_Number], bool], out_of_range: str = ""
+) -> _Number:
+    """`text` parsed and range-checked, or argparse's type error naming what was expected
+    (`out_of_range`, when given, replaces `expected` for a value that parses but is out of range)."""
     try:
-        return int(text)
+        value = parse(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {out_of_range or expected}, got {text!r}")
+    return value
 
 
 def positive_int(text: str) -> int:
-    value = _integer(text, "an integer >= 1")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+    return _checked(text, int, "an integer >= 1", lambda v: v >= 1)
 
 
 def non_negative_int(text: str) -> int:
-    value = _integer(text, "an integer >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+    return _checked(text, int, "an integer >= 0", lambda v: v >= 0)
 
 
 def image_size(text: str) -> int:
-    value = _integer(text, "a multiple of 32 (e.g. 64, 256)")
-    if value < 32 or value % 32:
-        raise argparse.ArgumentTypeError(f"expected a multiple of 32 and >= 32 (e.g. 64, 256), got {text!r}")
-    return value
-
-
-def _number(text: str, expected: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    return _checked(
+        text,
+        int,
+        "a multiple of 32 (e.g. 64, 256)",
+        lambda v: v >= 32 and v % 32 == 0,
+        out_of_range="a multiple of 32 and >= 32 (e.g. 64, 256)",
+    )
 
 
 def positive_float(text: str) -> float:
-    value = _number(text, "a number > 0")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+    return _checked(text, float, "a number > 0", lambda v: v > 0)
 
 
 def non_negative_float(text: str) -> float:
-    value = _number(text, "a number >= 0")
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+    return _checked(text, float, "a number >= 0", lambda v: v >= 0)
 
 
 def device_name(text: str) -> str:

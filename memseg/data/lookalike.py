@@ -174,6 +174,14 @@ def _save_mask(path: Path, mask: np.ndarray, values: str = "255") -> None:
     _save_image(path, array)
 
 
+def _write_good(samples: _Samples, split: str, count: int, folder: Path, name: str, step: Callable[[], None]) -> None:
+    """Write `count` normal images of `split` into `folder`, file i named `name.format(i)`: the good
+    images of every folder layout (MVTec AD 2, MPDD, BTAD) are written the same way."""
+    for index in range(count):
+        _save_image(folder / name.format(index), samples.normal(split, index).image)
+        step()
+
+
 def _write_visa(out: Path, category: str, samples: _Samples, n_train: int, n_good: int, per_type: int, step) -> list:
     rows = []
     for index in range(n_train + n_good):
@@ -196,14 +204,10 @@ def _write_visa(out: Path, category: str, samples: _Samples, n_train: int, n_goo
 
 def _write_mvtec_ad2(out: Path, category: str, samples: _Samples, n_train: int, n_good: int, per_type: int, step) -> list:
     folder = out / category
-    for index in range(n_train):
-        _save_image(folder / "train" / "good" / f"{index:03d}_regular.png", samples.normal("train", index).image)
-        step()
+    _write_good(samples, "train", n_train, folder / "train" / "good", "{:03d}_regular.png", step)
     for index in range(max(1, n_train // 4)):
         _save_image(folder / "validation" / "good" / f"{index:03d}_regular.png", samples.normal("validation", index).image)
-    for index in range(n_good):
-        _save_image(folder / "test_public" / "good" / f"{index:03d}_regular.png", samples.normal("test", index).image)
-        step()
+    _write_good(samples, "test", n_good, folder / "test_public" / "good", "{:03d}_regular.png", step)
     defects = samples.defects(per_type)
     for index, (_, sample) in enumerate(defects):
         _save_image(folder / "test_public" / "bad" / f"{index:03d}_regular.png", sample.image)
@@ -218,12 +222,8 @@ def _write_mvtec_ad2(out: Path, category: str, samples: _Samples, n_train: int, 
 
 def _write_mpdd(out: Path, category: str, samples: _Samples, n_train: int, n_good: int, per_type: int, step) -> list:
     folder = out / category
-    for index in range(n_train):
-        _save_image(folder / "train" / "good" / f"{index:03d}.png", samples.normal("train", index).image)
-        step()
-    for index in range(n_good):
-        _save_image(folder / "test" / "good" / f"{index:03d}.png", samples.normal("test", index).image)
-        step()
+    _write_good(samples, "train", n_train, folder / "train" / "good", "{:03d}.png", step)
+    _write_good(samples, "test", n_good, folder / "test" / "good", "{:03d}.png", step)
     counters: dict[str, int] = {}
     for defect, sample in samples.defects(per_type):
         index = counters[defect] = counters.get(defect, -1) + 1
@@ -236,12 +236,8 @@ def _write_mpdd(out: Path, category: str, samples: _Samples, n_train: int, n_goo
 def _write_btad(out: Path, category: str, samples: _Samples, n_train: int, n_good: int, per_type: int, step) -> list:
     folder = out / category
     image_suffix, mask_suffix = BTAD_SUFFIXES[category]
-    for index in range(n_train):
-        _save_image(folder / "train" / "ok" / f"{index:04d}{image_suffix}", samples.normal("train", index).image)
-        step()
-    for index in range(n_good):
-        _save_image(folder / "test" / "ok" / f"{index:04d}{image_suffix}", samples.normal("test", index).image)
-        step()
+    _write_good(samples, "train", n_train, folder / "train" / "ok", "{:04d}" + image_suffix, step)
+    _write_good(samples, "test", n_good, folder / "test" / "ok", "{:04d}" + image_suffix, step)
     for index, (_, sample) in enumerate(samples.defects(per_type)):
         _save_image(folder / "test" / "ko" / f"{index:04d}{image_suffix}", sample.image)
         _save_mask(folder / "ground_truth" / "ko" / f"{index:04d}{mask_suffix}", sample.mask)
