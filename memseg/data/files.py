@@ -83,6 +83,11 @@ class CategoryFiles:
     warnings: tuple[str, ...] = ()
     masks_nonzero: bool = False  # binarise masks on any non-zero pixel (VisA), not at half their max
 
+    @classmethod
+    def missing(cls, category: str, folder: Path, layout: str, has_masks: bool) -> CategoryFiles:
+        """A category whose folder does not exist: one problem naming it and the expected layout."""
+        return cls(category, folder, (), (), has_masks, (f"{folder}: category folder missing; {layout}",), ())
+
     def counts(self) -> dict[str, dict[str, int]]:
         """Images per split and defect type: {"train": {"good": n}, "test": {type: n}, "masks": {type: n}}."""
         test: dict[str, int] = {}

@@ -41,11 +41,10 @@ def scan_folder_category(root: Path, category: str) -> CategoryFiles:
     """List, split and pair the files of one category without decoding them; every layout
     problem is collected in `problems`."""
     folder = Path(root) / category
+    if not folder.is_dir():
+        return CategoryFiles.missing(category, folder, LAYOUT, has_masks=False)
     problems: list[str] = []
     warnings: list[str] = []
-    if not folder.is_dir():
-        problems.append(f"{folder}: category folder missing; {LAYOUT}")
-        return CategoryFiles(category, folder, (), (), False, tuple(problems), ())
 
     normal = _images(folder / "normal", problems, warnings)
     abnormal = _images(folder / ABNORMAL, problems, warnings)

@@ -50,11 +50,10 @@ def scan_mvtec_category(root: Path, category: str, tree: TreeLayout = MVTEC) -> 
     (missing folder, empty train/good, image without mask, mask without image, non-image file)
     is collected in `problems` rather than raised, so validation can report all of them."""
     folder = Path(root) / category
+    if not folder.is_dir():
+        return CategoryFiles.missing(category, folder, tree.layout, has_masks=True)
     problems: list[str] = []
     warnings: list[str] = []
-    if not folder.is_dir():
-        problems.append(f"{folder}: category folder missing; {tree.layout}")
-        return CategoryFiles(category, folder, (), (), True, tuple(problems), ())
 
     train = _scan_train(folder, tree, problems, warnings)
     test_by_type = _scan_test(folder, tree, problems, warnings)
