@@ -38,7 +38,7 @@ from harness.sweep import (
     spec_from_dict,
     sweep_name,
 )
-from memseg.cli_errors import image_size, non_negative_float, non_negative_int, positive_float, positive_int
+from memseg.cli_errors import UserError, image_size, non_negative_float, non_negative_int, positive_float, positive_int
 from memseg.config import PROFILES, JobConfig, profile
 from memseg.data.registry import DATASET_KINDS, get_dataset
 from memseg.protocol import EVAL_RESOLUTIONS
@@ -265,8 +265,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as err:
         return _error(errors, err)
     address = args.address or os.environ.get("RAY_ADDRESS")
-    if not address:  # a dry run only lists the jobs: it reads no data
-        check_local_inputs(spec, data=args.data_check is None and not args.dry_run)  # a UserError (exit 2) before Ray starts
+    if not address:  # before Ray starts; a dry run only lists the jobs: it reads no data
+        try:
+            check_local_inputs(spec, data=args.data_check is None and not args.dry_run)
+        except UserError as err:
+            return _error(errors, err, "preflight failed, no job started:")
     if not address and "ray" not in sys.modules:
         os.environ.setdefault(_LOOPBACK_ENV, "0")
     import ray  # after the loopback setting
