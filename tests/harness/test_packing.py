@@ -87,6 +87,23 @@ def test_jobs_per_gpu_in_the_sweep_file_and_its_mistakes():
         spec_from_dict({"categories": ["bottle"], "jobs_per_gpu": 2, "gpus_per_job": 0.5})
 
 
+def test_the_flags_replace_the_sweep_file_s_way_of_sharing(tmp_path):
+    from harness.__main__ import build_parser
+    from harness.cli_run import build_spec
+
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("categories: [bottle]\nprofile: tiny\njobs_per_gpu: auto\n")
+
+    def spec(*flags):
+        return build_spec(build_parser().parse_args(["run", "--sweep", str(sweep), *flags]))
+
+    assert spec().jobs_per_gpu == "auto" and spec().gpus_per_job is None
+    assert (spec("--gpus-per-job", "0.5").jobs_per_gpu, spec("--gpus-per-job", "0.5").gpus_per_job) == (None, 0.5)
+    assert spec("--jobs-per-gpu", "3").jobs_per_gpu == 3
+    with pytest.raises(ValueError, match="not both"):
+        spec("--jobs-per-gpu", "3", "--gpus-per-job", "0.5")
+
+
 def test_a_shared_gpu_gives_each_job_its_share_of_cpus_even_below_one():
     node = NodeShape("w", "w", cpus=4, gpus=1, is_head=False)
     request = cluster.default_request([node], gpus_per_job=1 / 8)
@@ -131,6 +148,10 @@ def test_gpu_seconds_are_wall_time_times_the_share_and_the_summary_totals_them(t
     assert table.rows[0] == ("sweep", "3", "1", "3.00")  # 2 x 0.5 h + 0
     assert table.rows[1][2] == "0.333" and table.rows[2][2] == "0.5"
     assert any(t.title == "s · GPU time" for t in report.summary_tables(rows, "s"))
+    from harness import report_html
+
+    page = report_html.build_report(tmp_path, "s", price_per_gpu_hour=3.0)
+    assert "s · GPU time" in page and "<th>cost</th>" in page
     cpu_only = rows.assign(gpu_seconds=0.0)
     assert report.gpu_time_table(cpu_only, "s") is None  # nothing to say without GPUs or a price
 
