@@ -39,6 +39,8 @@ def test_auto_divides_the_card_by_the_measured_job_and_caps():
     assert t4.jobs_per_gpu == 4 and "(16 GB card" in t4.describe()
     # The flag beats Ray's accelerator type; an autoscaler's node type counts like a node.
     assert packing.resolve("auto", "paper", _configs(), Cluster((H200_NODE,)), 12.0).jobs_per_gpu == 2
+    assert cluster.accelerator_type({"CPU": 16, "GPU": 1, "accelerator_type:H200": 1}) == "H200"
+    assert cluster.accelerator_type({"CPU": 2}) == ""
     scaler = Cluster((CPU_NODE,), (NodeType("gpu", 8, 1, 4, "A10G"),))
     assert packing.resolve("auto", "paper", _configs(), scaler, None).jobs_per_gpu == 6  # (24 - 2.4) / 3.5
 
