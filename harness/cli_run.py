@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness import checkpoints, lock, packing, report, signals, store
@@ -378,8 +379,10 @@ def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | Non
         with contextlib.suppress(cluster.PreflightError):  # the driver says why, before any job
             request = cluster.default_request(shape.nodes, shape.node_types, gpus_per_job, spec.cpus_per_job)
         if request is not None:
-            done = set(store.Tally.of((c.job_id for c in configs), store.job_statuses(args.results, spec.name or "")).done)
-            to_run = [c for c in configs if args.force or c.job_id not in done]
+            # The jobs the driver will run: not those done, nor those failed unless asked (harness.driver).
+            tally = store.Tally.of((c.job_id for c in configs), store.job_statuses(args.results, spec.name or ""))
+            skipped = set() if args.force else set(tally.done) | (set() if args.retry_failed else set(tally.failed))
+            to_run = [c for c in configs if c.job_id not in skipped]
             estimate = packing.estimate(profile_name, to_run, request, shape, packed)
     name = spec.name or ""
     return Plan(spec, name, tuple(configs), profile_name, why, synthetic, shape, request, gpus, every, packed, estimate)
@@ -423,9 +426,9 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
     if plan.request is not None:
         console.print(f"[bold]resources[/] {plan.request.describe()}")
     if plan.packing is not None:
-        console.print(f"[bold]sharing[/] {plan.packing.describe()}", highlight=False)
+        console.print(f"[bold]sharing[/] {escape(plan.packing.describe())}", highlight=False)
     if plan.estimate is not None:
-        console.print(f"[bold]estimate[/] {plan.estimate.describe()}", highlight=False)
+        console.print(f"[bold]estimate[/] {escape(plan.estimate.describe())}", highlight=False)
 
 
 def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Console) -> int:
