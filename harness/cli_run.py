@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from harness import checkpoints, lock, report, signals, store
+from harness import checkpoints, lock, packing, report, signals, store
 from harness.cli_checks import check_local_inputs, warn_caveats
 from harness.cluster import Cluster, JobRequest
 from harness.live import LiveView
+from harness.packing import Estimate, Packing
 from harness.ray_quiet import local_cluster_note
 from harness.sweep import (
     SweepSpec,
@@ -110,6 +112,9 @@ def _register_readers(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("--sweep", help="only this sweep")
     rep.add_argument("--markdown", action="store_true", help="Markdown instead of terminal tables")
     rep.add_argument(
+        "--price-per-gpu-hour", type=non_negative_float, metavar="P", help="add a cost column (GPU-hours x P) to the summary"
+    )
+    rep.add_argument(
         "--html",
         nargs="?",
         const="",
@@ -125,6 +130,22 @@ def _add_where_flags(run: argparse.ArgumentParser) -> None:
     where.add_argument("--results", type=Path, default=Path("results"), help="results root (default ./results)")
     where.add_argument("--address", help="Ray cluster to use: auto, HOST:PORT or ray://HOST:10001 (default: start one here)")
     where.add_argument("--gpus-per-job", type=non_negative_float, help="GPUs per job (default 1 if the cluster has GPUs, else 0)")
+    where.add_argument(
+        "--jobs-per-gpu",
+        type=_jobs_per_gpu,
+        metavar="K|auto",
+        help="share each GPU between K jobs (1/K GPU each); auto: as many as the card's memory holds for the "
+        f"profile's measured peak, at most {packing.MAX_AUTO}; replaces --gpus-per-job",
+    )
+    where.add_argument(
+        "--gpu-memory-gb",
+        type=positive_float,
+        metavar="GB",
+        help="memory of each GPU, for --jobs-per-gpu (default: from Ray's accelerator type when known)",
+    )
+    where.add_argument(
+        "--price-per-gpu-hour", type=non_negative_float, metavar="P", help="add a cost column (GPU-hours x P) to the summary"
+    )
     where.add_argument(
         "--cpus-per-job", type=non_negative_float, help="CPUs per job (default: the job's share of a GPU node, or 1)"
     )
@@ -142,6 +163,13 @@ def _add_where_flags(run: argparse.ArgumentParser) -> None:
     where.add_argument("--dry-run", action="store_true", help="print the jobs and exit without running them")
     where.add_argument("--job-fn", help=argparse.SUPPRESS)  # tests: module:function (default: the driver's)
     where.add_argument("--data-check", help=argparse.SUPPRESS)  # tests: module:function; "" = none
+
+
+def _jobs_per_gpu(text: str) -> int | str:
+    try:
+        return packing.parse_jobs_per_gpu(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or an integer >= 1, got {text!r}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,9 +212,16 @@ def build_spec(args: argparse.Namespace) -> SweepSpec:
         changes["seeds"] = parse_seeds(args.seeds)
     if args.ablations:
         changes["ablations"] = parse_ablations(args.ablations)
-    for key in ("name", "profile", "gpus_per_job", "cpus_per_job", "max_retries"):
+    for key in ("name", "profile", "gpus_per_job", "cpus_per_job", "max_retries", "jobs_per_gpu"):
         if getattr(args, key) is not None:
             changes[key] = getattr(args, key)
+    if args.jobs_per_gpu is not None and args.gpus_per_job is not None:
+        raise ValueError("give --jobs-per-gpu or --gpus-per-job, not both: K jobs per GPU is 1/K GPU per job")
+    # A flag replaces the sweep file's way of sharing GPUs.
+    if args.jobs_per_gpu is not None:
+        changes["gpus_per_job"] = None
+    elif args.gpus_per_job is not None:
+        changes["jobs_per_gpu"] = None
     if args.data_root:
         changes["data_root"] = str(Path(args.data_root).resolve())
     if args.dataset:
@@ -197,6 +232,8 @@ def build_spec(args: argparse.Namespace) -> SweepSpec:
     if overrides:
         changes["overrides"] = {**spec.overrides, **overrides}
     spec = spec.replace(**changes)
+    if args.gpu_memory_gb is not None and spec.jobs_per_gpu is None:
+        raise ValueError("--gpu-memory-gb sizes --jobs-per-gpu: give --jobs-per-gpu K|auto with it, or drop it")
     if not spec.categories:
         raise ValueError("say which categories to run: --all-categories, --categories a,b or --sweep FILE")
     if spec.dataset != "synthetic" and spec.data_root is None:
@@ -255,6 +292,13 @@ class Plan:
     request: JobRequest | None  # None without a cluster, or when no request can be sized
     gpus: float  # the cluster's GPUs (or this machine's on a dry run)
     checkpoint_every: int = 0  # steps between a job's checkpoints (0: none)
+    packing: Packing | None = None  # --jobs-per-gpu as resolved on the cluster
+    estimate: Estimate | None = None  # training wall time of the jobs still to run
+
+    @property
+    def gpus_per_job(self) -> float | None:
+        """What each job's actor asks for: 1/K with --jobs-per-gpu K, else --gpus-per-job (or None: sized by the cluster)."""
+        return self.packing.gpus_per_job if self.packing is not None else self.spec.gpus_per_job
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -327,12 +371,21 @@ def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | Non
     if args.artefacts_dir:
         configs = [c.replace(out_dir=str(Path(args.artefacts_dir).resolve())) for c in configs]
     every = checkpoint_every(args, profile_name, configs)
-    request = None
+    request, packed, estimate = None, None, None
     if shape is not None:
+        if spec.jobs_per_gpu is not None:  # refused here when it cannot fit
+            packed = packing.resolve(spec.jobs_per_gpu, profile_name, configs, shape, args.gpu_memory_gb)
+        gpus_per_job = packed.gpus_per_job if packed is not None else spec.gpus_per_job
         with contextlib.suppress(cluster.PreflightError):  # the driver says why, before any job
-            request = cluster.default_request(shape.nodes, shape.node_types, spec.gpus_per_job, spec.cpus_per_job)
+            request = cluster.default_request(shape.nodes, shape.node_types, gpus_per_job, spec.cpus_per_job)
+        if request is not None:
+            # The jobs the driver will run: not those done, nor those failed unless asked (harness.driver).
+            tally = store.Tally.of((c.job_id for c in configs), store.job_statuses(args.results, spec.name or ""))
+            skipped = set() if args.force else set(tally.done) | (set() if args.retry_failed else set(tally.failed))
+            to_run = [c for c in configs if c.job_id not in skipped]
+            estimate = packing.estimate(profile_name, to_run, request, shape, packed)
     name = spec.name or ""
-    return Plan(spec, name, tuple(configs), profile_name, why, synthetic, shape, request, gpus, every)
+    return Plan(spec, name, tuple(configs), profile_name, why, synthetic, shape, request, gpus, every, packed, estimate)
 
 
 def checkpoint_every(args: argparse.Namespace, profile_name: str, configs: Sequence[JobConfig]) -> int:
@@ -363,6 +416,8 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
         console.print(f"[bold]data[/] {plan.spec.dataset} at {plan.spec.data_root}")
     if plan.cluster is None:
         console.print(f"[bold]cluster[/] not started (dry run); this machine has {plan.gpus:g} GPU(s)")
+        if plan.spec.jobs_per_gpu is not None:
+            console.print(f"[bold]sharing[/] --jobs-per-gpu {plan.spec.jobs_per_gpu} (sized and checked when the cluster starts)")
         return
     head = args.address or os.environ.get("RAY_ADDRESS") or "local"
     console.print(f"[bold]cluster[/] {head}: {plan.cluster.describe()}")
@@ -370,6 +425,10 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
         console.print(f"[bold]ray[/] {local_cluster_note()}", highlight=False)
     if plan.request is not None:
         console.print(f"[bold]resources[/] {plan.request.describe()}")
+    if plan.packing is not None:
+        console.print(f"[bold]sharing[/] {escape(plan.packing.describe())}", highlight=False)
+    if plan.estimate is not None:
+        console.print(f"[bold]estimate[/] {escape(plan.estimate.describe())}", highlight=False)
 
 
 def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Console) -> int:
@@ -387,7 +446,7 @@ def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Cons
             with view.live():
                 outcome = driver.run_sweep(
                     plan.configs, plan.name, args.results, job_fn=args.job_fn or driver.DEFAULT_JOB_FN,
-                    gpus_per_job=plan.spec.gpus_per_job, cpus_per_job=plan.spec.cpus_per_job,
+                    gpus_per_job=plan.gpus_per_job, cpus_per_job=plan.spec.cpus_per_job,
                     max_retries=plan.spec.max_retries, on_event=view.on_event, profile=plan.profile,
                     force=args.force, retry_failed=args.retry_failed, data_check=_data_check(args, driver.DEFAULT_DATA_CHECK),
                     synthetic=plan.synthetic, checkpoint_every=plan.checkpoint_every,
@@ -395,7 +454,7 @@ def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Cons
         except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: the driver has killed the running actors; committed results stay
             _print_interrupted(errors, args.results, plan.name, plan.configs, err)
             return _interrupted_status(err)
-    _print_summary(console, args.results, plan.name, markdown=False)
+    _print_summary(console, args.results, plan.name, markdown=False, price=args.price_per_gpu_hour)
     console.print(
         f"ran {len(outcome.ran)} job(s) in {outcome.wall_s:.1f} s: {len(outcome.succeeded)} ok, {len(outcome.failed)} failed, "
         f"{outcome.retries} retried; {len(outcome.done_before)} were done before"
@@ -526,9 +585,9 @@ def _spec_jobs(results: Path, sweep: str, errors: Console) -> tuple[list[str], s
         return [], "?", "?"
 
 
-def _print_summary(console: Console, results: Path, sweep: str, markdown: bool) -> None:
+def _print_summary(console: Console, results: Path, sweep: str, markdown: bool, price: float | None = None) -> None:
     rows = store.load_results(results, sweep)
-    tables = report.summary_tables(rows, sweep)
+    tables = report.summary_tables(rows, sweep, price)
     for table in tables:
         if markdown:
             console.out(report.to_markdown(table))
@@ -549,10 +608,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_INPUT
     for sweep in sweeps:
-        _print_summary(console, args.results, sweep, args.markdown)
+        _print_summary(console, args.results, sweep, args.markdown, args.price_per_gpu_hour)
         if args.html is not None:
             from harness import report_html  # matplotlib only when asked for
 
-            path = report_html.write_report(args.results, sweep, Path(args.html) if args.html else None)
+            path = report_html.write_report(args.results, sweep, Path(args.html) if args.html else None, args.price_per_gpu_hour)
             errors.print(f"HTML report of {sweep}: {path} ({path.stat().st_size / 1024:.0f} KB)", highlight=False)
     return EXIT_OK

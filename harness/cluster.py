@@ -53,6 +53,7 @@ class NodeShape:
     cpus: float
     gpus: float
     is_head: bool
+    accelerator: str = ""  # Ray's accelerator type of its GPUs ("H200"), from the resource "accelerator_type:H200"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class NodeType:
     cpus: float
     gpus: float
     max_workers: int
+    accelerator: str = ""  # as NodeShape.accelerator, when the launcher config states it
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ def cluster_nodes() -> list[NodeShape]:
                 cpus=float(res.get("CPU", 0.0)),
                 gpus=float(res.get("GPU", 0.0)),
                 is_head="node:__internal_head__" in res,
+                accelerator=accelerator_type(res),
             )
         )
     return nodes
@@ -163,8 +166,16 @@ def autoscaler_node_types(path: Path = BOOTSTRAP_CONFIG) -> list[NodeType]:
         if name == head_type or not spec.get("max_workers"):
             continue
         res = spec.get("resources") or {}
-        types.append(NodeType(name, float(res.get("CPU", 0)), float(res.get("GPU", 0)), int(spec["max_workers"])))
+        types.append(
+            NodeType(name, float(res.get("CPU", 0)), float(res.get("GPU", 0)), int(spec["max_workers"]), accelerator_type(res))
+        )
     return types
+
+
+def accelerator_type(resources: dict[str, Any]) -> str:
+    """The GPU type Ray advertises in a node's resources ("accelerator_type:H200" -> "H200"), or ""."""
+    prefix = "accelerator_type:"
+    return next((key[len(prefix) :] for key in resources if key.startswith(prefix)), "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,18 +200,25 @@ def default_request(
     cpus_per_job: float | None = None,
 ) -> JobRequest:
     """Per-job resources: 1 GPU when the cluster has (or can add) GPUs, else none; CPUs: the
-    job's share of the best GPU node's CPUs, or 1 on a CPU-only cluster."""
+    job's share of the best GPU node's CPUs (whole CPUs when the share is one or more, else the
+    fraction itself, so that K jobs sharing a GPU are not held back by a node with fewer than K
+    CPUs), or 1 on a CPU-only cluster."""
     gpu_shapes = [(c, g) for c, g in _shapes(nodes, node_types) if g > 0]
     num_gpus = gpus_per_job if gpus_per_job is not None else (1.0 if gpu_shapes else 0.0)
     if cpus_per_job is not None:
         num_cpus = cpus_per_job
     elif num_gpus > 0 and gpu_shapes:
-        num_cpus = max(max(math.floor(c * min(num_gpus, g) / g) for c, g in gpu_shapes), 1)
+        num_cpus = max(_cpu_share(c * min(num_gpus, g) / g) for c, g in gpu_shapes)
     else:
         num_cpus = 1.0
     if num_cpus <= 0 and num_gpus <= 0:
         raise PreflightError("a job that asks for no CPU and no GPU would run every job at once; set --cpus-per-job > 0")
     return JobRequest(num_cpus=float(num_cpus), num_gpus=float(num_gpus))
+
+
+def _cpu_share(share: float) -> float:
+    """Whole CPUs for a share of one or more; below one, the share itself (to 1/1000, rounded down)."""
+    return float(math.floor(share)) if share >= 1 else math.floor(share * 1000) / 1000
 
 
 def check_fits(request: JobRequest, nodes: Sequence[NodeShape], node_types: Sequence[NodeType] = ()) -> None:

@@ -269,8 +269,9 @@ class _Loop:
         if isinstance(outcome, JobResult):
             outcome = visuals_store.persist(self.results_dir, self.sweep, outcome)  # pictures before the commit marker
             row = store.row_from_result(
-                self.sweep, self.profile, outcome, attempts=a.attempt, worker=a.worker, recorded_at=recorded_at, wall_s=wall_s
-            )
+                self.sweep, self.profile, outcome, attempts=a.attempt, worker=a.worker, recorded_at=recorded_at, wall_s=wall_s,
+                gpu_share=self.request.num_gpus,
+            )  # fmt: skip
             store.write_job(self.results_dir, row, store.scores_frame(outcome))
             self.succeeded.append(config.job_id)
             self.emit(JobFinished(config.job_id, store.STATUS_OK, "", a.attempt, wall_s))
@@ -286,6 +287,7 @@ class _Loop:
             recorded_at=recorded_at,
             wall_s=wall_s,
             started_at=a.started_at,
+            gpu_share=self.request.num_gpus,
         )
         store.write_job(self.results_dir, row, None)
         self.failed.append((config.job_id, outcome.error))

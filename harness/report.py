@@ -122,10 +122,11 @@ def _delta(ours: float, values: dict[str, float], category: str) -> str:
     return f"{ours - values[category]:+.2f}"
 
 
-def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
+def summary_tables(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: float | None = None) -> list[TableData]:
     """Every table of the summary: one per ablation (with the published numbers beside the full
     model when the data is MVTec AD), the ablations side by side on image AUROC when there are
-    several, and the failed jobs with their errors."""
+    several, the GPU time (and its cost at `price_per_gpu_hour`) when jobs held GPUs or a price is
+    given, and the failed jobs with their errors."""
     agg = aggregate(rows)
     if agg.empty:
         return [TableData(f"{sweep}: no results yet", ("",), ())]
@@ -142,10 +143,44 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "") -> list[TableData]:
     warning = caveat(rows)
     if warning:  # next to the numbers it is about
         tables = [dataclasses.replace(t, caption=f"WARNING: {warning}\n{t.caption}") for t in tables]
+    gpu_time = gpu_time_table(rows, sweep, price_per_gpu_hour)
+    if gpu_time is not None:
+        tables.append(gpu_time)
     failed = rows[rows["status"] != STATUS_OK]
     if not failed.empty:
         tables.append(_failed_table(failed, sweep))
     return tables
+
+
+def gpu_time_table(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: float | None = None) -> TableData | None:
+    """GPU-hours of the sweep and per job (harness.store's gpu_seconds: wall time x GPU share),
+    and their cost when a price is given; None when no job held a GPU and no price is given."""
+    seconds = rows["gpu_seconds"].astype(float) if "gpu_seconds" in rows else pd.Series(dtype=float)
+    known = seconds.dropna()
+    if price_per_gpu_hour is None and not (known > 0).any():
+        return None
+    hours = known / 3600.0
+    headers = ("", "jobs", "GPU-hours") + (("cost",) if price_per_gpu_hour is not None else ())
+
+    def line(label: str, jobs: str, value: float) -> tuple[str, ...]:
+        cells = [label, jobs, "—" if math.isnan(value) else f"{value:.3g}"]
+        if price_per_gpu_hour is not None:
+            cells.append("—" if math.isnan(value) else f"{value * price_per_gpu_hour:.2f}")
+        return tuple(cells)
+
+    empty = hours.empty
+    body = (
+        line("sweep", str(len(hours)), math.nan if empty else float(hours.sum())),
+        line("per job, mean", "", math.nan if empty else float(hours.mean())),
+        line("per job, max", "", math.nan if empty else float(hours.max())),
+    )
+    caption = "GPU-hours: each job's wall time (launch to result, latest run) x the GPU share its actor held (1/K with --jobs-per-gpu K; 0 on CPUs)."
+    if price_per_gpu_hour is not None:
+        caption += f" Cost at {price_per_gpu_hour:g} per GPU-hour."
+    if len(known) < len(seconds):
+        caption += f"\n{len(seconds) - len(known)} job(s) not counted: written before GPU time was recorded, or share unknown."
+    title = f"{sweep} · GPU time" if sweep else "GPU time"
+    return TableData(title, headers, body, caption, left_columns=1)
 
 
 def caveat(rows: pd.DataFrame) -> str:

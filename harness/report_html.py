@@ -71,19 +71,21 @@ def default_path(results_dir: str | Path, sweep: str) -> Path:
     return store.sweep_dir(results_dir, sweep) / REPORT_FILE
 
 
-def write_report(results_dir: str | Path, sweep: str, path: str | Path | None = None) -> Path:
+def write_report(
+    results_dir: str | Path, sweep: str, path: str | Path | None = None, price_per_gpu_hour: float | None = None
+) -> Path:
     """Build the sweep's report and write it (default <results>/<sweep>/report.html); the path."""
     out = Path(path) if path is not None else default_path(results_dir, sweep)
-    return write_text_atomic(out, build_report(results_dir, sweep))
+    return write_text_atomic(out, build_report(results_dir, sweep, price_per_gpu_hour))
 
 
-def build_report(results_dir: str | Path, sweep: str) -> str:
-    """The whole page as one string."""
+def build_report(results_dir: str | Path, sweep: str, price_per_gpu_hour: float | None = None) -> str:
+    """The whole page as one string (with a cost column in the GPU-time table at `price_per_gpu_hour`)."""
     rows = store.load_results(results_dir, sweep)
     ok = rows[rows["status"] == store.STATUS_OK]
     visuals = {job_id: v for job_id in ok["job_id"] if (v := load_visuals(results_dir, sweep, job_id)) is not None}
     sections = [
-        ("summary", "Summary", _summary_section(rows, sweep)),
+        ("summary", "Summary", _summary_section(rows, sweep, price_per_gpu_hour)),
         ("charts", "Metrics by category", _charts_section(rows)),
         ("comparisons", "Is the difference real?", _comparisons_section(rows)),
         ("curves", "ROC and PRO curves", _curves_section(ok, visuals)),
@@ -139,10 +141,10 @@ def table_html(table: report.TableData) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _summary_section(rows: pd.DataFrame, sweep: str) -> str:
+def _summary_section(rows: pd.DataFrame, sweep: str, price_per_gpu_hour: float | None = None) -> str:
     warning = report.caveat(rows)
     box = f'<p class="warning">Warning: {_e(warning)}</p>\n' if warning else ""
-    return box + "\n".join(table_html(t) for t in report.summary_tables(rows, sweep))
+    return box + "\n".join(table_html(t) for t in report.summary_tables(rows, sweep, price_per_gpu_hour))
 
 
 def _charts_section(rows: pd.DataFrame) -> str:

@@ -120,6 +120,10 @@ JOB_SCHEMA = pa.schema(
         ("aupro_interpolation", _str),
         ("top_k", _i64),
         ("metrics_version", _str),
+        # What the job cost (harness.report's GPU-time table): the GPU share its actor held (1/K with
+        # --jobs-per-gpu K, 0 on CPUs) and wall_s x that share. Empty in rows written before.
+        ("gpu_share", _f64),
+        ("gpu_seconds", _f64),
     ]
 )
 SCORES_SCHEMA = pa.schema([("job_id", _str), ("path", _str), ("label", _i64), ("defect_type", _str), ("score", _f64)])
@@ -195,6 +199,13 @@ def empty_row() -> dict[str, Any]:
     return row
 
 
+def gpu_fields(wall_s: float, gpu_share: float) -> dict[str, float]:
+    """The GPU share a job held and the GPU-seconds it used: its wall time x that share (0 on CPUs,
+    whatever the wall time; NaN when the share is not known)."""
+    seconds = 0.0 if gpu_share == 0 else _float(wall_s) * gpu_share
+    return {"gpu_share": _float(gpu_share), "gpu_seconds": seconds}
+
+
 def row_from_result(
     sweep: str,
     profile_name: str,
@@ -204,8 +215,10 @@ def row_from_result(
     worker: WorkerInfo | None,
     recorded_at: str,
     wall_s: float,
+    gpu_share: float = math.nan,
 ) -> dict[str, Any]:
-    """The row of a job that finished. Missing metric or timing keys become NaN."""
+    """The row of a job that finished. Missing metric or timing keys become NaN. `gpu_share`: the
+    GPUs its actor held (NaN: not known)."""
     env = dict(result.environment)
     row = empty_row()
     row.update(_config_fields(result.config, profile_name))
@@ -221,6 +234,7 @@ def row_from_result(
         finished_at=result.finished_at,
         recorded_at=recorded_at,
         wall_s=wall_s,
+        **gpu_fields(wall_s, gpu_share),
         artefacts_dir=result.artefacts_dir or "",
         environment_json=json.dumps(env, sort_keys=True, default=str),
         extras_json=json.dumps(result.extras, sort_keys=True, default=str),
@@ -243,6 +257,7 @@ def row_from_failure(
     recorded_at: str,
     wall_s: float = math.nan,
     started_at: str = "",
+    gpu_share: float = math.nan,
 ) -> dict[str, Any]:
     """The row of a job that raised or whose workers kept dying: the same columns, metrics NaN."""
     row = empty_row()
@@ -259,6 +274,7 @@ def row_from_failure(
         finished_at=recorded_at,
         recorded_at=recorded_at,
         wall_s=wall_s,
+        **gpu_fields(wall_s, gpu_share),
     )
     return row
 

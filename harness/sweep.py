@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from harness.packing import parse_jobs_per_gpu
 from memseg.config import (
     ABLATIONS,
     PROFILES,
@@ -36,7 +37,9 @@ _JOB_FIELDS = tuple(f.name for f in dataclasses.fields(JobConfig))
 class SweepSpec:
     """One sweep. `profile` None means "let the CLI pick from the cluster" (paper with GPUs, smoke
     without); `name` None means "derive it from profile, dataset and overrides" (`sweep_name`).
-    `gpus_per_job` / `cpus_per_job` None mean "size from the cluster" (see harness.driver)."""
+    `gpus_per_job` / `cpus_per_job` None mean "size from the cluster" (see harness.driver);
+    `jobs_per_gpu` (an integer or "auto", harness.packing) shares each GPU between that many jobs
+    and replaces `gpus_per_job`."""
 
     name: str | None = None
     categories: tuple[str, ...] = ()
@@ -49,6 +52,7 @@ class SweepSpec:
     gpus_per_job: float | None = None
     cpus_per_job: float | None = None
     max_retries: int = 2
+    jobs_per_gpu: int | str | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -75,6 +79,13 @@ class SweepSpec:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
+        if self.jobs_per_gpu is not None:
+            object.__setattr__(self, "jobs_per_gpu", parse_jobs_per_gpu(self.jobs_per_gpu))
+            if self.gpus_per_job is not None:
+                raise ValueError(
+                    f"give jobs_per_gpu ({self.jobs_per_gpu}) or gpus_per_job ({self.gpus_per_job:g}), not both: "
+                    "K jobs per GPU is 1/K GPU per job"
+                )
 
     def replace(self, **changes: Any) -> SweepSpec:
         return dataclasses.replace(self, **changes)

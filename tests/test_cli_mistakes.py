@@ -97,6 +97,12 @@ MISTAKES = (
     Mistake("run: steps 0", ("harness", "run", "--categories", "bottle", "--steps", "0"), "'0'"),
     Mistake("run: image size", ("harness", "run", "--categories", "bottle", "--image-size", "100"), "'100'"),
     Mistake("run: negative GPUs per job", ("harness", "run", "--categories", "bottle", "--gpus-per-job", "-1"), "'-1'"),
+    Mistake("run: jobs per GPU not a number", ("harness", "run", "--categories", "bottle", "--jobs-per-gpu", "two"), "'two'"),
+    Mistake(
+        "run: GPU memory without jobs per GPU",
+        ("harness", "run", "--results", "{tmp}/res", "--categories", "bottle", "--gpu-memory-gb", "80", "--dry-run"),
+        "--gpu-memory-gb",
+    ),
     Mistake(
         "run: weights file missing",
         ("harness", "run", "--results", "{tmp}/res", "--categories", "bottle", "--backbone-weights", "{tmp}/r18.pt"),

@@ -6,6 +6,7 @@ light: no torch, no data.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
@@ -185,3 +186,21 @@ def checkpointing_job(
             time.sleep(0.05)
     _log(f"end {config.job_id} {os.getpid()}")
     return fake_result(config, started, train_s=0.05 * config.steps)
+
+
+def rendezvous_job(config: JobConfig, on_progress=None) -> JobResult:
+    """Proves jobs run at the same time: each writes a file under `config.data_root` and waits
+    (up to 60 s) until `config.steps` jobs have written theirs, then records the GPU ids its actor
+    was given. Jobs that could not run together time out and fail."""
+    import ray  # the actor's process has it
+
+    started = _now()
+    folder = Path(config.data_root or ".")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{config.job_id}.here").write_text(started)
+    deadline = time.monotonic() + 60
+    while len(list(folder.glob("*.here"))) < config.steps:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(list(folder.glob('*.here')))} of {config.steps} jobs ran at once")
+        time.sleep(0.05)
+    return dataclasses.replace(fake_result(config, started), extras={"gpu_ids": [str(g) for g in ray.get_gpu_ids()]})

@@ -51,7 +51,10 @@ def test_the_driver_reads_the_worker_types_as_the_autoscaler_writes_them(tmp_pat
     resource check reads the GPU worker type from it."""
     bootstrap = tmp_path / "ray_bootstrap_config.yaml"
     bootstrap.write_text(CLUSTER.read_text())
-    assert autoscaler_node_types(bootstrap) == [NodeType("gpu_worker", 4, 1, 8), NodeType("gpu_worker_spot", 4, 1, 8)]
+    assert autoscaler_node_types(bootstrap) == [
+        NodeType("gpu_worker", 4, 1, 8, "A10G"),
+        NodeType("gpu_worker_spot", 4, 1, 8, "A10G"),
+    ]
 
 
 def test_cluster_yaml_is_locked_down():
