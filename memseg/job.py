@@ -32,7 +32,7 @@ from memseg.official import OfficialImport, import_official
 from memseg.procedural import procedural_textures
 from memseg.protocol import EvalProtocol, protocol_for
 from memseg.simulate import AnomalySimulator
-from memseg.train_step import StepParts, StepPath, StepRunner, hold_lr_in_tensor, make_optimizer, plan_step_path, to_float
+from memseg.train_step import StepParts, StepPath, StepRunner, fit_restored_groups, make_optimizer, plan_step_path, to_float
 from memseg.visuals import MAX_CURVE_POINTS, job_visuals
 
 ProgressFn = Callable[[Progress], None]
@@ -254,8 +254,7 @@ def _train(
     first_step, train_s_before = 0, 0.0
     if hooks.resume is not None:
         train_checkpoint.restore(hooks.resume, model, optimizer, scheduler, generators, device)
-        if path.name == "graph":
-            hold_lr_in_tensor(optimizer, config.lr)
+        fit_restored_groups(optimizer, config.lr, path)
         first_step, train_s_before = hooks.resume.step, float(hooks.resume.meta["train_s"])
         report(Progress("train", first_step, config.steps))
 

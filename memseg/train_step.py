@@ -112,8 +112,20 @@ def make_optimizer(
     return optimizer
 
 
+def fit_restored_groups(optimizer: torch.optim.Optimizer, base_lr: float, path: StepPath) -> None:
+    """After a checkpoint restore (whose param groups were saved by whichever path wrote it), make
+    the groups what `make_optimizer` gives this path: for a graph, capturable with the lr in a
+    device tensor; otherwise not capturable, the lr a float."""
+    for group in optimizer.param_groups:
+        group["capturable"] = path.name == "graph"
+        if path.name != "graph":
+            group["lr"] = float(group["lr"])
+    if path.name == "graph":
+        hold_lr_in_tensor(optimizer, base_lr)
+
+
 def hold_lr_in_tensor(optimizer: torch.optim.Optimizer, base_lr: float) -> None:
-    """Keep each group's lr a device tensor (a checkpoint restore may hand back a float) and its
+    """Keep each group's lr a device tensor (a checkpoint restore hands back a float) and its
     schedule base a plain float: LambdaLR then computes lr = base x factor on the host and fills
     the tensor in place, one small copy per step and no host sync (a tensor base would need .item())."""
     for group in optimizer.param_groups:
