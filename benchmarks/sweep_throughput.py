@@ -25,6 +25,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import queue
 import resource
 import time
 from pathlib import Path
@@ -98,11 +99,18 @@ def run_concurrent(config: JobConfig, k: int) -> dict[str, Any]:
     procs = [ctx.Process(target=train_one, args=(config.to_json(), threads, barrier, results, i)) for i in range(k)]
     for proc in procs:
         proc.start()
-    jobs = [results.get() for _ in procs]
+    jobs: list[dict[str, Any]] = []
+    while len(jobs) < k:
+        try:
+            jobs.append(results.get(timeout=5))
+        except queue.Empty:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if dead:  # one job crashed: the others would wait at the barrier for ever
+                for proc in procs:
+                    proc.terminate()
+                raise RuntimeError(f"a benchmark job exited with status {dead[0]} (K = {k}); see its traceback above") from None
     for proc in procs:
         proc.join()
-        if proc.exitcode != 0:
-            raise RuntimeError(f"a benchmark job exited with status {proc.exitcode}")
     wall = max(j["end"] for j in jobs) - min(j["start"] for j in jobs)
     job_s = sum(j["train_s"] for j in jobs) / k
     return {

@@ -198,7 +198,12 @@ class StepRunner:
         return loss
 
     def close(self) -> None:
-        """Drop the graph and the gradients (its memory pool goes with them) before evaluation."""
+        """Drop the graph and the gradients (its memory pool goes with them) before evaluation. A
+        graph run too short to reach its capture ran eagerly, and `path` says so."""
+        if self.path.name == "graph" and self._graph is None:
+            self.path = StepPath(
+                "eager", f"{self._warm_steps} step(s): a graph is captured after {GRAPH_WARMUP_STEPS} warm-up steps"
+            )
         self._graph, self._graph_loss = None, None
         self.parts.optimizer.zero_grad(set_to_none=True)
 

@@ -92,6 +92,7 @@ def test_eager_step_trains_bit_identically_to_the_loop_before_the_refactor() -> 
     assert outcome.step_path.name == "eager" and "CUDA graphs need a CUDA device" in outcome.step_path.fallback
 
 
+@pytest.mark.slow
 def test_whole_job_losses_match_those_pinned_before_the_refactor(tmp_path: Path) -> None:
     """The same job as PINNED_MAIN_LOSSES. Bit-identical on the machine that pinned them; compared
     to 1e-6 so that another CPU's rounding does not fail it, while any change in what the step
