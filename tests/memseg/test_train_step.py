@@ -187,3 +187,36 @@ def test_a_failed_capture_is_recorded_and_the_run_continues_eagerly(monkeypatch:
     assert int(parts.step) == config.steps and int(parts.first_bad_step) == -1
     assert losses == train_before_refactor(reference, simulator, train_images, config)
     assert all(math.isfinite(v) for v in losses)
+
+
+def test_a_checkpoint_of_a_captured_run_stores_its_tensor_lr_as_a_number_and_restores_it_as_a_tensor() -> None:
+    """A captured run's AdamW holds its lr in a tensor (and so does the scheduler's last lr); a
+    checkpoint must still serialise, and a restore for a graph hands the lr back as a tensor
+    filled in place by the schedule, for an eager run as a float."""
+    from memseg import checkpoint
+
+    def build(path: StepPath):
+        layer = torch.nn.Linear(3, 2)
+        optimizer = torch.optim.AdamW(layer.parameters(), lr=torch.tensor(1e-2), weight_decay=0.0, foreach=False)
+        train_step_module.hold_lr_in_tensor(optimizer, 1e-2)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5**step)
+        return layer, optimizer, scheduler
+
+    layer, optimizer, scheduler = build(StepPath("graph"))
+    layer(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    scheduler.step()
+    saved = checkpoint.capture("job", 1, layer, optimizer, scheduler, {}, torch.device("cpu"), 1.0)
+    saved = checkpoint.TrainCheckpoint.from_bytes(saved.to_bytes())
+    assert saved.meta["optimizer_param_groups"][0]["lr"] == pytest.approx(5e-3)
+
+    for path in (StepPath("graph"), StepPath("eager")):
+        layer2, optimizer2, scheduler2 = build(path)
+        checkpoint.restore(saved, layer2, optimizer2, scheduler2, {}, torch.device("cpu"))
+        train_step_module.fit_restored_groups(optimizer2, 1e-2, path)
+        group = optimizer2.param_groups[0]
+        assert isinstance(group["lr"], torch.Tensor) == (path.name == "graph")
+        assert float(group["lr"]) == pytest.approx(5e-3) and group["capturable"] == (path.name == "graph")
+        if path.name == "graph":
+            scheduler2.step()
+            assert float(group["lr"]) == pytest.approx(2.5e-3) and group["initial_lr"] == 1e-2
