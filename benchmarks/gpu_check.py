@@ -30,6 +30,7 @@ def main() -> None:
             "steps": 5,
             "log_every": 10**6,
             "device": "cuda",
+            "step_mode": "eager",  # the eager step's own syncs; a capture synchronises by design
         }
     )
     images = torch.randint(0, 256, (64, 3, 256, 256), dtype=torch.uint8)

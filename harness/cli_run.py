@@ -41,7 +41,7 @@ from harness.sweep import (
     sweep_name,
 )
 from memseg.cli_errors import UserError, image_size, non_negative_float, non_negative_int, positive_float, positive_int
-from memseg.config import PROFILES, JobConfig, profile
+from memseg.config import PROFILES, STEP_MODES, JobConfig, profile
 from memseg.data.registry import DATASET_KINDS, get_dataset
 from memseg.protocol import EVAL_RESOLUTIONS
 
@@ -158,6 +158,12 @@ def _add_where_flags(run: argparse.ArgumentParser) -> None:
         "or resumed job starts there (default: a tenth of the steps for the paper profile, 0 = off otherwise)",
     )
     where.add_argument("--artefacts-dir", help="where jobs save weights; must be shared with this machine (default: not saved)")
+    where.add_argument(
+        "--step-mode",
+        choices=STEP_MODES,
+        help="how each job runs its training steps: auto (a CUDA graph on CUDA when capture works, else eager), "
+        "eager, graph or compile; does not change job ids (default: the sweep file's, else auto)",
+    )
     where.add_argument("--force", action="store_true", help="re-run jobs that are already done")
     where.add_argument("--retry-failed", action="store_true", help="re-run jobs that failed before")
     where.add_argument("--dry-run", action="store_true", help="print the jobs and exit without running them")
@@ -370,6 +376,8 @@ def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | Non
     configs = expand(spec)
     if args.artefacts_dir:
         configs = [c.replace(out_dir=str(Path(args.artefacts_dir).resolve())) for c in configs]
+    if args.step_mode:
+        configs = [c.replace(step_mode=args.step_mode) for c in configs]
     every = checkpoint_every(args, profile_name, configs)
     request, packed, estimate = None, None, None
     if shape is not None:

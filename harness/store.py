@@ -92,6 +92,10 @@ JOB_SCHEMA = pa.schema(
         ("sim_images_per_s", _f64),
         ("peak_mem_mb", _f64),
         ("final_loss", _f64),
+        # How the training steps ran (memseg.train_step): eager | graph | compile, and why that is not
+        # the step_mode asked for ("" when it is). Empty in rows written before they were recorded.
+        ("step_path", _str),
+        ("step_fallback", _str),
         ("attempts", _i64),
         ("worker_pid", _i64),
         ("device", _str),
@@ -228,6 +232,8 @@ def row_from_result(
         sweep=sweep,
         status=STATUS_OK,
         final_loss=_float(result.final_loss),
+        step_path=result.step_path,
+        step_fallback=result.step_fallback,
         attempts=attempts,
         node=env.get("node") or env.get("hostname") or (worker.hostname if worker else ""),
         started_at=result.started_at,

@@ -20,7 +20,7 @@ from memseg.cli_errors import (
     run_command,
     user_error,
 )
-from memseg.config import ABLATIONS, PROFILES, JobConfig, JobResult, Progress, profile
+from memseg.config import ABLATIONS, PROFILES, STEP_MODES, JobConfig, JobResult, Progress, profile
 from memseg.data.registry import DATASET_KINDS
 from memseg.protocol import EVAL_RESOLUTIONS
 
@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="pixel metrics at the model's size (default) or at each mask's original size",
     )
     train.add_argument("--compile", action="store_true", help="torch.compile the model (GPU)")
+    train.add_argument(
+        "--step-mode",
+        choices=STEP_MODES,
+        default="auto",
+        help="auto (a CUDA graph on CUDA when capture works, else eager) | eager | graph | compile",
+    )
     train.add_argument("--out", default="results/memseg", help="where the model directory is written")
     train.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
     train.set_defaults(func=cmd_train)
@@ -87,7 +93,7 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
     """Profile values first, then every flag the user gave explicitly."""
     values = profile(args.profile)
     values.update(category=args.category, data_root=str(Path(args.data_root).resolve()), dataset=args.dataset)
-    values.update(ablation=args.ablation, seed=args.seed, device=args.device, out_dir=args.out)
+    values.update(ablation=args.ablation, seed=args.seed, device=args.device, out_dir=args.out, step_mode=args.step_mode)
     explicit = {
         "steps": args.steps,
         "image_size": args.image_size,

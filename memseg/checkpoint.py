@@ -88,7 +88,15 @@ def capture(
         "scheduler": scheduler.state_dict(),
         "train_s": train_s,
     }
-    return TrainCheckpoint(job_id, step, tensors, json.loads(json.dumps(meta)))
+    return TrainCheckpoint(job_id, step, tensors, json.loads(json.dumps(meta, default=_scalar)))
+
+
+def _scalar(value: object) -> float:
+    """A one-element tensor in the JSON part as its number: a captured training step keeps its
+    learning rate in a device tensor (memseg.train_step), which a restore turns back into one."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value)
+    raise TypeError(f"checkpoint metadata holds a {type(value).__name__}, expected JSON numbers, strings and lists")
 
 
 def restore(

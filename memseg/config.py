@@ -102,6 +102,16 @@ def check_dataset_kind(kind: str) -> str:
     return check_names("kinds", [kind], DATASET_KINDS)[0]
 
 
+# How a job runs its training steps (memseg.train_step): auto = a CUDA graph on CUDA when the
+# capture works, else eager. A runtime choice: it is not part of the job id.
+STEP_MODES: tuple[str, ...] = ("auto", "eager", "graph", "compile")
+
+
+def check_step_mode(mode: str) -> str:
+    """`mode` if it is one of STEP_MODES, else an UnknownNameError listing them."""
+    return check_names("step modes", [mode], STEP_MODES)[0]
+
+
 def check_categories(names: Iterable[str], also_valid: Sequence[str] = (), dataset: str = "mvtec") -> tuple[str, ...]:
     """`names` if each is a category of `dataset` as the dataset registry lists them (the one
     category check of the project); any names for a data set that names its own (folder data)."""
@@ -178,6 +188,8 @@ class JobConfig:
     eval_batch_size: int = field(default=32, metadata=RUNTIME)
     log_every: int = field(default=25, metadata=RUNTIME)  # steps between loss reports (the only host syncs in the loop)
     out_dir: str | None = field(default=None, metadata=RUNTIME)  # where weights and per-image scores go; None = not saved
+    # auto | eager | graph | compile (memseg.train_step); how, not what: results agree in distribution
+    step_mode: str = field(default="auto", metadata=RUNTIME)
 
     def __post_init__(self) -> None:
         check_dataset_kind(self.dataset)
@@ -197,6 +209,7 @@ class JobConfig:
         if not 0.0 <= self.anomaly_ratio <= 1.0:
             raise ValueError(f"anomaly_ratio must be in [0, 1], got {self.anomaly_ratio}")
         check_eval_resolution(self.eval_resolution)
+        check_step_mode(self.step_mode)
 
     def replace(self, **changes: Any) -> JobConfig:
         return dataclasses.replace(self, **changes)
@@ -336,6 +349,8 @@ class JobResult:
     extras: dict[str, Any] = field(default_factory=dict)
     visuals: JobVisuals | None = None  # pictures and curves; the driver writes them as files
     protocol: EvalProtocol | None = None  # how the metrics were measured; None: memseg.protocol.protocol_for(config)
+    step_path: str = ""  # how the training steps ran: eager | graph | compile ("" without training)
+    step_fallback: str = ""  # why that is not the step_mode asked for (a capture error, no CUDA), "" if it is
 
 
 @dataclass(frozen=True)

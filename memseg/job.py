@@ -12,7 +12,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,13 +26,13 @@ from memseg.config import ImageScore, JobConfig, JobResult, Progress
 from memseg.data.loading import load_category
 from memseg.data.textures import load_texture_folder
 from memseg.data.types import CategoryData
-from memseg.loss import memseg_loss
 from memseg.metrics import Evaluation, evaluate, evaluate_native, image_scores
 from memseg.model import MemSeg
 from memseg.official import OfficialImport, import_official
 from memseg.procedural import procedural_textures
 from memseg.protocol import EvalProtocol, protocol_for
 from memseg.simulate import AnomalySimulator
+from memseg.train_step import StepParts, StepPath, StepRunner, fit_restored_groups, make_optimizer, plan_step_path, to_float
 from memseg.visuals import MAX_CURVE_POINTS, job_visuals
 
 ProgressFn = Callable[[Progress], None]
@@ -50,6 +50,7 @@ class TrainOutcome:
     train_s: float
     steps_per_s: float
     resumed_from_step: int = 0
+    step_path: StepPath = field(default_factory=lambda: StepPath("eager"))
 
 
 def run(
@@ -86,7 +87,7 @@ def run(
         model = build_model(config).to(device)
         report(Progress("memory", 0, 1))
         with torch.no_grad():
-            model.fill_memory(_to_float(memory_images.to(device)))
+            model.fill_memory(to_float(memory_images.to(device)))
         simulator = AnomalySimulator.from_job(config, texture_bank)
 
         sim_images_per_s = measure_simulation(simulator, train_images, config, device)
@@ -113,7 +114,7 @@ def run_official(
     imported = import_official(model, state)
     model = model.to(device)
     report(Progress("memory", 0, 1))
-    model.fill_memory(_to_float(memory_images.to(device)))
+    model.fill_memory(to_float(memory_images.to(device)))
     return evaluate_model(model, data, config, device, report, started_at), imported
 
 
@@ -185,6 +186,8 @@ def evaluate_model(
         extras={"resumed_from_step": outcome.resumed_from_step} if outcome else {},
         visuals=job_visuals(data, maps, scores, evaluation),
         protocol=protocol,
+        step_path=outcome.step_path.name if outcome else "",
+        step_fallback=outcome.step_path.fallback if outcome else "",
     )
     if config.out_dir is not None:
         out = artefacts.save(result, model, Path(config.out_dir) / config.job_id)
@@ -229,19 +232,18 @@ def _train(
     hooks: _CheckpointHooks = _CheckpointHooks(),
 ) -> TrainOutcome:
     """AdamW + cosine schedule with linear warm-up; half of each batch gets a simulated anomaly.
+    One step is `memseg.train_step.train_step`, run eagerly, replayed from a CUDA graph or under
+    torch.compile as config.step_mode (and compile) ask; the outcome says which way it ran.
 
     The only host-device syncs are at the logging interval: the loss is checked for NaN/inf on
     the device every step and the first bad step is remembered, so a diverged job still stops
     with the exact step in its error.
     """
+    path = plan_step_path(config.step_mode, config.compile, device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=device.type == "cuda")
+    optimizer = make_optimizer(trainable, config.lr, config.weight_decay, device, path)
     warmup = max(1, round(config.warmup_fraction * config.steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup, config.steps))
-    net = torch.compile(model) if config.compile else model
-    use_amp = config.amp and device.type == "cuda"
-    # Batch indices are drawn on the training device: a host-made index would cost a host-to-device
-    # copy, and so a synchronisation, every step.
     sampler = torch.Generator(device=device).manual_seed(config.seed)
     sim_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
     images_on_device = train_images.to(device)
@@ -252,45 +254,54 @@ def _train(
     first_step, train_s_before = 0, 0.0
     if hooks.resume is not None:
         train_checkpoint.restore(hooks.resume, model, optimizer, scheduler, generators, device)
+        fit_restored_groups(optimizer, config.lr, path)
         first_step, train_s_before = hooks.resume.step, float(hooks.resume.meta["train_s"])
         report(Progress("train", first_step, config.steps))
 
-    first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
+    parts = StepParts(
+        net=torch.compile(model) if path.name == "compile" else model,
+        simulator=simulator,
+        optimizer=optimizer,
+        images=images_on_device,
+        sampler=sampler,
+        sim_generator=sim_generator,
+        batch_size=config.batch_size,
+        use_amp=config.amp and device.type == "cuda",
+        l1_weight=config.l1_weight,
+        focal_weight=config.focal_weight,
+        focal_gamma=config.focal_gamma,
+        step=torch.full((), first_step, dtype=torch.long, device=device),
+        first_bad_step=torch.full((), -1, dtype=torch.long, device=device),
+    )
+    run_step = StepRunner(parts, path)
     loss = torch.zeros((), device=device)
     model.train()
     start = time.perf_counter()
     for step in range(first_step, config.steps):
-        index = torch.randint(len(images_on_device), (config.batch_size,), generator=sampler, device=device)
-        batch = _to_float(images_on_device[index])
-        inputs, masks = simulator(batch, sim_generator)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            logits = net(inputs)
-        loss, _parts = memseg_loss(logits.float(), masks, config.l1_weight, config.focal_weight, config.focal_gamma)
-        bad = ~torch.isfinite(loss)
-        first_bad_step = torch.where(bad & (first_bad_step < 0), torch.full_like(first_bad_step, step), first_bad_step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss = run_step()
         scheduler.step()
         if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            bad_step = int(first_bad_step)
+            bad_step = int(parts.first_bad_step)
             if bad_step >= 0:
                 raise NonFiniteLossError(f"loss became non-finite at step {bad_step} of {config.steps}")
             report(Progress("train", step + 1, config.steps, float(loss.detach())))
         if hooks.due(step + 1, config.steps) and hooks.save is not None:
-            if int(first_bad_step) >= 0:  # never hand on the state of a diverged model
-                raise NonFiniteLossError(f"loss became non-finite at step {int(first_bad_step)} of {config.steps}")
+            if int(parts.first_bad_step) >= 0:  # never hand on the state of a diverged model
+                raise NonFiniteLossError(f"loss became non-finite at step {int(parts.first_bad_step)} of {config.steps}")
             elapsed = train_s_before + time.perf_counter() - start
             hooks.save(
                 train_checkpoint.capture(config.job_id, step + 1, model, optimizer, scheduler, generators, device, elapsed)
             )
     _sync(device)
     segment_s = time.perf_counter() - start
+    final_loss = float(loss.detach())
+    run_step.close()
     return TrainOutcome(
-        final_loss=float(loss.detach()),
+        final_loss=final_loss,
         train_s=train_s_before + segment_s,
         steps_per_s=(config.steps - first_step) / segment_s,
         resumed_from_step=first_step,
+        step_path=run_step.path,
     )
 
 
@@ -315,9 +326,9 @@ def predict_maps(
     start = time.perf_counter()
     # One untimed forward first: cuDNN autotuning and allocator growth belong to no image.
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-        model(_to_float(images[: config.eval_batch_size].to(device)))
+        model(to_float(images[: config.eval_batch_size].to(device)))
     for first in range(0, len(images), config.eval_batch_size):
-        batch = _to_float(images[first : first + config.eval_batch_size].to(device))
+        batch = to_float(images[first : first + config.eval_batch_size].to(device))
         _sync(device)
         t0 = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -338,7 +349,7 @@ def measure_simulation(
     training loop so that the loop needs no extra synchronisation. Uses its own generator, so it
     does not change the training run."""
     generator = torch.Generator(device=device).manual_seed(config.seed + 2)
-    batch = _to_float(train_images[: config.batch_size].to(device))
+    batch = to_float(train_images[: config.batch_size].to(device))
     simulator(batch, generator)  # warm-up
     _sync(device)
     start = time.perf_counter()
@@ -425,10 +436,6 @@ def _data_root(config: JobConfig) -> str:
             f"job {config.job_id} has no data_root; pass --data-root (or let the harness generate its synthetic set)"
         )
     return config.data_root
-
-
-def _to_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div_(255.0)
 
 
 def _sync(device: torch.device) -> None:

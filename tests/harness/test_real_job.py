@@ -12,8 +12,11 @@ from harness import store
 
 @pytest.mark.slow
 def test_tiny_profile_on_generated_data_end_to_end(ray_session, cli, capsys, tmp_path):
+    """Also the step path on logical GPUs: a CUDA graph asked for where the actor has no CUDA
+    device runs eagerly, and the row says so and why."""
     results = tmp_path / "results"
     argv = ["run", "--results", str(results), "--profile", "tiny", "--categories", "bottle,carpet", "--seeds", "0"]
+    argv += ["--step-mode", "graph"]
     status = cli(argv)
     out = capsys.readouterr().out
     rows = store.load_results(results, "tiny-synthetic")
@@ -25,6 +28,7 @@ def test_tiny_profile_on_generated_data_end_to_end(ray_session, cli, capsys, tmp
         assert 0.0 <= row.image_auroc <= 1.0 and 0.0 <= row.pixel_auroc <= 1.0
         assert math.isfinite(row.final_loss) and row.steps == 4 and row.image_size == 64
         assert row.torch and row.device == "cpu" and row.train_steps_per_s > 0
+        assert row.step_path == "eager" and "CUDA graphs need a CUDA device" in row.step_fallback
         scores = store.load_scores(results, "tiny-synthetic", row.job_id)
         assert len(scores) > 0 and set(scores["label"]) == {0, 1}
     # Resume: nothing left to run.

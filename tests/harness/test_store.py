@@ -118,3 +118,21 @@ def test_an_unreadable_result_file_is_named(tmp_path):
     (tmp_path / "s" / "jobs" / "x.parquet").write_bytes(b"not parquet")
     with pytest.raises(ValueError, match=r"x\.parquet.*delete it"):
         store.load_results(tmp_path, "s")
+
+
+def test_the_step_path_and_its_fallback_reach_the_row(tmp_path):
+    """How the training steps ran (memseg.train_step) is a column; a row without it (failed, or
+    written before it existed: see test_resume_fixture) reads it as empty."""
+    import dataclasses
+
+    config = JobConfig("bottle", steps=4)
+    result = dataclasses.replace(
+        fake_result(config, "2026-01-01T00:00:00+00:00"), step_path="eager", step_fallback="CUDA graph capture failed: boom"
+    )
+    row = store.row_from_result("s", "tiny", result, attempts=1, worker=None, recorded_at="t", wall_s=1.0)
+    store.write_job(tmp_path, row, store.scores_frame(result))
+    failed = store.row_from_failure("s", "tiny", JobConfig("carpet", steps=4), error="E", attempts=1, recorded_at="t")
+    store.write_job(tmp_path, failed, None)
+    rows = store.load_results(tmp_path, "s").set_index("category")
+    assert rows.loc["bottle", "step_path"] == "eager" and "boom" in rows.loc["bottle", "step_fallback"]
+    assert rows.loc["carpet", "step_path"] == "" and rows.loc["carpet", "step_fallback"] == ""

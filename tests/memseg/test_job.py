@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from memseg import job as job_module
+from memseg import train_step as train_step_module
 from memseg.artefacts import load_model
 from memseg.config import ABLATIONS, JobConfig, Progress, profile
 from memseg.data.synthetic import generate
@@ -79,7 +80,7 @@ def test_progress_reports_every_phase_in_order(data_root: Path) -> None:
 
 
 def test_non_finite_loss_stops_the_job_with_its_step(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_loss = job_module.memseg_loss
+    real_loss = train_step_module.memseg_loss
     calls = {"n": 0}
 
     def loss_that_diverges_at_step_2(*args, **kwargs):
@@ -87,7 +88,7 @@ def test_non_finite_loss_stops_the_job_with_its_step(data_root: Path, monkeypatc
         calls["n"] += 1
         return (total * math.nan if calls["n"] == 3 else total), parts
 
-    monkeypatch.setattr(job_module, "memseg_loss", loss_that_diverges_at_step_2)
+    monkeypatch.setattr(train_step_module, "memseg_loss", loss_that_diverges_at_step_2)
     with pytest.raises(job_module.NonFiniteLossError, match="step 2 of 4"):
         job_module.run(tiny(data_root, log_every=100))
 

@@ -1,0 +1,213 @@
+"""One MemSeg training step (sample a batch, simulate anomalies, forward, loss, backward, AdamW)
+and the ways to run it: eagerly, captured once in a CUDA graph and replayed, or with the model
+under torch.compile.
+
+On a GPU the eager step is bound by kernel launches (~30 ms at every image size on an H200,
+docs/gpu/), so replaying the whole step as one CUDA graph is the speed-up to expect. The same
+`train_step` function runs in every mode; only what surrounds it differs. The graph path has not
+been measured on a GPU yet (README, "Captured step and throughput benchmark").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from memseg.config import check_step_mode
+from memseg.loss import memseg_loss
+from memseg.simulate import AnomalySimulator
+
+STEP_PATHS: tuple[str, ...] = ("eager", "graph", "compile")  # what a result row's step_path may say
+GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (PyTorch's whole-network recipe)
+
+
+@dataclass(frozen=True)
+class StepPath:
+    """Which way the steps of a job ran (`name`, one of STEP_PATHS) and, when that is not the way
+    that was asked for, why (`fallback`: the capture error, or "CUDA graphs need a CUDA device")."""
+
+    name: str
+    fallback: str = ""
+
+
+def plan_step_path(mode: str, compile_model: bool, device: torch.device) -> StepPath:
+    """The path to try before any step runs. `compile_model` (the recipe's `compile` flag, which
+    predates step_mode) means compile whatever the mode. auto and graph try a capture on CUDA
+    (it may still fail and fall back, see `capture_step`); off CUDA they run eagerly, and an
+    explicit graph request says why."""
+    check_step_mode(mode)
+    if compile_model or mode == "compile":
+        ignored = (
+            f"step_mode {mode} ignored: compile=True (the recipe's torch.compile) runs compiled"
+            if mode in ("eager", "graph")
+            else ""
+        )
+        return StepPath("compile", ignored)
+    if mode == "eager":
+        return StepPath("eager")
+    if device.type != "cuda":
+        return StepPath("eager", "" if mode == "auto" else f"CUDA graphs need a CUDA device; this job runs on {device.type}")
+    return StepPath("graph")
+
+
+@dataclass(frozen=True)
+class StepParts:
+    """Everything one step reads and writes. In graph mode these are the graph's static buffers:
+    the tensors must stay the same objects for the whole run (updated in place only)."""
+
+    net: Callable[[torch.Tensor], torch.Tensor]  # the model, or torch.compile of it
+    simulator: AnomalySimulator
+    optimizer: torch.optim.Optimizer
+    images: torch.Tensor  # (N, 3, S, S) uint8 training images on the device
+    sampler: torch.Generator  # batch indices
+    sim_generator: torch.Generator  # anomaly simulation
+    batch_size: int
+    use_amp: bool
+    l1_weight: float
+    focal_weight: float
+    focal_gamma: float
+    step: torch.Tensor  # () long on the device: the index of the step about to run
+    first_bad_step: torch.Tensor  # () long on the device: first step with a non-finite loss, -1 if none
+
+
+def train_step(parts: StepParts) -> torch.Tensor:
+    """One step; returns the loss (0-d, on the device). No host sync anywhere, so the whole step
+    can be captured in a CUDA graph: the step counter and the first non-finite step live on the
+    device and are updated in place. Gradients must be None on entry (the caller zeroes them with
+    set_to_none=True, once before capture in graph mode): backward then writes, not accumulates."""
+    device = parts.images.device
+    # Batch indices are drawn on the training device: a host-made index would cost a host-to-device
+    # copy, and so a synchronisation, every step.
+    index = torch.randint(len(parts.images), (parts.batch_size,), generator=parts.sampler, device=device)
+    batch = to_float(parts.images[index])
+    inputs, masks = parts.simulator(batch, parts.sim_generator)
+    # No autocast weight cache: a graph must not keep casts from the capture (PyTorch's CUDA graph
+    # notes); the casts themselves are the same, so eager numbers do not change.
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=parts.use_amp, cache_enabled=False):
+        logits = parts.net(inputs)
+    loss, _parts = memseg_loss(logits.float(), masks, parts.l1_weight, parts.focal_weight, parts.focal_gamma)
+    first_bad = ~torch.isfinite(loss) & (parts.first_bad_step < 0)
+    parts.first_bad_step.copy_(torch.where(first_bad, parts.step, parts.first_bad_step))
+    loss.backward()
+    parts.optimizer.step()
+    parts.step.add_(1)
+    return loss
+
+
+def make_optimizer(
+    trainable: list[nn.Parameter], lr: float, weight_decay: float, device: torch.device, path: StepPath
+) -> torch.optim.AdamW:
+    """AdamW as the recipe asks. For a graph the learning rate lives in a device tensor (the
+    schedule fills it in place between replays) and the optimizer is capturable (its step count
+    on the device too); otherwise exactly the eager optimizer of before (fused on CUDA)."""
+    if path.name != "graph":
+        return torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay, fused=device.type == "cuda")
+    optimizer = torch.optim.AdamW(
+        trainable, lr=torch.tensor(lr, device=device), weight_decay=weight_decay, fused=True, capturable=True
+    )
+    hold_lr_in_tensor(optimizer, lr)
+    return optimizer
+
+
+def fit_restored_groups(optimizer: torch.optim.Optimizer, base_lr: float, path: StepPath) -> None:
+    """After a checkpoint restore (whose param groups were saved by whichever path wrote it), make
+    the groups what `make_optimizer` gives this path: for a graph, capturable with the lr in a
+    device tensor; otherwise not capturable, the lr a float."""
+    for group in optimizer.param_groups:
+        group["capturable"] = path.name == "graph"
+        if path.name != "graph":
+            group["lr"] = float(group["lr"])
+    if path.name == "graph":
+        hold_lr_in_tensor(optimizer, base_lr)
+
+
+def hold_lr_in_tensor(optimizer: torch.optim.Optimizer, base_lr: float) -> None:
+    """Keep each group's lr a device tensor (a checkpoint restore hands back a float) and its
+    schedule base a plain float: LambdaLR then computes lr = base x factor on the host and fills
+    the tensor in place, one small copy per step and no host sync (a tensor base would need .item())."""
+    for group in optimizer.param_groups:
+        lr = group["lr"]
+        if not isinstance(lr, torch.Tensor):
+            group["lr"] = torch.tensor(float(lr), device=group["params"][0].device)
+        group["initial_lr"] = base_lr
+
+
+def capture_step(parts: StepParts) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
+    """Capture one `train_step` in a CUDA graph: (graph, its static loss tensor). Each replay runs
+    a whole step. The caller has run GRAPH_WARMUP_STEPS eager steps first (on a side stream, see
+    `side_stream_steps`) so that the optimizer state and cuDNN plans exist before capture.
+
+    The two custom generators are registered with the graph, so every replay advances their
+    Philox offsets: each replay draws fresh batch indices, masks and augmentations (without the
+    registration a replay would repeat the captured draws, or the capture would fail)."""
+    graph = torch.cuda.CUDAGraph()
+    graph.register_generator_state(parts.sampler)
+    graph.register_generator_state(parts.sim_generator)
+    parts.optimizer.zero_grad(set_to_none=True)  # gradients are allocated inside the graph's pool
+    with torch.cuda.graph(graph):
+        loss = train_step(parts)
+    return graph, loss
+
+
+class StepRunner:
+    """Runs the steps of one job the planned way and keeps what that needs between steps (the
+    graph, its loss buffer, the side stream). Graph mode: GRAPH_WARMUP_STEPS real, eager training
+    steps on a side stream, then one capture, then a replay per step. If the capture raises, the
+    error goes into `path.fallback` and the remaining steps run eagerly: a capture problem never
+    fails a job. `path` says, after the run, which way the steps ran."""
+
+    def __init__(self, parts: StepParts, path: StepPath) -> None:
+        self.parts, self.path = parts, path
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._graph_loss: torch.Tensor | None = None
+        self._warm_steps = 0
+        device = parts.images.device
+        self._side_stream = torch.cuda.Stream(device) if path.name == "graph" else None
+
+    def __call__(self) -> torch.Tensor:
+        """Run the next step; its loss (0-d, on the device; in graph mode the graph's buffer,
+        overwritten by the next replay)."""
+        if self._graph is not None and self._graph_loss is not None:
+            self._graph.replay()
+            return self._graph_loss
+        if self.path.name != "graph":
+            self.parts.optimizer.zero_grad(set_to_none=True)
+            return train_step(self.parts)
+        if self._warm_steps < GRAPH_WARMUP_STEPS:
+            self._warm_steps += 1
+            return self._side_stream_step()
+        try:
+            self._graph, self._graph_loss = capture_step(self.parts)
+        except RuntimeError as err:  # recorded in the result row, never raised: eager still trains
+            self.path = StepPath("eager", f"CUDA graph capture failed, ran eager: {type(err).__name__}: {err}"[:500])
+            torch.cuda.synchronize()
+            return self()
+        return self()
+
+    def _side_stream_step(self) -> torch.Tensor:
+        assert self._side_stream is not None  # made in __init__ for the graph path
+        current = torch.cuda.current_stream()
+        self._side_stream.wait_stream(current)  # after the schedule's in-place lr update
+        with torch.cuda.stream(self._side_stream):
+            self.parts.optimizer.zero_grad(set_to_none=True)
+            loss = train_step(self.parts)
+        current.wait_stream(self._side_stream)
+        return loss
+
+    def close(self) -> None:
+        """Drop the graph and the gradients (its memory pool goes with them) before evaluation. A
+        graph run too short to reach its capture ran eagerly, and `path` says so."""
+        if self.path.name == "graph" and self._graph is None:
+            self.path = StepPath(
+                "eager", f"{self._warm_steps} step(s): a graph is captured after {GRAPH_WARMUP_STEPS} warm-up steps"
+            )
+        self._graph, self._graph_loss = None, None
+        self.parts.optimizer.zero_grad(set_to_none=True)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images to float in [0, 1] (a new tensor)."""
+    return images.float().div_(255.0)

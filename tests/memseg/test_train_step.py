@@ -1,0 +1,222 @@
+"""The training step (memseg.train_step): the refactored eager step trains exactly as the loop
+before it did, the step path is planned and recorded, and a failed CUDA graph capture falls back
+to eager steps that continue the same run. The captured path itself needs a GPU:
+benchmarks/gpu_check.sh checks it there."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from memseg import job as job_module
+from memseg import train_step as train_step_module
+from memseg.config import JobConfig, Progress, UnknownNameError, profile
+from memseg.data.synthetic import generate
+from memseg.loss import memseg_loss
+from memseg.model import MemSeg
+from memseg.procedural import procedural_textures
+from memseg.simulate import AnomalySimulator
+from memseg.train_step import StepParts, StepPath, StepRunner, plan_step_path
+
+# Captured from main at cf56c2a (before the step was refactored): the training losses reported by
+# the tiny profile on generated bottle data (64 px, seed 0), CPU, as float.hex(). See
+# test_whole_job_losses_match_those_pinned_before_the_refactor.
+PINNED_MAIN_LOSSES = ("0x1.570a2a0000000p-2", "0x1.fdb2080000000p-3", "0x1.5461fe0000000p-3", "0x1.f35d7a0000000p-4")
+
+
+def small_config(**changes) -> JobConfig:
+    values = profile("tiny") | {"category": "bottle", "device": "cpu", "steps": 2, "batch_size": 2, "log_every": 1}
+    return JobConfig.from_dict(values | changes)
+
+
+def small_setup(config: JobConfig) -> tuple[MemSeg, AnomalySimulator, torch.Tensor]:
+    """A random-init model with its memory filled, a simulator and 12 random training images."""
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (16, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    model = job_module.build_model(config)
+    with torch.no_grad():
+        model.fill_memory(images[:4].float() / 255)
+    simulator = AnomalySimulator.from_job(config, procedural_textures(8, 64, seed=0))
+    return model, simulator, images[4:]
+
+
+def train_before_refactor(
+    model: MemSeg, simulator: AnomalySimulator, train_images: torch.Tensor, config: JobConfig
+) -> list[float]:
+    """The training loop of memseg/job.py at cf56c2a, verbatim in what it computes (CPU: no
+    compile, no autocast, no checkpoints): the reference the refactored step must equal bit for bit."""
+    device = torch.device("cpu")
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=False)
+    warmup = max(1, round(config.warmup_fraction * config.steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: job_module.lr_factor(step, warmup, config.steps))
+    sampler = torch.Generator(device=device).manual_seed(config.seed)
+    sim_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+    losses = []
+    model.train()
+    for _step in range(config.steps):
+        index = torch.randint(len(train_images), (config.batch_size,), generator=sampler, device=device)
+        batch = train_images[index].float().div_(255.0)
+        inputs, masks = simulator(batch, sim_generator)
+        logits = model(inputs)
+        loss, _parts = memseg_loss(logits.float(), masks, config.l1_weight, config.focal_weight, config.focal_gamma)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def train_now(model: MemSeg, simulator: AnomalySimulator, train_images: torch.Tensor, config: JobConfig):
+    events: list[Progress] = []
+    outcome = job_module._train(model, simulator, train_images, config, torch.device("cpu"), events.append)
+    return outcome, [e.loss for e in events if e.phase == "train"]
+
+
+def test_eager_step_trains_bit_identically_to_the_loop_before_the_refactor() -> None:
+    """Asked for a graph on the CPU, the job trains eagerly, says why, and equals the old loop."""
+    config = small_config(step_mode="graph")
+    model, simulator, train_images = small_setup(config)
+    reference = copy.deepcopy(model)
+    outcome, losses = train_now(model, simulator, train_images, config)
+    expected = train_before_refactor(reference, simulator, train_images, config)
+    assert losses == expected  # exact floats
+    for (name, got), want in zip(model.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(got, want), name
+    assert outcome.step_path.name == "eager" and "CUDA graphs need a CUDA device" in outcome.step_path.fallback
+
+
+@pytest.mark.slow
+def test_whole_job_losses_match_those_pinned_before_the_refactor(tmp_path: Path) -> None:
+    """The same job as PINNED_MAIN_LOSSES. Bit-identical on the machine that pinned them; compared
+    to 1e-6 so that another CPU's rounding does not fail it, while any change in what the step
+    draws or computes (an order of random draws, the schedule) moves the loss by far more."""
+    generate(tmp_path, categories=("bottle",), image_size=64, seed=0)
+    config = JobConfig.from_dict(
+        profile("tiny") | {"category": "bottle", "data_root": str(tmp_path), "dataset": "synthetic", "device": "cpu"}
+    )
+    events: list[Progress] = []
+    result = job_module.run(config, on_progress=events.append)
+    losses = [e.loss for e in events if e.phase == "train"]
+    assert losses == pytest.approx([float.fromhex(h) for h in PINNED_MAIN_LOSSES], rel=1e-6, abs=0)
+    assert result.step_path == "eager" and result.step_fallback == ""  # auto on the CPU: eager, no fallback
+
+
+def test_step_path_plan_names_the_path_and_why_it_differs_from_the_request() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert plan_step_path("auto", False, cpu) == StepPath("eager")
+    assert plan_step_path("auto", False, cuda) == StepPath("graph")
+    assert plan_step_path("graph", False, cuda) == StepPath("graph")
+    assert plan_step_path("eager", False, cuda) == StepPath("eager")
+    graph_on_cpu = plan_step_path("graph", False, cpu)
+    assert graph_on_cpu.name == "eager" and "CUDA graphs need a CUDA device" in graph_on_cpu.fallback
+    # The recipe's compile flag (older than step_mode) keeps meaning a compiled model.
+    assert plan_step_path("compile", False, cpu) == StepPath("compile")
+    assert plan_step_path("auto", True, cuda) == StepPath("compile")
+    assert "compile=True" in plan_step_path("graph", True, cuda).fallback
+    with pytest.raises(UnknownNameError, match="step modes"):
+        plan_step_path("cudagraph", False, cuda)
+
+
+def test_step_mode_is_runtime_it_never_changes_the_job_id() -> None:
+    config = small_config()
+    assert {small_config(step_mode=m).job_id for m in ("auto", "eager", "graph", "compile")} == {config.job_id}
+    with pytest.raises(ValueError, match="unknown step modes"):
+        small_config(step_mode="fast")
+
+
+def test_a_failed_capture_is_recorded_and_the_run_continues_eagerly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The graph runner on the CPU with the CUDA stream calls stubbed: its warm-up steps are real
+    training steps, the capture raises, the error is recorded (not raised), and the remaining
+    steps run eagerly, so the run equals an all-eager one."""
+
+    class FakeStream:
+        def __init__(self, *_args) -> None:
+            pass
+
+        def wait_stream(self, _other) -> None:
+            pass
+
+    def capture_fails(_parts: StepParts):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(torch.cuda, "Stream", FakeStream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda _s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda: FakeStream())
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+    monkeypatch.setattr(train_step_module, "capture_step", capture_fails)
+    monkeypatch.setattr(train_step_module, "GRAPH_WARMUP_STEPS", 1)
+
+    config = small_config(steps=2)  # one warm-up step, then the capture fails, then one eager step
+    model, simulator, train_images = small_setup(config)
+    reference = copy.deepcopy(model)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
+    )
+    warmup = max(1, round(config.warmup_fraction * config.steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: job_module.lr_factor(step, warmup, config.steps))
+    parts = StepParts(
+        net=model,
+        simulator=simulator,
+        optimizer=optimizer,
+        images=train_images,
+        sampler=torch.Generator().manual_seed(config.seed),
+        sim_generator=torch.Generator().manual_seed(config.seed + 1),
+        batch_size=config.batch_size,
+        use_amp=False,
+        l1_weight=config.l1_weight,
+        focal_weight=config.focal_weight,
+        focal_gamma=config.focal_gamma,
+        step=torch.zeros((), dtype=torch.long),
+        first_bad_step=torch.full((), -1, dtype=torch.long),
+    )
+    runner = StepRunner(parts, StepPath("graph"))
+    model.train()
+    losses = []
+    for _ in range(config.steps):
+        losses.append(float(runner().detach()))
+        scheduler.step()
+    assert runner.path.name == "eager"
+    assert "CUDA graph capture failed" in runner.path.fallback and "stream is capturing" in runner.path.fallback
+    assert int(parts.step) == config.steps and int(parts.first_bad_step) == -1
+    assert losses == train_before_refactor(reference, simulator, train_images, config)
+    assert all(math.isfinite(v) for v in losses)
+
+
+def test_a_checkpoint_of_a_captured_run_stores_its_tensor_lr_as_a_number_and_restores_it_as_a_tensor() -> None:
+    """A captured run's AdamW holds its lr in a tensor (and so does the scheduler's last lr); a
+    checkpoint must still serialise, and a restore for a graph hands the lr back as a tensor
+    filled in place by the schedule, for an eager run as a float."""
+    from memseg import checkpoint
+
+    def build(path: StepPath):
+        layer = torch.nn.Linear(3, 2)
+        optimizer = torch.optim.AdamW(layer.parameters(), lr=torch.tensor(1e-2), weight_decay=0.0, foreach=False)
+        train_step_module.hold_lr_in_tensor(optimizer, 1e-2)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5**step)
+        return layer, optimizer, scheduler
+
+    layer, optimizer, scheduler = build(StepPath("graph"))
+    layer(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    scheduler.step()
+    saved = checkpoint.capture("job", 1, layer, optimizer, scheduler, {}, torch.device("cpu"), 1.0)
+    saved = checkpoint.TrainCheckpoint.from_bytes(saved.to_bytes())
+    assert saved.meta["optimizer_param_groups"][0]["lr"] == pytest.approx(5e-3)
+
+    for path in (StepPath("graph"), StepPath("eager")):
+        layer2, optimizer2, scheduler2 = build(path)
+        checkpoint.restore(saved, layer2, optimizer2, scheduler2, {}, torch.device("cpu"))
+        train_step_module.fit_restored_groups(optimizer2, 1e-2, path)
+        group = optimizer2.param_groups[0]
+        assert isinstance(group["lr"], torch.Tensor) == (path.name == "graph")
+        assert float(group["lr"]) == pytest.approx(5e-3) and group["capturable"] == (path.name == "graph")
+        if path.name == "graph":
+            scheduler2.step()
+            assert float(group["lr"]) == pytest.approx(2.5e-3) and group["initial_lr"] == 1e-2
