@@ -3,7 +3,7 @@
 # step, the captured step's checks (fresh masks per replay, graph vs eager training), a short
 # paper-profile job, the sweep-throughput table (eager vs captured step, K = 1, 2, 4, 8 concurrent
 # jobs), a real 15-category paper-profile sweep (seed 0, generated 256 px data, random backbone,
-# --jobs-per-gpu auto) under a time cap, and the CUDA tests. Keep the log under docs/gpu/:
+# --jobs-per-gpu auto, --step-mode auto) under a time cap, and the CUDA tests. Keep the log under docs/gpu/:
 #   bash benchmarks/gpu_check.sh [OUT_DIR] 2>&1 | tee docs/gpu/h200_gpu_check_3.log
 # Environment: MEMSEG_GPU_CHECK_STEPS (the short job, 300), MEMSEG_BENCH_STEPS (steps per benchmark
 # job, 300), MEMSEG_BENCH_K (1,2,4,8), MEMSEG_GPU_CHECK_BUDGET_S (the whole script, 560 s; the sweep
@@ -32,7 +32,7 @@ python3 benchmarks/graph_check.py --steps "$steps" || echo "graph_check FAILED (
 echo "== 3. paper-profile job on generated data (256 px, batch 8, $steps steps, eval batch 32, step_mode auto)"
 python3 -c "from memseg.data.synthetic import ensure_synthetic; ensure_synthetic('$out/data', image_size=256, categories=('bottle',))"
 python3 -m memseg train --data-root "$out/data" --dataset synthetic --category bottle --profile paper \
-  --steps "$steps" --backbone-weights none --device cuda --out "$out/models" --json > "$out/job.json"
+  --steps "$steps" --backbone-weights none --device cuda --step-mode auto --out "$out/models" --json > "$out/job.json"
 python3 - "$out/job.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -55,7 +55,7 @@ if (( cap < 60 )); then cap=60; fi
 echo "time cap for the sweep: ${cap} s (data generated beforehand, not counted)"
 sweep_start=$(date +%s)
 timeout --signal=INT --kill-after=20 "$cap" python3 -m harness run --all-categories --seeds 0 --profile paper \
-  --backbone-weights none --jobs-per-gpu auto --checkpoint-every 0 --results "$out/sweep" --name paper-gpu-check \
+  --backbone-weights none --jobs-per-gpu auto --step-mode auto --checkpoint-every 0 --results "$out/sweep" --name paper-gpu-check \
   || echo "harness run ended with status $? (124 or 130: stopped at the time cap; a re-run resumes)"
 sweep_s=$(( $(date +%s) - sweep_start ))
 python3 - "$out/sweep" "$sweep_s" <<'PY'

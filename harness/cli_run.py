@@ -161,8 +161,8 @@ def _add_where_flags(run: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--step-mode",
         choices=STEP_MODES,
-        help="how each job runs its training steps: auto (a CUDA graph on CUDA when capture works, else eager), "
-        "eager, graph or compile; does not change job ids (default: the sweep file's, else auto)",
+        help="how each job runs its training steps: eager, auto (a CUDA graph on CUDA when capture works, else "
+        "eager), graph or compile; does not change job ids (default: the sweep file's, else eager)",
     )
     where.add_argument("--force", action="store_true", help="re-run jobs that are already done")
     where.add_argument("--retry-failed", action="store_true", help="re-run jobs that failed before")

@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--step-mode",
         choices=STEP_MODES,
-        default="auto",
-        help="auto (a CUDA graph on CUDA when capture works, else eager) | eager | graph | compile",
+        default="eager",
+        help="eager (default) | auto (a CUDA graph on CUDA when capture works, else eager) | graph | compile",
     )
     train.add_argument("--out", default="results/memseg", help="where the model directory is written")
     train.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")

@@ -188,8 +188,10 @@ class JobConfig:
     eval_batch_size: int = field(default=32, metadata=RUNTIME)
     log_every: int = field(default=25, metadata=RUNTIME)  # steps between loss reports (the only host syncs in the loop)
     out_dir: str | None = field(default=None, metadata=RUNTIME)  # where weights and per-image scores go; None = not saved
-    # auto | eager | graph | compile (memseg.train_step); how, not what: results agree in distribution
-    step_mode: str = field(default="auto", metadata=RUNTIME)
+    # auto | eager | graph | compile (memseg.train_step); how, not what: results agree in distribution.
+    # eager by default until benchmarks/graph_check.py has passed on a GPU: the captured path has
+    # never run on one, and a capture that replays stale randomness would fail silently.
+    step_mode: str = field(default="eager", metadata=RUNTIME)
 
     def __post_init__(self) -> None:
         check_dataset_kind(self.dataset)

@@ -99,7 +99,8 @@ def test_whole_job_losses_match_those_pinned_before_the_refactor(tmp_path: Path)
     draws or computes (an order of random draws, the schedule) moves the loss by far more."""
     generate(tmp_path, categories=("bottle",), image_size=64, seed=0)
     config = JobConfig.from_dict(
-        profile("tiny") | {"category": "bottle", "data_root": str(tmp_path), "dataset": "synthetic", "device": "cpu"}
+        profile("tiny")
+        | {"category": "bottle", "data_root": str(tmp_path), "dataset": "synthetic", "device": "cpu", "step_mode": "auto"}
     )
     events: list[Progress] = []
     result = job_module.run(config, on_progress=events.append)
