@@ -126,7 +126,7 @@ def test_the_estimate_is_jobs_times_steps_times_the_measured_step_over_the_slots
     assert "estimate" not in text and "4 job(s) x 5000 steps x 30 ms/step / 2 parallel slot(s)" in text
     assert "H200" in text and "unmeasured" in text and "\n" not in text
     cpu = packing.estimate("smoke", _configs("smoke"), JobRequest(1, 0), Cluster((CPU_NODE,)))
-    assert cpu is not None and cpu.seconds == pytest.approx(150 * 0.25) and "2 CPU cores" in cpu.describe()
+    assert cpu is not None and cpu.seconds == pytest.approx(150 * 1.1) and "2 CPU cores" in cpu.describe()
 
 
 def test_gpu_seconds_are_wall_time_times_the_share_and_the_summary_totals_them(tmp_path):
