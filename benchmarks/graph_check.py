@@ -124,7 +124,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()
-    assert torch.cuda.is_available(), "graph_check needs a CUDA GPU"
+    if not torch.cuda.is_available():
+        sys.exit("graph_check: needs a CUDA GPU (CUDA graphs do not exist on the CPU); run it on a GPU machine")
     device = torch.device("cuda")
     fresh = check_fresh_draws(device)
     same = check_same_training(args.steps, device)

@@ -27,6 +27,7 @@ import os
 import platform
 import queue
 import resource
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,10 @@ def main() -> None:
     args = parser.parse_args()
     ks = [int(k) for k in args.k.split(",")]
     modes = args.modes.split(",")
-    device = resolve_device(args.device)
+    try:
+        device = resolve_device(args.device)
+    except RuntimeError as err:  # CUDA asked for on a machine without it: one line, no traceback
+        sys.exit(f"sweep_throughput: {err}")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     console = Console()
     console.print(f"device: {name}; torch {torch.__version__}; profile {args.profile}, {args.steps} steps per job")
