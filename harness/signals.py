@@ -44,7 +44,15 @@ def sigterm_as_interrupt() -> Iterator[None]:
         return
     _received.clear()
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    # A driver started in the background by a shell without job control (`cmd &` in a script, a
+    # CI step) inherits SIGINT ignored, and Python then never installs its Ctrl-C handler: a
+    # `kill -INT` would be lost and the sweep run on. Within the run SIGINT always means Ctrl-C.
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_int == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
