@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.progress import CheckpointSaved, Event, JobResumed, Note
+from memseg import revision as code_revision
 from memseg.atomic import write_atomic
 
 FOLDER = "checkpoints"  # under the sweep's results folder
@@ -70,30 +71,45 @@ def write(path: Path, data: bytes) -> float:
     return time.perf_counter() - start
 
 
-def step_of(data: bytes) -> int:
-    """The training step a checkpoint blob was taken after (from its safetensors JSON header)."""
+def _header(data: bytes) -> dict[str, Any]:
     size = int.from_bytes(data[:8], "little")
     meta = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
-    return int(json.loads(meta["memseg_checkpoint"])["step"])
+    return dict(json.loads(meta["memseg_checkpoint"]))
+
+
+def step_of(data: bytes) -> int:
+    """The training step a checkpoint blob was taken after (from its safetensors JSON header)."""
+    return int(_header(data)["step"])
+
+
+def revision_of(data: bytes) -> int:
+    """The revision of the code that wrote a checkpoint blob (LEGACY_REVISION when it records none)."""
+    return int(_header(data).get("revision", code_revision.LEGACY_REVISION))
 
 
 def load_plan(results_dir: str | Path, sweep: str, job_id: str, every: int) -> tuple[CheckpointPlan, int]:
     """The plan for a job about to launch, and the step it resumes from (0: from scratch). A file
-    that is not a readable checkpoint is named and ignored: the job then starts from step 0."""
+    that is not a readable checkpoint, or one written by another revision of the code, is named
+    and ignored: the job then starts from step 0."""
     path = checkpoint_path(results_dir, sweep, job_id)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return CheckpointPlan(every), 0
     try:
-        step = step_of(data)
+        step, written_at = step_of(data), revision_of(data)
     except (ValueError, KeyError, TypeError) as err:
         raise UnreadableCheckpoint(f"{path} is not a readable checkpoint ({err}); the job starts from step 0") from None
+    if written_at != code_revision.REVISION:
+        raise UnreadableCheckpoint(
+            f"{path} was written at revision {written_at}, this code is revision {code_revision.REVISION}: "
+            "not resumed, the job trains from scratch"
+        )
     return CheckpointPlan(every, data, str(path)), step
 
 
 class UnreadableCheckpoint(ValueError):
-    """A checkpoint file that cannot be read: reported, then ignored."""
+    """A checkpoint file that cannot be read, or of another revision: reported, then ignored."""
 
 
 def delete(results_dir: str | Path, sweep: str, job_id: str) -> None:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness import checkpoints, lock, packing, report, signals, store
+from harness import checkpoints, lock, packing, report, revisions, signals, store
 from harness.cli_checks import check_local_inputs, warn_caveats
 from harness.cluster import Cluster, JobRequest
 from harness.live import LiveView
@@ -115,6 +116,11 @@ def _register_readers(subparsers: argparse._SubParsersAction) -> None:
         "--price-per-gpu-hour", type=non_negative_float, metavar="P", help="add a cost column (GPU-hours x P) to the summary"
     )
     rep.add_argument(
+        "--by-revision",
+        action="store_true",
+        help="show the results of each revision as their own tables (default: rows of several revisions are refused)",
+    )
+    rep.add_argument(
         "--html",
         nargs="?",
         const="",
@@ -166,9 +172,34 @@ def _add_where_flags(run: argparse.ArgumentParser) -> None:
     )
     where.add_argument("--force", action="store_true", help="re-run jobs that are already done")
     where.add_argument("--retry-failed", action="store_true", help="re-run jobs that failed before")
+    where.add_argument(
+        "--accept-revision",
+        type=_revisions,
+        action="append",
+        default=[],
+        metavar="N[,N]",
+        help="keep results of revision N as done (default: a result of another revision than this code's is "
+        "re-run; README 'What a result means'); repeatable",
+    )
     where.add_argument("--dry-run", action="store_true", help="print the jobs and exit without running them")
     where.add_argument("--job-fn", help=argparse.SUPPRESS)  # tests: module:function (default: the driver's)
     where.add_argument("--data-check", help=argparse.SUPPRESS)  # tests: module:function; "" = none
+
+
+def _revisions(text: str) -> tuple[int, ...]:
+    """--accept-revision: "1" or "1,2"."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected revision numbers >= 1 such as 1 or 1,2, got {text!r}")
+    return values
+
+
+def accepted_revisions(args: argparse.Namespace) -> tuple[int, ...]:
+    """Every revision given with --accept-revision (repeated or comma separated)."""
+    return tuple(sorted({r for group in getattr(args, "accept_revision", None) or () for r in group}))
 
 
 def _jobs_per_gpu(text: str) -> int | str:
@@ -300,6 +331,7 @@ class Plan:
     checkpoint_every: int = 0  # steps between a job's checkpoints (0: none)
     packing: Packing | None = None  # --jobs-per-gpu as resolved on the cluster
     estimate: Estimate | None = None  # training wall time of the jobs still to run
+    to_run: store.ToRun | None = None  # which jobs run and which are kept (harness.store.to_run)
 
     @property
     def gpus_per_job(self) -> float | None:
@@ -331,14 +363,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         # SIGTERM is Ctrl-C from here on: installed after ray.init, which sets a handler of its own.
         with cluster.session(args.address) if use_ray else contextlib.nullcontext(), signals.sigterm_as_interrupt():
             try:
-                plan = resolve_plan(args, spec, cluster.discover() if use_ray else None)
-                statuses = store.job_statuses(args.results, plan.name)  # a damaged file is named here
+                plan = resolve_plan(args, spec, cluster.discover() if use_ray else None)  # a damaged file is named here
             except ValueError as err:
                 return _error(errors, err)
             print_banner(console, plan, args)
             warn_caveats(errors, plan.configs)
             if args.dry_run:
-                console.print(_job_table(plan, statuses))
+                console.print(_job_table(plan))
                 return EXIT_OK
             return execute(args, plan, console, errors)
     except cluster.PreflightError as err:
@@ -379,6 +410,12 @@ def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | Non
     if args.step_mode:
         configs = [c.replace(step_mode=args.step_mode) for c in configs]
     every = checkpoint_every(args, profile_name, configs)
+    name = spec.name or ""
+    # The jobs the driver will run (the one skip rule, harness.store.to_run).
+    runs = store.plan_run(
+        args.results, name, (c.job_id for c in configs), force=args.force, retry_failed=args.retry_failed,
+        accept_revisions=accepted_revisions(args),
+    )  # fmt: skip
     request, packed, estimate = None, None, None
     if shape is not None:
         if spec.jobs_per_gpu is not None:  # refused here when it cannot fit
@@ -387,13 +424,9 @@ def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | Non
         with contextlib.suppress(cluster.PreflightError):  # the driver says why, before any job
             request = cluster.default_request(shape.nodes, shape.node_types, gpus_per_job, spec.cpus_per_job)
         if request is not None:
-            # The jobs the driver will run: not those done, nor those failed unless asked (harness.driver).
-            tally = store.Tally.of((c.job_id for c in configs), store.job_statuses(args.results, spec.name or ""))
-            skipped = set() if args.force else set(tally.done) | (set() if args.retry_failed else set(tally.failed))
-            to_run = [c for c in configs if c.job_id not in skipped]
-            estimate = packing.estimate(profile_name, to_run, request, shape, packed)
-    name = spec.name or ""
-    return Plan(spec, name, tuple(configs), profile_name, why, synthetic, shape, request, gpus, every, packed, estimate)
+            running = set(runs.run)
+            estimate = packing.estimate(profile_name, [c for c in configs if c.job_id in running], request, shape, packed)
+    return Plan(spec, name, tuple(configs), profile_name, why, synthetic, shape, request, gpus, every, packed, estimate, runs)
 
 
 def checkpoint_every(args: argparse.Namespace, profile_name: str, configs: Sequence[JobConfig]) -> int:
@@ -409,6 +442,12 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
     """What is about to run, on what data, on which cluster, with which resources."""
     console.print(f"[bold]sweep[/] {plan.name}: {len(plan.configs)} jobs -> {args.results / plan.name}")
     console.print(f"[bold]profile[/] {plan.profile} ({plan.why})")
+    if plan.to_run is not None:
+        stale = plan.to_run.describe_stale()
+        console.print(
+            f"[bold]revision[/] {plan.to_run.revision} (README 'What a result means')" + (f"; {escape(stale)}" if stale else ""),
+            highlight=False,
+        )
     kept = args.results / plan.name / checkpoints.FOLDER
     console.print(
         f"[bold]checkpoints[/] every {plan.checkpoint_every} steps, kept under {kept}"
@@ -458,15 +497,20 @@ def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Cons
                     max_retries=plan.spec.max_retries, on_event=view.on_event, profile=plan.profile,
                     force=args.force, retry_failed=args.retry_failed, data_check=_data_check(args, driver.DEFAULT_DATA_CHECK),
                     synthetic=plan.synthetic, checkpoint_every=plan.checkpoint_every,
+                    accept_revisions=accepted_revisions(args),
                 )  # fmt: skip
         except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: the driver has killed the running actors; committed results stay
             _print_interrupted(errors, args.results, plan.name, plan.configs, err)
             return _interrupted_status(err)
-    _print_summary(console, args.results, plan.name, markdown=False, price=args.price_per_gpu_hour)
+    # Never averaged across revisions: kept results of an accepted revision get tables of their own.
+    _print_summary(console, args.results, plan.name, markdown=False, price=args.price_per_gpu_hour, by_revision=True)
     console.print(
         f"ran {len(outcome.ran)} job(s) in {outcome.wall_s:.1f} s: {len(outcome.succeeded)} ok, {len(outcome.failed)} failed, "
         f"{outcome.retries} retried; {len(outcome.done_before)} were done before"
     )
+    if outcome.stale:
+        runs = store.ToRun((), (), (), outcome.stale, store.current_revision())
+        console.print(f"of them, {runs.describe_stale()}", highlight=False)
     if outcome.resumed:
         console.print(
             f"{len(outcome.resumed)} launch(es) started from a checkpoint, skipping "
@@ -522,12 +566,13 @@ def _print_interrupted(
     )
 
 
-def _job_table(plan: Plan, statuses: dict[str, str]) -> Table:
+def _job_table(plan: Plan) -> Table:
     table = Table(title="jobs (dry run)")
     for name in ("job id", "category", "seed", "ablation", "profile", "done?"):
         table.add_column(name)
-    tally = store.Tally.of((c.job_id for c in plan.configs), statuses)
-    marks = dict.fromkeys(tally.done, "yes") | dict.fromkeys(tally.failed, "failed")
+    runs = plan.to_run or store.ToRun((), (), (), (), store.current_revision())
+    marks = dict.fromkeys(runs.done, "yes") | dict.fromkeys(runs.failed, "failed")
+    marks |= {j: f"revision {r}: re-run" for j, r in runs.stale}
     for c in plan.configs:
         table.add_row(c.job_id, c.category, str(c.seed), c.ablation, plan.profile, marks.get(c.job_id, "no"))
     return table
@@ -555,20 +600,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     if isinstance(sweeps, int):
         return sweeps
     table = Table(title=f"sweeps under {args.results}")
-    for name in ("sweep", "profile", "dataset", "jobs", "done", "failed", "pending", "other results"):
+    for name in ("sweep", "profile", "dataset", "jobs", "done", "failed", "pending", "other results", "results by revision"):
         table.add_column(name, justify="left" if name in ("sweep", "profile", "dataset") else "right")
     failures: list[tuple[str, str, str]] = []
+    current, stale = store.current_revision(), 0
     for sweep in sweeps:
-        statuses = store.job_statuses(args.results, sweep)
+        states = store.job_states(args.results, sweep)
+        statuses = {job_id: state.status for job_id, state in states.items()}
         ids, prof, dataset = _spec_jobs(args.results, sweep, errors)
         tally = store.Tally.of(ids or sorted(statuses), statuses)
         other = len(set(statuses) - set(ids or statuses))
         counts = (tally.total, len(tally.done), len(tally.failed), len(tally.pending), other)
-        table.add_row(sweep, prof, dataset, *map(str, counts))
+        by_revision = pd.Series([s.revision for s in states.values()], dtype="int64").value_counts().sort_index()
+        stale += int(by_revision.drop(current, errors="ignore").sum())
+        table.add_row(sweep, prof, dataset, *map(str, counts), ", ".join(f"{r}: {n}" for r, n in by_revision.items()))
         if tally.failed:
             rows = store.load_results(args.results, sweep)
             for r in store.records(rows[rows["job_id"].isin(tally.failed)]):
                 failures.append((sweep, str(r.job_id), str(r.error).splitlines()[0][:160] if r.error else ""))
+    if stale:
+        table.caption = (
+            f"{stale} result(s) are of another revision than this code's ({current}): `harness run` re-runs them "
+            "unless --accept-revision N (README 'What a result means')"
+        )
     console.print(table)
     if failures:
         ftable = Table(title="failed jobs (--retry-failed re-runs them)")
@@ -593,14 +647,25 @@ def _spec_jobs(results: Path, sweep: str, errors: Console) -> tuple[list[str], s
         return [], "?", "?"
 
 
-def _print_summary(console: Console, results: Path, sweep: str, markdown: bool, price: float | None = None) -> None:
+def _print_summary(
+    console: Console, results: Path, sweep: str, markdown: bool, price: float | None = None, by_revision: bool = False
+) -> None:
+    """The sweep's tables; rows of several revisions are never averaged together (harness.revisions):
+    one set of tables per revision with `by_revision`, else MixedRevisions."""
     rows = store.load_results(results, sweep)
-    tables = report.summary_tables(rows, sweep, price)
-    for table in tables:
-        if markdown:
-            console.out(report.to_markdown(table))
-        else:
-            console.print(report.to_rich(table))
+    groups = revisions.split(rows, by_revision, f"sweep {sweep!r}")
+    for revision, group in groups:
+        label = sweep if len(groups) == 1 else f"{sweep} · revision {revision}"
+        for table in report.summary_tables(group, label, price):
+            if markdown:
+                console.out(report.to_markdown(table))
+            else:
+                console.print(report.to_rich(table))
+    dirty = revisions.dirty_warning(rows)
+    if dirty and markdown:
+        console.out(f"> **warning:** {dirty}\n")
+    elif dirty:
+        console.print(f"[yellow]warning:[/] {escape(dirty)}", highlight=False)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -615,11 +680,25 @@ def cmd_report(args: argparse.Namespace) -> int:
             highlight=False,
         )
         return EXIT_BAD_INPUT
+    try:
+        for sweep in sweeps:  # every sweep is checked before anything is printed or written
+            revisions.split(store.load_results(args.results, sweep), args.by_revision, f"sweep {sweep!r}")
+    except revisions.MixedRevisions as err:
+        return _error(errors, err)
     for sweep in sweeps:
-        _print_summary(console, args.results, sweep, args.markdown, args.price_per_gpu_hour)
+        _print_summary(console, args.results, sweep, args.markdown, args.price_per_gpu_hour, args.by_revision)
         if args.html is not None:
-            from harness import report_html  # matplotlib only when asked for
-
-            path = report_html.write_report(args.results, sweep, Path(args.html) if args.html else None, args.price_per_gpu_hour)
-            errors.print(f"HTML report of {sweep}: {path} ({path.stat().st_size / 1024:.0f} KB)", highlight=False)
+            _write_html(args, sweep, errors)
     return EXIT_OK
+
+
+def _write_html(args: argparse.Namespace, sweep: str, errors: Console) -> None:
+    """The sweep's HTML report; with --by-revision one page per revision, named <stem>-revision-N.html."""
+    from harness import report_html  # matplotlib only when asked for
+
+    path = Path(args.html) if args.html else report_html.default_path(args.results, sweep)
+    found = revisions.counts(store.load_results(args.results, sweep))
+    pages = [(None, path)] if len(found) <= 1 else [(r, path.with_name(f"{path.stem}-revision-{r}{path.suffix}")) for r in found]
+    for revision, page in pages:
+        written = report_html.write_report(args.results, sweep, page, args.price_per_gpu_hour, revision)
+        errors.print(f"HTML report of {sweep}: {written} ({written.stat().st_size / 1024:.0f} KB)", highlight=False)

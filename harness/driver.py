@@ -69,9 +69,12 @@ def run_sweep(
     synthetic: SyntheticData | None = None,
     tick_s: float = 0.25,
     checkpoint_every: int = 0,
+    accept_revisions: Sequence[int] = (),
 ) -> SweepOutcome:
     """Run every job of `configs` not done yet, one actor each, persisting each result as it
-    arrives: `ok` jobs are skipped (all re-run with `force`), failed ones unless `retry_failed`.
+    arrives: `ok` jobs are skipped (all re-run with `force`), failed ones unless `retry_failed`,
+    and results of another revision than this code's are re-run unless in `accept_revisions`
+    (the one skip rule, harness.store.to_run).
     Jobs checkpoint every `checkpoint_every` steps (0: never) and resume from one (harness.checkpoints).
     Raises PreflightError before any job starts when the cluster or the data cannot serve the
     sweep. Uses the open Ray session or opens one (harness.cluster.session). Takes no lock: `python
@@ -79,11 +82,14 @@ def run_sweep(
     emit = on_event or (lambda _e: None)
     t0 = time.monotonic()
     check_job_fn(job_fn)
-    tally = store.Tally.of((c.job_id for c in configs), {} if force else store.job_statuses(results_dir, sweep_name))
-    not_rerun = () if retry_failed else tally.failed
-    to_run = [c for c in configs if c.job_id not in set(tally.done) | set(not_rerun)]
+    plan = store.plan_run(
+        results_dir, sweep_name, (c.job_id for c in configs), force=force, retry_failed=retry_failed,
+        accept_revisions=accept_revisions,
+    )  # fmt: skip
+    running = set(plan.run)
+    to_run = [c for c in configs if c.job_id in running]
     loop = _Loop(to_run, sweep_name, Path(results_dir), job_fn, max_retries, emit, profile, synthetic, tick_s, checkpoint_every)
-    started = SweepStarted(sweep_name, len(configs), tuple(c.job_id for c in to_run), tally.done, not_rerun, None, 0)
+    started = SweepStarted(sweep_name, len(configs), tuple(c.job_id for c in to_run), plan.done, plan.failed, None, 0)
     if not to_run:  # everything is in the store: no Ray needed
         emit(started)
     else:
@@ -102,8 +108,9 @@ def run_sweep(
         ran=started.to_run,
         succeeded=tuple(loop.succeeded),
         failed=tuple(loop.failed),
-        done_before=tally.done,
-        failed_before=not_rerun,
+        done_before=plan.done,
+        failed_before=plan.failed,
+        stale=plan.stale,
         retries=loop.retries,
         max_running=loop.max_running,
         wall_s=time.monotonic() - t0,

@@ -127,6 +127,7 @@ class SweepOutcome:
     request: JobRequest | None  # None when nothing had to run
     resumed: tuple[tuple[str, int], ...] = ()  # (job_id, step) of launches that started from a checkpoint
     checkpoints_written: int = 0
+    stale: tuple[tuple[str, int], ...] = ()  # (job_id, revision) of results of another revision, re-run
 
     @property
     def ok(self) -> bool:

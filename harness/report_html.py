@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness import compare_view, report, store
+from harness import compare_view, report, revisions, store
 from harness.reference import PAPER, TOOTOUCH, Reference
 from harness.visuals_store import StoredVisuals, load_visuals
 from memseg.atomic import write_text_atomic
@@ -72,16 +72,28 @@ def default_path(results_dir: str | Path, sweep: str) -> Path:
 
 
 def write_report(
-    results_dir: str | Path, sweep: str, path: str | Path | None = None, price_per_gpu_hour: float | None = None
+    results_dir: str | Path,
+    sweep: str,
+    path: str | Path | None = None,
+    price_per_gpu_hour: float | None = None,
+    revision: int | None = None,
 ) -> Path:
     """Build the sweep's report and write it (default <results>/<sweep>/report.html); the path."""
     out = Path(path) if path is not None else default_path(results_dir, sweep)
-    return write_text_atomic(out, build_report(results_dir, sweep, price_per_gpu_hour))
+    return write_text_atomic(out, build_report(results_dir, sweep, price_per_gpu_hour, revision))
 
 
-def build_report(results_dir: str | Path, sweep: str, price_per_gpu_hour: float | None = None) -> str:
-    """The whole page as one string (with a cost column in the GPU-time table at `price_per_gpu_hour`)."""
+def build_report(
+    results_dir: str | Path, sweep: str, price_per_gpu_hour: float | None = None, revision: int | None = None
+) -> str:
+    """The whole page as one string (with a cost column in the GPU-time table at `price_per_gpu_hour`),
+    of the rows of `revision` alone when given. Rows of several revisions: MixedRevisions
+    (harness.revisions), never one page that averages them."""
     rows = store.load_results(results_dir, sweep)
+    if revision is not None:
+        rows = rows[rows["revision"] == revision]
+        sweep = f"{sweep} · revision {revision}"
+    revisions.split(rows, what=f"sweep {sweep!r}")
     ok = rows[rows["status"] == store.STATUS_OK]
     visuals = {job_id: v for job_id in ok["job_id"] if (v := load_visuals(results_dir, sweep, job_id)) is not None}
     sections = [
@@ -142,8 +154,7 @@ def table_html(table: report.TableData) -> str:
 
 
 def _summary_section(rows: pd.DataFrame, sweep: str, price_per_gpu_hour: float | None = None) -> str:
-    warning = report.caveat(rows)
-    box = f'<p class="warning">Warning: {_e(warning)}</p>\n' if warning else ""
+    box = "".join(f'<p class="warning">Warning: {_e(w)}</p>\n' for w in (report.caveat(rows), revisions.dirty_warning(rows)) if w)
     return box + "\n".join(table_html(t) for t in report.summary_tables(rows, sweep, price_per_gpu_hour))
 
 
@@ -254,7 +265,10 @@ def _failed_section(rows: pd.DataFrame) -> str:
 
 def _provenance_section(rows: pd.DataFrame, spec_text: str | None) -> str:
     facts = [
+        ("revision", _counted(rows["revision"].astype(str))),
         ("git sha", _counted(rows["git_sha"], empty="(not a git checkout)")),
+        ("uncommitted changes", _counted(rows["git_dirty"].map({True: "yes", False: "no"}).fillna(""), empty="(not recorded)")),
+        ("package version", _counted(rows["package_version"], empty="(not recorded)")),
         ("torch", _counted(rows["torch"])),
         ("CUDA", _counted(rows["cuda"], empty="(none)")),
         ("timm", _counted(rows["timm"])),

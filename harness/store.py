@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.progress import WorkerInfo
+from memseg import revision as code_revision
 from memseg.atomic import write_atomic, write_text_atomic
 from memseg.categories import foreground_rule, resolve
 from memseg.caveats import random_init_on_real_data
@@ -30,6 +31,7 @@ from memseg.config import JobConfig, JobResult
 from memseg.data.registry import settings_of
 from memseg.metrics import METRIC_KEYS
 from memseg.protocol import LEGACY_PROTOCOL, EvalProtocol, protocol_for
+from memseg.revision import LEGACY_REVISION
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -107,6 +109,13 @@ JOB_SCHEMA = pa.schema(
         ("timm", _str),
         ("python", _str),
         ("git_sha", _str),
+        # Which code made the row (memseg.provenance, README "What a result means"): the revision of what
+        # the numbers mean (rows written before it was recorded read as memseg.revision.LEGACY_REVISION),
+        # whether the checkout had uncommitted changes (null: not a git checkout, or not recorded), and
+        # the package version (the code's one identity when installed from a wheel, git_sha then "").
+        ("revision", _i64),
+        ("git_dirty", pa.bool_()),
+        ("package_version", _str),
         ("started_at", _str),
         ("finished_at", _str),
         ("recorded_at", _str),
@@ -133,7 +142,7 @@ JOB_SCHEMA = pa.schema(
 SCORES_SCHEMA = pa.schema([("job_id", _str), ("path", _str), ("label", _i64), ("defect_type", _str), ("score", _f64)])
 METRICS = METRIC_KEYS  # the metric columns, as memseg.metrics names them
 TIMINGS = ("train_s", "eval_s", "infer_images_per_s", "train_steps_per_s", "sim_images_per_s", "peak_mem_mb")
-_ENV_KEYS = ("device", "device_name", "torch", "cuda", "timm", "python", "git_sha")
+_ENV_KEYS = ("device", "device_name", "torch", "cuda", "timm", "python", "git_sha", "package_version")
 
 
 def sweep_dir(results_dir: str | Path, sweep: str) -> Path:
@@ -248,7 +257,25 @@ def row_from_result(
     row.update({k: _float(result.metrics.get(k)) for k in METRICS})
     row.update({k: _float(result.timings.get(k)) for k in TIMINGS})
     row.update({k: str(env.get(k, "")) for k in _ENV_KEYS})
+    row.update(_code_fields(env))
     return row
+
+
+def current_revision() -> int:
+    """The revision of the code in this process (read at call time, so a test can change it)."""
+    return code_revision.REVISION
+
+
+def _code_fields(env: Mapping[str, Any]) -> dict[str, Any]:
+    """The revision and git_dirty of a job's environment (memseg.provenance writes them as text):
+    the worker's own revision when it recorded one, else this process's (a job function that
+    records none, e.g. a test's fake, runs the code of this checkout)."""
+    recorded = str(env.get("revision", "")).strip()
+    dirty = str(env.get("git_dirty", "")).strip().lower()
+    return {
+        "revision": int(recorded) if recorded.isdigit() else current_revision(),
+        "git_dirty": {"true": True, "false": False}.get(dirty),
+    }
 
 
 def row_from_failure(
@@ -281,6 +308,7 @@ def row_from_failure(
         recorded_at=recorded_at,
         wall_s=wall_s,
         **gpu_fields(wall_s, gpu_share),
+        revision=current_revision(),  # what the driver ran it as: failed at this revision
     )
     return row
 
@@ -347,17 +375,107 @@ def _read(path: Path, schema: pa.Schema) -> pa.Table:
     return table.select(schema.names).cast(schema)
 
 
-def job_statuses(results_dir: str | Path, sweep: str) -> dict[str, str]:
-    """job_id -> status of every committed job of the sweep (reads only two columns)."""
-    statuses: dict[str, str] = {}
+@dataclass(frozen=True)
+class JobState:
+    """What the store holds of one committed job: its status and the revision that made it."""
+
+    status: str
+    revision: int
+
+
+def job_states(results_dir: str | Path, sweep: str) -> dict[str, JobState]:
+    """job_id -> status and revision of every committed job of the sweep (reads only those columns;
+    a row without a revision reads as LEGACY_REVISION)."""
+    states: dict[str, JobState] = {}
     for path in _job_files(results_dir, sweep):
         try:
-            table = pq.read_table(path, columns=["job_id", "status"])
+            columns = [c for c in ("job_id", "status", "revision") if c in pq.read_schema(path).names]
+            table = pq.read_table(path, columns=columns)
         except (OSError, pa.ArrowInvalid) as err:
             raise ValueError(f"result file {path} is unreadable ({err}); delete it to re-run that job") from None
-        for job_id, status in zip(table["job_id"].to_pylist(), table["status"].to_pylist()):
-            statuses[job_id] = status
-    return statuses
+        revisions = table["revision"].to_pylist() if "revision" in columns else [None] * len(table)
+        for job_id, status, revision in zip(table["job_id"].to_pylist(), table["status"].to_pylist(), revisions):
+            states[job_id] = JobState(status, LEGACY_REVISION if revision is None else int(revision))
+    return states
+
+
+def job_statuses(results_dir: str | Path, sweep: str) -> dict[str, str]:
+    """job_id -> status of every committed job of the sweep, whatever its revision."""
+    return {job_id: state.status for job_id, state in job_states(results_dir, sweep).items()}
+
+
+@dataclass(frozen=True)
+class ToRun:
+    """The one skip rule's answer (`to_run`), for the driver and the plan alike: the jobs to run,
+    those kept as done or failed, and those whose committed result is of another revision."""
+
+    run: tuple[str, ...]  # in the order given
+    done: tuple[str, ...]  # ok at this revision or an accepted one: not re-run
+    failed: tuple[str, ...]  # failed at this revision or an accepted one, not re-run (no retry_failed)
+    stale: tuple[tuple[str, int], ...]  # (job_id, revision): committed at another revision, re-run
+    revision: int  # the revision this run writes
+
+    def stale_by_revision(self) -> dict[int, int]:
+        """Revision -> number of jobs re-run because their result is of that revision."""
+        counts: dict[int, int] = {}
+        for _, revision in self.stale:
+            counts[revision] = counts.get(revision, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def describe_stale(self) -> str:
+        """ "12 done at revision 1, re-run at revision 2 (--accept-revision 1 keeps them)", or ""."""
+        counts = self.stale_by_revision()
+        if not counts:
+            return ""
+        done = ", ".join(f"{n} done at revision {r}" for r, n in counts.items())
+        flags = " ".join(f"--accept-revision {r}" for r in counts)
+        return f"{done}, re-run at revision {self.revision} ({flags} keeps them)"
+
+
+def to_run(
+    job_ids: Iterable[str],
+    states: Mapping[str, JobState],
+    *,
+    force: bool = False,
+    retry_failed: bool = False,
+    accept_revisions: Iterable[int] = (),
+    revision: int | None = None,
+) -> ToRun:
+    """THE skip rule: a job runs unless its committed result is of this revision (or one in
+    `accept_revisions`) and is ok, or failed without `retry_failed`; `force` runs every job. A
+    result of any other revision is not done: the job runs again (the row is replaced)."""
+    current = current_revision() if revision is None else revision
+    accepted = {current, *accept_revisions}
+    run: list[str] = []
+    done: list[str] = []
+    failed: list[str] = []
+    stale: list[tuple[str, int]] = []
+    for job_id in job_ids:
+        state = None if force else states.get(job_id)
+        if state is not None and state.revision not in accepted:
+            stale.append((job_id, state.revision))
+        elif state is not None and state.status == STATUS_OK:
+            done.append(job_id)
+            continue
+        elif state is not None and state.status == STATUS_FAILED and not retry_failed:
+            failed.append(job_id)
+            continue
+        run.append(job_id)
+    return ToRun(tuple(run), tuple(done), tuple(failed), tuple(stale), current)
+
+
+def plan_run(
+    results_dir: str | Path,
+    sweep: str,
+    job_ids: Iterable[str],
+    *,
+    force: bool = False,
+    retry_failed: bool = False,
+    accept_revisions: Iterable[int] = (),
+) -> ToRun:
+    """`to_run` on what the store holds of `sweep` (nothing is read with `force`)."""
+    states = {} if force else job_states(results_dir, sweep)
+    return to_run(job_ids, states, force=force, retry_failed=retry_failed, accept_revisions=accept_revisions)
 
 
 def list_sweeps(results_dir: str | Path) -> list[str]:
@@ -378,7 +496,12 @@ def load_results(results_dir: str | Path, sweep: str | None = None) -> pd.DataFr
     sweeps = [sweep] if sweep is not None else list_sweeps(results_dir)
     tables = [_read(p, JOB_SCHEMA) for s in sweeps for p in _job_files(results_dir, s)]
     table = pa.concat_tables(tables) if tables else JOB_SCHEMA.empty_table()
-    return _fill_legacy_protocol(table.to_pandas())
+    return _fill_legacy_revision(_fill_legacy_protocol(table.to_pandas()))
+
+
+def _fill_legacy_revision(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows from before revisions were recorded read as LEGACY_REVISION (memseg.revision)."""
+    return rows.astype({"revision": "Int64"}).fillna({"revision": LEGACY_REVISION}).astype({"revision": "int64"})
 
 
 def _fill_legacy_protocol(rows: pd.DataFrame) -> pd.DataFrame:

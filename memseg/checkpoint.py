@@ -9,13 +9,15 @@ caller's business (the harness's driver writes it to its results folder).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as _load_safetensors
 from safetensors.torch import save as _save_safetensors
+
+from memseg import revision as code_revision
 
 FORMAT = "memseg-train-checkpoint/1"
 _META_KEY = "memseg_checkpoint"
@@ -27,15 +29,18 @@ _NOT_SAVED_PREFIX = "memory_"
 class TrainCheckpoint:
     """The training state after `step` completed steps. `tensors` holds the model's state (minus
     the memory bank), the optimizer's per-parameter state and the RNG states; `meta` the JSON
-    scalars: optimizer param groups, scheduler state, train seconds so far."""
+    scalars: optimizer param groups, scheduler state, train seconds so far. `revision`: the revision
+    of the code that wrote it (memseg.revision; a checkpoint without one reads as LEGACY_REVISION);
+    another revision's checkpoint is never resumed."""
 
     job_id: str
     step: int
     tensors: dict[str, torch.Tensor]
     meta: dict[str, Any]
+    revision: int = field(default_factory=lambda: code_revision.REVISION)
 
     def to_bytes(self) -> bytes:
-        header = {"format": FORMAT, "job_id": self.job_id, "step": self.step, **self.meta}
+        header = {"format": FORMAT, "job_id": self.job_id, "step": self.step, "revision": self.revision, **self.meta}
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.tensors.items()}
         return _save_safetensors(tensors, metadata={_META_KEY: json.dumps(header)})
 
@@ -49,7 +54,8 @@ class TrainCheckpoint:
             raise ValueError(f"not a memseg training checkpoint ({type(err).__name__}: {err})") from None
         if header.pop("format", None) != FORMAT:
             raise ValueError(f"not a memseg training checkpoint of format {FORMAT}")
-        return cls(job_id=header.pop("job_id"), step=int(header.pop("step")), tensors=tensors, meta=header)
+        revision = int(header.pop("revision", code_revision.LEGACY_REVISION))
+        return cls(job_id=header.pop("job_id"), step=int(header.pop("step")), tensors=tensors, meta=header, revision=revision)
 
 
 def _read_metadata(data: bytes) -> dict[str, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import platform
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import torch
 
 from memseg import artefacts
 from memseg import checkpoint as train_checkpoint
+from memseg import revision as code_revision
 from memseg.categories import resolve
 from memseg.checkpoint import TrainCheckpoint
 from memseg.clock import utc_now
@@ -31,6 +31,7 @@ from memseg.model import MemSeg
 from memseg.official import OfficialImport, import_official
 from memseg.procedural import procedural_textures
 from memseg.protocol import EvalProtocol, protocol_for
+from memseg.provenance import code_identity
 from memseg.simulate import AnomalySimulator
 from memseg.train_step import StepParts, StepPath, StepRunner, fit_restored_groups, make_optimizer, plan_step_path, to_float
 from memseg.visuals import MAX_CURVE_POINTS, job_visuals
@@ -215,9 +216,15 @@ class _CheckpointHooks:
 
 
 def check_resume(checkpoint: TrainCheckpoint, config: JobConfig) -> None:
-    """A checkpoint resumes only the job that wrote it, and only before its last step."""
+    """A checkpoint resumes only the job that wrote it, written by code of this revision, and only
+    before its last step."""
     if checkpoint.job_id != config.job_id:
         raise ValueError(f"the checkpoint is of job {checkpoint.job_id}, not of {config.job_id}")
+    if checkpoint.revision != code_revision.REVISION:
+        raise ValueError(
+            f"the checkpoint of job {config.job_id} was written at revision {checkpoint.revision}, "
+            f"this code is revision {code_revision.REVISION}: it cannot be resumed"
+        )
     if not 0 < checkpoint.step < config.steps:
         raise ValueError(f"the checkpoint of job {config.job_id} is at step {checkpoint.step}, outside 1..{config.steps - 1}")
 
@@ -399,7 +406,8 @@ def peak_memory_mb(device: torch.device) -> float:
 
 
 def environment(device: torch.device) -> dict[str, str]:
-    """What produced the numbers, so a result row can be traced back."""
+    """What produced the numbers, so a result row can be traced back (memseg.provenance: the revision,
+    the git commit and whether the checkout was dirty, the package version)."""
     import timm
 
     return {
@@ -410,24 +418,8 @@ def environment(device: torch.device) -> dict[str, str]:
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "node": platform.node(),
-        "git_sha": git_sha(),
+        **code_identity(),  # revision, git_sha, git_dirty, package_version
     }
-
-
-def git_sha() -> str:
-    """The commit of the checkout this package runs from, or "" outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def _data_root(config: JobConfig) -> str:

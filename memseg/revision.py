@@ -15,6 +15,5 @@ LEGACY_REVISION = 1
 HISTORY: dict[int, str] = {
     1: "Every result written before revisions were recorded (up to main 695c6d8): the pre-issue-10 network "
     "and the official network of issue 10 alike; only their git_sha tells them apart.",
-    2: "The official network (issue 10), the smoke profile at lr 1e-2; the first revision recorded in every "
-    "row and checkpoint.",
+    2: "The official network (issue 10), the smoke profile at lr 1e-2; the first revision recorded in every row and checkpoint.",
 }

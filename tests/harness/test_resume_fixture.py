@@ -13,6 +13,7 @@ import yaml
 from harness import driver, report, store
 from harness.sweep import expand, spec_from_dict
 from memseg.config import JobConfig
+from memseg.revision import LEGACY_REVISION
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "results_v1"
 SWEEP = "fixture-v1"
@@ -93,6 +94,7 @@ def test_job_ids_of_that_day_are_unchanged(values, expected):
 def test_old_results_load_with_today_s_schema(results):
     rows = store.load_results(results, SWEEP)
     assert list(rows.columns) == store.JOB_SCHEMA.names
+    assert (rows["revision"] == LEGACY_REVISION).all()  # written before revisions were recorded
     assert sorted(rows["job_id"]) == sorted(DONE + FAILED)
     assert store.job_statuses(results, SWEEP) == {**dict.fromkeys(DONE, "ok"), **dict.fromkeys(FAILED, "failed")}
     ok = rows.set_index("job_id").loc[list(DONE)]
@@ -102,12 +104,17 @@ def test_old_results_load_with_today_s_schema(results):
     assert {r[0] for r in table.rows} == {"bottle", "carpet", "grid", "average"}
 
 
-def test_the_sweep_of_that_day_resumes_and_reruns_nothing(results):
+def test_the_sweep_of_that_day_is_rerun_unless_its_revision_is_accepted(results):
     spec = spec_from_dict(yaml.safe_load(store.read_spec(results, SWEEP) or ""))
     configs = expand(spec)
     assert sorted(c.job_id for c in configs) == sorted(DONE + FAILED)
-    # Nothing to run: no Ray starts, and a job function that would fail is never called.
-    outcome = driver.run_sweep(configs, SWEEP, results, job_fn="tests.harness.fakes:failing_job", data_check=None)
+    # Its results are of the legacy revision: not done for today's code (issue 22) ...
+    plan = store.plan_run(results, SWEEP, [c.job_id for c in configs])
+    assert sorted(plan.run) == sorted(DONE + FAILED) and plan.stale_by_revision() == {LEGACY_REVISION: 6}
+    # ... unless accepted. Nothing to run: no Ray starts, and a job function that would fail is never called.
+    outcome = driver.run_sweep(
+        configs, SWEEP, results, job_fn="tests.harness.fakes:failing_job", data_check=None, accept_revisions=[LEGACY_REVISION]
+    )
     assert outcome.ran == () and sorted(outcome.done_before) == sorted(DONE)
     assert sorted(outcome.failed_before) == sorted(FAILED) and not outcome.ok
     assert sorted(p.name for p in (results / SWEEP / "jobs").iterdir()) == sorted(f"{j}.parquet" for j in DONE + FAILED)
