@@ -3,17 +3,20 @@ from the Parquet files alone (no Ray), and the regression gate for CI pipelines.
 
 Exit status: 0 compared (and the gate, if asked, passed), 1 the gate failed (the candidate is
 significantly worse than the baseline by more than the margin on some metric), 2 bad input
-(unknown sweep or ablation, rows measured under different protocols, nothing pairs).
+(unknown sweep or ablation, rows measured under different protocols or of several revisions, nothing
+pairs).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 
-from harness import compare, compare_view, report, store
+from harness import compare, compare_view, report, revisions, store
 from harness.sweep import parse_ablations
 from memseg.config import check_names
 from memseg.metrics import METRICS
@@ -51,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fmt.add_argument("--markdown", action="store_true", help="Markdown tables instead of terminal tables")
     fmt.add_argument("--json", action="store_true", help="one JSON object with every number")
     out.add_argument(
+        "--by-revision",
+        action="store_true",
+        help="with --sweep: compare revision by revision (default: a sweep holding rows of several revisions "
+        "is refused); two sweeps must each hold one revision",
+    )
+    out.add_argument(
         "--fail-if-worse",
         type=float,
         metavar="MARGIN",
@@ -64,33 +73,43 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not console.is_terminal:
         console.width = max(console.width, 160)
     try:
-        study = build_study(args)
-    except ValueError as err:  # ProtocolMismatch included
+        by_revision = build_studies(args)
+    except ValueError as err:  # ProtocolMismatch and MixedRevisions included
         errors.print(f"[red]error:[/] {err}", markup=True, highlight=False)
         return EXIT_BAD_INPUT
-    empty = [c for c in study.comparisons if not c.pairs]
-    if empty:  # a gate that compared nothing must not pass
-        c = empty[0]
-        first = f"; e.g. {c.unpaired[0].job_id}: {c.unpaired[0].reason}" if c.unpaired else ""
-        errors.print(
-            f"[red]error:[/] {c.name}: no run of {c.candidate.label} pairs with a run of {c.baseline.label} "
-            f"(same category, seed and config){first}",
-            markup=True,
-            highlight=False,
-        )
-        return EXIT_BAD_INPUT
-    labels = {m: METRICS[m] for m in study.metrics}
+    studies = [study for _, study in by_revision]
+    for study in studies:
+        empty = [c for c in study.comparisons if not c.pairs]
+        if empty:  # a gate that compared nothing must not pass
+            c = empty[0]
+            first = f"; e.g. {c.unpaired[0].job_id}: {c.unpaired[0].reason}" if c.unpaired else ""
+            errors.print(
+                f"[red]error:[/] {c.name}: no run of {c.candidate.label} pairs with a run of {c.baseline.label} "
+                f"(same category, seed and config){first}",
+                markup=True,
+                highlight=False,
+            )
+            return EXIT_BAD_INPUT
+    labels = {m: METRICS[m] for m in studies[0].metrics}
     if args.json:
-        console.out(compare_view.to_json(study), highlight=False)
+        text = compare_view.to_json(studies[0]) if len(studies) == 1 else _json_by_revision(by_revision)
+        console.out(text, highlight=False)
     else:
-        for table in compare_view.comparison_tables(study, labels):
-            if args.markdown:
-                console.out(report.to_markdown(table), highlight=False)
-            else:
-                console.print(report.to_rich(table))
+        for revision, study in by_revision:
+            if len(by_revision) > 1:  # --by-revision: each revision under its own heading
+                heading = f"{args.sweep} · revision {revision}"
+                if args.markdown:
+                    console.out(f"## {heading}\n", highlight=False)
+                else:
+                    console.rule(heading)
+            for table in compare_view.comparison_tables(study, labels):
+                if args.markdown:
+                    console.out(report.to_markdown(table), highlight=False)
+                else:
+                    console.print(report.to_rich(table))
     if args.fail_if_worse is None:
         return EXIT_OK
-    failed = compare.regressions(study, args.fail_if_worse)
+    failed = [f for study in studies for f in compare.regressions(study, args.fail_if_worse)]
     for comparison, e in failed:
         errors.print(
             f"[red]regression:[/] {comparison.name}: {labels[e.metric]} {e.diff:+.2f} points "
@@ -104,8 +123,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_study(args: argparse.Namespace) -> compare.Study:
-    """The comparison the flags ask for. ValueError (with the reason) for any user error."""
+def _json_by_revision(studies: list[tuple[int | None, compare.Study]]) -> str:
+    """--json --by-revision: one object, a study per revision."""
+    return json.dumps({f"revision {r}": json.loads(compare_view.to_json(s)) for r, s in studies}, indent=2)
+
+
+def build_studies(args: argparse.Namespace) -> list[tuple[int | None, compare.Study]]:
+    """The comparisons the flags ask for, each with its revision: one, or with --by-revision one
+    per revision of --sweep. Rows of several revisions are never pooled (harness.revisions.split):
+    without --by-revision a sweep holding several is refused. Two sweeps (--baseline, --candidate)
+    must each hold one revision, which may differ: that is what a regression gate compares."""
+    if args.sweep is None or args.baseline is not None or args.candidate is not None:
+        return [(None, build_study(args))]
+    rows = _rows(args.results, args.sweep)
+    groups = revisions.split(rows, args.by_revision, f"sweep {args.sweep!r}")
+    if len(groups) == 1:
+        return [(groups[0][0], build_study(args, rows))]
+    return [(r, build_study(args, part, f"{args.sweep} · revision {r}")) for r, part in groups]
+
+
+def build_study(args: argparse.Namespace, sweep_rows: pd.DataFrame | None = None, label: str | None = None) -> compare.Study:
+    """The comparison the flags ask for (of `sweep_rows` when given: one revision of --sweep,
+    titled `label`). ValueError (with the reason) for any user error."""
     metrics = _metrics(args.metrics)
     if args.fail_if_worse is not None and args.fail_if_worse < 0:
         raise ValueError(f"--fail-if-worse takes a margin in points >= 0, got {args.fail_if_worse:g}")
@@ -117,9 +156,12 @@ def build_study(args: argparse.Namespace) -> compare.Study:
         if args.baseline is None or args.candidate is None:
             raise ValueError("comparing two sweeps needs both --baseline SWEEP and --candidate SWEEP")
         ablations = parse_ablations(args.ablations) if args.ablations else None
+        base, cand = _rows(args.results, args.baseline), _rows(args.results, args.candidate)
+        revisions.split(base, what=f"the baseline sweep {args.baseline!r}")  # each side one revision
+        revisions.split(cand, what=f"the candidate sweep {args.candidate!r}")
         return compare.compare_sweeps(
-            _rows(args.results, args.baseline),
-            _rows(args.results, args.candidate),
+            base,
+            cand,
             metrics,
             settings,
             baseline=args.baseline,
@@ -128,7 +170,9 @@ def build_study(args: argparse.Namespace) -> compare.Study:
         )
     if args.sweep is None:
         raise ValueError("say what to compare: --sweep S [--ablations full,no_memory] or --baseline A --candidate B")
-    rows = _rows(args.results, args.sweep)
+    rows = _rows(args.results, args.sweep) if sweep_rows is None else sweep_rows
+    if sweep_rows is None:
+        revisions.split(rows, what=f"sweep {args.sweep!r}")
     if args.ablations:
         names = parse_ablations(args.ablations)
     else:
@@ -136,7 +180,7 @@ def build_study(args: argparse.Namespace) -> compare.Study:
         names = ("full", *[a for a in present if a != "full"])
     if len(names) < 2:
         raise ValueError(f"--ablations needs a baseline and at least one candidate, got {', '.join(names)}")
-    return compare.compare_ablations(rows, names[0], list(names[1:]), metrics, settings, sweep=args.sweep)
+    return compare.compare_ablations(rows, names[0], list(names[1:]), metrics, settings, sweep=label or args.sweep)
 
 
 def _rows(results: Path, sweep: str):

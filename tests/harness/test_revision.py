@@ -4,6 +4,8 @@ two revisions. Nothing here hard-codes a revision: `REVISION - 1` is "the revisi
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -19,6 +21,7 @@ from memseg.job import check_resume
 from memseg.revision import REVISION
 from tests.harness.fakes import fake_result
 from tests.harness.test_cli_run import _run_argv, _table_lines
+from tests.harness.test_compare import main, make_rows, write
 
 OLD = REVISION - 1
 
@@ -182,3 +185,32 @@ def test_the_summary_warns_once_about_dirty_rows(cli, capsys, tmp_path):
     store.write_job(results, _row("bottle", 1, git_dirty="true"))
     assert cli(["report", "--results", str(results)]) == 0
     assert " ".join(capsys.readouterr().out.split()).count("1 of 2 result(s) came from a checkout with uncommitted changes") == 1
+
+
+def test_compare_refuses_a_sweep_of_two_revisions_or_compares_each(tmp_path, capsys):
+    rows = make_rows(-2.0, categories=("bottle", "carpet"), seeds=(0, 1, 2), sweep="s")
+    write(tmp_path, rows.assign(revision=[OLD if s == 0 else REVISION for s in rows["seed"]]))
+    argv = ["compare", "--results", str(tmp_path), "--sweep", "s"]
+    assert main(argv) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"revision {OLD}: 4 rows, revision {REVISION}: 8 rows" in err and "--by-revision" in err
+    assert main([*argv, "--by-revision", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("### no_memory vs full: overall") == 2
+    assert out.index(f"## s · revision {OLD}") < out.index(f"## s · revision {REVISION}")
+    assert main([*argv, "--by-revision", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert sorted(data) == [f"revision {OLD}", f"revision {REVISION}"]
+    assert len(data[f"revision {OLD}"]["comparisons"][0]["pairs"]) == 2  # bottle and carpet at seed 0
+    assert len(data[f"revision {REVISION}"]["comparisons"][0]["pairs"]) == 4
+
+    # Two sweeps may each be of its own revision (a gate compares the code before and after) ...
+    base = make_rows(0.0, categories=("bottle",), seeds=(0, 1), ablations=("full", "no_memory"), sweep="before")
+    write(tmp_path, base[base["ablation"] == "full"].assign(revision=OLD))
+    write(tmp_path, base[base["ablation"] == "full"].assign(sweep="after", revision=REVISION))
+    two = ["compare", "--results", str(tmp_path), "--baseline", "before", "--candidate", "after"]
+    assert main(two) == 0
+    capsys.readouterr()
+    # ... but not a side that mixes two.
+    assert main(["compare", "--results", str(tmp_path), "--baseline", "s", "--candidate", "after"]) == 2
+    assert "the baseline sweep 's' hold rows of 2 revisions" in " ".join(capsys.readouterr().err.split())
