@@ -27,6 +27,7 @@ from memseg.config import (
     profile,
 )
 from memseg.data.registry import get_dataset
+from memseg.names import check_path_name
 
 # JobConfig fields a sweep sets itself; `overrides` may not touch them.
 _AXES = ("category", "seed", "ablation", "dataset", "data_root")
@@ -61,6 +62,8 @@ class SweepSpec:
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         object.__setattr__(self, "ablations", tuple(self.ablations))
         object.__setattr__(self, "overrides", dict(self.overrides))
+        if self.name is not None:  # the results folder: a name under --results, never a path out of it
+            check_path_name("sweep name", self.name)
         if not self.ablations:
             raise ValueError(f"a sweep needs at least one ablation; valid: {', '.join(ABLATIONS)}")
         check_ablations(self.ablations, also_valid=("all",))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memseg.names import check_path_name
 from memseg.protocol import EvalProtocol, check_eval_resolution
 
 # The 15 MVTec AD categories, in the order the literature tables use.
@@ -118,8 +119,8 @@ def check_categories(names: Iterable[str], also_valid: Sequence[str] = (), datas
     from memseg.data.registry import get_dataset  # see check_dataset_kind
 
     valid = get_dataset(dataset).categories
-    if valid is None:
-        return tuple(names)
+    if valid is None:  # each becomes a folder name (job ids, artefacts, visuals): a name, never a path
+        return tuple(check_path_name("category", n) for n in names)
     return check_names("categories", names, valid, also_valid, where=f"dataset {dataset}")
 
 
