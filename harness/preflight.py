@@ -1,7 +1,8 @@
-"""Every check a sweep must pass before any job starts: the job function imports, and the data,
-texture folders and backbone weights files the jobs will read are there and usable, checked where
-the jobs will read them (in this process on a one-machine cluster, else as CPU-free Ray tasks
-pinned to each node that can host a job, so they never wait behind jobs).
+"""Every check a sweep must pass before any job starts: the job function imports, every node runs
+the same revision of memseg as the driver, and the data, texture folders and backbone weights
+files the jobs will read are there and usable, checked where the jobs will read them (in this
+process on a one-machine cluster, else as CPU-free Ray tasks pinned to each node that can host a
+job, so they never wait behind jobs).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from harness.cluster import JobRequest, NodeShape, PreflightError, slots
 from harness.progress import Event, Note
 from harness.worker import SyntheticData, prepare_synthetic, resolve_callable, short_error
+from memseg import revision as code_revision
 from memseg.config import JobConfig
 
 DEFAULT_DATA_CHECK = "memseg.data.loading:check"
@@ -53,12 +55,14 @@ class DataCheck:
 
 @dataclass(frozen=True)
 class NodeDataReport:
-    """The data check of one node of a cluster, and a fingerprint of the data there, so the driver
-    can tell nodes whose data differ (another version of the data set, a partial copy)."""
+    """The data check of one node of a cluster, a fingerprint of the data there, and the revision
+    of the memseg installed there, so the driver can tell nodes whose data differ (another version
+    of the data set, a partial copy) or whose code makes other numbers (memseg.revision)."""
 
     node: str  # "127.0.0.1 (node 1a2b3c4d, host h)": how the user finds the machine
     check: DataCheck
     fingerprint: dict[str, str]  # "<root>/<category>" -> "N files, digest D"
+    revision: int
 
 
 def check_job_fn(job_fn: str) -> None:
@@ -104,6 +108,12 @@ def preflight_data(
         _note_ignored(check.ignored, emit)
         return
     found = _check_on_cluster(check_path, groups, synthetic, files, request, nodes, emit)
+    differ = revision_differences(found, code_revision.REVISION)
+    if differ:
+        raise PreflightError(
+            "the nodes run different revisions of memseg (their results would mean different things; "
+            "README 'What a result means'): install the same checkout everywhere\n" + differ
+        )
     reports = [f"on node {r.node}:\n" + "\n".join(r.check.problems) for r in found if r.check.problems]
     if reports:
         raise PreflightError("the data is not usable where the jobs run:\n" + "\n".join(reports))
@@ -112,6 +122,15 @@ def preflight_data(
     differ = data_differences(found)
     if differ:
         raise PreflightError("the data differs between the nodes that run jobs (results would depend on the node):\n" + differ)
+
+
+def revision_differences(reports: Sequence[NodeDataReport], driver_revision: int) -> str:
+    """Each node's revision, one line per node and one for this driver, when they are not all the
+    same; "" when they are. The driver counts: it decides which results are done at its revision."""
+    if {r.revision for r in reports} <= {driver_revision}:
+        return ""
+    lines = [f"  this driver on {socket.gethostname()}: revision {driver_revision}"]
+    return "\n".join(lines + [f"  on node {r.node}: revision {r.revision}" for r in reports])
 
 
 def data_differences(reports: Sequence[NodeDataReport]) -> str:
@@ -241,4 +260,4 @@ def check_data_task(
     check_path: str, groups: Sequence[DataGroup], synthetic: SyntheticData | None, files: JobFiles | None = None
 ) -> NodeDataReport:
     check = check_data_here(check_path, groups, synthetic, files)
-    return NodeDataReport(describe_node(), check, data_fingerprint(groups))
+    return NodeDataReport(describe_node(), check, data_fingerprint(groups), code_revision.REVISION)

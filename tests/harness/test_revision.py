@@ -5,13 +5,16 @@ two revisions. Nothing here hard-codes a revision: `REVISION - 1` is "the revisi
 from __future__ import annotations
 
 import json
+import socket
+from dataclasses import replace
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
 
-from harness import checkpoints, revisions, store
+from harness import checkpoints, cluster, preflight, revisions, store
+from harness.preflight import DataCheck, NodeDataReport
 from harness.progress import Note
 from memseg import provenance
 from memseg import revision as code_revision
@@ -214,3 +217,35 @@ def test_compare_refuses_a_sweep_of_two_revisions_or_compares_each(tmp_path, cap
     # ... but not a side that mixes two.
     assert main(["compare", "--results", str(tmp_path), "--baseline", "s", "--candidate", "after"]) == 2
     assert "the baseline sweep 's' hold rows of 2 revisions" in " ".join(capsys.readouterr().err.split())
+
+
+def test_revision_differences_name_every_node_and_the_driver():
+    check = DataCheck("h", (), ())
+    same = [NodeDataReport("node-a", check, {}, REVISION), NodeDataReport("node-b", check, {}, REVISION)]
+    assert preflight.revision_differences(same, REVISION) == ""
+    assert f"this driver on {socket.gethostname()}: revision {OLD}" in preflight.revision_differences(same, OLD)
+    differ = preflight.revision_differences([same[0], replace(same[1], revision=OLD)], REVISION)
+    assert f"on node node-a: revision {REVISION}" in differ and f"on node node-b: revision {OLD}" in differ
+
+
+@pytest.mark.slow
+def test_a_cluster_whose_nodes_run_two_revisions_is_refused(ray_session, cli, capsys, tmp_path, mvtec_dirs, monkeypatch):
+    """Two logical nodes (the one local node, shown twice): each answers the preflight's task, and
+    node B's answer is made that of an older checkout."""
+    (real,) = cluster.cluster_nodes()
+    nodes = (replace(real, hostname="host-a"), replace(real, hostname="host-b", is_head=False))
+    monkeypatch.setattr(cluster, "discover", lambda *a, **k: cluster.Cluster(nodes))
+    asked = preflight._check_on_cluster
+
+    def node_b_is_older(*args, **kwargs):
+        first, second = asked(*args, **kwargs)  # the real tasks, one per node
+        assert first.revision == second.revision == REVISION
+        return [replace(first, node="node-a"), replace(second, node="node-b", revision=OLD)]
+
+    monkeypatch.setattr(preflight, "_check_on_cluster", node_b_is_older)
+    results = tmp_path / "res"
+    code = cli(_run_argv(results, mvtec_dirs("bottle"), "--categories", "bottle", "--name", "sw", "--gpus-per-job", "1"))
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "preflight failed, no job started" in err and "different revisions of memseg" in err
+    assert f"on node node-a: revision {REVISION}" in err and f"on node node-b: revision {OLD}" in err
+    assert store.job_statuses(results, "sw") == {}
