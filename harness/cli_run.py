@@ -500,7 +500,7 @@ def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Cons
                     accept_revisions=accepted_revisions(args),
                 )  # fmt: skip
         except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: the driver has killed the running actors; committed results stay
-            _print_interrupted(errors, args.results, plan.name, plan.configs, err)
+            _print_interrupted(errors, args.results, plan.name, plan.configs, err, accepted_revisions(args))
             return _interrupted_status(err)
     # Never averaged across revisions: kept results of an accepted revision get tables of their own.
     _print_summary(console, args.results, plan.name, markdown=False, price=args.price_per_gpu_hour, by_revision=True)
@@ -547,12 +547,18 @@ def _warn_if_data_moved(errors: Console, results: Path, name: str, spec: SweepSp
 
 
 def _print_interrupted(
-    errors: Console, results: Path, name: str, configs: Sequence[JobConfig], cause: BaseException | None = None
+    errors: Console,
+    results: Path,
+    name: str,
+    configs: Sequence[JobConfig],
+    cause: BaseException | None = None,
+    accept_revisions: Sequence[int] = (),
 ) -> None:
-    """What an interrupted run leaves: the jobs committed (kept), those that are not, and those
-    that will resume from a checkpoint."""
-    tally = store.Tally.of((c.job_id for c in configs), store.job_statuses(results, name))
-    pending = tally.pending
+    """What an interrupted run leaves: the jobs committed (kept), those that are not (or whose
+    result is of another revision: the skip rule, harness.store.to_run), and those that will resume
+    from a checkpoint."""
+    tally = store.plan_run(results, name, [c.job_id for c in configs], accept_revisions=accept_revisions)
+    pending = tally.run  # failed jobs are not in it: they stay failed without --retry-failed
     shown = ", ".join(pending[:10]) + (f" and {len(pending) - 10} more" if len(pending) > 10 else "")
     kept = [j for j in pending if checkpoints.checkpoint_path(results, name, j).exists()]
     what = "terminated (SIGTERM)" if signals.was_terminated(cause) else "interrupted"

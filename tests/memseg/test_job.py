@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import memseg
 from memseg import job as job_module
 from memseg import train_step as train_step_module
 from memseg.artefacts import load_model
@@ -66,6 +67,8 @@ def test_result_carries_scores_timings_and_environment(data_root: Path) -> None:
         assert result.timings[key] > 0, key
     assert result.environment["torch"] == torch.__version__
     assert result.environment["device"] == "cpu"
+    assert result.environment["revision"] == str(memseg.REVISION) and result.environment["package_version"]
+    assert result.environment["git_dirty"] in ("true", "false", "")  # "" only outside a git checkout
     assert math.isfinite(result.final_loss)
 
 
