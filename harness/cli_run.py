@@ -509,8 +509,7 @@ def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Cons
         f"{outcome.retries} retried; {len(outcome.done_before)} were done before"
     )
     if outcome.stale:
-        runs = store.ToRun((), (), (), outcome.stale, store.current_revision())
-        console.print(f"of them, {runs.describe_stale()}", highlight=False)
+        console.print(f"{len(outcome.stale)} of them replaced a result of another revision (see the banner)", highlight=False)
     if outcome.resumed:
         console.print(
             f"{len(outcome.resumed)} launch(es) started from a checkpoint, skipping "

@@ -414,6 +414,7 @@ class ToRun:
     failed: tuple[str, ...]  # failed at this revision or an accepted one, not re-run (no retry_failed)
     stale: tuple[tuple[str, int], ...]  # (job_id, revision): committed at another revision, re-run
     revision: int  # the revision this run writes
+    stale_failed: tuple[str, ...] = ()  # those of `stale` whose result was a failure
 
     def stale_by_revision(self) -> dict[int, int]:
         """Revision -> number of jobs re-run because their result is of that revision."""
@@ -423,12 +424,17 @@ class ToRun:
         return dict(sorted(counts.items()))
 
     def describe_stale(self) -> str:
-        """ "12 done at revision 1, re-run at revision 2 (--accept-revision 1 keeps them)", or ""."""
-        counts = self.stale_by_revision()
+        """ "12 done at revision 1, re-run at revision 2 (--accept-revision 1 keeps them)", or ""; a
+        failed result of another revision is counted apart ("2 failed at revision 1")."""
+        failed = set(self.stale_failed)
+        counts: dict[tuple[int, bool], int] = {}
+        for job_id, revision in self.stale:
+            key = (revision, job_id in failed)
+            counts[key] = counts.get(key, 0) + 1
         if not counts:
             return ""
-        done = ", ".join(f"{n} done at revision {r}" for r, n in counts.items())
-        flags = " ".join(f"--accept-revision {r}" for r in counts)
+        done = ", ".join(f"{n} {'failed' if bad else 'done'} at revision {r}" for (r, bad), n in sorted(counts.items()))
+        flags = " ".join(f"--accept-revision {r}" for r in self.stale_by_revision())
         return f"{done}, re-run at revision {self.revision} ({flags} keeps them)"
 
 
@@ -450,10 +456,13 @@ def to_run(
     done: list[str] = []
     failed: list[str] = []
     stale: list[tuple[str, int]] = []
+    stale_failed: list[str] = []
     for job_id in job_ids:
         state = None if force else states.get(job_id)
         if state is not None and state.revision not in accepted:
             stale.append((job_id, state.revision))
+            if state.status != STATUS_OK:
+                stale_failed.append(job_id)
         elif state is not None and state.status == STATUS_OK:
             done.append(job_id)
             continue
@@ -461,7 +470,7 @@ def to_run(
             failed.append(job_id)
             continue
         run.append(job_id)
-    return ToRun(tuple(run), tuple(done), tuple(failed), tuple(stale), current)
+    return ToRun(tuple(run), tuple(done), tuple(failed), tuple(stale), current, tuple(stale_failed))
 
 
 def plan_run(

@@ -78,8 +78,9 @@ def test_the_one_skip_rule():
     plain = store.to_run(ids, states, revision=REVISION)
     assert plain.run == ("new", "ok-old", "failed-old") and plain.done == ("ok-now",) and plain.failed == ("failed-now",)
     assert plain.stale == (("ok-old", OLD), ("failed-old", OLD)) and plain.stale_by_revision() == {OLD: 2}
-    assert (
-        plain.describe_stale() == f"2 done at revision {OLD}, re-run at revision {REVISION} (--accept-revision {OLD} keeps them)"
+    assert plain.stale_failed == ("failed-old",)
+    assert plain.describe_stale() == (
+        f"1 done at revision {OLD}, 1 failed at revision {OLD}, re-run at revision {REVISION} (--accept-revision {OLD} keeps them)"
     )
     kept = store.to_run(ids, states, accept_revisions=[OLD], revision=REVISION)
     assert kept.run == ("new",) and kept.done == ("ok-now", "ok-old") and kept.failed == ("failed-now", "failed-old")
@@ -135,6 +136,15 @@ def test_a_sweep_of_the_revision_before_is_rerun_unless_accepted(ray_session, cl
     assert cli([*argv, "--accept-revision", str(OLD)]) == 0  # kept: nothing runs
     out = capsys.readouterr().out
     assert "ran 0 job(s)" in out and "2 were done before" in out and f"revision {REVISION} (README" in out
+
+    grown = _run_argv(results, mvtec_dirs("bottle", "carpet", "grid"), "--categories", "bottle,carpet,grid", "--name", "sw")
+    assert cli([*grown, "--accept-revision", str(OLD)]) == 0  # grid runs at this revision, the rest is kept
+    out = capsys.readouterr().out
+    assert "ran 1 job(s)" in out and f"sw · revision {OLD}" in out and f"sw · revision {REVISION}" in out
+    old_part, new_part = out.split(f"sw · revision {REVISION}", 1)
+    assert "grid" not in old_part.split(f"sw · revision {OLD}", 1)[1] and "bottle" not in new_part.split("ran 1 job(s)")[0]
+    for job_id in set(store.job_statuses(results, "sw")) - set(old_ids):
+        (results / "sw" / "jobs" / f"{job_id}.parquet").unlink()  # back to the two old results
 
     assert cli([*argv, "--dry-run"]) == 0
     out = " ".join(capsys.readouterr().out.split())
