@@ -66,6 +66,7 @@ JOB_SCHEMA = pa.schema(
         ("category", _str),
         ("seed", _i64),
         ("ablation", _str),
+        ("variant", _str),  # the sweep's recipe variant (harness.sweep); "" without variants and in older rows
         ("profile", _str),
         ("dataset", _str),
         ("dataset_settings", _str),  # JSON: the data set's extras (memseg.data.registry) and the foreground rule
@@ -175,6 +176,7 @@ def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
         "category": config.category,
         "seed": config.seed,
         "ablation": config.ablation,
+        "variant": config.variant,
         "profile": profile_name,
         "dataset": config.dataset,
         "dataset_settings": _dataset_settings(config),
@@ -378,7 +380,9 @@ def load_results(results_dir: str | Path, sweep: str | None = None) -> pd.DataFr
     sweeps = [sweep] if sweep is not None else list_sweeps(results_dir)
     tables = [_read(p, JOB_SCHEMA) for s in sweeps for p in _job_files(results_dir, s)]
     table = pa.concat_tables(tables) if tables else JOB_SCHEMA.empty_table()
-    return _fill_legacy_protocol(table.to_pandas())
+    rows = _fill_legacy_protocol(table.to_pandas())
+    rows["variant"] = rows["variant"].fillna("")  # rows written before variants existed: no variant
+    return rows
 
 
 def _fill_legacy_protocol(rows: pd.DataFrame) -> pd.DataFrame:
