@@ -311,8 +311,18 @@ def expand(spec: SweepSpec) -> list[JobConfig]:
 def variant_recipe(spec: SweepSpec, variant: str) -> dict[str, Any]:
     """The JobConfig overrides of one variant of the sweep ("" : the sweep without variants): the
     variant's profile (else the sweep's), then the sweep's overrides, then the variant's own."""
+    own = {k: v for k, v in (spec.variants[variant] if variant else {}).items() if k != VARIANT_PROFILE}
+    return {**profile(variant_profile(spec, variant)), **spec.overrides, **own}
+
+
+def variant_profile(spec: SweepSpec, variant: str) -> str:
+    """The profile a variant starts from: its own `profile`, else the sweep's."""
     if spec.profile is None:
         raise ValueError(f"the sweep needs a profile; valid: {', '.join(PROFILES)}")
-    own = dict(spec.variants[variant]) if variant else {}
-    base = profile(str(own.pop(VARIANT_PROFILE, spec.profile)))
-    return {**base, **spec.overrides, **own}
+    return str((spec.variants[variant] if variant else {}).get(VARIANT_PROFILE, spec.profile))
+
+
+def describe_variant(spec: SweepSpec, variant: str) -> str:
+    """ "profile P" and the variant's own overrides, as the banner shows them."""
+    own = [f"{k}={v}" for k, v in spec.variants[variant].items() if k != VARIANT_PROFILE]
+    return ", ".join([f"profile {variant_profile(spec, variant)}", *own])
