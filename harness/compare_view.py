@@ -37,14 +37,19 @@ def comparison_tables(study: Study, labels: Mapping[str, str]) -> list[TableData
         if c.categories:
             tables.append(_category_table(c, study, labels))
         if c.unpaired:
+            variant = any(u.variant for u in c.unpaired)  # a column only for rows of recipe variants
+            headers = ("side", "job", "category", "seed", "ablation", *(("variant",) if variant else ()), "reason")
             tables.append(
                 TableData(
                     f"{c.name}: {len(c.unpaired)} unpaired row(s), not in the statistics",
-                    ("side", "job", "category", "seed", "ablation", "reason"),
-                    tuple((u.side, u.job_id, u.category, str(u.seed), u.ablation, u.reason) for u in c.unpaired),
+                    headers,
+                    tuple(
+                        (u.side, u.job_id, u.category, str(u.seed), u.ablation, *((u.variant,) if variant else ()), u.reason)
+                        for u in c.unpaired
+                    ),
                     "A row pairs with the other side's row of the same category, seed and config; "
                     "failed jobs and their partners take no part.",
-                    left_columns=6,
+                    left_columns=len(headers),
                 )
             )
     if not study.comparisons:

@@ -381,7 +381,7 @@ def load_results(results_dir: str | Path, sweep: str | None = None) -> pd.DataFr
     tables = [_read(p, JOB_SCHEMA) for s in sweeps for p in _job_files(results_dir, s)]
     table = pa.concat_tables(tables) if tables else JOB_SCHEMA.empty_table()
     rows = _fill_legacy_protocol(table.to_pandas())
-    rows["variant"] = rows["variant"].fillna("")  # rows written before variants existed: no variant
+    rows["variant"] = variants_of(rows)  # rows written before variants existed: no variant
     return rows
 
 
@@ -403,6 +403,17 @@ def _fill_legacy_protocol(rows: pd.DataFrame) -> pd.DataFrame:
     ]
     rows.loc[missing, "top_k"] = top_k
     return rows.astype({"top_k": "int64"})
+
+
+def variants_of(rows: pd.DataFrame) -> pd.Series:
+    """Each row's recipe variant: "" without variants, in rows written before them, and for frames
+    without the column."""
+    return rows["variant"].fillna("").astype(str) if "variant" in rows else pd.Series("", index=rows.index, dtype=object)
+
+
+def group_label(ablation: str, variant: str) -> str:
+    """How tables and comparisons name a group of rows: the ablation, and the recipe variant when there is one."""
+    return f"{ablation} · {variant}" if variant else ablation
 
 
 def records(frame: pd.DataFrame) -> list[Any]:
