@@ -208,6 +208,26 @@ def test_bad_variants_exit_2_with_the_reason(cli, capsys, tmp_path, text, argv, 
     assert not (tmp_path / "res").exists()
 
 
+@pytest.mark.slow
+def test_a_sweep_with_variants_runs_and_its_summary_keeps_them_apart(ray_session, cli, capsys, tmp_path, mvtec_dirs):
+    sweep = tmp_path / "recipes.yaml"
+    sweep.write_text(VARIANTS_YAML.replace("seeds: [0, 1]", "seeds: [0]"))
+    argv = _run_argv(tmp_path / "res", mvtec_dirs("bottle", "grid"), "--sweep", str(sweep), "--variants", "base,fast")
+    assert cli(argv) == 0
+    out = capsys.readouterr().out
+    assert "ran 4 job(s)" in out
+    assert "recipes · MVTec AD · full · base" in out and "recipes · MVTec AD · full · fast" in out
+    rows = store.load_results(tmp_path / "res", "recipes")
+    assert sorted(zip(rows["category"], rows["variant"])) == [
+        ("bottle", "base"),
+        ("bottle", "fast"),
+        ("grid", "base"),
+        ("grid", "fast"),
+    ]
+    assert all(j.startswith(f"{c}-full-{v}-s0-") for j, c, v in zip(rows["job_id"], rows["category"], rows["variant"]))
+    assert cli(argv) == 0 and "4 were done before" in capsys.readouterr().out  # resumes
+
+
 def test_status_shows_the_variants_of_a_sweep(cli, capsys, tmp_path):
     from harness.sweep import dump_sweep, load_sweep
 
