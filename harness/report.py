@@ -157,6 +157,9 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: floa
         difference = compare_view.difference_to_full_table(rows, METRICS, sweep)
         if difference is not None:
             tables.append(difference)
+        between = compare_view.difference_between_variants_table(rows, METRICS, sweep)
+        if between is not None:
+            tables.append(between)
     warning = caveat(rows)
     if warning:  # next to the numbers it is about
         tables = [dataclasses.replace(t, caption=f"WARNING: {warning}\n{t.caption}") for t in tables]

@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import math
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,8 @@ def _comparisons_section(rows: pd.DataFrame) -> str:
         return f"<p>{_e(parts)}</p>"
     out = []
     for comparison, tables, figure in parts:
-        out.append(f'<h3 id="compare-{_e(comparison.candidate.label)}">{_e(comparison.name)}</h3>')
+        anchor = re.sub(r"[^A-Za-z0-9_.-]+", "-", comparison.name)  # unique: a name per comparison, no spaces
+        out.append(f'<h3 id="compare-{_e(anchor)}">{_e(comparison.name)}</h3>')
         out.append(_img(_png(figure), f"{comparison.name}: difference and interval per category"))
         out += [table_html(t) for t in tables]
     return "\n".join(out)

@@ -427,6 +427,21 @@ def test_ablations_are_compared_within_each_variant_never_across():
     assert table is not None and [r[0] for r in table.rows] == ["no_memory · official", "no_memory · tootouch"]
 
 
+def test_the_summary_of_a_sweep_with_variants_shows_their_paired_difference():
+    rows = make_variant_rows(-2.0, seed=3)
+    tables = {t.title: t for t in report.summary_tables(rows, "recipes")}
+    between = tables["recipes · difference to official"]
+    assert between.headers[:2] == ("variant", "pairs") and [r[:2] for r in between.rows] == [
+        ("full · tootouch", "45"),
+        ("no_memory · tootouch", "45"),
+    ]
+    assert between.rows[0][2].startswith("-") and between.rows[0][2].endswith("▼")  # image AUROC, planted -2 points
+    assert "variant minus official" in between.caption
+    assert "recipes · difference to official" not in {
+        t.title for t in report.summary_tables(rows[rows["variant"] == "official"], "r")
+    }
+
+
 def test_compare_cli_variants(tmp_path, capsys):
     rows = make_variant_rows(-2.0, categories=("bottle", "carpet", "grid"), seeds=(0, 1))
     lost = (rows["variant"] == "tootouch") & (rows["category"] == "grid") & (rows["seed"] == 1) & (rows["ablation"] == "full")

@@ -305,3 +305,4 @@ def test_recipe_variants_are_their_own_groups_in_every_table_and_picture(tmp_pat
         assert f"<summary>full · {variant} · seed 0 · bottle-full-{variant}-s0-" in page  # its predictions
     assert "<th>full · official</th><th>full · tootouch</th>" in page  # side by side
     assert "<th>ablation</th><th>variant</th><th>status</th>" in page  # the per-job table
+    assert '<h3 id="compare-tootouch-vs-official">tootouch vs official</h3>' in page  # the paired comparison
