@@ -427,6 +427,14 @@ def test_ablations_are_compared_within_each_variant_never_across():
     assert table is not None and [r[0] for r in table.rows] == ["no_memory · official", "no_memory · tootouch"]
 
 
+def test_two_sweeps_with_the_same_variants_are_compared_variant_by_variant():
+    rows = make_variant_rows(0.0, categories=("bottle", "grid"), seeds=(0, 1))
+    full = rows[rows["ablation"] == "full"]
+    study = compare.compare_sweeps(full, full.assign(sweep="again"), METRICS, baseline="recipes", candidate="again")
+    assert [c.name for c in study.comparisons] == ["again vs recipes · full · official", "again vs recipes · full · tootouch"]
+    assert [(c.baseline.variant, len(c.pairs)) for c in study.comparisons] == [("official", 4), ("tootouch", 4)]
+
+
 def test_the_summary_of_a_sweep_with_variants_shows_their_paired_difference():
     rows = make_variant_rows(-2.0, seed=3)
     tables = {t.title: t for t in report.summary_tables(rows, "recipes")}
