@@ -467,7 +467,7 @@ def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Cons
                 outcome = driver.run_sweep(
                     plan.configs, plan.name, args.results, job_fn=args.job_fn or driver.DEFAULT_JOB_FN,
                     gpus_per_job=plan.gpus_per_job, cpus_per_job=plan.spec.cpus_per_job,
-                    max_retries=plan.spec.max_retries, on_event=view.on_event, profile=plan.profile,
+                    max_retries=plan.spec.max_retries, on_event=view.on_event, profile=_profiles(plan),
                     force=args.force, retry_failed=args.retry_failed, data_check=_data_check(args, driver.DEFAULT_DATA_CHECK),
                     synthetic=plan.synthetic, checkpoint_every=plan.checkpoint_every,
                 )  # fmt: skip
@@ -490,6 +490,13 @@ def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Cons
             "--retry-failed to re-run them[/]"
         )
     return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def _profiles(plan: Plan) -> str | dict[str, str]:
+    """The profile each row records: the sweep's, or per job its variant's base profile."""
+    if not plan.spec.variants:
+        return plan.profile
+    return {c.job_id: variant_profile(plan.spec, c.variant) for c in plan.configs}
 
 
 def _data_check(args: argparse.Namespace, default: str) -> str | None:

@@ -212,17 +212,17 @@ def test_bad_variants_exit_2_with_the_reason(cli, capsys, tmp_path, text, argv, 
 def test_a_sweep_with_variants_runs_and_its_summary_keeps_them_apart(ray_session, cli, capsys, tmp_path, mvtec_dirs):
     sweep = tmp_path / "recipes.yaml"
     sweep.write_text(VARIANTS_YAML.replace("seeds: [0, 1]", "seeds: [0]"))
-    argv = _run_argv(tmp_path / "res", mvtec_dirs("bottle", "grid"), "--sweep", str(sweep), "--variants", "base,fast")
+    argv = _run_argv(tmp_path / "res", mvtec_dirs("bottle", "grid"), "--sweep", str(sweep), "--variants", "base,other")
     assert cli(argv) == 0
     out = capsys.readouterr().out
     assert "ran 4 job(s)" in out
-    assert "recipes · MVTec AD · full · base" in out and "recipes · MVTec AD · full · fast" in out
+    assert "recipes · MVTec AD · full · base" in out and "recipes · MVTec AD · full · other" in out
     rows = store.load_results(tmp_path / "res", "recipes")
-    assert sorted(zip(rows["category"], rows["variant"])) == [
-        ("bottle", "base"),
-        ("bottle", "fast"),
-        ("grid", "base"),
-        ("grid", "fast"),
+    assert sorted(zip(rows["category"], rows["variant"], rows["profile"])) == [
+        ("bottle", "base", "tiny"),
+        ("bottle", "other", "smoke"),  # each row records its variant's base profile
+        ("grid", "base", "tiny"),
+        ("grid", "other", "smoke"),
     ]
     assert all(j.startswith(f"{c}-full-{v}-s0-") for j, c, v in zip(rows["job_id"], rows["category"], rows["variant"]))
     assert cli(argv) == 0 and "4 were done before" in capsys.readouterr().out  # resumes
