@@ -22,9 +22,10 @@ def check_local_inputs(spec: SweepSpec, data: bool = True) -> None:
     leaves the data to the driver's check (tests replace it with --data-check)."""
     if data and spec.dataset not in GENERATED_KINDS and spec.data_root is not None:
         check_data(spec.dataset, spec.data_root, spec.categories)
-    check_weights(str(spec.overrides.get("backbone_weights", "imagenet")))
-    texture_dir = spec.overrides.get("texture_dir")
-    check_texture_dir(None if texture_dir is None else str(texture_dir))
+    for given in (spec.overrides, *spec.variants.values()):  # the sweep's recipe and each variant's
+        check_weights(str(given.get("backbone_weights", "imagenet")))
+        texture_dir = given.get("texture_dir")
+        check_texture_dir(None if texture_dir is None else str(texture_dir))
 
 
 def warn_caveats(errors: Console, configs: Sequence[JobConfig]) -> None:

@@ -1,10 +1,10 @@
-"""The `compare` sub-command: paired comparisons of ablations within a sweep, or of two sweeps,
+"""The `compare` sub-command: paired comparisons of ablations or recipe variants within a sweep, or of two sweeps,
 from the Parquet files alone (no Ray), and the regression gate for CI pipelines.
 
 Exit status: 0 compared (and the gate, if asked, passed), 1 the gate failed (the candidate is
 significantly worse than the baseline by more than the margin on some metric), 2 bad input
-(unknown sweep or ablation, rows measured under different protocols or of several revisions, nothing
-pairs).
+(unknown sweep, ablation or variant, rows measured under different protocols or of several
+revisions, nothing pairs).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 from rich.console import Console
 
 from harness import compare, compare_view, report, revisions, store
-from harness.sweep import parse_ablations
+from harness.sweep import parse_ablations, parse_variants
 from memseg.config import check_names
 from memseg.metrics import METRICS
 
@@ -32,12 +32,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "interval, a Wilcoxon p-value (Holm-corrected), a verdict and the smallest detectable difference.",
     )
     cmp.add_argument("--results", type=Path, default=Path("results"), help="results root (default ./results)")
-    which = cmp.add_argument_group("what to compare: --sweep S --ablations BASE,CAND[,...]  or  --baseline A --candidate B")
-    which.add_argument("--sweep", help="compare ablations within this sweep")
+    which = cmp.add_argument_group(
+        "what to compare: --sweep S --ablations BASE,CAND[,...]  or  --sweep S --variants BASE,CAND[,...]  "
+        "or  --baseline A --candidate B"
+    )
+    which.add_argument("--sweep", help="compare ablations (or recipe variants) within this sweep")
     which.add_argument(
         "--ablations",
         help="baseline first, then the candidates (with --sweep; default full against every "
-        "other ablation); with --baseline/--candidate: only these ablations",
+        "other ablation); with --variants or --baseline/--candidate: only these ablations",
+    )
+    which.add_argument(
+        "--variants",
+        help="with --sweep: the baseline recipe variant first, then the candidates (e.g. official,tootouch); "
+        "pairs on category and seed within each ablation",
     )
     which.add_argument("--baseline", help="the baseline sweep (e.g. the current code's results)")
     which.add_argument("--candidate", help="the candidate sweep (e.g. the changed code's results)")
@@ -152,6 +160,8 @@ def build_study(args: argparse.Namespace, sweep_rows: pd.DataFrame | None = None
     two_sweeps = args.baseline is not None or args.candidate is not None
     if two_sweeps and args.sweep is not None:
         raise ValueError("give either --sweep S (ablations within it) or --baseline A --candidate B (two sweeps), not both")
+    if two_sweeps and args.variants:
+        raise ValueError("--variants compares the recipe variants within one sweep: give --sweep S, not --baseline/--candidate")
     if two_sweeps:
         if args.baseline is None or args.candidate is None:
             raise ValueError("comparing two sweeps needs both --baseline SWEEP and --candidate SWEEP")
@@ -173,13 +183,21 @@ def build_study(args: argparse.Namespace, sweep_rows: pd.DataFrame | None = None
     rows = _rows(args.results, args.sweep) if sweep_rows is None else sweep_rows
     if sweep_rows is None:
         revisions.split(rows, what=f"sweep {args.sweep!r}")
+    if args.variants:
+        variants = parse_variants(args.variants)
+        if len(variants) < 2:
+            raise ValueError(f"--variants needs a baseline and at least one candidate, got {', '.join(variants)}")
+        ablations = parse_ablations(args.ablations) if args.ablations else None
+        return compare.compare_variants(rows, variants[0], list(variants[1:]), metrics, settings, label or args.sweep, ablations)
     if args.ablations:
         names = parse_ablations(args.ablations)
     else:
         present = report._ablation_order(list(rows["ablation"].unique()))
         names = ("full", *[a for a in present if a != "full"])
     if len(names) < 2:
-        raise ValueError(f"--ablations needs a baseline and at least one candidate, got {', '.join(names)}")
+        present = sorted(set(store.variants_of(rows)) - {""})
+        hint = f"; to compare its recipe variants: --variants {','.join(present)}" if len(present) > 1 else ""
+        raise ValueError(f"--ablations needs a baseline and at least one candidate, got {', '.join(names)}{hint}")
     return compare.compare_ablations(rows, names[0], list(names[1:]), metrics, settings, sweep=label or args.sweep)
 
 

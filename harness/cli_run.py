@@ -32,14 +32,18 @@ from harness.packing import Estimate, Packing
 from harness.ray_quiet import local_cluster_note
 from harness.sweep import (
     SweepSpec,
+    describe_variant,
     dump_sweep,
     expand,
     load_sweep,
     parse_ablations,
     parse_categories,
     parse_seeds,
+    parse_variants,
+    select_variants,
     spec_from_dict,
     sweep_name,
+    variant_profile,
 )
 from memseg.cli_errors import UserError, image_size, non_negative_float, non_negative_int, positive_float, positive_int
 from memseg.config import PROFILES, STEP_MODES, JobConfig, profile
@@ -61,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser(
         "run",
         help="run a sweep of MemSeg jobs on Ray (resumes: finished jobs are skipped)",
-        description="Expand categories x seeds x ablations into jobs, run each in its own Ray actor, "
+        description="Expand categories x seeds x ablations (x recipe variants) into jobs, run each in its own Ray actor, "
         "write one Parquet row per job under RESULTS/<sweep>/ and print the tables.",
     )
     _add_what_arguments(run)
@@ -78,6 +82,7 @@ def _add_what_arguments(run: argparse.ArgumentParser) -> None:
     which.add_argument("--categories", help="comma-separated categories, or 'all'")
     what.add_argument("--seeds", help="comma-separated seeds (default 0)")
     what.add_argument("--ablations", help="comma-separated ablations or 'all' (default full)")
+    what.add_argument("--variants", help="comma-separated recipe variants of the --sweep file to run (default: all of them)")
     what.add_argument("--sweep", type=Path, help="a sweep file, e.g. jobs/paper.yaml")
     what.add_argument("--name", help="sweep name = results folder (default: from the file, or <profile>-<dataset>)")
     what.add_argument("--profile", choices=sorted(PROFILES), help="default: paper when the cluster has GPUs, else smoke")
@@ -269,11 +274,13 @@ def build_spec(args: argparse.Namespace) -> SweepSpec:
     if overrides:
         changes["overrides"] = {**spec.overrides, **overrides}
     spec = spec.replace(**changes)
+    if args.variants:
+        spec = select_variants(spec, parse_variants(args.variants))
     if args.gpu_memory_gb is not None and spec.jobs_per_gpu is None:
         raise ValueError("--gpu-memory-gb sizes --jobs-per-gpu: give --jobs-per-gpu K|auto with it, or drop it")
     if not spec.categories:
         raise ValueError("say which categories to run: --all-categories, --categories a,b or --sweep FILE")
-    if spec.dataset != "synthetic" and spec.data_root is None:
+    if spec.dataset != "synthetic" and spec.data_root is None and not args.dry_run:  # a dry run reads no data
         source = get_dataset(spec.dataset).download
         how = f"get it with `python -m harness data download {source} --out DIR`, " if source else ""
         raise ValueError(
@@ -448,6 +455,9 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
             f"[bold]revision[/] {plan.to_run.revision} (README 'What a result means')" + (f"; {escape(stale)}" if stale else ""),
             highlight=False,
         )
+    if plan.spec.variants:
+        shown = "; ".join(f"{name} ({describe_variant(plan.spec, name)})" for name in plan.spec.variants)
+        console.print(f"[bold]variants[/] {escape(shown)}", highlight=False)
     kept = args.results / plan.name / checkpoints.FOLDER
     console.print(
         f"[bold]checkpoints[/] every {plan.checkpoint_every} steps, kept under {kept}"
@@ -459,6 +469,8 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
             f"[bold]data[/] generated MVTec-layout set at {plan.spec.data_root} "
             "(made once, then reused; --data-root for real data)"
         )
+    elif plan.spec.data_root is None:
+        console.print(f"[bold]data[/] {plan.spec.dataset}: no --data-root given (a dry run reads no data; a run needs it)")
     else:
         console.print(f"[bold]data[/] {plan.spec.dataset} at {plan.spec.data_root}")
     if plan.cluster is None:
@@ -494,7 +506,7 @@ def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Cons
                 outcome = driver.run_sweep(
                     plan.configs, plan.name, args.results, job_fn=args.job_fn or driver.DEFAULT_JOB_FN,
                     gpus_per_job=plan.gpus_per_job, cpus_per_job=plan.spec.cpus_per_job,
-                    max_retries=plan.spec.max_retries, on_event=view.on_event, profile=plan.profile,
+                    max_retries=plan.spec.max_retries, on_event=view.on_event, profile=_profiles(plan),
                     force=args.force, retry_failed=args.retry_failed, data_check=_data_check(args, driver.DEFAULT_DATA_CHECK),
                     synthetic=plan.synthetic, checkpoint_every=plan.checkpoint_every,
                     accept_revisions=accepted_revisions(args),
@@ -521,6 +533,13 @@ def execute(args: argparse.Namespace, plan: Plan, console: Console, errors: Cons
             "--retry-failed to re-run them[/]"
         )
     return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def _profiles(plan: Plan) -> str | dict[str, str]:
+    """The profile each row records: the sweep's, or per job its variant's base profile."""
+    if not plan.spec.variants:
+        return plan.profile
+    return {c.job_id: variant_profile(plan.spec, c.variant) for c in plan.configs}
 
 
 def _data_check(args: argparse.Namespace, default: str) -> str | None:
@@ -572,14 +591,18 @@ def _print_interrupted(
 
 
 def _job_table(plan: Plan) -> Table:
+    """The jobs of a dry run; a variant column (and each variant's own profile) when the sweep has variants."""
+    variants = bool(plan.spec.variants)
     table = Table(title="jobs (dry run)")
-    for name in ("job id", "category", "seed", "ablation", "profile", "done?"):
+    for name in ("job id", "category", "seed", "ablation", *(("variant",) if variants else ()), "profile", "done?"):
         table.add_column(name)
     runs = plan.to_run or store.ToRun((), (), (), (), store.current_revision())
     marks = dict.fromkeys(runs.done, "yes") | dict.fromkeys(runs.failed, "failed")
     marks |= {j: f"revision {r}: re-run" for j, r in runs.stale}
     for c in plan.configs:
-        table.add_row(c.job_id, c.category, str(c.seed), c.ablation, plan.profile, marks.get(c.job_id, "no"))
+        which = (c.variant,) if variants else ()
+        prof = variant_profile(plan.spec, c.variant)
+        table.add_row(c.job_id, c.category, str(c.seed), c.ablation, *which, prof, marks.get(c.job_id, "no"))
     return table
 
 
@@ -605,20 +628,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     if isinstance(sweeps, int):
         return sweeps
     table = Table(title=f"sweeps under {args.results}")
-    for name in ("sweep", "profile", "dataset", "jobs", "done", "failed", "pending", "other results", "results by revision"):
-        table.add_column(name, justify="left" if name in ("sweep", "profile", "dataset") else "right")
+    specs = {sweep: _spec_jobs(args.results, sweep, errors) for sweep in sweeps}
+    variants = any(v for *_, v in specs.values())  # a column only when some sweep has recipe variants
+    left = ("sweep", "profile", "dataset", *(("variants",) if variants else ()))
+    for name in (*left, "jobs", "done", "failed", "pending", "other results", "results by revision"):
+        table.add_column(name, justify="left" if name in left else "right")
     failures: list[tuple[str, str, str]] = []
     current, stale = store.current_revision(), 0
     for sweep in sweeps:
         states = store.job_states(args.results, sweep)
         statuses = {job_id: state.status for job_id, state in states.items()}
-        ids, prof, dataset = _spec_jobs(args.results, sweep, errors)
+        ids, prof, dataset, names = specs[sweep]
         tally = store.Tally.of(ids or sorted(statuses), statuses)
         other = len(set(statuses) - set(ids or statuses))
         counts = (tally.total, len(tally.done), len(tally.failed), len(tally.pending), other)
         by_revision = pd.Series([s.revision for s in states.values()], dtype="int64").value_counts().sort_index()
         stale += int(by_revision.drop(current, errors="ignore").sum())
-        table.add_row(sweep, prof, dataset, *map(str, counts), ", ".join(f"{r}: {n}" for r, n in by_revision.items()))
+        table.add_row(
+            sweep, prof, dataset, *((", ".join(names),) if variants else ()), *map(str, counts),
+            ", ".join(f"{r}: {n}" for r, n in by_revision.items()),
+        )  # fmt: skip
         if tally.failed:
             rows = store.load_results(args.results, sweep)
             for r in store.records(rows[rows["job_id"].isin(tally.failed)]):
@@ -639,17 +668,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _spec_jobs(results: Path, sweep: str, errors: Console) -> tuple[list[str], str, str]:
-    """The job ids, profile and dataset of a sweep's sweep.yaml; no ids (and "?") without one."""
+def _spec_jobs(results: Path, sweep: str, errors: Console) -> tuple[list[str], str, str, tuple[str, ...]]:
+    """The job ids, profile, dataset and variant names of a sweep's sweep.yaml; no ids (and "?") without one."""
     text = store.read_spec(results, sweep)
     if text is None:
-        return [], "?", "?"
+        return [], "?", "?", ()
     try:
         spec = spec_from_dict(yaml.safe_load(text))
-        return [c.job_id for c in expand(spec)], spec.profile or "?", spec.dataset
+        return [c.job_id for c in expand(spec)], spec.profile or "?", spec.dataset, tuple(spec.variants)
     except (ValueError, yaml.YAMLError) as err:
         errors.print(f"{sweep}: cannot read its sweep.yaml ({err}); counting its results only", highlight=False)
-        return [], "?", "?"
+        return [], "?", "?", ()
 
 
 def _print_summary(

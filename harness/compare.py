@@ -1,11 +1,14 @@
-"""Paired comparisons of result rows: is the difference between two ablations of a sweep, or
-between two sweeps (two code versions), larger than seed noise? Pure statistics on the store's
-rows (pandas in, frozen dataclasses out); rendering lives in harness.compare_view.
+"""Paired comparisons of result rows: is the difference between two ablations or two recipe
+variants of a sweep, or between two sweeps (two code versions), larger than seed noise? Pure
+statistics on the store's rows (pandas in, frozen dataclasses out); rendering lives in
+harness.compare_view.
 
 Method (all differences are candidate minus baseline, in percentage points):
 - Rows pair on (category, seed, every other experiment field), leaving out what is compared:
-  the ablation, or, between two sweeps, every field that is constant within each side but
-  differs between them (shown as `differs`). Rows without a partner are listed, never dropped.
+  every field that is constant within each side but differs between them (the ablation; a
+  variant's name and recipe; between two sweeps, whatever changed), shown as `differs`. Two
+  recipe variants are never pooled: each comparison takes one variant (or one ablation) per side.
+  Rows without a partner are listed, never dropped.
 - Rows measured under different evaluation protocols never pair: `ProtocolMismatch` names the field.
 - Per metric and scope (each category, and overall): the mean paired difference (overall: the
   mean of the category means, as the summary's average row), a percentile bootstrap interval
@@ -37,7 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from harness.store import STATUS_OK
+from harness.store import STATUS_OK, group_label, variants_of
 from memseg.config import experiment_fields
 from memseg.protocol import PROTOCOL_FIELDS
 
@@ -76,11 +79,13 @@ class Settings:
 
 @dataclass(frozen=True)
 class Side:
-    """One side of a comparison: a sweep, and the ablation taken from it (None: all of them)."""
+    """One side of a comparison: a sweep, and the ablation and recipe variant taken from it (None:
+    all of them; a sweep without variants has one, "")."""
 
     label: str
     sweep: str
     ablation: str | None = None
+    variant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,7 @@ class Unpaired:
     seed: int
     ablation: str
     reason: str
+    variant: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,8 +184,9 @@ def compare_ablations(
     sweep: str = "",
     per_category: bool = True,
 ) -> Study:
-    """Each candidate ablation against the baseline ablation, within the rows of one sweep.
-    `per_category` False computes the overall estimates only (faster)."""
+    """Each candidate ablation against the baseline ablation, within the rows of one sweep and
+    within each of its recipe variants (one comparison per candidate and variant). `per_category`
+    False computes the overall estimates only (faster)."""
     present = set(rows["ablation"].unique()) if len(rows) else set()
     missing = [a for a in (baseline, *candidates) if a not in present]
     if missing:
@@ -190,11 +197,68 @@ def compare_ablations(
         raise ValueError(f"the baseline ablation {baseline!r} is also a candidate; name each ablation once")
     if not candidates:
         raise ValueError("name at least two ablations: the baseline first, then the candidates")
-    base = rows[rows["ablation"] == baseline]
-    parts = [
-        (Side(baseline, sweep, baseline), base, Side(c, sweep, c), rows[rows["ablation"] == c], f"{c} vs {baseline}")
-        for c in candidates
-    ]
+    variants = variants_of(rows)
+    parts = []
+    for v in sorted(set(variants)):  # "" alone without variants
+        mine = rows[variants == v]
+        base = mine[mine["ablation"] == baseline]
+        for c in candidates:
+            name = f"{c} vs {baseline}" + (f" · {v}" if v else "")
+            b_side, c_side = Side(group_label(baseline, v), sweep, baseline, v), Side(group_label(c, v), sweep, c, v)
+            parts.append((b_side, base, c_side, mine[mine["ablation"] == c], name))
+    return _study(parts, metrics, settings, per_category)
+
+
+def compare_variants(
+    rows: pd.DataFrame,
+    baseline: str,
+    candidates: Sequence[str],
+    metrics: Sequence[str],
+    settings: Settings = Settings(),
+    sweep: str = "",
+    ablations: Sequence[str] | None = None,
+    per_category: bool = True,
+) -> Study:
+    """Each candidate recipe variant against the baseline variant, within the rows of one sweep:
+    one comparison per candidate and ablation present in both (or those named), pairing on
+    category and seed as compare_ablations does."""
+    variants = variants_of(rows)
+    present = _ordered(variants[variants != ""])
+    missing = [v for v in (baseline, *candidates) if v not in present]
+    if missing:
+        raise ValueError(
+            f"variant(s) {missing} have no rows in {sweep or 'the results'}; present: {', '.join(present) or 'none'}"
+        )
+    if baseline in candidates:
+        raise ValueError(f"the baseline variant {baseline!r} is also a candidate; name each variant once")
+    if not candidates:
+        raise ValueError("name at least two variants: the baseline first, then the candidates")
+    base = rows[variants == baseline]
+    parts = []
+    for c in candidates:
+        cand = rows[variants == c]
+        shared = [a for a in _ordered(base["ablation"]) if a in set(cand["ablation"])]
+        if ablations is not None:
+            for side, frame in ((baseline, base), (c, cand)):
+                lacking = [a for a in ablations if a not in set(frame["ablation"])]
+                if lacking:
+                    raise ValueError(
+                        f"ablation(s) {lacking} have no rows of variant {side}; present: {', '.join(_ordered(frame['ablation']))}"
+                    )
+            shared = list(ablations)
+        if not shared:
+            raise ValueError(f"variants {baseline} and {c} share no ablation to compare")
+        for a in shared:
+            name = f"{c} vs {baseline}" + (f" · {a}" if len(shared) > 1 or a != "full" else "")
+            parts.append(
+                (
+                    Side(baseline, sweep, a, baseline),
+                    base[base["ablation"] == a],
+                    Side(c, sweep, a, c),
+                    cand[cand["ablation"] == a],
+                    name,
+                )
+            )
     return _study(parts, metrics, settings, per_category)
 
 
@@ -229,16 +293,16 @@ def compare_sweeps(
             f"{baseline} ({', '.join(_ordered(baseline_rows['ablation'])) or 'no rows'}) and {candidate} "
             f"({', '.join(_ordered(candidate_rows['ablation'])) or 'no rows'}) share no ablation to compare"
         )
-    parts = [
-        (
-            Side(baseline, baseline, a),
-            baseline_rows[baseline_rows["ablation"] == a],
-            Side(candidate, candidate, a),
-            candidate_rows[candidate_rows["ablation"] == a],
-            f"{candidate} vs {baseline}" + (f" · {a}" if len(in_both) > 1 or a != "full" else ""),
-        )
-        for a in in_both
-    ]
+    parts = []
+    for a in in_both:
+        base, cand = baseline_rows[baseline_rows["ablation"] == a], candidate_rows[candidate_rows["ablation"] == a]
+        # Two sweeps with the same recipe variants: one comparison per variant, never pooled.
+        names = sorted(set(variants_of(base)))
+        for v in names if len(names) > 1 and names == sorted(set(variants_of(cand))) else [None]:
+            b_part, c_part = (base, cand) if v is None else (base[variants_of(base) == v], cand[variants_of(cand) == v])
+            group = a if v is None else group_label(a, v)
+            name = f"{candidate} vs {baseline}" + (f" · {group}" if len(in_both) > 1 or group != "full" else "")
+            parts.append((Side(baseline, baseline, a, v), b_part, Side(candidate, candidate, a, v), c_part, name))
     return _study(parts, metrics, settings, per_category)
 
 
@@ -360,8 +424,9 @@ def _study(
 ) -> Study:
     comparisons = []
     # Only the columns the statistics read: merging the store's 60-odd columns costs more than the rest.
-    keep = ["job_id", "category", "seed", "ablation", "status", "error", "config_json", *PROTOCOL_FIELDS, *metrics]
+    keep = ["job_id", "category", "seed", "ablation", "variant", "status", "error", "config_json", *PROTOCOL_FIELDS, *metrics]
     for base_side, base, cand_side, cand, name in parts:
+        base, cand = base.assign(variant=variants_of(base)), cand.assign(variant=variants_of(cand))
         paired, unpaired, differs = pair_rows(base[keep], cand[keep], (base_side.label, cand_side.label))
         comparisons.append(
             Comparison(
@@ -435,6 +500,7 @@ def pair_rows(
                     int(getattr(r, f"seed{suffix}")),
                     getattr(r, f"ablation{suffix}"),
                     reason,
+                    str(getattr(r, f"variant{suffix}", "") or ""),
                 )
             )
     both = merged[(merged["presence"] == "both") & (merged["status_b"] == STATUS_OK) & (merged["status_c"] == STATUS_OK)]

@@ -20,9 +20,10 @@ from harness.compare import (
     ProtocolMismatch,
     Study,
     compare_ablations,
+    compare_variants,
 )
 from harness.report import TableData, _ablation_order
-from harness.store import STATUS_OK
+from harness.store import STATUS_OK, group_label, variants_of
 
 BASELINE_ABLATION = "full"
 _MARKS = {BETTER: " ▲", WORSE: " ▼"}
@@ -37,14 +38,19 @@ def comparison_tables(study: Study, labels: Mapping[str, str]) -> list[TableData
         if c.categories:
             tables.append(_category_table(c, study, labels))
         if c.unpaired:
+            variant = any(u.variant for u in c.unpaired)  # a column only for rows of recipe variants
+            headers = ("side", "job", "category", "seed", "ablation", *(("variant",) if variant else ()), "reason")
             tables.append(
                 TableData(
                     f"{c.name}: {len(c.unpaired)} unpaired row(s), not in the statistics",
-                    ("side", "job", "category", "seed", "ablation", "reason"),
-                    tuple((u.side, u.job_id, u.category, str(u.seed), u.ablation, u.reason) for u in c.unpaired),
+                    headers,
+                    tuple(
+                        (u.side, u.job_id, u.category, str(u.seed), u.ablation, *((u.variant,) if variant else ()), u.reason)
+                        for u in c.unpaired
+                    ),
                     "A row pairs with the other side's row of the same category, seed and config; "
                     "failed jobs and their partners take no part.",
-                    left_columns=6,
+                    left_columns=len(headers),
                 )
             )
     if not study.comparisons:
@@ -69,18 +75,38 @@ def difference_to_full_table(rows: pd.DataFrame, labels: Mapping[str, str], swee
         study = compare_ablations(rows, BASELINE_ABLATION, candidates, tuple(labels), sweep=sweep, per_category=False)
     except ProtocolMismatch as err:
         return TableData(title, ("not compared",), ((str(err),),), left_columns=1)
-    body = []
-    for c in study.comparisons:
-        cells = [c.candidate.label, str(len(c.pairs))]
-        cells += [_diff_cell(c.estimate(m)) for m in labels]
-        body.append(tuple(cells))
+    return _difference_table(
+        study, labels, title, "ablation", "ablation minus full", [c.candidate.label for c in study.comparisons]
+    )
+
+
+def difference_between_variants_table(rows: pd.DataFrame, labels: Mapping[str, str], sweep: str = "") -> TableData | None:
+    """For the summary of a sweep with recipe variants: each variant's difference to the first by
+    name, per ablation, as difference_to_full_table. None without two variants."""
+    ok = rows[rows["status"] == STATUS_OK]
+    variants = sorted(set(variants_of(ok)) - {""})
+    if len(variants) < 2:
+        return None
+    title = f"{sweep} · difference to {variants[0]}" if sweep else f"difference to {variants[0]}"
+    try:
+        study = compare_variants(rows, variants[0], variants[1:], tuple(labels), sweep=sweep, per_category=False)
+    except ValueError as err:  # ProtocolMismatch, or variants that share no ablation
+        return TableData(title, ("not compared",), ((str(err),),), left_columns=1)
+    names = [group_label(str(c.candidate.ablation), str(c.candidate.variant)) for c in study.comparisons]
+    minus = f"variant minus {variants[0]} (python -m harness compare --variants for another baseline)"
+    return _difference_table(study, labels, title, "variant", minus, names)
+
+
+def _difference_table(study: Study, labels: Mapping[str, str], title: str, what: str, minus: str, names: list[str]) -> TableData:
+    """One row per comparison of `study` (named `names`): its pairs and overall Δ [interval] per metric."""
+    body = [(name, str(len(c.pairs)), *(_diff_cell(c.estimate(m)) for m in labels)) for name, c in zip(names, study.comparisons)]
     caption = (
-        "Percentage points, ablation minus full, mean over categories of the per-category mean difference over paired seeds; "
+        f"Percentage points, {minus}, mean over categories of the per-category mean difference over paired seeds; "
         f"[{_pct(study.settings.confidence)} interval: bootstrap over categories, then seeds]. "
         f"▲/▼: better/worse, Holm-adjusted Wilcoxon p < {study.settings.alpha:g} and the interval excludes 0 "
         "(python -m harness compare for p-values, per-category numbers and the detectable effect)."
     )
-    return TableData(title, ("ablation", "pairs", *(f"Δ {labels[m]}" for m in labels)), tuple(body), caption, left_columns=1)
+    return TableData(title, (what, "pairs", *(f"Δ {labels[m]}" for m in labels)), tuple(body), caption, left_columns=1)
 
 
 def forest_figure(comparison: Comparison, labels: Mapping[str, str]) -> Figure:
@@ -126,22 +152,28 @@ def forest_figure(comparison: Comparison, labels: Mapping[str, str]) -> Figure:
 
 
 def report_section_parts(rows: pd.DataFrame, labels: Mapping[str, str]) -> list[tuple[Comparison, list[TableData], Figure]] | str:
-    """For the HTML report: each ablation against full with its tables and forest plot, or a
-    sentence saying why there is nothing to compare."""
+    """For the HTML report: each ablation against full, and each recipe variant against the first
+    by name, with their tables and forest plots, or a sentence saying why there is nothing to compare."""
     ok = rows[rows["status"] == STATUS_OK]
     ablations = _ablation_order(list(ok["ablation"].unique()))
-    if BASELINE_ABLATION not in ablations or len(ablations) < 2:
-        return "Nothing to compare: the sweep needs the full model and at least one other ablation."
-    candidates = [a for a in ablations if a != BASELINE_ABLATION]
+    variants = sorted(set(variants_of(ok)) - {""})
+    studies = []
     try:
-        study = compare_ablations(rows, BASELINE_ABLATION, candidates, tuple(labels))
-    except ProtocolMismatch as err:
+        if BASELINE_ABLATION in ablations and len(ablations) > 1:
+            candidates = [a for a in ablations if a != BASELINE_ABLATION]
+            studies.append(compare_ablations(rows, BASELINE_ABLATION, candidates, tuple(labels)))
+        if len(variants) > 1:
+            studies.append(compare_variants(rows, variants[0], variants[1:], tuple(labels)))
+    except ValueError as err:  # ProtocolMismatch, or variants that share no ablation
         return f"Not compared: {err}"
-    tables = comparison_tables(study, labels)
+    if not studies:
+        return "Nothing to compare: the sweep needs the full model and at least one other ablation, or two recipe variants."
     parts = []
-    for c in study.comparisons:
-        mine = [t for t in tables if t.title.startswith(f"{c.name}:")]
-        parts.append((c, mine, forest_figure(c, labels)))
+    for study in studies:
+        tables = comparison_tables(study, labels)
+        for c in study.comparisons:
+            mine = [t for t in tables if t.title.startswith(f"{c.name}:")]
+            parts.append((c, mine, forest_figure(c, labels)))
     return parts
 
 

@@ -13,7 +13,7 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -62,7 +62,7 @@ def run_sweep(
     max_retries: int = 2,
     on_event: Callable[[Event], None] | None = None,
     *,
-    profile: str = "",
+    profile: str | Mapping[str, str] = "",
     force: bool = False,
     retry_failed: bool = False,
     data_check: str | None = DEFAULT_DATA_CHECK,
@@ -76,6 +76,7 @@ def run_sweep(
     and results of another revision than this code's are re-run unless in `accept_revisions`
     (the one skip rule, harness.store.to_run).
     Jobs checkpoint every `checkpoint_every` steps (0: never) and resume from one (harness.checkpoints).
+    `profile`: the profile each row records, one name or job id -> name (recipe variants with their own).
     Raises PreflightError before any job starts when the cluster or the data cannot serve the
     sweep. Uses the open Ray session or opens one (harness.cluster.session). Takes no lock: `python
     -m harness run` holds the sweep folder's (harness.lock); a caller beside another should too."""
@@ -149,7 +150,7 @@ class _Loop:
         job_fn: str,
         max_retries: int,
         emit: Callable[[Event], None],
-        profile: str,
+        profile: str | Mapping[str, str],
         synthetic: SyntheticData | None,
         tick_s: float,
         checkpoint_every: int,
@@ -271,12 +272,13 @@ class _Loop:
     def _persist(self, a: _Attempt, outcome: JobResult | JobFailure, wall_s: float) -> None:
         """The driver writes every result (never the worker), so no result lives on a worker's disk."""
         config, recorded_at = a.config, utc_now()
+        profile = self.profile if isinstance(self.profile, str) else self.profile.get(config.job_id, "")
         if isinstance(outcome, JobResult) and outcome.config.job_id != config.job_id:
             outcome = JobFailure(f"the job returned a result for another config ({outcome.config.job_id})", "")
         if isinstance(outcome, JobResult):
             outcome = visuals_store.persist(self.results_dir, self.sweep, outcome)  # pictures before the commit marker
             row = store.row_from_result(
-                self.sweep, self.profile, outcome, attempts=a.attempt, worker=a.worker, recorded_at=recorded_at, wall_s=wall_s,
+                self.sweep, profile, outcome, attempts=a.attempt, worker=a.worker, recorded_at=recorded_at, wall_s=wall_s,
                 gpu_share=self.request.num_gpus,
             )  # fmt: skip
             store.write_job(self.results_dir, row, store.scores_frame(outcome))
@@ -285,7 +287,7 @@ class _Loop:
             return
         row = store.row_from_failure(
             self.sweep,
-            self.profile,
+            profile,
             config,
             error=outcome.error,
             traceback=outcome.traceback,

@@ -1,5 +1,5 @@
-"""Result tables: aggregation (mean ± std over seeds per category and ablation, a pure function of
-the stored rows), the published numbers beside ours, and rendering to rich or Markdown.
+"""Result tables: aggregation (mean ± std over seeds per category, ablation and recipe variant, a
+pure function of the stored rows), the published numbers beside ours, and rendering to rich or Markdown.
 
 Tables are first built as plain `TableData` so the terminal and the Markdown show the same cells.
 """
@@ -15,7 +15,7 @@ import pandas as pd
 from rich.table import Table
 
 from harness.reference import PAPER, TOOTOUCH
-from harness.store import STATUS_OK, records
+from harness.store import STATUS_OK, group_label, records, variants_of
 from memseg.caveats import RANDOM_INIT_REAL_DATA
 from memseg.config import ABLATIONS, CATEGORIES
 from memseg.data.registry import DATASETS
@@ -46,32 +46,41 @@ def _ablation_order(names: list[str]) -> list[str]:
     return known + sorted(n for n in names if n not in ABLATIONS)
 
 
+def groups_of(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """The (ablation, variant) groups of the rows: ablations in canonical order, variants by name."""
+    pairs = set(zip(rows["ablation"], variants_of(rows)))
+    return [(a, v) for a in _ablation_order(list({a for a, _ in pairs})) for v in sorted({v for b, v in pairs if b == a})]
+
+
 def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per ablation and category, over the seeds of the `ok` rows: `n` (runs), `<metric>_mean` and
-    `<metric>_std` in percent (sample std; NaN with one seed), throughput means, and `failed`
-    (failed runs). Each ablation ends with an "average" row: the mean of the category means, and
-    as std the spread over seeds of the per-seed average (only seeds complete for every category)."""
-    columns = ["ablation", "category", "n", "failed"]
+    """Per ablation, recipe variant and category, over the seeds of the `ok` rows: `n` (runs),
+    `<metric>_mean` and `<metric>_std` in percent (sample std; NaN with one seed), throughput means,
+    and `failed` (failed runs). Two variants are never averaged together. Each group ends with an
+    "average" row: the mean of the category means, and as std the spread over seeds of the per-seed
+    average (only seeds complete for every category)."""
+    columns = ["ablation", "variant", "category", "n", "failed"]
     for m in METRICS:
         columns += [f"{m}_mean", f"{m}_std"]
     columns += list(THROUGHPUT)
     if rows.empty:
         return pd.DataFrame(columns=columns)
+    rows = rows.assign(variant=variants_of(rows))
     ok = rows[rows["status"] == STATUS_OK].copy()
     for m in METRICS:
         ok[m] = ok[m].astype(float) * 100.0
-    failed = rows[rows["status"] != STATUS_OK].groupby(["ablation", "category"]).size()
+    failed = rows[rows["status"] != STATUS_OK].groupby(["ablation", "variant", "category"]).size()
     out = []
-    for ablation in _ablation_order(list(rows["ablation"].unique())):
-        mine = ok[ok["ablation"] == ablation]
-        cats = _category_order(list(rows.loc[rows["ablation"] == ablation, "category"].unique()))
+    for ablation, variant in groups_of(rows):
+        mine = ok[(ok["ablation"] == ablation) & (ok["variant"] == variant)]
+        cats = _category_order(list(rows.loc[(rows["ablation"] == ablation) & (rows["variant"] == variant), "category"].unique()))
         for category in cats:
             group = mine[mine["category"] == category]
             record = {
                 "ablation": ablation,
+                "variant": variant,
                 "category": category,
                 "n": len(group),
-                "failed": int(failed.get((ablation, category), 0)),
+                "failed": int(failed.get((ablation, variant, category), 0)),
             }
             for m in METRICS:
                 record[f"{m}_mean"] = group[m].mean() if len(group) else math.nan
@@ -79,12 +88,18 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
             for t in THROUGHPUT:
                 record[t] = group[t].mean() if len(group) else math.nan
             out.append(record)
-        out.append(_average_row(ablation, mine, out[-len(cats) :]))
+        out.append(_average_row(ablation, variant, mine, out[-len(cats) :]))
     return pd.DataFrame(out, columns=columns)
 
 
-def _average_row(ablation: str, ok: pd.DataFrame, category_rows: list[dict]) -> dict:
-    record = {"ablation": ablation, "category": AVERAGE, "n": len(ok), "failed": sum(r["failed"] for r in category_rows)}
+def _average_row(ablation: str, variant: str, ok: pd.DataFrame, category_rows: list[dict]) -> dict:
+    record = {
+        "ablation": ablation,
+        "variant": variant,
+        "category": AVERAGE,
+        "n": len(ok),
+        "failed": sum(r["failed"] for r in category_rows),
+    }
     categories = [r["category"] for r in category_rows if r["n"] > 0]
     per_seed = ok.pivot_table(index="seed", columns="category", values=list(METRICS), aggfunc="mean") if len(ok) else None
     for m in METRICS:
@@ -123,23 +138,28 @@ def _delta(ours: float, values: dict[str, float], category: str) -> str:
 
 
 def summary_tables(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: float | None = None) -> list[TableData]:
-    """Every table of the summary: one per ablation (with the published numbers beside the full
-    model when the data is MVTec AD), the ablations side by side on image AUROC when there are
-    several, the GPU time (and its cost at `price_per_gpu_hour`) when jobs held GPUs or a price is
-    given, and the failed jobs with their errors."""
+    """Every table of the summary: one per ablation and recipe variant (with the published numbers
+    beside the full model when the data is MVTec AD), the groups side by side on image AUROC when
+    there are several, the GPU time (and its cost at `price_per_gpu_hour`) when jobs held GPUs or a
+    price is given, and the failed jobs with their errors."""
     agg = aggregate(rows)
     if agg.empty:
         return [TableData(f"{sweep}: no results yet", ("",), ())]
     datasets = set(rows["dataset"].dropna().unique())
-    ablations = _ablation_order(list(agg["ablation"].unique()))
-    tables = [_ablation_table(agg[agg["ablation"] == ablation], ablation, datasets, sweep) for ablation in ablations]
-    if len(ablations) > 1:
-        tables.append(_side_by_side(agg, ablations, "image_auroc", sweep))
+    groups = groups_of(agg)
+    tables = [
+        _ablation_table(agg[(agg["ablation"] == a) & (agg["variant"] == v)], a, datasets, sweep, variant=v) for a, v in groups
+    ]
+    if len(groups) > 1:
+        tables.append(_side_by_side(agg, groups, "image_auroc", sweep))
         from harness import compare_view  # imported here: it imports this module
 
         difference = compare_view.difference_to_full_table(rows, METRICS, sweep)
         if difference is not None:
             tables.append(difference)
+        between = compare_view.difference_between_variants_table(rows, METRICS, sweep)
+        if between is not None:
+            tables.append(between)
     warning = caveat(rows)
     if warning:  # next to the numbers it is about
         tables = [dataclasses.replace(t, caption=f"WARNING: {warning}\n{t.caption}") for t in tables]
@@ -189,8 +209,9 @@ def caveat(rows: pd.DataFrame) -> str:
     return RANDOM_INIT_REAL_DATA if flagged else ""
 
 
-def _ablation_table(part: pd.DataFrame, ablation: str, datasets: set[str], sweep: str) -> TableData:
-    """One ablation's categories over seeds; the published numbers beside the full model on MVTec AD."""
+def _ablation_table(part: pd.DataFrame, ablation: str, datasets: set[str], sweep: str, variant: str = "") -> TableData:
+    """One ablation's (and recipe variant's) categories over seeds; the published numbers beside
+    the full model on MVTec AD."""
     mvtec = datasets == {"mvtec"}
     data_label = " + ".join(DATASETS[d].title if d in DATASETS else d for d in sorted(datasets))
     show_ref = mvtec and ablation == "full"
@@ -220,34 +241,41 @@ def _ablation_table(part: pd.DataFrame, ablation: str, datasets: set[str], sweep
             f"\nData: {data_label}; published numbers are for MVTec AD and are not shown "
             "(we know of no published MemSeg numbers for this data under this protocol)."
         )
-    title = " · ".join(piece for piece in (sweep, data_label, ablation) if piece)
+    title = " · ".join(piece for piece in (sweep, data_label, ablation, variant) if piece)
     return TableData(title, tuple(headers), tuple(body), caption, bold_last_row=True)
 
 
 def _failed_table(failed: pd.DataFrame, sweep: str) -> TableData:
-    """The failed jobs with the first line of their error."""
+    """The failed jobs with the first line of their error (and their recipe variant, when any has one)."""
+    failed = failed.assign(variant=variants_of(failed))
+    shown = bool((failed["variant"] != "").any())
     body = tuple(
-        (r.job_id, r.category, str(r.seed), r.ablation, str(r.attempts), str(r.error).splitlines()[0][:200] if r.error else "")
+        (r.job_id, r.category, str(r.seed), r.ablation, *((r.variant,) if shown else ()), str(r.attempts))
+        + (str(r.error).splitlines()[0][:200] if r.error else "",)
         for r in records(failed.sort_values("job_id"))
     )
+    headers = ("job", "category", "seed", "ablation", *(("variant",) if shown else ()), "attempts", "error")
     return TableData(
         f"{sweep} · failed jobs" if sweep else "failed jobs",
-        ("job", "category", "seed", "ablation", "attempts", "error"),
+        headers,
         body,
         "Re-run them with --retry-failed; the traceback is in the job's Parquet row.",
-        left_columns=6,
+        left_columns=len(headers),
     )
 
 
-def _side_by_side(agg: pd.DataFrame, ablations: list[str], metric: str, sweep: str) -> TableData:
-    pivot = agg.pivot_table(index="category", columns="ablation", values=f"{metric}_mean", aggfunc="first", dropna=False)
+def _side_by_side(agg: pd.DataFrame, groups: list[tuple[str, str]], metric: str, sweep: str) -> TableData:
+    labels = [group_label(a, v) for a, v in groups]
+    agg = agg.assign(group=[group_label(a, v) for a, v in zip(agg["ablation"], agg["variant"])])
+    pivot = agg.pivot_table(index="category", columns="group", values=f"{metric}_mean", aggfunc="first", dropna=False)
     cats = _category_order([c for c in pivot.index if c != AVERAGE]) + [AVERAGE]
-    means: dict[Any, dict[Any, float]] = pivot.to_dict()  # ablation -> category -> mean
+    means: dict[Any, dict[Any, float]] = pivot.to_dict()  # group -> category -> mean
     body = tuple(
-        tuple([c] + [_pct(means[a][c], math.nan) if a in means and c in means[a] else "—" for a in ablations]) for c in cats
+        tuple([c] + [_pct(means[g][c], math.nan) if g in means and c in means[g] else "—" for g in labels]) for c in cats
     )
-    title = f"{sweep} · {METRICS[metric]} by ablation" if sweep else f"{METRICS[metric]} by ablation"
-    return TableData(title, tuple(["category"] + ablations), body, "Percent, mean over seeds.", bold_last_row=True)
+    by = "ablation and variant" if any(v for _, v in groups) else "ablation"
+    title = f"{sweep} · {METRICS[metric]} by {by}" if sweep else f"{METRICS[metric]} by {by}"
+    return TableData(title, tuple(["category"] + labels), body, "Percent, mean over seeds.", bold_last_row=True)
 
 
 def to_rich(table: TableData) -> Table:

@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import math
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -186,7 +187,8 @@ def _comparisons_section(rows: pd.DataFrame) -> str:
         return f"<p>{_e(parts)}</p>"
     out = []
     for comparison, tables, figure in parts:
-        out.append(f'<h3 id="compare-{_e(comparison.candidate.label)}">{_e(comparison.name)}</h3>')
+        anchor = re.sub(r"[^A-Za-z0-9_.-]+", "-", comparison.name)  # unique: a name per comparison, no spaces
+        out.append(f'<h3 id="compare-{_e(anchor)}">{_e(comparison.name)}</h3>')
         out.append(_img(_png(figure), f"{comparison.name}: difference and interval per category"))
         out += [table_html(t) for t in tables]
     return "\n".join(out)
@@ -203,7 +205,7 @@ def _curves_section(ok: pd.DataFrame, visuals: dict[str, StoredVisuals]) -> str:
     if not parts:
         return "<p>No curves: no finished job saved visuals.</p>"
     caption = (
-        "One line per job (colour: ablation, line style: seed); the legend gives the metric of that run in percent. "
+        "One line per job (colour: ablation and recipe variant, line style: seed); the legend gives the metric of that run in percent. "
         "PRO: per-region overlap against the pooled false positive rate, shown up to 0.3, the range AUPRO@0.3 integrates."
     )
     return f'<div class="curves">{"".join(parts)}</div>\n<p class="caption">{_e(caption)}</p>'
@@ -217,7 +219,7 @@ def _predictions_section(ok: pd.DataFrame, visuals: dict[str, StoredVisuals]) ->
         jobs = _jobs_with_visuals(ok[ok["category"] == category], visuals)
         shown: dict[str, Any] = {}
         for row in jobs:
-            shown.setdefault(row.ablation, row)
+            shown.setdefault(_group(row), row)
         if not shown:
             continue
         parts.append(f'<h3 id="predictions-{_e(category)}">{_e(category)}</h3>')
@@ -229,7 +231,7 @@ def _predictions_section(ok: pd.DataFrame, visuals: dict[str, StoredVisuals]) ->
             for panel in v.panels:
                 text = f"{panel.role}: {_tail(panel.path)} (label {'anomalous' if panel.label else 'normal'}, score {panel.score:.3f})"
                 figures.append(_figure(panel.file, "image/png", text))
-            summary = f"{row.ablation} · seed {row.seed} · {row.job_id}"
+            summary = f"{_group(row)} · seed {row.seed} · {row.job_id}"
             threshold = f"; mask threshold {v.threshold:.3f} (pixel F1-max)" if v.threshold is not None else ""
             parts.append(
                 f"<details{' open' if k == 0 else ''}><summary>{_e(summary)}</summary>\n"
@@ -239,7 +241,7 @@ def _predictions_section(ok: pd.DataFrame, visuals: dict[str, StoredVisuals]) ->
     if not parts:
         return "<p>No pictures: no finished job saved visuals.</p>"
     intro = (
-        "Per category, the lowest seed of each ablation. Worst false positive: the normal test image with the "
+        "Per category, the lowest seed of each ablation (and recipe variant). Worst false positive: the normal test image with the "
         "highest image score; worst false negative: the anomalous one with the lowest; typical: the median-scoring "
         "image of a defect type. The mask column is the map thresholded at the pixel F1-max threshold."
     )
@@ -252,7 +254,7 @@ def _failed_section(rows: pd.DataFrame) -> str:
         return "<p>None: every job finished.</p>"
     items = []
     for r in store.records(failed):
-        head = f"{r.job_id} ({r.category}, seed {r.seed}, {r.ablation}, {r.attempts} attempt(s)): {r.error or ''}"
+        head = f"{r.job_id} ({r.category}, seed {r.seed}, {_group(r)}, {r.attempts} attempt(s)): {r.error or ''}"
         trace = r.traceback or "(no traceback recorded)"
         items.append(
             f"<details><summary>{_e(head.splitlines()[0])}</summary><pre>{_e(str(r.error or ''))}\n\n{_e(trace)}</pre></details>"
@@ -282,15 +284,19 @@ def _provenance_section(rows: pd.DataFrame, spec_text: str | None) -> str:
         ("sweep wall time", _span(rows)),
     ]
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
+    rows = rows.assign(variant=store.variants_of(rows))
+    variant = bool((rows["variant"] != "").any())  # a column only when rows have recipe variants
     per_job = report.TableData(
         "per job",
-        ("job", "category", "seed", "ablation", "status", "attempts", "node", "device", "wall s", "train s", "eval s", "img/s"),
+        ("job", "category", "seed", "ablation", *(("variant",) if variant else ()), "status", "attempts", "node", "device")
+        + ("wall s", "train s", "eval s", "img/s"),
         tuple(
             (
                 r.job_id,
                 r.category,
                 str(r.seed),
                 r.ablation,
+                *((r.variant,) if variant else ()),
                 r.status,
                 _int(r.attempts),
                 r.node or "",
@@ -300,10 +306,10 @@ def _provenance_section(rows: pd.DataFrame, spec_text: str | None) -> str:
                 _fixed(r.eval_s),
                 _fixed(r.infer_images_per_s),
             )
-            for r in store.records(rows.sort_values(["category", "ablation", "seed"]))
+            for r in store.records(rows.sort_values(["category", "ablation", "variant", "seed"]))
         ),
         "wall s: from submission to the result on the driver, retries included; train s and eval s as the job timed them.",
-        left_columns=8,
+        left_columns=9 if variant else 8,
     )
     spec = f"<details><summary>sweep.yaml</summary><pre>{_e(spec_text)}</pre></details>" if spec_text else ""
     return f"<dl>{dl}</dl>\n{table_html(per_job)}\n{spec}"
@@ -315,15 +321,15 @@ def _provenance_section(rows: pd.DataFrame, spec_text: str | None) -> str:
 
 
 def _bar_chart(agg: pd.DataFrame, metric: str, label: str, reference_metric: str | None) -> Figure:
-    """Categories along x (the average last), one bar per ablation, ±std whiskers."""
-    ablations = list(dict.fromkeys(agg["ablation"]))
+    """Categories along x (the average last), one bar per ablation (and recipe variant), ±std whiskers."""
+    groups = list(dict.fromkeys(zip(agg["ablation"], agg["variant"])))
     categories = report._category_order([c for c in agg["category"].unique() if c != report.AVERAGE]) + [report.AVERAGE]
-    width = 0.8 / len(ablations)
-    figure = Figure(figsize=(max(4.6, 0.5 * len(categories) * len(ablations) ** 0.5 + 1.5), 3.2))
+    width = 0.8 / len(groups)
+    figure = Figure(figsize=(max(4.6, 0.5 * len(categories) * len(groups) ** 0.5 + 1.5), 3.2))
     ax = figure.add_subplot()
     values = []
-    for k, ablation in enumerate(ablations):
-        part = agg[agg["ablation"] == ablation].set_index("category")
+    for k, (ablation, variant) in enumerate(groups):
+        part = agg[(agg["ablation"] == ablation) & (agg["variant"] == variant)].set_index("category")
         means = [part[f"{metric}_mean"].get(c, math.nan) for c in categories]
         stds = [part[f"{metric}_std"].get(c, math.nan) for c in categories]
         xs = [i - 0.4 + width * (k + 0.5) for i in range(len(categories))]
@@ -333,13 +339,13 @@ def _bar_chart(agg: pd.DataFrame, metric: str, label: str, reference_metric: str
             width * 0.92,
             yerr=[0 if math.isnan(s) else s for s in stds],
             capsize=2,
-            label=ablation,
+            label=store.group_label(ablation, variant),
             color=f"C{k}",
             error_kw={"elinewidth": 0.8},
         )
         values += [m for m in means if not math.isnan(m)]
-    if reference_metric is not None and "full" in ablations:
-        k = ablations.index("full")
+    if reference_metric is not None and any(a == "full" for a, _ in groups):
+        k = next(i for i, (a, _) in enumerate(groups) if a == "full")
         for marker, ref in (("D", PAPER), ("_", TOOTOUCH)):
             xs, ys = _reference_points(ref, reference_metric, categories, k, width)
             if xs:
@@ -386,7 +392,7 @@ def _curves_figure(category: str, jobs: list, visuals: dict[str, StoredVisuals])
         ("pro", "pro", "per-region overlap", "pixel_aupro", "false positive rate (pixels)", "PRO"),
     )
     figure = Figure(figsize=(12, 3.4))
-    ablations = list(dict.fromkeys(r.ablation for r in jobs))
+    groups = list(dict.fromkeys(_group(r) for r in jobs))
     seeds = sorted({int(r.seed) for r in jobs})
     for k, (key, y_key, title, metric, xlabel, ylabel) in enumerate(panels):
         ax = figure.add_subplot(1, 3, k + 1)
@@ -396,12 +402,12 @@ def _curves_figure(category: str, jobs: list, visuals: dict[str, StoredVisuals])
             if not curve:
                 continue
             value = getattr(row, metric)
-            label = f"{row.ablation} s{row.seed}" + ("" if value is None or math.isnan(value) else f" ({100 * value:.1f})")
+            label = f"{_group(row)} s{row.seed}" + ("" if value is None or math.isnan(value) else f" ({100 * value:.1f})")
             ax.plot(
                 curve["fpr"],
                 curve[y_key],
                 label=label,
-                color=f"C{ablations.index(row.ablation)}",
+                color=f"C{groups.index(_group(row))}",
                 linestyle=_LINESTYLES[seeds.index(int(row.seed)) % len(_LINESTYLES)],
                 linewidth=1.2,
             )
@@ -464,10 +470,19 @@ def _categories(rows: pd.DataFrame) -> list[str]:
 
 
 def _jobs_with_visuals(rows: pd.DataFrame, visuals: dict[str, StoredVisuals]) -> list:
-    """Rows with visuals, in canonical ablation order, then by seed."""
+    """Rows with visuals, in canonical ablation order, then by recipe variant, then by seed."""
     order = report._ablation_order(list(rows["ablation"].unique()))
-    ranked = sorted(store.records(rows), key=lambda r: (order.index(r.ablation), int(r.seed)))
+    ranked = sorted(store.records(rows), key=lambda r: (order.index(r.ablation), _variant(r), int(r.seed)))
     return [r for r in ranked if r.job_id in visuals]
+
+
+def _variant(row: Any) -> str:
+    """A stored row's recipe variant ("" in frames without the column)."""
+    return str(getattr(row, "variant", "") or "")
+
+
+def _group(row: Any) -> str:
+    return store.group_label(row.ablation, _variant(row))
 
 
 def _joined(values: Iterable) -> str:

@@ -68,6 +68,7 @@ JOB_SCHEMA = pa.schema(
         ("category", _str),
         ("seed", _i64),
         ("ablation", _str),
+        ("variant", _str),  # the sweep's recipe variant (harness.sweep); "" without variants and in older rows
         ("profile", _str),
         ("dataset", _str),
         ("dataset_settings", _str),  # JSON: the data set's extras (memseg.data.registry) and the foreground rule
@@ -184,6 +185,7 @@ def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
         "category": config.category,
         "seed": config.seed,
         "ablation": config.ablation,
+        "variant": config.variant,
         "profile": profile_name,
         "dataset": config.dataset,
         "dataset_settings": _dataset_settings(config),
@@ -505,7 +507,9 @@ def load_results(results_dir: str | Path, sweep: str | None = None) -> pd.DataFr
     sweeps = [sweep] if sweep is not None else list_sweeps(results_dir)
     tables = [_read(p, JOB_SCHEMA) for s in sweeps for p in _job_files(results_dir, s)]
     table = pa.concat_tables(tables) if tables else JOB_SCHEMA.empty_table()
-    return _fill_legacy_revision(_fill_legacy_protocol(table.to_pandas()))
+    rows = _fill_legacy_revision(_fill_legacy_protocol(table.to_pandas()))
+    rows["variant"] = variants_of(rows)  # rows written before variants existed: no variant
+    return rows
 
 
 def _fill_legacy_revision(rows: pd.DataFrame) -> pd.DataFrame:
@@ -531,6 +535,17 @@ def _fill_legacy_protocol(rows: pd.DataFrame) -> pd.DataFrame:
     ]
     rows.loc[missing, "top_k"] = top_k
     return rows.astype({"top_k": "int64"})
+
+
+def variants_of(rows: pd.DataFrame) -> pd.Series:
+    """Each row's recipe variant: "" without variants, in rows written before them, and for frames
+    without the column."""
+    return rows["variant"].fillna("").astype(str) if "variant" in rows else pd.Series("", index=rows.index, dtype=object)
+
+
+def group_label(ablation: str, variant: str) -> str:
+    """How tables and comparisons name a group of rows: the ablation, and the recipe variant when there is one."""
+    return f"{ablation} · {variant}" if variant else ablation
 
 
 def records(frame: pd.DataFrame) -> list[Any]:

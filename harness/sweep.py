@@ -1,7 +1,12 @@
-"""Sweep specs: what to run (categories x seeds x ablations under one profile), read from YAML or
-flags, and expanded into JobConfigs in a stable order with stable ids.
+"""Sweep specs: what to run (categories x seeds x ablations x recipe variants under one profile),
+read from YAML or flags, and expanded into JobConfigs in a stable order with stable ids.
 
 A sweep's name is the folder its results live in, so the same flags always resume the same folder.
+
+A variant (`variants:` in YAML) is a named recipe: an optional `profile` and JobConfig overrides.
+Each job's recipe, later entries winning: the variant's profile (else the sweep's), then the
+sweep's overrides (so `--steps 100` shortens every variant), then the variant's own overrides
+(what makes the variant what it is). Without variants every job is as before, with variant "".
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ from memseg.config import (
     check_ablations,
     check_categories,
     check_dataset_kind,
+    check_names,
     profile,
 )
 from memseg.data.registry import get_dataset
 from memseg.names import check_path_name
 
 # JobConfig fields a sweep sets itself; `overrides` may not touch them.
-_AXES = ("category", "seed", "ablation", "dataset", "data_root")
+_AXES = ("category", "seed", "ablation", "dataset", "data_root", "variant")
+# The key of a variant that names its base profile; every other key is a JobConfig override.
+VARIANT_PROFILE = "profile"
 _JOB_FIELDS = tuple(f.name for f in dataclasses.fields(JobConfig))
 
 
@@ -40,7 +48,8 @@ class SweepSpec:
     without); `name` None means "derive it from profile, dataset and overrides" (`sweep_name`).
     `gpus_per_job` / `cpus_per_job` None mean "size from the cluster" (see harness.driver);
     `jobs_per_gpu` (an integer or "auto", harness.packing) shares each GPU between that many jobs
-    and replaces `gpus_per_job`."""
+    and replaces `gpus_per_job`. `variants` (name -> overrides, see the module's docstring) is an
+    axis like the ablations; none means one unnamed recipe."""
 
     name: str | None = None
     categories: tuple[str, ...] = ()
@@ -55,6 +64,8 @@ class SweepSpec:
     max_retries: int = 2
     jobs_per_gpu: int | str | None = None
     description: str = ""
+    # name -> {"profile": base profile (optional), JobConfig field: value, ...}; empty: no variant axis
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Validate at construction so a bad spec never reaches Ray.
@@ -72,6 +83,7 @@ class SweepSpec:
         check_dataset_kind(self.dataset)
         check_categories(self.categories, also_valid=("all",), dataset=self.dataset)  # the dataset's own names
         check_overrides(self.overrides)
+        object.__setattr__(self, "variants", check_variants(self.variants))
         if not self.seeds:
             raise ValueError("a sweep needs at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -134,11 +146,55 @@ def parse_ablations(value: str | Iterable[str]) -> tuple[str, ...]:
 def check_overrides(overrides: Mapping[str, Any]) -> None:
     axes = sorted(set(overrides) & set(_AXES))
     if axes:
-        raise ValueError(f"overrides may not set {axes}: they are sweep keys (categories, seeds, ablations, dataset, data_root)")
+        raise ValueError(
+            f"overrides may not set {axes}: they are sweep keys (categories, seeds, ablations, dataset, data_root, variants)"
+        )
     unknown = sorted(set(overrides) - set(_JOB_FIELDS))
     if unknown:
         valid = sorted(set(_JOB_FIELDS) - set(_AXES))
         raise ValueError(f"unknown overrides {unknown}; valid JobConfig fields: {', '.join(valid)}")
+
+
+def check_variants(variants: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """`variants` as plain dicts (an empty value, `name: {}` in YAML, is the sweep's own recipe),
+    each name checked, each `profile` a known profile, every other key a JobConfig override."""
+    if variants is None:
+        return {}
+    if not isinstance(variants, Mapping):
+        raise ValueError(f"variants must be a mapping of name -> {{profile: NAME, field: value, ...}}, got {variants!r}")
+    out: dict[str, dict[str, Any]] = {}
+    for name, recipe in variants.items():
+        check_path_name("variant name", name)  # it becomes part of job ids and file names
+        recipe = {} if recipe is None else recipe
+        if not isinstance(recipe, Mapping):
+            raise ValueError(f"variant {name!r} must be a mapping ({{profile: NAME, field: value, ...}}), got {recipe!r}")
+        try:
+            if VARIANT_PROFILE in recipe:
+                profile(str(recipe[VARIANT_PROFILE]))
+            check_overrides({k: v for k, v in recipe.items() if k != VARIANT_PROFILE})
+        except ValueError as err:
+            raise ValueError(f"variant {name!r} ({VARIANT_PROFILE}: NAME and JobConfig overrides): {err}") from None
+        out[name] = dict(recipe)
+    return out
+
+
+def parse_variants(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Variant names as "official,tootouch" or a list."""
+    names = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
+    return tuple(n for n in names if n)
+
+
+def select_variants(spec: SweepSpec, names: Iterable[str]) -> SweepSpec:
+    """The sweep with only the variants named (in that order), or a ValueError listing the valid names."""
+    names = tuple(names)
+    if not spec.variants:
+        raise ValueError(f"--variants {','.join(names)}: the sweep defines no variants (a `variants:` section in its file)")
+    if not names:
+        raise ValueError(f"name at least one variant; valid: {', '.join(spec.variants)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"variants repeat: {list(names)}")
+    check_names("variants", names, spec.variants)
+    return spec.replace(variants={n: spec.variants[n] for n in names})
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
@@ -186,6 +242,9 @@ def spec_to_dict(spec: SweepSpec) -> dict[str, Any]:
     data["seeds"] = list(spec.seeds)
     data["ablations"] = list(spec.ablations)
     data["overrides"] = dict(spec.overrides)
+    data["variants"] = {name: dict(recipe) for name, recipe in spec.variants.items()}
+    if not spec.variants:  # a sweep without variants saves as it did before they existed
+        del data["variants"]
     return data
 
 
@@ -207,30 +266,53 @@ def sweep_name(spec: SweepSpec, extra_overrides: Mapping[str, Any] | None = None
 
 
 def expand(spec: SweepSpec) -> list[JobConfig]:
-    """Every job of the sweep, seed-major then ablation then category, so the first complete
-    table (seed 0) arrives first. Profile overrides apply first, then the spec's."""
+    """Every job of the sweep, seed-major then ablation then variant then category, so the first
+    complete table (seed 0) arrives first. Each job's recipe: the variant's profile (else the
+    sweep's), then the sweep's overrides, then the variant's overrides (see the module's docstring)."""
     if spec.profile is None:
         raise ValueError(f"the sweep needs a profile; valid: {', '.join(PROFILES)}")
     if not spec.categories:
         valid = get_dataset(spec.dataset).categories
         raise ValueError("the sweep names no categories" + (f"; valid: all, {', '.join(valid)}" if valid else ""))
-    base = {**profile(spec.profile), **spec.overrides}
+    recipes = {name: variant_recipe(spec, name) for name in spec.variants} or {"": variant_recipe(spec, "")}
     configs = [
         JobConfig.from_dict(
             {
-                **base,
+                **recipe,
                 "category": category,
                 "seed": seed,
                 "ablation": ablation,
                 "dataset": spec.dataset,
                 "data_root": spec.data_root,
+                **({"variant": variant} if variant else {}),
             }
         )
         for seed in spec.seeds
         for ablation in spec.ablations
+        for variant, recipe in recipes.items()
         for category in spec.categories
     ]
     ids = [c.job_id for c in configs]
     if len(set(ids)) != len(ids):
-        raise ValueError("the sweep repeats a job (same category, seed and ablation); remove the duplicates")
+        raise ValueError("the sweep repeats a job (same category, seed, ablation and variant); remove the duplicates")
     return configs
+
+
+def variant_recipe(spec: SweepSpec, variant: str) -> dict[str, Any]:
+    """The JobConfig overrides of one variant of the sweep ("" : the sweep without variants): the
+    variant's profile (else the sweep's), then the sweep's overrides, then the variant's own."""
+    own = {k: v for k, v in (spec.variants[variant] if variant else {}).items() if k != VARIANT_PROFILE}
+    return {**profile(variant_profile(spec, variant)), **spec.overrides, **own}
+
+
+def variant_profile(spec: SweepSpec, variant: str) -> str:
+    """The profile a variant starts from: its own `profile`, else the sweep's."""
+    if spec.profile is None:
+        raise ValueError(f"the sweep needs a profile; valid: {', '.join(PROFILES)}")
+    return str((spec.variants[variant] if variant else {}).get(VARIANT_PROFILE, spec.profile))
+
+
+def describe_variant(spec: SweepSpec, variant: str) -> str:
+    """ "profile P" and the variant's own overrides, as the banner shows them."""
+    own = [f"{k}={v}" for k, v in spec.variants[variant].items() if k != VARIANT_PROFILE]
+    return ", ".join([f"profile {variant_profile(spec, variant)}", *own])

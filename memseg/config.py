@@ -193,6 +193,9 @@ class JobConfig:
     # eager by default until benchmarks/graph_check.py has passed on a GPU: the captured path has
     # never run on one, and a capture that replays stale randomness would fail silently.
     step_mode: str = field(default="eager", metadata=RUNTIME)
+    # The sweep's recipe variant this job belongs to (harness.sweep, `variants:`): a name, part of the
+    # id, so two variants with the same recipe stay two jobs. "" (no variants) keeps every earlier id.
+    variant: str = field(default="", metadata=OPTIONAL_RECIPE)
 
     def __post_init__(self) -> None:
         check_dataset_kind(self.dataset)
@@ -275,13 +278,15 @@ def experiment_fields(fields: Mapping[str, Any], config_type: type[JobConfig] = 
 def job_id(config: JobConfig) -> str:
     """A short stable hash of the experiment's fields (`experiment_fields`: the RECIPE fields),
     OPTIONAL_RECIPE ones left out while at their default, so the same experiment has the same id
-    on a laptop and on a cluster node with a different mount point."""
+    on a laptop and on a cluster node with a different mount point. Readable prefix:
+    `<category>-<ablation>-s<seed>`, or `<category>-<ablation>-<variant>-s<seed>` in a variant."""
     fields = experiment_fields(dataclasses.asdict(config), type(config))
     for f in dataclasses.fields(config):
         if f.metadata.get(OMIT_DEFAULT_KEY) and fields.get(f.name) == f.default:
             fields.pop(f.name)
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
-    return f"{config.category}-{config.ablation}-s{config.seed}-" + hashlib.sha256(canonical.encode()).hexdigest()[:10]
+    readable = "-".join(part for part in (config.category, config.ablation, config.variant, f"s{config.seed}") if part)
+    return f"{readable}-" + hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
 PROFILES: dict[str, dict[str, Any]] = {

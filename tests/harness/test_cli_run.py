@@ -123,13 +123,121 @@ def test_dry_run_lists_jobs_and_runs_nothing(cli, capsys, tmp_path):
         (["--categories", "bottle,bottel"], "unknown categories ['bottel']; valid: all, bottle"),
         (["--all-categories", "--ablations", "full,no_brain"], "unknown ablations ['no_brain']"),
         ([], "say which categories"),
-        (["--all-categories", "--dataset", "mvtec"], "mvtec data needs --data-root"),
         (["--sweep", "no/such.yaml"], "cannot read sweep file"),
     ],
 )
 def test_bad_input_exits_2_with_the_reason(cli, capsys, tmp_path, argv, message):
     assert cli(["run", "--results", str(tmp_path), "--profile", "tiny", "--dry-run", *argv]) == 2
     assert message in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_real_data_needs_a_data_root_but_a_dry_run_reads_none(cli, capsys, tmp_path):
+    argv = ["run", "--results", str(tmp_path), "--profile", "tiny", "--categories", "bottle", "--dataset", "mvtec"]
+    assert cli(argv) == 2  # refused before Ray starts
+    assert "mvtec data needs --data-root" in capsys.readouterr().err.replace("\n", " ")
+    assert cli([*argv, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "no --data-root given" in out and len(_table_lines(out)) == 1
+
+
+VARIANTS_YAML = """
+name: recipes
+categories: [bottle, grid]
+seeds: [0, 1]
+profile: tiny
+variants:
+  base: {}
+  fast: {lr: 0.01}
+  other: {profile: smoke, steps: 3}
+"""
+
+
+def test_dry_run_of_a_sweep_with_variants_shows_them(cli, capsys, tmp_path):
+    sweep = tmp_path / "recipes.yaml"
+    sweep.write_text(VARIANTS_YAML)
+    base = ["run", "--results", str(tmp_path / "res"), "--sweep", str(sweep), "--dry-run"]
+    assert cli(base) == 0
+    out = capsys.readouterr().out
+    assert "sweep recipes: 12 jobs" in out
+    assert "variants base (profile tiny); fast (profile tiny, lr=0.01); other (profile smoke, steps=3)" in out
+    header = next(line for line in out.splitlines() if "job id" in line)
+    assert [c.strip() for c in header.split("┃")[1:-1]] == [
+        "job id",
+        "category",
+        "seed",
+        "ablation",
+        "variant",
+        "profile",
+        "done?",
+    ]
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in _table_lines(out)]
+    assert [(c[0].split("-s")[0], c[4], c[5]) for c in cells[:6]] == [
+        ("bottle-full-base", "base", "tiny"),
+        ("grid-full-base", "base", "tiny"),
+        ("bottle-full-fast", "fast", "tiny"),
+        ("grid-full-fast", "fast", "tiny"),
+        ("bottle-full-other", "other", "smoke"),
+        ("grid-full-other", "other", "smoke"),
+    ]
+    ids = {c[0] for c in cells}
+    # --variants runs a subset; the jobs it keeps have the same ids.
+    assert cli([*base, "--variants", "other,base"]) == 0
+    out = capsys.readouterr().out
+    picked = [[c.strip() for c in line.split("│")[1:-1]] for line in _table_lines(out)]
+    assert "sweep recipes: 8 jobs" in out and {c[4] for c in picked} == {"other", "base"} and {c[0] for c in picked} <= ids
+    # Without variants the table has no variant column.
+    assert cli(["run", "--results", str(tmp_path / "res"), "--profile", "tiny", "--categories", "bottle", "--dry-run"]) == 0
+    assert "variant" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "argv", "message"),
+    [
+        (VARIANTS_YAML, ["--variants", "base,slow"], "unknown variants ['slow']; valid: base, fast, other"),
+        ("categories: [bottle]\nprofile: tiny\n", ["--variants", "base"], "the sweep defines no variants"),
+        ("categories: [bottle]\nvariants: {'../up': {}}\n", [], "variant name '../up' is refused"),
+        ("categories: [bottle]\nvariants: {a: {lrr: 1}}\n", [], "variant 'a'"),
+    ],
+)
+def test_bad_variants_exit_2_with_the_reason(cli, capsys, tmp_path, text, argv, message):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(text)
+    assert cli(["run", "--results", str(tmp_path / "res"), "--sweep", str(sweep), "--dry-run", *argv]) == 2
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_with_variants_runs_and_its_summary_keeps_them_apart(ray_session, cli, capsys, tmp_path, mvtec_dirs):
+    sweep = tmp_path / "recipes.yaml"
+    sweep.write_text(VARIANTS_YAML.replace("seeds: [0, 1]", "seeds: [0]"))
+    argv = _run_argv(tmp_path / "res", mvtec_dirs("bottle", "grid"), "--sweep", str(sweep), "--variants", "base,other")
+    assert cli(argv) == 0
+    out = capsys.readouterr().out
+    assert "ran 4 job(s)" in out
+    assert "recipes · MVTec AD · full · base" in out and "recipes · MVTec AD · full · other" in out
+    rows = store.load_results(tmp_path / "res", "recipes")
+    assert sorted(zip(rows["category"], rows["variant"], rows["profile"])) == [
+        ("bottle", "base", "tiny"),
+        ("bottle", "other", "smoke"),  # each row records its variant's base profile
+        ("grid", "base", "tiny"),
+        ("grid", "other", "smoke"),
+    ]
+    assert all(j.startswith(f"{c}-full-{v}-s0-") for j, c, v in zip(rows["job_id"], rows["category"], rows["variant"]))
+    assert cli(argv) == 0 and "4 were done before" in capsys.readouterr().out  # resumes
+
+
+def test_status_shows_the_variants_of_a_sweep(cli, capsys, tmp_path):
+    from harness.sweep import dump_sweep, load_sweep
+
+    sweep = tmp_path / "recipes.yaml"
+    sweep.write_text(VARIANTS_YAML)
+    store.save_spec(tmp_path / "res", "recipes", dump_sweep(load_sweep(sweep)))
+    assert cli(["status", "--results", str(tmp_path / "res")]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "recipes" in line)
+    assert "variants" in out and [c.strip() for c in row.split("│")[4:6]] == ["base, fast, other", "12"]
 
 
 def test_default_profile_follows_the_cluster():

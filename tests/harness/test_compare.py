@@ -366,3 +366,123 @@ def test_the_html_report_has_a_forest_plot_and_the_tables_per_comparison(tmp_pat
     assert section.count('<img src="data:image/png;base64,') == 2
     for name in ("no_memory vs full", "no_msff vs full"):
         assert f"{name}: overall" in section and f"{name}: by category" in section
+
+
+# Recipe variants: make_rows' four ablations stand in for two variants x two ablations, so the
+# variants of one (category, seed) share its term; only tootouch's full model gets the effect.
+_AS_VARIANTS = {
+    "full": ("full", "official", {}),
+    "no_memory": ("full", "tootouch", {"lr": 3e-3}),
+    "no_msff": ("no_memory", "official", {}),
+    "unscaled": ("no_memory", "tootouch", {"lr": 3e-3}),
+}
+
+
+def make_variant_rows(effect: float, **kwargs) -> pd.DataFrame:
+    rows = make_rows(effect, ablations=tuple(_AS_VARIANTS), sweep="recipes", **kwargs)
+    rows.loc[~rows["ablation"].isin(["full", "no_memory"]), list(METRICS)] -= effect / 100.0  # only tootouch · full
+    out = []
+    for row in rows.to_dict("records"):
+        ablation, variant, changes = _AS_VARIANTS[row["ablation"]]
+        config = JobConfig.from_dict({**json.loads(row["config_json"]), "ablation": ablation, "variant": variant, **changes})
+        out.append({**row, "ablation": ablation, "variant": variant, "job_id": config.job_id, "config_json": config.to_json()})
+    return pd.DataFrame(out)
+
+
+def test_variants_pair_on_category_and_seed_within_each_ablation():
+    rows = make_variant_rows(-2.0, seed=3)
+    study = compare.compare_variants(rows, "official", ["tootouch"], METRICS, sweep="recipes")
+    assert [c.name for c in study.comparisons] == ["tootouch vs official · full", "tootouch vs official · no_memory"]
+    full, no_memory = study.comparisons
+    assert (full.baseline.variant, full.candidate.variant, full.baseline.ablation) == ("official", "tootouch", "full")
+    assert len(full.pairs) == 15 * 3 and not full.unpaired
+    jobs = rows.set_index("job_id")
+    for pair in full.pairs:
+        b, c = jobs.loc[pair.baseline_job], jobs.loc[pair.candidate_job]
+        assert (b.category, b.seed, b.variant, b.ablation) == (pair.category, pair.seed, "official", "full")
+        assert (c.category, c.seed, c.variant, c.ablation) == (pair.category, pair.seed, "tootouch", "full")
+    assert "variant: official -> tootouch" in full.differs and any(d.startswith("lr: ") for d in full.differs)
+    assert full.estimate("image_auroc").verdict == compare.WORSE
+    assert full.estimate("image_auroc").diff == pytest.approx(-2.0, abs=0.6)
+    assert abs(no_memory.estimate("image_auroc").diff) < 0.6
+    # The Holm family is every metric x comparison, as with --ablations.
+    assert all(e.p_holm >= e.p_value for c in study.comparisons for e in c.estimates)
+    only = compare.compare_variants(rows, "official", ["tootouch"], METRICS, ablations=["no_memory"])
+    assert [c.name for c in only.comparisons] == ["tootouch vs official · no_memory"]
+
+
+def test_ablations_are_compared_within_each_variant_never_across():
+    rows = make_variant_rows(0.0, categories=("bottle", "grid"), seeds=(0, 1))
+    study = compare.compare_ablations(rows, "full", ["no_memory"], METRICS, sweep="recipes")
+    assert [c.name for c in study.comparisons] == ["no_memory vs full · official", "no_memory vs full · tootouch"]
+    for c, variant in zip(study.comparisons, ("official", "tootouch")):
+        assert c.candidate.label == f"no_memory · {variant}" and len(c.pairs) == 4
+        jobs = rows.set_index("job_id")
+        assert (
+            {jobs.loc[p.baseline_job].variant for p in c.pairs}
+            == {jobs.loc[p.candidate_job].variant for p in c.pairs}
+            == {variant}
+        )
+    table = difference_to_full_table(rows, METRIC_LABELS, "recipes")
+    assert table is not None and [r[0] for r in table.rows] == ["no_memory · official", "no_memory · tootouch"]
+
+
+def test_two_sweeps_with_the_same_variants_are_compared_variant_by_variant():
+    rows = make_variant_rows(0.0, categories=("bottle", "grid"), seeds=(0, 1))
+    full = rows[rows["ablation"] == "full"]
+    study = compare.compare_sweeps(full, full.assign(sweep="again"), METRICS, baseline="recipes", candidate="again")
+    assert [c.name for c in study.comparisons] == ["again vs recipes · full · official", "again vs recipes · full · tootouch"]
+    assert [(c.baseline.variant, len(c.pairs)) for c in study.comparisons] == [("official", 4), ("tootouch", 4)]
+
+
+def test_the_summary_of_a_sweep_with_variants_shows_their_paired_difference():
+    rows = make_variant_rows(-2.0, seed=3)
+    tables = {t.title: t for t in report.summary_tables(rows, "recipes")}
+    between = tables["recipes · difference to official"]
+    assert between.headers[:2] == ("variant", "pairs") and [r[:2] for r in between.rows] == [
+        ("full · tootouch", "45"),
+        ("no_memory · tootouch", "45"),
+    ]
+    assert between.rows[0][2].startswith("-") and between.rows[0][2].endswith("▼")  # image AUROC, planted -2 points
+    assert "variant minus official" in between.caption
+    assert "recipes · difference to official" not in {
+        t.title for t in report.summary_tables(rows[rows["variant"] == "official"], "r")
+    }
+
+
+def test_compare_cli_variants(tmp_path, capsys):
+    rows = make_variant_rows(-2.0, categories=("bottle", "carpet", "grid"), seeds=(0, 1))
+    lost = (rows["variant"] == "tootouch") & (rows["category"] == "grid") & (rows["seed"] == 1) & (rows["ablation"] == "full")
+    write(tmp_path, rows[~lost])
+    argv = ["compare", "--results", str(tmp_path), "--sweep", "recipes"]
+    assert main([*argv, "--variants", "official,tootouch"]) == 0
+    out = capsys.readouterr().out
+    assert "tootouch vs official · full: overall" in out and "tootouch vs official · no_memory: by category" in out
+    assert "compared: lr: 0.01 -> 0.003; variant: official -> tootouch" in " ".join(out.split())
+    unpaired = next(line for line in out.splitlines() if "grid-full-official-s1" in line)
+    assert "official" in unpaired and "no partner in tootouch" in unpaired
+    assert main([*argv, "--variants", "official,tootouch", "--ablations", "full", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["comparisons"]) == 1 and len(data["comparisons"][0]["pairs"]) == 5
+    assert data["comparisons"][0]["candidate"] == {
+        "label": "tootouch",
+        "sweep": "recipes",
+        "ablation": "full",
+        "variant": "tootouch",
+    }
+    cases = [
+        (["--variants", "official,paper"], "variant(s) ['paper'] have no rows in recipes; present: official, tootouch"),
+        (["--variants", "official"], "--variants needs a baseline and at least one candidate"),
+        (["--variants", "official,official"], "also a candidate"),
+        (
+            ["--variants", "official,tootouch", "--ablations", "no_msff"],
+            "ablation(s) ['no_msff'] have no rows of variant official",
+        ),
+        (["--ablations", "full"], "--variants official,tootouch"),
+    ]
+    for extra, message in cases:
+        assert main([*argv, *extra]) == 2, extra
+        err = " ".join(capsys.readouterr().err.split())
+        assert message in err and "Traceback" not in err, (extra, err)
+    two = ["compare", "--results", str(tmp_path), "--baseline", "recipes", "--candidate", "recipes", "--variants", "a,b"]
+    assert main(two) == 2 and "give --sweep S" in capsys.readouterr().err

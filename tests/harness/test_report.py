@@ -139,3 +139,50 @@ assert "ray" not in sys.modules, "report/status imported ray"
     # status: 3 jobs in the spec, 2 done, 0 failed, 1 pending.
     status_line = next(line for line in out.stdout.splitlines() if "demo" in line and "tiny" in line)
     assert [c.strip() for c in status_line.split("│")[4:8]] == ["3", "2", "0", "1"]
+
+
+def test_variants_are_separate_groups_and_every_table_names_them():
+    rows = _rows(
+        [
+            ("grid", "full", 0, 0.9, "ok"),
+            ("grid", "full", 1, 0.8, "ok"),
+            ("grid", "full", 0, 0.5, "ok"),
+            ("grid", "full", 1, 0.6, "ok"),
+            ("bottle", "full", 0, 0.7, "failed"),
+        ]
+    )
+    rows["variant"] = ["official", "official", "tootouch", "tootouch", "tootouch"]
+    rows["job_id"] = [f"{j}-{v}" for j, v in zip(rows["job_id"], rows["variant"])]
+    agg = report.aggregate(rows)
+    # Two recipes are never averaged together: one group each, in name order.
+    assert list(zip(agg.variant, agg.category, agg.n)) == [
+        ("official", "grid", 2),
+        ("official", "average", 2),
+        ("tootouch", "bottle", 0),
+        ("tootouch", "grid", 2),
+        ("tootouch", "average", 2),
+    ]
+    means = agg.set_index(["variant", "category"])["image_auroc_mean"]
+    assert means[("official", "grid")] == pytest.approx(85.0) and means[("tootouch", "grid")] == pytest.approx(55.0)
+    tables = {t.title: t for t in report.summary_tables(rows, "recipes")}
+    assert {"recipes · MVTec AD · full · official", "recipes · MVTec AD · full · tootouch"} <= set(tables)
+    side = tables["recipes · image AUROC by ablation and variant"]
+    assert side.headers == ("category", "full · official", "full · tootouch")
+    assert side.rows[-1] == ("average", "85.00", "55.00")
+    failed = tables["recipes · failed jobs"]
+    assert failed.headers == ("job", "category", "seed", "ablation", "variant", "attempts", "error")
+    assert failed.rows[0][4] == "tootouch"
+    # Markdown shows the same cells.
+    assert "| category | full · official | full · tootouch |" in report.to_markdown(side)
+
+
+def test_without_variants_the_tables_are_as_before():
+    rows = _rows([("grid", "full", 0, 0.9, "ok"), ("bottle", "full", 0, 0.7, "failed")])
+    tables = report.summary_tables(rows, "s")
+    assert tables[0].title == "s · MVTec AD · full"
+    assert tables[-1].headers == ("job", "category", "seed", "ablation", "attempts", "error")
+    two = _rows([("grid", "full", 0, 0.9, "ok"), ("grid", "no_memory", 0, 0.5, "ok")])
+    side = report._side_by_side(report.aggregate(two), report.groups_of(two), "image_auroc", "s")
+    assert side.title == "s · image AUROC by ablation" and side.headers == ("category", "full", "no_memory")
+    # A frame without the column (built by hand, not by the store) has no variants.
+    assert set(report.aggregate(two.drop(columns="variant"))["variant"]) == {""}

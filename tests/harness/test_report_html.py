@@ -291,3 +291,18 @@ def test_the_page_renders_in_chromium_with_no_broken_image(results: Path, page: 
     pixels = np.asarray(picture.convert("L"), dtype=float)
     assert pixels.std() > 20  # text, tables and charts, not a blank page
     assert (pixels < 128).mean() > 0.01  # some dark ink
+
+
+def test_recipe_variants_are_their_own_groups_in_every_table_and_picture(tmp_path: Path):
+    for index, (variant, lr) in enumerate((("official", 0.04), ("tootouch", 3e-3))):
+        config = JobConfig.from_dict(
+            profile("tiny") | {"category": "bottle", "dataset": "mvtec", "data_root": "/data/mvtec", "variant": variant, "lr": lr}
+        )
+        persist_like_the_driver(tmp_path, "recipes", fabricated_result(config, index))
+    page = report_html.write_report(tmp_path, "recipes").read_text(encoding="utf-8")
+    for variant in ("official", "tootouch"):
+        assert f"<caption>recipes · MVTec AD · full · {variant}</caption>" in page
+        assert f"<summary>full · {variant} · seed 0 · bottle-full-{variant}-s0-" in page  # its predictions
+    assert "<th>full · official</th><th>full · tootouch</th>" in page  # side by side
+    assert "<th>ablation</th><th>variant</th><th>status</th>" in page  # the per-job table
+    assert '<h3 id="compare-tootouch-vs-official">tootouch vs official</h3>' in page  # the paired comparison

@@ -100,6 +100,7 @@ def test_old_results_load_with_today_s_schema(results):
     ok = rows.set_index("job_id").loc[list(DONE)]
     assert ok["image_auroc"].between(0.8, 1.0).all() and (ok["attempts"] == 1).all()
     assert len(store.load_scores(results, SWEEP, DONE[0])) == 3
+    assert (rows["variant"] == "").all()  # written before recipe variants existed: no variant
     (table, *_rest) = report.summary_tables(rows, SWEEP)
     assert {r[0] for r in table.rows} == {"bottle", "carpet", "grid", "average"}
 

@@ -1,14 +1,24 @@
-"""Sweep specs: YAML files, expansion into JobConfigs, stable ids and order, and the errors that
-name the valid choices."""
+"""Sweep specs: YAML files, expansion into JobConfigs, stable ids and order, recipe variants, and
+the errors that name the valid choices."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 
-from harness.sweep import SweepSpec, dump_sweep, expand, load_sweep, parse_categories, spec_from_dict, sweep_name
-from memseg.config import ABLATIONS, CATEGORIES
+from harness.sweep import (
+    SweepSpec,
+    dump_sweep,
+    expand,
+    load_sweep,
+    parse_categories,
+    select_variants,
+    spec_from_dict,
+    sweep_name,
+)
+from memseg.config import ABLATIONS, CATEGORIES, PROFILES, profile
 
 JOBS = Path(__file__).resolve().parents[2] / "jobs"
 
@@ -109,3 +119,101 @@ def test_dump_and_reload_round_trip(tmp_path):
     path = tmp_path / "x.yaml"
     path.write_text(dump_sweep(spec))
     assert load_sweep(path) == spec
+
+
+def test_variants_expand_into_distinct_ids_and_a_sweep_without_them_keeps_its_ids():
+    plain = SweepSpec(categories=("bottle", "grid"), seeds=(0, 1), profile="tiny")
+    # Two variants with the same recipe are still two experiments: the name is in the id.
+    spec = plain.replace(variants={"a": {}, "b": {}})
+    configs = expand(spec)
+    assert len(configs) == 2 * 2 * 2 and len({c.job_id for c in configs}) == len(configs)
+    # Seed-major, then ablation, then variant, then category.
+    assert [(c.seed, c.variant, c.category) for c in configs[:4]] == [
+        (0, "a", "bottle"),
+        (0, "a", "grid"),
+        (0, "b", "bottle"),
+        (0, "b", "grid"),
+    ]
+    assert configs[0].job_id.startswith("bottle-full-a-s0-") and configs[2].job_id.startswith("bottle-full-b-s0-")
+    # Without variants: variant "", and ids as before variants existed (the prefix has no variant).
+    before = expand(plain)
+    assert all(c.variant == "" for c in before)
+    assert before[0].job_id == "bottle-full-s0-" + before[0].job_id.rsplit("-", 1)[1]
+    assert {c.job_id for c in before}.isdisjoint(c.job_id for c in configs)
+
+
+def test_variant_precedence_profile_then_sweep_overrides_then_the_variant_s():
+    spec = SweepSpec(
+        categories=("bottle",),
+        profile="tiny",
+        overrides={"steps": 7, "lr": 1e-3},
+        variants={"same": {}, "other": {"profile": "smoke"}, "own": {"profile": "smoke", "lr": 0.5, "batch_size": 2}},
+    )
+    same, other, own = expand(spec)
+    # No profile of its own: the sweep's (tiny), then the sweep's overrides.
+    assert (same.variant, same.steps, same.lr, same.batch_size, same.eval_batch_size) == ("same", 7, 1e-3, 4, 32)
+    # Its own profile replaces the sweep's; the sweep's overrides still apply on top (--steps shortens every variant).
+    assert (other.steps, other.lr, other.batch_size, other.eval_batch_size) == (7, 1e-3, 8, profile("smoke")["eval_batch_size"])
+    # The variant's own overrides come last: they are what makes it this variant.
+    assert (own.steps, own.lr, own.batch_size) == (7, 0.5, 2)
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "a\\b", ".hidden", "tab\tbed", "new\nline", "", ".."])
+def test_variant_names_must_be_names_not_paths(name):
+    with pytest.raises(ValueError, match="variant name .* is refused"):
+        spec_from_dict({"categories": "bottle", "variants": {name: {}}})
+
+
+@pytest.mark.parametrize(
+    ("variants", "names"),
+    [
+        ({"a": {"lrr": 0.1}}, ["variant 'a'", "lrr", "lr", "steps", "profile"]),
+        ({"a": {"profile": "huge"}}, ["variant 'a'", "huge", "paper", "smoke", "tiny"]),
+        ({"a": {"seed": 3}}, ["variant 'a'", "seed", "sweep keys"]),
+        ({"a": {"variant": "b"}}, ["variant 'a'", "variant", "sweep keys"]),
+        ({"a": ["lr", 0.1]}, ["variant 'a'", "mapping"]),
+        (["a", "b"], ["variants", "mapping"]),
+    ],
+)
+def test_bad_variants_name_the_valid_choices(variants, names):
+    with pytest.raises(ValueError) as err:
+        spec_from_dict({"categories": "bottle", "variants": variants})
+    for name in names:
+        assert name in str(err.value)
+
+
+def test_select_variants_keeps_the_ids_of_the_ones_named():
+    spec = SweepSpec(categories=("bottle",), profile="tiny", variants={"a": {}, "b": {"lr": 0.1}, "c": {"lr": 0.2}})
+    picked = select_variants(spec, ["c", "a"])
+    assert list(picked.variants) == ["c", "a"]
+    ids = {c.variant: c.job_id for c in expand(spec)}
+    assert {c.variant: c.job_id for c in expand(picked)} == {"c": ids["c"], "a": ids["a"]}
+    with pytest.raises(ValueError, match=r"unknown variants \['d'\]; valid: a, b, c"):
+        select_variants(spec, ["a", "d"])
+    with pytest.raises(ValueError, match="defines no variants"):
+        select_variants(spec.replace(variants={}), ["a"])
+
+
+def test_variants_round_trip_and_a_sweep_without_them_saves_as_before(tmp_path):
+    spec = SweepSpec(name="x", categories=("bottle",), profile="tiny", variants={"a": {}, "b": {"profile": "smoke", "lr": 0.1}})
+    path = tmp_path / "x.yaml"
+    path.write_text(dump_sweep(spec))
+    assert load_sweep(path) == spec
+    assert "variants" not in yaml.safe_load(dump_sweep(spec.replace(variants={})))
+    # `name:` with no value in YAML is the sweep's own recipe.
+    assert spec_from_dict({"categories": "bottle", "variants": {"a": None}}).variants == {"a": {}}
+
+
+def test_the_recipes_sweep_pairs_the_official_recipe_with_tootouch_s():
+    data = yaml.safe_load((JOBS / "recipes.yaml").read_text())
+    assert data["variants"] == {"official": {}, "tootouch": {"profile": "tootouch"}}
+    assert (data["categories"], data["seeds"], data["ablations"], data["profile"]) == ("all", [0, 1, 2], ["full"], "paper")
+    if "tootouch" not in PROFILES:
+        pytest.skip("the tootouch profile arrives with the training change of issue 21")
+    configs = expand(load_sweep(JOBS / "recipes.yaml").replace(data_root="/data/mvtec"))
+    assert len(configs) == 15 * 3 * 2 and len({c.job_id for c in configs}) == 90
+    for variant, name in (("official", "paper"), ("tootouch", "tootouch")):
+        mine = [c for c in configs if c.variant == variant]
+        assert len(mine) == 45 and {c.category for c in mine} == set(CATEGORIES)
+        recipe = profile(name)
+        assert all(getattr(c, k) == v for c in mine for k, v in recipe.items())
