@@ -18,6 +18,7 @@ from scipy.stats import ks_2samp
 
 from memseg.config import JobConfig, Progress, profile
 from memseg.job import _train, build_model
+from memseg.loss import LossSettings
 from memseg.model import MemSeg
 from memseg.procedural import procedural_textures
 from memseg.simulate import AnomalySimulator
@@ -61,7 +62,7 @@ def check_fresh_draws(device: torch.device) -> bool:
     simulator = RecordingSimulator(AnomalySimulator.from_job(config, bank).config, bank)
     path = plan_step_path("graph", False, device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(trainable, config.lr, config.weight_decay, device, path)
+    optimizer = make_optimizer(trainable, config.optimizer, config.lr, config.weight_decay, device, path, config.momentum)
     parts = StepParts(
         net=model,
         simulator=simulator,
@@ -71,9 +72,7 @@ def check_fresh_draws(device: torch.device) -> bool:
         sim_generator=torch.Generator(device=device).manual_seed(1),
         batch_size=config.batch_size,
         use_amp=True,
-        l1_weight=config.l1_weight,
-        focal_weight=config.focal_weight,
-        focal_gamma=config.focal_gamma,
+        loss=LossSettings.of(config),
         step=torch.zeros((), dtype=torch.long, device=device),
         first_bad_step=torch.full((), -1, dtype=torch.long, device=device),
     )

@@ -8,6 +8,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from memseg.caveats import RANDOM_INIT_REAL_DATA, random_init_on_real_data
 from memseg.cli_errors import (
@@ -24,6 +25,9 @@ from memseg.config import ABLATIONS, PROFILES, STEP_MODES, JobConfig, JobResult,
 from memseg.data.registry import DATASET_KINDS
 from memseg.protocol import EVAL_RESOLUTIONS
 
+if TYPE_CHECKING:
+    from memseg.official import EncoderDistance
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m memseg", description="Train and run MemSeg without Ray.")
@@ -39,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=positive_int)
     train.add_argument("--image-size", type=image_size, help="a multiple of 32")
     train.add_argument("--batch-size", type=positive_int)
+    train.add_argument(
+        "--lr", type=positive_float, help="base learning rate (default: the profile's; README: the official screw comment)"
+    )
     train.add_argument("--memory-size", type=positive_int, help="memory bank size (default: per category, memseg/categories.py)")
     train.add_argument("--di-scale", type=positive_float, help="DI multiplier (default: per category)")
     train.add_argument(
@@ -75,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     official.add_argument("--data-root", required=True, help="folder holding <category>/train, <category>/test, ...")
     official.add_argument("--dataset", choices=DATASET_KINDS, default="mvtec")
     official.add_argument("--image-size", type=image_size, default=256, help="the official weights were trained at 256 px")
+    official.add_argument(
+        "--backbone-weights",
+        default="imagenet",
+        help="the feature encoder (stem, layer1-3, memory bank), officially ImageNet's ResNet18: imagenet | none | PATH",
+    )
     official.add_argument("--device", type=device_name, default="auto", help="auto | cpu | cuda | cuda:N")
     official.add_argument("--out", help="write the imported model (with its memory bank) and scores here, loadable by predict")
     official.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
@@ -98,6 +110,7 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
         "steps": args.steps,
         "image_size": args.image_size,
         "batch_size": args.batch_size,
+        "lr": args.lr,
         "memory_size": args.memory_size,
         "di_scale": args.di_scale,
         "feature_scale": args.feature_scale,
@@ -153,7 +166,7 @@ def cmd_import_official(args: argparse.Namespace) -> int:
     Every user error (missing or foreign weights file, bad data) is one line and exit 2."""
     from rich.console import Console
 
-    from memseg.input_checks import check_data
+    from memseg.input_checks import check_data, check_weights
     from memseg.job import run_official
     from memseg.official import UNUSED_MODULES, read_official
 
@@ -161,6 +174,7 @@ def cmd_import_official(args: argparse.Namespace) -> int:
     try:
         state = read_official(args.weights)
         check_data(args.dataset, args.data_root, [args.category])
+        check_weights(args.backbone_weights)
         config = JobConfig(
             category=args.category,
             data_root=str(Path(args.data_root).resolve()),
@@ -173,17 +187,20 @@ def cmd_import_official(args: argparse.Namespace) -> int:
     except ValueError as error:  # DataError is a UserError and passes through
         raise user_error(error) from None
     with _progress(console) as on_progress:
-        result, imported = run_official(config, state, on_progress=on_progress)
+        result, imported = run_official(config, state, on_progress=on_progress, feature_weights=args.backbone_weights)
     if args.json:
         data = result_to_json(result)
         data["official_import"] = {
             "landed": len(imported.landed),
             "ignored": list(imported.ignored),
             "folded_biases": imported.folded_biases,
+            "encoder_distance": {d.name: d.max_abs for d in imported.encoder_distance},
         }
         print(json.dumps(data))
         return 0
     Console().print(metrics_table(result))
+    if imported.encoder_distance:
+        Console().print(encoder_distance_table(imported.encoder_distance, args.backbone_weights))
     console.print(
         f"{len(imported.landed)} official keys loaded ({imported.folded_biases} conv biases folded into BN); "
         f"{len(imported.ignored)} keys ignored, of modules the official forward never runs: {', '.join(UNUSED_MODULES)}",
@@ -248,6 +265,29 @@ def metrics_table(result: JobResult):
     t = result.timings
     table.add_row("train", f"{t['train_s']:.1f} s, {t['train_steps_per_s']:.2f} steps/s")
     table.add_row("inference", f"{t['infer_images_per_s']:.1f} images/s")
+    return table
+
+
+def encoder_distance_table(distances: tuple[EncoderDistance, ...], backbone: str, top: int = 5):
+    """How far the checkpoint's encoder_segment conv1-layer3 is from the feature encoder's
+    backbone: the `top` tensors furthest away, and a summary of weights and BN statistics."""
+    from rich.table import Table
+
+    weights = [d for d in distances if not d.is_statistic]
+    stats = [d for d in distances if d.is_statistic]
+    table = Table(
+        title=f"encoder_segment conv1-layer3 vs the feature encoder ({backbone}): max |difference| per tensor",
+        caption=(
+            f"weights: {len(weights)} tensors, {sum(d.max_abs > 0 for d in weights)} differ, largest "
+            f"{max((d.max_abs for d in weights), default=0.0):.3g}; BN running statistics: {len(stats)} tensors, "
+            f"{sum(d.max_abs > 0 for d in stats)} differ, largest {max((d.max_abs for d in stats), default=0.0):.3g}"
+        ),
+    )
+    table.add_column("tensor")
+    table.add_column("kind")
+    table.add_column("max |diff|", justify="right")
+    for d in sorted(distances, key=lambda d: d.max_abs, reverse=True)[:top]:
+        table.add_row(d.name, "BN statistic" if d.is_statistic else "weight", f"{d.max_abs:.4g}")
     return table
 
 

@@ -1,8 +1,8 @@
 """What a finished job leaves on disk, and how to load it back safely.
 
-A model directory holds `model.safetensors` (weights and memory bank; safetensors cannot carry
-code, so loading never runs a pickle), `config.json` (the JobConfig) and `scores.json`
-(per-image scores and the metrics).
+A model directory holds `model.safetensors` (all weights, both encoders included, and the memory
+bank; safetensors cannot carry code, so loading never runs a pickle), `config.json` (the
+JobConfig) and `scores.json` (per-image scores and the metrics).
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ def load_model(model_dir: Path, device: str | torch.device = "cpu") -> tuple[Mem
     from memseg.job import build_model  # job imports this module
 
     config = JobConfig.from_dict(json.loads(config_path.read_text()))
-    model = build_model(config, backbone_weights="none")
-    model.load_state_dict(load_file(str(weights_path)))
+    state = load_file(str(weights_path))
+    # A model saved before revision 3 has one encoder (what ablation frozen_bn builds now), whatever its ablation.
+    two_encoders = any(key.startswith("segment_encoder.") for key in state)
+    model = build_model(config, backbone_weights="none", segment_encoder=two_encoders)
+    model.load_state_dict(state)
     return model.to(device).eval(), config

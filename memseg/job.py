@@ -26,6 +26,7 @@ from memseg.config import ImageScore, JobConfig, JobResult, Progress
 from memseg.data.loading import load_category
 from memseg.data.textures import load_texture_folder
 from memseg.data.types import CategoryData
+from memseg.loss import LossSettings
 from memseg.metrics import Evaluation, evaluate, evaluate_native, image_scores
 from memseg.model import MemSeg
 from memseg.official import OfficialImport, import_official
@@ -98,11 +99,17 @@ def run(
 
 
 def run_official(
-    config: JobConfig, state: dict[str, torch.Tensor], on_progress: ProgressFn | None = None
+    config: JobConfig,
+    state: dict[str, torch.Tensor],
+    on_progress: ProgressFn | None = None,
+    feature_weights: str = "imagenet",
 ) -> tuple[JobResult, OfficialImport]:
     """Evaluate the official released weights (`state`, an areylng/MemSeg state dict) with our
     inference path and metrics: no training; the memory bank rebuilt the official way (the first
-    N sorted normal training images, N from the category table). config must be the full model."""
+    N sorted normal training images, N from the category table). config must be the full model.
+    Its `encoder_segment` becomes the segment encoder; the feature encoder (stem, F1-F3, the
+    bank) is `feature_weights` (imagenet | none | a ResNet18 state-dict file), as the official
+    `Get_feature` is ImageNet's ResNet18."""
     if config.ablation != "full":
         raise ValueError(f"official weights are the full model; got ablation {config.ablation!r}")
     report = on_progress or (lambda _p: None)
@@ -111,7 +118,7 @@ def run_official(
     report(Progress("load", 0, 1))
     data = load_data(config)
     memory_images, _ = split_memory(data.train_images, resolve(config).memory_size)
-    model = build_model(config, backbone_weights="none")  # every encoder weight comes from `state`
+    model = build_model(config, backbone_weights=feature_weights)  # the segment encoder's come from `state`
     imported = import_official(model, state)
     model = model.to(device)
     report(Progress("memory", 0, 1))
@@ -126,9 +133,10 @@ def load_data(config: JobConfig) -> CategoryData:
     return load_category(config.dataset, Path(_data_root(config)), config.category, config.image_size, native_masks=native)
 
 
-def build_model(config: JobConfig, backbone_weights: str | None = None) -> MemSeg:
+def build_model(config: JobConfig, backbone_weights: str | None = None, segment_encoder: bool | None = None) -> MemSeg:
     """The MemSeg a job's ablation and category ask for (settings from memseg.categories.resolve).
-    backbone_weights overrides the config's (loading a trained model rebuilds without download)."""
+    backbone_weights overrides the config's (loading a trained model rebuilds without download);
+    segment_encoder the ablation's (a model saved before revision 3 has one encoder)."""
     ablation, settings = config.ablation_flags, resolve(config)
     return MemSeg(
         image_size=config.image_size,
@@ -141,6 +149,7 @@ def build_model(config: JobConfig, backbone_weights: str | None = None) -> MemSe
         feature_scale=settings.feature_scale,
         backbone_weights=config.backbone_weights if backbone_weights is None else backbone_weights,
         joint_memory=ablation.joint_memory,
+        segment_encoder=ablation.segment_encoder if segment_encoder is None else segment_encoder,
     )
 
 
@@ -238,7 +247,8 @@ def _train(
     report: ProgressFn,
     hooks: _CheckpointHooks = _CheckpointHooks(),
 ) -> TrainOutcome:
-    """AdamW + cosine schedule with linear warm-up; half of each batch gets a simulated anomaly.
+    """The recipe's optimizer and schedule (`make_scheduler`): officially SGD with one cosine to 0,
+    or AdamW with a linear warm-up then a cosine; half of each batch gets a simulated anomaly.
     One step is `memseg.train_step.train_step`, run eagerly, replayed from a CUDA graph or under
     torch.compile as config.step_mode (and compile) ask; the outcome says which way it ran.
 
@@ -248,9 +258,8 @@ def _train(
     """
     path = plan_step_path(config.step_mode, config.compile, device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(trainable, config.lr, config.weight_decay, device, path)
-    warmup = max(1, round(config.warmup_fraction * config.steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup, config.steps))
+    optimizer = make_optimizer(trainable, config.optimizer, config.lr, config.weight_decay, device, path, config.momentum)
+    scheduler = make_scheduler(optimizer, config)
     sampler = torch.Generator(device=device).manual_seed(config.seed)
     sim_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
     images_on_device = train_images.to(device)
@@ -274,9 +283,7 @@ def _train(
         sim_generator=sim_generator,
         batch_size=config.batch_size,
         use_amp=config.amp and device.type == "cuda",
-        l1_weight=config.l1_weight,
-        focal_weight=config.focal_weight,
-        focal_gamma=config.focal_gamma,
+        loss=LossSettings.of(config),
         step=torch.full((), first_step, dtype=torch.long, device=device),
         first_bad_step=torch.full((), -1, dtype=torch.long, device=device),
     )
@@ -312,8 +319,29 @@ def _train(
     )
 
 
+def make_scheduler(optimizer: torch.optim.Optimizer, config: JobConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """The recipe's schedule, stepped once after every training step: step s runs at
+    lr x factor(s), factor = `cosine_restart_factor` (period config.steps) or `lr_factor`."""
+    if config.schedule == "cosine_restart":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_restart_factor(step, config.steps))
+    warmup = max(1, round(config.warmup_fraction * config.steps))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup, config.steps))
+
+
+def cosine_restart_factor(step: int, period: int) -> float:
+    """The official schedule: CosineAnnealingWarmRestarts(optimizer, T_0=period) (eta_min 0,
+    T_mult 1) driven as the CutPaste loop the official code descends from drives it, with
+    `scheduler.step(step)` after step `step`. So step 0 and step 1 run at the base lr and step
+    s >= 1 at base x (1 + cos(pi * ((s - 1) mod period) / period)) / 2: one cosine from the base
+    lr to ~0 over `period` steps (restarting at the base lr at step period + 1, which a run of
+    `period` steps never reaches). The official training loop itself was never published."""
+    cycle = max(0, step - 1) % period
+    return 0.5 * (1.0 + math.cos(math.pi * cycle / period))
+
+
 def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up to the base learning rate over `warmup` steps, then cosine decay to 0."""
+    """Linear warm-up to the base learning rate over `warmup` steps, then cosine decay to 0
+    (TooTouch/MemSeg's schedule, and the smoke profile's)."""
     if step < warmup:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)

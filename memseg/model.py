@@ -1,6 +1,8 @@
 """The MemSeg network as the official code builds it (areylng/MemSeg model.py and the inference
-path of run_training.py; DESIGN.md section 4): frozen ResNet18 encoder, a memory bank of normal
-features matched per level, multi-scale feature fusion (MSFF) with coordinate attention, spatial
+path of run_training.py; DESIGN.md section 4): two ResNet18 encoders (a frozen, always-eval feature
+encoder for the stem, layer1-3 and the memory bank; a segment encoder whose layer4 is trained and
+whose frozen conv1-layer3 BatchNorms follow train()/eval()), a memory bank of normal features
+matched per level, multi-scale feature fusion (MSFF) with coordinate attention, spatial
 attention from the scaled difference information, and the official U-Net decoder.
 
 `MemSeg.forward` takes float images in [0, 1] and normalises them itself, so no caller can forget
@@ -10,6 +12,7 @@ pinned by a test in tests/memseg/test_model_formulas.py (README, "Faithfulness")
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -187,6 +190,15 @@ class MemSeg(nn.Module):
     The stem given to the decoder is the ReLU output of bn1 (what the official bn1 hook holds
     once torchvision's in-place ReLU has run).
 
+    Two encoders (segment_encoder=True, the official build): `encoder`, the feature encoder (the
+    official `Get_feature`: stem, layer1-3, always eval, no layer4), gives the stem, F1-F3 and the
+    memory bank; `segment_encoder` (the official `encoder_segment`) runs conv1-layer3 again with
+    frozen weights but BatchNorms that follow train()/eval() (batch statistics and moving running
+    statistics in training, as the official ProjectionNet, which has no train() override), then
+    its trainable layer4. Both start from the same backbone weights. segment_encoder=False
+    (ablation frozen_bn, revision 2's network): one encoder, conv1-layer3 always eval, whose
+    layer4 is the trainable one.
+
     Initialisation: PyTorch's defaults everywhere outside the encoder. The official `Init`
     methods loop over top-level containers and never reach a conv or BN, so that is what
     the official network was trained from (tests/memseg/test_model_formulas.py).
@@ -200,6 +212,7 @@ class MemSeg(nn.Module):
     memory_3: torch.Tensor
     memory_filled: torch.Tensor
     encoder: Any  # timm's features_only ResNet18: its stages (conv1, layer1, ...) are attributes
+    segment_encoder: Any  # the same kind, or None with one encoder
 
     def __init__(
         self,
@@ -213,6 +226,7 @@ class MemSeg(nn.Module):
         feature_scale: float = 100.0,
         backbone_weights: str = "none",
         joint_memory: bool = False,
+        segment_encoder: bool = True,
     ) -> None:
         super().__init__()
         if use_spatial_attention and not use_memory:
@@ -231,8 +245,16 @@ class MemSeg(nn.Module):
         self.feature_scale = float(feature_scale)
         self.joint_memory = joint_memory
         self.encoder = create_encoder(backbone_weights)
+        self.segment_encoder = None
+        if segment_encoder:
+            # A copy, not a second create_encoder: the same weights whatever backbone_weights says
+            # (with "none" a second build would be a second random init), and no second download.
+            self.segment_encoder = copy.deepcopy(self.encoder)
+            del self.encoder.layer4  # the feature encoder's layer4 would never run
         for name in _FROZEN:
             getattr(self.encoder, name).requires_grad_(False)
+            if self.segment_encoder is not None:
+                getattr(self.segment_encoder, name).requires_grad_(False)
         self.msff = MSFF(use_msff=use_msff, use_coord_attention=use_coord_attention)
         self.decoder = Decoder()
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -250,9 +272,12 @@ class MemSeg(nn.Module):
     # -- modes ------------------------------------------------------------------------------
 
     def train(self, mode: bool = True) -> MemSeg:
-        """As nn.Module.train, but the frozen encoder (stem, layer1-3) always stays in eval mode,
-        so its BatchNorm statistics never drift away from the ones the memory bank was built with."""
+        """As nn.Module.train, but the feature encoder (stem, layer1-3) always stays in eval mode,
+        so its BatchNorm statistics never drift away from the ones the memory bank was built with.
+        The segment encoder follows `mode` throughout, as in the official network."""
         super().train(mode)
+        if self.segment_encoder is not None:
+            self.encoder.eval()  # all of it: the feature encoder has no layer4
         for name in _FROZEN:
             getattr(self.encoder, name).eval()
         return self
@@ -273,6 +298,18 @@ class MemSeg(nn.Module):
         level2 = enc.layer2(level1)
         level3 = enc.layer3(level2)
         return stem, [level1, level2, level3]
+
+    @property
+    def deep_encoder(self) -> Any:
+        """The encoder whose layer4 is trained: the segment encoder, or the one encoder."""
+        return self.encoder if self.segment_encoder is None else self.segment_encoder
+
+    def segment_features(self, images: torch.Tensor) -> torch.Tensor:
+        """The segment encoder's layer3 output (256 @ S/16) of images in [0, 1]: the input of its
+        layer4. Its BatchNorms use batch statistics and move their running statistics in training."""
+        enc = self.segment_encoder
+        x = (images - self.pixel_mean) / self.pixel_std
+        return enc.layer3(enc.layer2(enc.layer1(enc.maxpool(enc.act1(enc.bn1(enc.conv1(x)))))))
 
     @torch.no_grad()
     def fill_memory(self, images: torch.Tensor, batch_size: int = 16) -> None:
@@ -331,9 +368,10 @@ class MemSeg(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images: float (B, 3, S, S) in [0, 1] -> logits (B, 2, S, S)."""
         self._check_images(images)
-        with torch.no_grad():  # the frozen part: no graph, less memory
+        with torch.no_grad():  # the frozen weights: no graph, less memory (train-mode BNs still move)
             stem, raw = self.frozen_features(images)
-        deepest = self.encoder.layer4(raw[2])  # (B, 512, S/32), trainable
+            deep_input = raw[2] if self.segment_encoder is None else self.segment_features(images)
+        deepest = self.deep_encoder.layer4(deep_input)  # (B, 256, S/16) -> (B, 512, S/32), trainable
         diffs = [self.di_scale * diff for diff in self.difference([smooth(feats) for feats in raw])]
         concats = [torch.cat([self.feature_scale * feats, diff.to(feats.dtype)], dim=1) for feats, diff in zip(raw, diffs)]
         fused = self.msff(concats)

@@ -188,12 +188,29 @@ def is_unused(key: str) -> bool:
 
 
 @dataclass(frozen=True)
+class EncoderDistance:
+    """One tensor of conv1-layer3 (its name in a ResNet18, e.g. "layer1.0.bn1.running_var"): the
+    largest absolute difference between the official `encoder_segment`'s value and the feature
+    encoder's (the backbone it was built from). Weights frozen in training stay at 0; BN running
+    statistics that moved in train mode do not."""
+
+    name: str
+    max_abs: float
+
+    @property
+    def is_statistic(self) -> bool:
+        return self.name.endswith(("running_mean", "running_var"))
+
+
+@dataclass(frozen=True)
 class OfficialImport:
-    """What an import did: each official key that landed -> our key, and the ignored ones."""
+    """What an import did: each official key that landed -> our key, and the ignored ones; with two
+    encoders, how far the checkpoint's conv1-layer3 is from the feature encoder's backbone."""
 
     landed: dict[str, str]
     ignored: tuple[str, ...]
     folded_biases: int  # conv biases folded into the next BN's running mean
+    encoder_distance: tuple[EncoderDistance, ...] = ()  # every float tensor of conv1-layer3, in state-dict order
 
 
 def check_official_state(state: Mapping[str, object], source: str = "state dict") -> None:
@@ -227,9 +244,17 @@ def _check_model(model: MemSeg) -> None:
         raise ValueError("official weights fit the full network only: coordinate attention must be on")
 
 
+def _deep_encoder_prefix(model: MemSeg) -> str:
+    """Our keys of the official `encoder_segment`: the segment encoder, or the one encoder (frozen_bn)."""
+    return "encoder." if model.segment_encoder is None else "segment_encoder."
+
+
 def import_official(model: MemSeg, state: Mapping[str, torch.Tensor]) -> OfficialImport:
-    """Load an official state dict into `model` (the full network). The memory bank is not part
-    of the official weights; fill it afterwards (`fill_memory`)."""
+    """Load an official state dict into `model` (the full network): `encoder_segment` into the
+    segment encoder (with one encoder, frozen_bn, into that one). A two-encoder model's feature
+    encoder is not in the official weights and keeps the backbone it was built with (officially
+    ImageNet's). The memory bank is not part of the official weights either; fill it afterwards
+    (`fill_memory`)."""
     check_official_state(state)
     _check_model(model)
     ours = model.state_dict()
@@ -241,9 +266,10 @@ def import_official(model: MemSeg, state: Mapping[str, torch.Tensor]) -> Officia
         new[our_key] = value.detach().to(ours[our_key].dtype).clone()
         landed[official_key] = our_key
 
+    deep = _deep_encoder_prefix(model)
     for key in state:
         if key.startswith(ENCODER):
-            put(key, "encoder." + key[len(ENCODER) :], state[key])
+            put(key, deep + key[len(ENCODER) :], state[key])
     for m in conv_map():
         put(f"{m.official_conv}.weight", f"{m.ours_conv}.weight", state[f"{m.official_conv}.weight"])
         if m.official_bn is None:
@@ -258,26 +284,48 @@ def import_official(model: MemSeg, state: Mapping[str, torch.Tensor]) -> Officia
             )
             landed[bias_key] = f"{m.ours_bn}.running_mean"
             folded += 1
-    not_written = sorted(set(ours) - set(new) - {"memory_1", "memory_2", "memory_3", "memory_filled"})
+    # The feature encoder of a two-encoder model is not in the official weights (officially
+    # `Get_feature`, ImageNet's ResNet18): it stays as the model was built.
+    not_written = sorted(
+        k
+        for k in set(ours) - set(new) - {"memory_1", "memory_2", "memory_3", "memory_filled"}
+        if not (model.segment_encoder is not None and k.startswith("encoder."))
+    )
     if not_written:  # a gap in the mapping, not a user error
         raise RuntimeError(f"official mapping leaves our keys unset: {not_written[:6]}")
     model.load_state_dict({**ours, **new})
     ignored = tuple(sorted(k for k in state if k not in landed))
-    return OfficialImport(landed=landed, ignored=ignored, folded_biases=folded)
+    return OfficialImport(landed=landed, ignored=ignored, folded_biases=folded, encoder_distance=encoder_distance(model, state))
+
+
+def encoder_distance(model: MemSeg, state: Mapping[str, torch.Tensor]) -> tuple[EncoderDistance, ...]:
+    """Max |official encoder_segment - our feature encoder| per conv1-layer3 tensor (the feature
+    encoder of a two-encoder model holds the backbone it was built with; () with one encoder).
+    num_batches_tracked counts, it is no weight or statistic, and is left out."""
+    if model.segment_encoder is None:
+        return ()
+    feature = model.encoder.state_dict()
+    return tuple(
+        EncoderDistance(name, float((state[ENCODER + name].double() - value.detach().cpu().double()).abs().max()))
+        for name, value in feature.items()
+        if not name.endswith("num_batches_tracked")
+    )
 
 
 def export_official(model: MemSeg) -> dict[str, torch.Tensor]:
     """Our model in the official layout: the mapped keys from ours (conv biases before BN are 0,
-    the running mean unchanged), every unused official module zero-filled."""
+    the running mean unchanged; `encoder_segment` from the segment encoder, or from the one encoder
+    of frozen_bn), every unused official module zero-filled. A feature encoder has no place in it."""
     _check_model(model)
     ours = model.state_dict()
     state = {
         key: torch.zeros(shape, dtype=torch.long if key.endswith("num_batches_tracked") else torch.float32)
         for key, shape in official_shapes().items()
     }
+    deep = _deep_encoder_prefix(model)
     for key in state:
         if key.startswith(ENCODER):
-            state[key] = ours["encoder." + key[len(ENCODER) :]].detach().clone()
+            state[key] = ours[deep + key[len(ENCODER) :]].detach().clone()
     for m in conv_map():
         state[f"{m.official_conv}.weight"] = ours[f"{m.ours_conv}.weight"].detach().clone()
         if m.official_bn is None:

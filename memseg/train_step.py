@@ -1,4 +1,4 @@
-"""One MemSeg training step (sample a batch, simulate anomalies, forward, loss, backward, AdamW)
+"""One MemSeg training step (sample a batch, simulate anomalies, forward, loss, backward, SGD or AdamW)
 and the ways to run it: eagerly, captured once in a CUDA graph and replayed, or with the model
 under torch.compile.
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from memseg.config import check_step_mode
-from memseg.loss import memseg_loss
+from memseg.config import check_optimizer, check_step_mode
+from memseg.loss import LossSettings
 from memseg.simulate import AnomalySimulator
 
 STEP_PATHS: tuple[str, ...] = ("eager", "graph", "compile")  # what a result row's step_path may say
@@ -66,9 +66,7 @@ class StepParts:
     sim_generator: torch.Generator  # anomaly simulation
     batch_size: int
     use_amp: bool
-    l1_weight: float
-    focal_weight: float
-    focal_gamma: float
+    loss: LossSettings
     step: torch.Tensor  # () long on the device: the index of the step about to run
     first_bad_step: torch.Tensor  # () long on the device: first step with a non-finite loss, -1 if none
 
@@ -88,7 +86,7 @@ def train_step(parts: StepParts) -> torch.Tensor:
     # notes); the casts themselves are the same, so eager numbers do not change.
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=parts.use_amp, cache_enabled=False):
         logits = parts.net(inputs)
-    loss, _parts = memseg_loss(logits.float(), masks, parts.l1_weight, parts.focal_weight, parts.focal_gamma)
+    loss, _parts = parts.loss(logits.float(), masks)
     first_bad = ~torch.isfinite(loss) & (parts.first_bad_step < 0)
     parts.first_bad_step.copy_(torch.where(first_bad, parts.step, parts.first_bad_step))
     loss.backward()
@@ -98,26 +96,43 @@ def train_step(parts: StepParts) -> torch.Tensor:
 
 
 def make_optimizer(
-    trainable: list[nn.Parameter], lr: float, weight_decay: float, device: torch.device, path: StepPath
-) -> torch.optim.AdamW:
-    """AdamW as the recipe asks. For a graph the learning rate lives in a device tensor (the
-    schedule fills it in place between replays) and the optimizer is capturable (its step count
-    on the device too); otherwise exactly the eager optimizer of before (fused on CUDA)."""
-    if path.name != "graph":
-        return torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay, fused=device.type == "cuda")
-    optimizer = torch.optim.AdamW(
-        trainable, lr=torch.tensor(lr, device=device), weight_decay=weight_decay, fused=True, capturable=True
-    )
-    hold_lr_in_tensor(optimizer, lr)
+    trainable: list[nn.Parameter],
+    name: str,
+    lr: float,
+    weight_decay: float,
+    device: torch.device,
+    path: StepPath,
+    momentum: float = 0.9,
+) -> torch.optim.Optimizer:
+    """SGD (with `momentum`) or AdamW, as the recipe's `optimizer` says. Eagerly exactly the plain
+    optimizer (fused on CUDA). For a graph the learning rate lives in a device tensor (the schedule
+    fills it in place between replays) and no step reads a host value: AdamW is capturable (its
+    step count on the device); SGD has no step count and no `capturable` flag, and its fused CUDA
+    kernel takes the lr as a tensor (`_fused_sgd_.tensor_lr`), so a fused SGD with a tensor lr
+    needs nothing else (its momentum buffers exist from the eager warm-up steps before capture)."""
+    check_optimizer(name)
+    graph = path.name == "graph"
+    fused = device.type == "cuda"
+    step_lr: float | torch.Tensor = torch.tensor(lr, device=device) if graph else lr
+    optimizer: torch.optim.Optimizer
+    if name == "sgd":
+        optimizer = torch.optim.SGD(trainable, lr=step_lr, momentum=momentum, weight_decay=weight_decay, fused=fused or graph)
+    elif graph:
+        optimizer = torch.optim.AdamW(trainable, lr=step_lr, weight_decay=weight_decay, fused=True, capturable=True)
+    else:
+        optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay, fused=fused)
+    if graph:
+        hold_lr_in_tensor(optimizer, lr)
     return optimizer
 
 
 def fit_restored_groups(optimizer: torch.optim.Optimizer, base_lr: float, path: StepPath) -> None:
     """After a checkpoint restore (whose param groups were saved by whichever path wrote it), make
-    the groups what `make_optimizer` gives this path: for a graph, capturable with the lr in a
-    device tensor; otherwise not capturable, the lr a float."""
+    the groups what `make_optimizer` gives this path: for a graph, capturable (AdamW) with the lr
+    in a device tensor; otherwise not capturable, the lr a float."""
     for group in optimizer.param_groups:
-        group["capturable"] = path.name == "graph"
+        if "capturable" in optimizer.defaults:  # AdamW; SGD has no such flag
+            group["capturable"] = path.name == "graph"
         if path.name != "graph":
             group["lr"] = float(group["lr"])
     if path.name == "graph":

@@ -458,7 +458,8 @@ def test_compare_cli_variants(tmp_path, capsys):
     assert main([*argv, "--variants", "official,tootouch"]) == 0
     out = capsys.readouterr().out
     assert "tootouch vs official · full: overall" in out and "tootouch vs official · no_memory: by category" in out
-    assert "compared: lr: 0.01 -> 0.003; variant: official -> tootouch" in " ".join(out.split())
+    smoke_lr = profile("smoke")["lr"]  # the rows are smoke jobs; tootouch's are planted at lr 3e-3
+    assert f"compared: lr: {smoke_lr:g} -> 0.003; variant: official -> tootouch" in " ".join(out.split())
     unpaired = next(line for line in out.splitlines() if "grid-full-official-s1" in line)
     assert "official" in unpaired and "no partner in tootouch" in unpaired
     assert main([*argv, "--variants", "official,tootouch", "--ablations", "full", "--json"]) == 0

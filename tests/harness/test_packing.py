@@ -121,9 +121,9 @@ def test_the_estimate_is_jobs_times_steps_times_the_measured_step_over_the_slots
     request = cluster.default_request(shape.nodes, gpus_per_job=shared.gpus_per_job)
     found = packing.estimate("paper", configs, request, shape, shared)
     assert found is not None and found.slots == 2
-    assert found.seconds == pytest.approx(2 * 5000 * 0.030)  # two rounds of two jobs
+    assert found.seconds == pytest.approx(2 * 2701 * 0.030)  # two rounds of two jobs
     text = found.describe()
-    assert "estimate" not in text and "4 job(s) x 5000 steps x 30 ms/step / 2 parallel slot(s)" in text
+    assert "estimate" not in text and "4 job(s) x 2701 steps x 30 ms/step / 2 parallel slot(s)" in text
     assert "H200" in text and "unmeasured" in text and "\n" not in text
     cpu = packing.estimate("smoke", _configs("smoke"), JobRequest(1, 0), Cluster((CPU_NODE,)))
     assert cpu is not None and cpu.seconds == pytest.approx(150 * 1.1) and "2 CPU cores" in cpu.describe()

@@ -27,7 +27,7 @@ def test_shipped_sweeps_expand_to_the_documented_sizes():
     paper = expand(load_sweep(JOBS / "paper.yaml").replace(data_root="/data/mvtec"))
     assert len(paper) == 15 * 3
     assert {c.seed for c in paper} == {0, 1, 2} and {c.ablation for c in paper} == {"full"}
-    assert all(c.image_size == 256 and c.steps == 5000 and c.dataset == "mvtec" for c in paper)
+    assert all(c.image_size == 256 and c.steps == 2701 and c.dataset == "mvtec" for c in paper)
 
     ablations = expand(load_sweep(JOBS / "ablations.yaml"))
     assert len(ablations) == 15 * len(ABLATIONS)

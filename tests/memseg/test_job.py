@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,12 @@ import torch
 
 import memseg
 from memseg import job as job_module
+from memseg import loss as loss_module
 from memseg import train_step as train_step_module
 from memseg.artefacts import load_model
 from memseg.config import ABLATIONS, JobConfig, Progress, profile
 from memseg.data.synthetic import generate
+from memseg.train_step import StepPath
 
 # Fixed before any tuning (issue 3): a smoke-profile model on held-out generated defects must be
 # clearly better than chance (0.5) at both levels.
@@ -83,7 +86,7 @@ def test_progress_reports_every_phase_in_order(data_root: Path) -> None:
 
 
 def test_non_finite_loss_stops_the_job_with_its_step(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_loss = train_step_module.memseg_loss
+    real_loss = loss_module.memseg_loss
     calls = {"n": 0}
 
     def loss_that_diverges_at_step_2(*args, **kwargs):
@@ -91,7 +94,7 @@ def test_non_finite_loss_stops_the_job_with_its_step(data_root: Path, monkeypatc
         calls["n"] += 1
         return (total * math.nan if calls["n"] == 3 else total), parts
 
-    monkeypatch.setattr(train_step_module, "memseg_loss", loss_that_diverges_at_step_2)
+    monkeypatch.setattr(loss_module, "memseg_loss", loss_that_diverges_at_step_2)
     with pytest.raises(job_module.NonFiniteLossError, match="step 2 of 4"):
         job_module.run(tiny(data_root, log_every=100))
 
@@ -146,6 +149,26 @@ def test_saved_model_reloads_and_predicts_the_same_maps(data_root: Path, tmp_pat
     assert reloaded.tolist() == pytest.approx([s.score for s in result.image_scores], abs=1e-5)
 
 
+def test_a_model_saved_before_revision_3_loads_with_its_one_encoder(tmp_path: Path) -> None:
+    """Revision 2 saved one encoder whatever the ablation (what frozen_bn builds now): such a model
+    directory still loads, as that network, and predicts what it predicted."""
+    from safetensors.torch import save_file
+
+    from memseg import artefacts
+
+    config = JobConfig(category="bottle", image_size=64, memory_size=4, backbone_weights="none")
+    torch.manual_seed(0)
+    old = job_module.build_model(config, segment_encoder=False)
+    old.fill_memory(torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0)))
+    save_file({k: v.contiguous() for k, v in old.state_dict().items()}, str(tmp_path / artefacts.WEIGHTS))
+    (tmp_path / artefacts.CONFIG).write_text(config.to_json())
+    model, loaded = load_model(tmp_path)
+    assert loaded == config and model.segment_encoder is None
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(model(images), old.eval()(images))
+
+
 def test_learning_rate_warms_up_then_decays_to_zero() -> None:
     factors = [job_module.lr_factor(step, warmup=10, total=100) for step in range(100)]
     assert factors[0] == pytest.approx(0.1)
@@ -153,6 +176,39 @@ def test_learning_rate_warms_up_then_decays_to_zero() -> None:
     assert max(factors) == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
     assert factors[-1] < 0.01
+
+
+def test_the_official_schedule_is_one_cosine_over_2701_steps_stepped_as_the_official_code_steps_it() -> None:
+    """The paper profile's optimizer and schedule, built by the code _train builds them with, give
+    at every step the lr of the official setup: SGD + CosineAnnealingWarmRestarts(T_0=2701) with
+    `scheduler.step(step)` after each step (the CutPaste loop the official code descends from)."""
+    config = JobConfig.from_dict(profile("paper") | {"category": "bottle"})
+    assert (config.optimizer, config.lr, config.momentum, config.weight_decay) == ("sgd", 0.04, 0.9, 3e-5)
+    assert (config.schedule, config.steps, config.batch_size, config.anomaly_ratio) == ("cosine_restart", 2701, 8, 0.5)
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = train_step_module.make_optimizer(
+        [param], config.optimizer, config.lr, config.weight_decay, torch.device("cpu"), StepPath("eager"), config.momentum
+    )
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert (optimizer.defaults["momentum"], optimizer.defaults["weight_decay"]) == (0.9, 3e-5)
+    scheduler = job_module.make_scheduler(optimizer, config)
+    official_optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.04, momentum=0.9, weight_decay=3e-5)
+    official = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(official_optimizer, T_0=2701)
+    ours, theirs = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scheduler.step(epoch) is deprecated, and what the official loop calls
+        for step in range(2704):
+            ours.append(optimizer.param_groups[0]["lr"])
+            theirs.append(official_optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+            official_optimizer.step()
+            official.step(step)
+    assert ours == pytest.approx(theirs, rel=1e-12, abs=1e-18)
+    assert ours[0] == 0.04 and ours[1] == 0.04  # scheduler.step(0) after step 0 sets the start value again
+    assert ours[1350] == pytest.approx(0.020035, abs=1e-6)  # half way: 0.04 (1 + cos(pi 1349 / 2701)) / 2
+    assert 0 < ours[2700] < 1e-7  # the last step of the run: 0.04 (1 + cos(pi 2699 / 2701)) / 2 = 5.4e-8
+    assert ours[2701] < 1e-7 and ours[2702] == pytest.approx(0.04)  # beyond the run: the restart
 
 
 @pytest.fixture(scope="module")

@@ -44,9 +44,11 @@ def _bn_stats(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in module.state_dict().items() if "running" in k}
 
 
-def test_frozen_encoder_stays_frozen_in_train_mode() -> None:
-    model = _model()
+def test_frozen_bn_keeps_its_one_encoder_frozen_in_train_mode() -> None:
+    """Ablation frozen_bn (revision 2's network): conv1-layer3 always in eval, statistics fixed."""
+    model = _model("frozen_bn")
     encoder = model.encoder
+    assert model.segment_encoder is None and model.deep_encoder is encoder
     frozen = [encoder.conv1, encoder.bn1, encoder.layer1, encoder.layer2, encoder.layer3]
     before = [_bn_stats(m) for m in frozen]
     weights_before = [copy.deepcopy(m.state_dict()) for m in frozen]
@@ -63,6 +65,52 @@ def test_frozen_encoder_stays_frozen_in_train_mode() -> None:
         assert all(torch.equal(module.state_dict()[k], v) for k, v in stats.items())
     after = _bn_stats(encoder.layer4)
     assert any(not torch.equal(after[k], v) for k, v in layer4_before.items() if "running_mean" in k)
+
+
+def test_two_encoders_a_training_step_moves_the_segment_encoders_statistics_not_the_feature_encoders() -> None:
+    """The official build: the feature encoder (stem, layer1-3, memory bank) is always eval and
+    never changes; the segment encoder's conv1-layer3 keep their weights but their BatchNorms run
+    in train mode and their running statistics move; its layer4 trains."""
+    model = _model()
+    feature, segment = model.encoder, model.segment_encoder
+    assert segment is not None and model.deep_encoder is segment and not hasattr(feature, "layer4")
+    stages = ("conv1", "bn1", "layer1", "layer2", "layer3")
+    feature_before = copy.deepcopy(feature.state_dict())
+    segment_before = copy.deepcopy(segment.state_dict())
+    memory_before = [m.clone() for m in model.memory]
+
+    _train_steps(model)
+
+    assert not any(m.training for m in feature.modules())
+    assert all(getattr(segment, name).training for name in stages) and segment.layer4.training
+    assert not any(p.requires_grad for p in feature.parameters())
+    assert not any(p.requires_grad for name in stages for p in getattr(segment, name).parameters())
+    assert all(p.requires_grad for p in segment.layer4.parameters())
+    for key, value in feature.state_dict().items():
+        assert torch.equal(value, feature_before[key]), key
+    assert all(torch.equal(a, b) for a, b in zip(model.memory, memory_before))
+    after = segment.state_dict()
+    for key, value in segment_before.items():
+        moved = not torch.equal(after[key], value)
+        frozen_weight = key.split(".")[0] in stages and not any(s in key for s in ("running_", "num_batches"))
+        if frozen_weight:
+            assert not moved, key  # conv and BN weights of conv1-layer3 stay as they were
+        elif "running_mean" in key or "running_var" in key:
+            assert moved, key  # every BatchNorm of the segment encoder moved its statistics
+    assert int(after["bn1.num_batches_tracked"]) == 2
+
+
+def test_two_encoders_start_from_the_same_weights_and_equal_frozen_bn_in_eval() -> None:
+    """Both encoders are copies of one backbone (with random init too), and with the same
+    statistics the two-encoder model in eval computes exactly what frozen_bn computes."""
+    two, one = _model("full"), _model("frozen_bn")
+    segment = two.segment_encoder.state_dict()
+    for key, value in two.encoder.state_dict().items():
+        assert torch.equal(segment[key], value), key
+    assert all(torch.equal(v, one.state_dict()[k.replace("segment_encoder.", "encoder.")]) for k, v in two.state_dict().items())
+    images = _images(3, 7)
+    with torch.no_grad():
+        assert torch.equal(two.eval()(images), one.eval()(images))
 
 
 def test_memory_bank_moves_and_round_trips(tmp_path) -> None:

@@ -12,9 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from memseg.__main__ import main
+from memseg.backbone import create_encoder
 from memseg.data.synthetic import generate
 from memseg.model import MemSeg
 from memseg.official import (
+    ENCODER,
     UNUSED_MODULES,
     conv_map,
     export_official,
@@ -74,9 +76,16 @@ def test_every_used_official_key_lands_and_the_unused_are_ignored() -> None:
             assert torch.allclose(ours[our_key], expected), official_key
         else:
             assert torch.equal(ours[our_key], state[official_key].to(ours[our_key].dtype)), official_key
-    # Every parameter and buffer of ours but the bank came from the official file.
+    # Every parameter and buffer of ours but the bank and the feature encoder (officially ImageNet's
+    # Get_feature, not in the file) came from the official file; encoder_segment is the segment encoder.
     written = set(report.landed.values())
-    assert set(ours) - written == {"memory_1", "memory_2", "memory_3", "memory_filled"}
+    assert {k for k in set(ours) - written if not k.startswith("encoder.")} == {
+        "memory_1",
+        "memory_2",
+        "memory_3",
+        "memory_filled",
+    }
+    assert all(k.startswith("segment_encoder.") for k in written if "encoder" in k)
 
 
 def test_a_folded_bias_computes_what_the_official_conv_plus_bn_computes() -> None:
@@ -102,13 +111,17 @@ def test_a_folded_bias_computes_what_the_official_conv_plus_bn_computes() -> Non
         assert torch.allclose(model.decoder.up_16(x), official, atol=1e-5)
 
 
-def test_round_trip_ours_official_ours_gives_identical_outputs() -> None:
+@pytest.mark.parametrize("segment_encoder", [True, False])
+def test_round_trip_ours_official_ours_gives_identical_outputs(segment_encoder: bool) -> None:
+    """encoder_segment is the segment encoder (frozen_bn: the one encoder); the feature encoder
+    is not in the official weights, so both models are built from the same backbone (seed)."""
     torch.manual_seed(0)
-    first = _model()
+    first = MemSeg(image_size=SIZE, memory_size=3, segment_encoder=segment_encoder).eval()
     import_official(first, _random_official(2))
     memory = torch.rand(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
     first.fill_memory(memory)
-    second = MemSeg(image_size=SIZE, memory_size=3).eval()
+    torch.manual_seed(0)
+    second = MemSeg(image_size=SIZE, memory_size=3, segment_encoder=segment_encoder).eval()
     import_official(second, export_official(first))
     second.fill_memory(memory)
     images = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(4))
@@ -157,6 +170,8 @@ def test_cli_imports_rebuilds_the_bank_and_evaluates(data_root: Path, tmp_path: 
         str(SIZE),
         "--device",
         "cpu",
+        "--backbone-weights",
+        "none",
         "--out",
         str(tmp_path / "out"),
         "--json",
@@ -187,3 +202,62 @@ def test_cli_errors_are_one_line_and_exit_2(data_root: Path, tmp_path: Path, cap
         assert code == 2, path
         assert reason in err and str(path.name) in err, err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+# The official checkpoint's encoder_segment after training in train mode: frozen weights, moved BN
+# statistics. Here: the backbone's values, two statistics moved by known amounts.
+MOVED = {"layer1.0.bn1.running_mean": 0.25, "layer3.1.bn2.running_var": 1.5}
+
+
+def _backbone_file(tmp_path: Path) -> tuple[Path, dict[str, torch.Tensor]]:
+    torch.manual_seed(5)
+    backbone = create_encoder("none").state_dict()
+    path = tmp_path / "resnet18.pth"
+    torch.save(backbone, path)
+    return path, backbone
+
+
+def _official_trained_from(backbone: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    state = _random_official(6)
+    for name, value in backbone.items():
+        state[ENCODER + name] = value.clone()
+    for name, shift in MOVED.items():
+        state[ENCODER + name] = state[ENCODER + name] + shift
+    return state
+
+
+def test_import_reports_how_far_the_segment_encoder_is_from_the_feature_encoders_backbone(tmp_path: Path) -> None:
+    """encoder_segment lands in the segment encoder; the feature encoder keeps the backbone it was
+    built from (officially ImageNet's Get_feature), and the report gives max |difference| per
+    conv1-layer3 tensor: the moved statistics by their shift, everything else 0."""
+    path, backbone = _backbone_file(tmp_path)
+    state = _official_trained_from(backbone)
+    model = MemSeg(image_size=SIZE, memory_size=3, backbone_weights=str(path)).eval()
+    report = import_official(model, state)
+    distance = {d.name: d.max_abs for d in report.encoder_distance}
+    assert set(distance) == {k for k in backbone if not k.startswith("layer4.") and not k.endswith("num_batches_tracked")}
+    for name, value in distance.items():
+        assert value == pytest.approx(MOVED.get(name, 0.0), rel=1e-6, abs=0), name
+    assert {d.name for d in report.encoder_distance if d.is_statistic} >= set(MOVED)
+    feature, segment = model.encoder.state_dict(), model.segment_encoder.state_dict()
+    assert all(torch.equal(feature[k], backbone[k]) for k in feature)
+    assert all(torch.equal(segment[k], state[ENCODER + k]) for k in segment)
+    assert import_official(MemSeg(image_size=SIZE, memory_size=3, segment_encoder=False), state).encoder_distance == ()
+
+
+def test_cli_takes_the_feature_encoder_from_backbone_weights_and_prints_the_distance(
+    data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, backbone = _backbone_file(tmp_path)
+    weights = tmp_path / "model-hazelnut.tch"
+    torch.save(_official_trained_from(backbone), weights)
+    common = ["import-official", "--weights", str(weights), "--category", "hazelnut", "--data-root", str(data_root)]
+    common += ["--dataset", "synthetic", "--image-size", str(SIZE), "--device", "cpu", "--backbone-weights", str(path)]
+    assert main([*common, "--json"]) == 0
+    distance = json.loads(capsys.readouterr().out)["official_import"]["encoder_distance"]
+    assert {k for k, v in distance.items() if v > 0} == set(MOVED)
+    assert distance["layer1.0.bn1.running_mean"] == pytest.approx(0.25, rel=1e-6)
+    assert main(common) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps to the terminal's width
+    assert "layer3.1.bn2.running_var" in out and "layer1.0.bn1.running_mean" in out
+    assert "weights: 45 tensors, 0 differ" in out and "BN running statistics: 30 tensors, 2 differ, largest 1.5" in out

@@ -14,7 +14,7 @@ from scipy import ndimage
 from sklearn.metrics import precision_recall_curve, roc_auc_score
 
 from memseg import job as job_module
-from memseg.config import JobConfig, profile
+from memseg.config import TOOTOUCH_RECIPE, JobConfig, profile
 from memseg.data.loading import load_category
 from memseg.data.synthetic import generate
 from memseg.metrics import compute_metrics_native, evaluate_native, image_scores
@@ -198,6 +198,7 @@ def test_protocol_follows_the_config_and_the_default_is_the_legacy_one() -> None
     assert protocol_for(JobConfig("bottle", top_k=50)).top_k == 50
     with pytest.raises(ValueError, match="unknown eval_resolution 'full'; valid: model, native"):
         JobConfig("bottle", eval_resolution="full")
-    # The default leaves job ids as they were before the field existed (results resume).
-    assert JobConfig("bottle").job_id == "bottle-full-s0-f36388480a"
+    # The default leaves job ids as they were before the field existed (results resume); that
+    # experiment is spelled out with revision 2's recipe, whose defaults revision 3 changed.
+    assert JobConfig.from_dict({**TOOTOUCH_RECIPE, "category": "bottle"}).job_id == "bottle-full-s0-f36388480a"
     assert JobConfig("bottle", eval_resolution="native").job_id != JobConfig("bottle").job_id

@@ -15,9 +15,9 @@ import torch
 
 from memseg import job as job_module
 from memseg import train_step as train_step_module
-from memseg.config import JobConfig, Progress, UnknownNameError, profile
+from memseg.config import TOOTOUCH_RECIPE, JobConfig, Progress, UnknownNameError, profile
 from memseg.data.synthetic import generate
-from memseg.loss import memseg_loss
+from memseg.loss import LossSettings, memseg_loss
 from memseg.model import MemSeg
 from memseg.procedural import procedural_textures
 from memseg.simulate import AnomalySimulator
@@ -29,8 +29,13 @@ from memseg.train_step import StepParts, StepPath, StepRunner, plan_step_path
 PINNED_MAIN_LOSSES = ("0x1.570a2a0000000p-2", "0x1.fdb2080000000p-3", "0x1.5461fe0000000p-3", "0x1.f35d7a0000000p-4")
 
 
+# The recipe the loop before the refactor ran (revision 2's defaults: AdamW, warm-up cosine, the
+# exact focal loss without class weights), at the tiny profile's length, on revision 2's network.
+REVISION_2 = {k: v for k, v in TOOTOUCH_RECIPE.items() if k != "steps"} | {"ablation": "frozen_bn"}
+
+
 def small_config(**changes) -> JobConfig:
-    values = profile("tiny") | {"category": "bottle", "device": "cpu", "steps": 2, "batch_size": 2, "log_every": 1}
+    values = profile("tiny") | REVISION_2 | {"category": "bottle", "device": "cpu", "steps": 2, "batch_size": 2, "log_every": 1}
     return JobConfig.from_dict(values | changes)
 
 
@@ -64,7 +69,9 @@ def train_before_refactor(
         batch = train_images[index].float().div_(255.0)
         inputs, masks = simulator(batch, sim_generator)
         logits = model(inputs)
-        loss, _parts = memseg_loss(logits.float(), masks, config.l1_weight, config.focal_weight, config.focal_gamma)
+        loss, _parts = memseg_loss(
+            logits.float(), masks, config.l1_weight, config.focal_weight, config.focal_gamma, 1.0, 1.0, 0.0
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -94,12 +101,14 @@ def test_eager_step_trains_bit_identically_to_the_loop_before_the_refactor() -> 
 
 @pytest.mark.slow
 def test_whole_job_losses_match_those_pinned_before_the_refactor(tmp_path: Path) -> None:
-    """The same job as PINNED_MAIN_LOSSES. Bit-identical on the machine that pinned them; compared
-    to 1e-6 so that another CPU's rounding does not fail it, while any change in what the step
-    draws or computes (an order of random draws, the schedule) moves the loss by far more."""
+    """The same job as PINNED_MAIN_LOSSES (then the tiny profile's defaults; since revision 3 the
+    tootouch recipe and ablation frozen_bn say the same). Bit-identical on the machine that pinned
+    them; compared to 1e-6 so that another CPU's rounding does not fail it, while any change in what
+    the step draws or computes (an order of random draws, the schedule) moves the loss by far more."""
     generate(tmp_path, categories=("bottle",), image_size=64, seed=0)
     config = JobConfig.from_dict(
         profile("tiny")
+        | REVISION_2
         | {"category": "bottle", "data_root": str(tmp_path), "dataset": "synthetic", "device": "cpu", "step_mode": "auto"}
     )
     events: list[Progress] = []
@@ -171,9 +180,7 @@ def test_a_failed_capture_is_recorded_and_the_run_continues_eagerly(monkeypatch:
         sim_generator=torch.Generator().manual_seed(config.seed + 1),
         batch_size=config.batch_size,
         use_amp=False,
-        l1_weight=config.l1_weight,
-        focal_weight=config.focal_weight,
-        focal_gamma=config.focal_gamma,
+        loss=LossSettings.of(config),
         step=torch.zeros((), dtype=torch.long),
         first_bad_step=torch.full((), -1, dtype=torch.long),
     )
@@ -221,3 +228,65 @@ def test_a_checkpoint_of_a_captured_run_stores_its_tensor_lr_as_a_number_and_res
         if path.name == "graph":
             scheduler2.step()
             assert float(group["lr"]) == pytest.approx(2.5e-3) and group["initial_lr"] == 1e-2
+
+
+@pytest.mark.parametrize("name", ["sgd", "adamw"])
+def test_the_recipe_chooses_the_optimizer_and_a_graph_gets_its_lr_in_a_tensor(name: str) -> None:
+    """Eagerly the plain optimizer with a float lr; for a graph a tensor lr the schedule fills in
+    place (SGD fused: its kernel takes the tensor; AdamW also capturable)."""
+    kinds = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
+    for path in (StepPath("eager"), StepPath("graph")):
+        param = torch.nn.Parameter(torch.ones(3))
+        optimizer = train_step_module.make_optimizer([param], name, 0.04, 3e-5, torch.device("cpu"), path, momentum=0.9)
+        group = optimizer.param_groups[0]
+        assert type(optimizer) is kinds[name] and group["weight_decay"] == 3e-5
+        assert isinstance(group["lr"], torch.Tensor) == (path.name == "graph") and float(group["lr"]) == pytest.approx(0.04)
+        if name == "sgd":
+            assert group["momentum"] == 0.9 and group["fused"] == (path.name == "graph")
+        else:
+            assert group["capturable"] == (path.name == "graph")
+    with pytest.raises(UnknownNameError, match="optimizers"):
+        train_step_module.make_optimizer([param], "lion", 0.04, 0.0, torch.device("cpu"), StepPath("eager"))
+
+
+@pytest.mark.parametrize("path", [StepPath("eager"), StepPath("graph")])
+def test_an_sgd_run_resumed_from_its_checkpoint_continues_bit_identically(path: StepPath) -> None:
+    """SGD's momentum buffers and the schedule travel through a checkpoint: 3 steps, save, restore
+    into fresh objects, 3 more steps; equal to 6 steps without a stop."""
+    from memseg import checkpoint
+
+    config = JobConfig(category="bottle", steps=6)  # SGD, cosine_restart over 6 steps
+
+    def build():
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(4, 2)
+        optimizer = train_step_module.make_optimizer(
+            list(layer.parameters()), "sgd", config.lr, config.weight_decay, torch.device("cpu"), path, config.momentum
+        )
+        return layer, optimizer, job_module.make_scheduler(optimizer, config)
+
+    def one_step(run, index: int) -> None:
+        layer, optimizer, scheduler = run
+        optimizer.zero_grad(set_to_none=True)
+        layer(torch.full((1, 4), float(index + 1))).pow(2).sum().backward()
+        optimizer.step()
+        scheduler.step()
+
+    straight = build()
+    for index in range(6):
+        one_step(straight, index)
+    first = build()
+    for index in range(3):
+        one_step(first, index)
+    saved = checkpoint.capture("job", 3, first[0], first[1], first[2], {}, torch.device("cpu"), 1.0)
+    saved = checkpoint.TrainCheckpoint.from_bytes(saved.to_bytes())
+    assert {k for k in saved.tensors if k.startswith("optim.")} == {"optim.0.momentum_buffer", "optim.1.momentum_buffer"}
+    resumed = build()
+    checkpoint.restore(saved, resumed[0], resumed[1], resumed[2], {}, torch.device("cpu"))
+    train_step_module.fit_restored_groups(resumed[1], config.lr, path)
+    assert isinstance(resumed[1].param_groups[0]["lr"], torch.Tensor) == (path.name == "graph")
+    for index in range(3, 6):
+        one_step(resumed, index)
+    for got, want in zip(resumed[0].parameters(), straight[0].parameters()):
+        assert torch.equal(got, want)
+    assert float(resumed[1].param_groups[0]["lr"]) == float(straight[1].param_groups[0]["lr"])
