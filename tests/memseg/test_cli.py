@@ -64,3 +64,15 @@ def test_predict_on_a_folder_that_is_no_model_names_what_is_missing(tmp_path: Pa
     assert main(["predict", "--model", str(tmp_path), "--image", "x.png", "--out", str(tmp_path / "o.png")]) == 2
     err = capsys.readouterr().err
     assert "model.safetensors" in err and str(tmp_path) in err and "Traceback" not in err
+
+
+def test_train_flags_pick_the_profile_then_override_the_lr(tmp_path: Path) -> None:
+    """--profile tootouch is revision 2's recipe; --lr overrides any profile's (the official
+    comment's screw 0.08 is one flag away)."""
+    from memseg.__main__ import build_parser, config_from_args
+
+    common = ["train", "--data-root", str(tmp_path), "--category", "screw"]
+    paper = config_from_args(build_parser().parse_args([*common, "--lr", "0.08"]))
+    assert (paper.optimizer, paper.lr, paper.steps) == ("sgd", 0.08, 2701)
+    tootouch = config_from_args(build_parser().parse_args([*common, "--profile", "tootouch"]))
+    assert (tootouch.optimizer, tootouch.lr, tootouch.schedule, tootouch.focal_smooth) == ("adamw", 3e-3, "warmup_cosine", 0.0)
