@@ -9,7 +9,6 @@ import json
 import pytest
 
 from memseg.config import (
-    ADDED_IN_REVISION_3,
     OPTIONAL_RECIPE,
     RECIPE,
     RUNTIME,
@@ -86,19 +85,24 @@ def test_one_validator_names_every_unknown_name_and_the_valid_ones():
         JobConfig("bottle", dataset="mvtek")
 
 
+REVISION_3_FIELDS = ("optimizer", "momentum", "schedule", "focal_alpha_normal", "focal_alpha_anomaly", "focal_smooth")
+
+
 def test_the_recipe_fields_of_revision_3_are_in_the_id_and_a_config_stored_before_them_reads_as_what_it_ran():
-    """optimizer, momentum, schedule and the focal fields change the result (RECIPE); a stored
-    config written before they existed ran AdamW, warm-up cosine and the exact focal loss."""
-    assert {"optimizer", "momentum", "schedule", "focal_alpha_normal", "focal_alpha_anomaly", "focal_smooth"} <= set(id_fields())
+    """optimizer, momentum, schedule and the focal fields change the result (in the id); a stored
+    config written before they existed ran AdamW, warm-up cosine and the exact focal loss, and that
+    experiment keeps its id (they stay out of it while at those values)."""
+    assert set(REVISION_3_FIELDS) <= set(id_fields())
     base = JobConfig("bottle")
     for change in ({"optimizer": "adamw"}, {"momentum": 0.5}, {"schedule": "warmup_cosine"}, {"focal_smooth": 0.0}):
         assert base.replace(**change).job_id != base.job_id, change
-    stored_before = {
-        k: v for k, v in json.loads(JobConfig("bottle", **TOOTOUCH_RECIPE).to_json()).items() if k not in ADDED_IN_REVISION_3
-    }
+    revision_2 = JobConfig("bottle", **TOOTOUCH_RECIPE)
+    stored_before = {k: v for k, v in json.loads(revision_2.to_json()).items() if k not in REVISION_3_FIELDS}
     fields = experiment_fields(stored_before)
     assert fields["optimizer"] == "adamw" and fields["schedule"] == "warmup_cosine"
     assert (fields["focal_alpha_normal"], fields["focal_alpha_anomaly"], fields["focal_smooth"]) == (1.0, 1.0, 0.0)
+    assert fields == experiment_fields(json.loads(revision_2.to_json()))  # the same experiment ...
+    assert revision_2.job_id == "bottle-full-s0-f36388480a"  # ... and the id it had before revision 3
     assert experiment_fields(json.loads(JobConfig("bottle").to_json()))["optimizer"] == "sgd"  # stored after: as stored
     with pytest.raises(UnknownNameError, match=r"unknown optimizers \['lion'\]; valid: sgd, adamw"):
         JobConfig("bottle", optimizer="lion")
