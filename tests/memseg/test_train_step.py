@@ -112,7 +112,14 @@ def test_whole_job_losses_match_those_pinned_before_the_refactor(tmp_path: Path)
         | {"category": "bottle", "data_root": str(tmp_path), "dataset": "synthetic", "device": "cpu", "step_mode": "auto"}
     )
     events: list[Progress] = []
-    result = job_module.run(config, on_progress=events.append)
+    # Pinned with torch's 2 intra-op threads (a 2-core machine); the thread count changes the order of
+    # reductions and so the last bits, so it is set here, whatever OMP_NUM_THREADS the run was given.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = job_module.run(config, on_progress=events.append)
+    finally:
+        torch.set_num_threads(threads)
     losses = [e.loss for e in events if e.phase == "train"]
     assert losses == pytest.approx([float.fromhex(h) for h in PINNED_MAIN_LOSSES], rel=1e-6, abs=0)
     assert result.step_path == "eager" and result.step_fallback == ""  # auto on the CPU: eager, no fallback
