@@ -17,8 +17,7 @@ import torch
 from scipy.stats import ks_2samp
 
 from memseg.config import JobConfig, Progress, profile
-from memseg.job import _train, build_model
-from memseg.loss import LossSettings
+from memseg.job import _train, build_model, loss_settings
 from memseg.model import MemSeg
 from memseg.procedural import procedural_textures
 from memseg.simulate import AnomalySimulator
@@ -72,7 +71,7 @@ def check_fresh_draws(device: torch.device) -> bool:
         sim_generator=torch.Generator(device=device).manual_seed(1),
         batch_size=config.batch_size,
         use_amp=True,
-        loss=LossSettings.of(config),
+        loss=loss_settings(config),
         step=torch.zeros((), dtype=torch.long, device=device),
         first_bad_step=torch.full((), -1, dtype=torch.long, device=device),
     )

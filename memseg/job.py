@@ -283,7 +283,7 @@ def _train(
         sim_generator=sim_generator,
         batch_size=config.batch_size,
         use_amp=config.amp and device.type == "cuda",
-        loss=LossSettings.of(config),
+        loss=loss_settings(config),
         step=torch.full((), first_step, dtype=torch.long, device=device),
         first_bad_step=torch.full((), -1, dtype=torch.long, device=device),
     )
@@ -316,6 +316,18 @@ def _train(
         steps_per_s=(config.steps - first_step) / segment_s,
         resumed_from_step=first_step,
         step_path=run_step.path,
+    )
+
+
+def loss_settings(config: JobConfig) -> LossSettings:
+    """The loss of the job's recipe: its l1 / focal weights, gamma, class weights and smoothing."""
+    return LossSettings(
+        l1_weight=config.l1_weight,
+        focal_weight=config.focal_weight,
+        gamma=config.focal_gamma,
+        alpha_normal=config.focal_alpha_normal,
+        alpha_anomaly=config.focal_alpha_anomaly,
+        smooth=config.focal_smooth,
     )
 
 

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 
 import torch
 
-from memseg.config import JobConfig
-
 # The official FocalLoss() defaults (loss_fun.py): alpha None -> ones with alpha[1] * 1.2, smooth 1e-5.
 OFFICIAL_ALPHA_NORMAL = 1.0
 OFFICIAL_ALPHA_ANOMALY = 1.2
@@ -75,8 +73,9 @@ def memseg_loss(
 
 @dataclass(frozen=True)
 class LossSettings:
-    """The loss a job trains with (its recipe's l1_weight, focal_* fields); call it on
-    (logits, mask) for memseg_loss with these settings."""
+    """The loss a job trains with (memseg.job.loss_settings maps its recipe's l1_weight and focal_*
+    fields here; the loss knows no JobConfig); call it on (logits, mask) for memseg_loss with these
+    settings."""
 
     l1_weight: float = 0.6
     focal_weight: float = 0.4
@@ -84,17 +83,6 @@ class LossSettings:
     alpha_normal: float = OFFICIAL_ALPHA_NORMAL
     alpha_anomaly: float = OFFICIAL_ALPHA_ANOMALY
     smooth: float = OFFICIAL_SMOOTH
-
-    @classmethod
-    def of(cls, config: JobConfig) -> LossSettings:
-        return cls(
-            l1_weight=config.l1_weight,
-            focal_weight=config.focal_weight,
-            gamma=config.focal_gamma,
-            alpha_normal=config.focal_alpha_normal,
-            alpha_anomaly=config.focal_alpha_anomaly,
-            smooth=config.focal_smooth,
-        )
 
     def __call__(self, logits: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return memseg_loss(

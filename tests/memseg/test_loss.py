@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from memseg.config import PROFILES, JobConfig
-from memseg.loss import LossSettings, memseg_loss
+from memseg.job import loss_settings
+from memseg.loss import memseg_loss
 
 EXACT = {"alpha_normal": 1.0, "alpha_anomaly": 1.0, "smooth": 0.0}  # revision 2's focal loss (profile tootouch)
 
@@ -129,9 +130,9 @@ def test_a_soft_mask_weighs_the_two_per_class_losses() -> None:
 
 
 def test_the_recipe_fields_reach_the_loss() -> None:
-    official = LossSettings.of(JobConfig(category="bottle"))
+    official = loss_settings(JobConfig(category="bottle"))
     assert (official.alpha_normal, official.alpha_anomaly, official.smooth, official.gamma) == (1.0, 1.2, 1e-5, 4.0)
-    tootouch = LossSettings.of(JobConfig.from_dict({"category": "bottle", **PROFILES["tootouch"]}))
+    tootouch = loss_settings(JobConfig.from_dict({"category": "bottle", **PROFILES["tootouch"]}))
     assert (tootouch.alpha_normal, tootouch.alpha_anomaly, tootouch.smooth) == (1.0, 1.0, 0.0)
     logits, mask = torch.randn(2, 2, 4, 4), (torch.rand(2, 1, 4, 4) > 0.5).float()
     assert torch.equal(tootouch(logits, mask)[0], memseg_loss(logits, mask, **EXACT)[0])

@@ -17,7 +17,7 @@ from memseg import job as job_module
 from memseg import train_step as train_step_module
 from memseg.config import TOOTOUCH_RECIPE, JobConfig, Progress, UnknownNameError, profile
 from memseg.data.synthetic import generate
-from memseg.loss import LossSettings, memseg_loss
+from memseg.loss import memseg_loss
 from memseg.model import MemSeg
 from memseg.procedural import procedural_textures
 from memseg.simulate import AnomalySimulator
@@ -187,7 +187,7 @@ def test_a_failed_capture_is_recorded_and_the_run_continues_eagerly(monkeypatch:
         sim_generator=torch.Generator().manual_seed(config.seed + 1),
         batch_size=config.batch_size,
         use_amp=False,
-        loss=LossSettings.of(config),
+        loss=job_module.loss_settings(config),
         step=torch.zeros((), dtype=torch.long),
         first_bad_step=torch.full((), -1, dtype=torch.long),
     )
