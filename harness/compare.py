@@ -187,16 +187,8 @@ def compare_ablations(
     """Each candidate ablation against the baseline ablation, within the rows of one sweep and
     within each of its recipe variants (one comparison per candidate and variant). `per_category`
     False computes the overall estimates only (faster)."""
-    present = set(rows["ablation"].unique()) if len(rows) else set()
-    missing = [a for a in (baseline, *candidates) if a not in present]
-    if missing:
-        raise ValueError(
-            f"ablation(s) {missing} have no rows in {sweep or 'the results'}; present: {', '.join(sorted(present)) or 'none'}"
-        )
-    if baseline in candidates:
-        raise ValueError(f"the baseline ablation {baseline!r} is also a candidate; name each ablation once")
-    if not candidates:
-        raise ValueError("name at least two ablations: the baseline first, then the candidates")
+    present = sorted(set(rows["ablation"].unique())) if len(rows) else []
+    _check_sides("ablation", baseline, candidates, present, sweep)
     variants = variants_of(rows)
     parts = []
     for v in sorted(set(variants)):  # "" alone without variants
@@ -207,6 +199,18 @@ def compare_ablations(
             b_side, c_side = Side(group_label(baseline, v), sweep, baseline, v), Side(group_label(c, v), sweep, c, v)
             parts.append((b_side, base, c_side, mine[mine["ablation"] == c], name))
     return _study(parts, metrics, settings, per_category)
+
+
+def _check_sides(kind: str, baseline: str, candidates: Sequence[str], present: Sequence[str], sweep: str) -> None:
+    """ValueError unless the baseline and each candidate (ablations or variants: `kind`) have rows,
+    the baseline is not also a candidate, and there is at least one candidate."""
+    missing = [name for name in (baseline, *candidates) if name not in present]
+    if missing:
+        raise ValueError(f"{kind}(s) {missing} have no rows in {sweep or 'the results'}; present: {', '.join(present) or 'none'}")
+    if baseline in candidates:
+        raise ValueError(f"the baseline {kind} {baseline!r} is also a candidate; name each {kind} once")
+    if not candidates:
+        raise ValueError(f"name at least two {kind}s: the baseline first, then the candidates")
 
 
 def compare_variants(
@@ -223,16 +227,7 @@ def compare_variants(
     one comparison per candidate and ablation present in both (or those named), pairing on
     category and seed as compare_ablations does."""
     variants = variants_of(rows)
-    present = _ordered(variants[variants != ""])
-    missing = [v for v in (baseline, *candidates) if v not in present]
-    if missing:
-        raise ValueError(
-            f"variant(s) {missing} have no rows in {sweep or 'the results'}; present: {', '.join(present) or 'none'}"
-        )
-    if baseline in candidates:
-        raise ValueError(f"the baseline variant {baseline!r} is also a candidate; name each variant once")
-    if not candidates:
-        raise ValueError("name at least two variants: the baseline first, then the candidates")
+    _check_sides("variant", baseline, candidates, _ordered(variants[variants != ""]), sweep)
     base = rows[variants == baseline]
     parts = []
     for c in candidates:
