@@ -21,7 +21,7 @@ mkdir -p "$out"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
-nvidia-smi -q | grep -i -A1 "compute mode" | head -2 || true  # MPS off unless the host started it (README, Speed)
+nvidia-smi -q | grep -i -A1 "compute mode" | head -2 || true  # MPS off unless the host started it (docs/speed.md)
 
 echo "== 1. host syncs inside the eager training step"
 python3 benchmarks/gpu_check.py

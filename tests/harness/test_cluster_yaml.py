@@ -1,4 +1,4 @@
-"""cluster.yaml is a valid Ray cluster-launcher config with the shape the README promises."""
+"""cluster.yaml is a valid Ray cluster-launcher config with the shape docs/cluster.md promises."""
 
 from __future__ import annotations
 

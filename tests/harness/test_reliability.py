@@ -1,4 +1,4 @@
-"""Fault injection: the guarantees of the README's "Reliability" section, each broken on purpose.
+"""Fault injection: the guarantees of docs/reliability.md, each broken on purpose.
 
 A killed worker (fake and real job), a SIGKILLed driver, Ctrl-C, a second run on the same results,
 jobs that raise (NaN, CUDA OOM, a bug), bad input refused before any job, weights-only loading and

@@ -48,7 +48,7 @@ def test_smoke_profile_learns_held_out_defects(data_root: Path, category: str) -
 
 
 def test_same_config_and_seed_on_cpu_give_bit_identical_numbers_other_seed_other_numbers(data_root: Path) -> None:
-    """The README's determinism guarantee: on the CPU a job is a pure function of its config."""
+    """The determinism guarantee of docs/results.md ("Determinism"): on the CPU a job is a pure function of its config."""
     first = job_module.run(tiny(data_root, device="cpu"))
     second = job_module.run(tiny(data_root, device="cpu"))
     other = job_module.run(tiny(data_root, device="cpu", seed=1))
