@@ -184,7 +184,7 @@ def _add_where_flags(run: argparse.ArgumentParser) -> None:
         default=[],
         metavar="N[,N]",
         help="keep results of revision N as done (default: a result of another revision than this code's is "
-        "re-run; README 'What a result means'); repeatable",
+        "re-run; docs/results.md); repeatable",
     )
     where.add_argument("--dry-run", action="store_true", help="print the jobs and exit without running them")
     where.add_argument("--job-fn", help=argparse.SUPPRESS)  # tests: module:function (default: the driver's)
@@ -452,7 +452,7 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
     if plan.to_run is not None:
         stale = plan.to_run.describe_stale()
         console.print(
-            f"[bold]revision[/] {plan.to_run.revision} (README 'What a result means')" + (f"; {escape(stale)}" if stale else ""),
+            f"[bold]revision[/] {plan.to_run.revision} (docs/results.md)" + (f"; {escape(stale)}" if stale else ""),
             highlight=False,
         )
     if plan.spec.variants:
@@ -655,7 +655,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if stale:
         table.caption = (
             f"{stale} result(s) are of another revision than this code's ({current}): `harness run` re-runs them "
-            "unless --accept-revision N (README 'What a result means')"
+            "unless --accept-revision N (docs/results.md)"
         )
     console.print(table)
     if failures:

@@ -41,13 +41,13 @@ FOOTPRINTS: dict[str, Footprint] = {
         Footprint(
             "paper", 256, 8, 2.5, 0.030, 4.0,
             "H200: peak 2478 MB (train batch 8, eval batch 32) and 28-33 ms/step, docs/gpu/h200_gpu_check_1.log and "
-            "_2.log; CPU: 0.25 steps/s at 256 px batch 8 on 2 cores (README, Speed)",
+            "_2.log; CPU: 0.25 steps/s at 256 px batch 8 on 2 cores (docs/speed.md)",
         ),
         Footprint(
             "smoke", 64, 8, 0.5, 0.023, 1.1,
             "H200: 44 steps/s at 64 px batch 8, peak 515 MB up to batch 32 at 64 px, docs/gpu/h200_speed_2.json; "
             "CPU: 0.90 steps/s per job, two 1-CPU jobs sharing 2 cores (the official network's 15-category smoke "
-            "sweep, seed 0, full and no_memory: train_steps_per_s of 30 rows; README, Speed)",
+            "sweep, seed 0, full and no_memory: train_steps_per_s of 30 rows; docs/speed.md)",
         ),
         # Not measured on its own: the smoke figures (64 px, batch 8) bound it from above.
         Footprint("tiny", 64, 4, 0.5, 0.023, 0.25, "the smoke profile's figures (64 px, batch 8), an upper bound for batch 4"),

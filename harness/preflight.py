@@ -112,7 +112,7 @@ def preflight_data(
     if differ:
         raise PreflightError(
             "the nodes run different revisions of memseg (their results would mean different things; "
-            "README 'What a result means'): install the same checkout everywhere\n" + differ
+            "docs/results.md, 'What a result means'): install the same checkout everywhere\n" + differ
         )
     reports = [f"on node {r.node}:\n" + "\n".join(r.check.problems) for r in found if r.check.problems]
     if reports:

@@ -38,7 +38,7 @@ def split(rows: pd.DataFrame, by_revision: bool = False, what: str = "the result
         raise MixedRevisions(
             f"{what} hold rows of {len(found)} revisions ({describe(found)}); they are never averaged together: "
             "give --by-revision to see each revision apart, or re-run the old ones with `harness run` "
-            "(README 'What a result means')"
+            "(docs/results.md, 'What a result means')"
         )
     return [(revision, rows[rows[COLUMN] == revision]) for revision in found]
 

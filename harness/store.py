@@ -110,7 +110,7 @@ JOB_SCHEMA = pa.schema(
         ("timm", _str),
         ("python", _str),
         ("git_sha", _str),
-        # Which code made the row (memseg.provenance, README "What a result means"): the revision of what
+        # Which code made the row (memseg.provenance, docs/results.md, "What a result means"): the revision of what
         # the numbers mean (rows written before it was recorded read as memseg.revision.LEGACY_REVISION),
         # whether the checkout had uncommitted changes (null: not a git checkout, or not recorded), and
         # the package version (the code's one identity when installed from a wheel, git_sha then "").

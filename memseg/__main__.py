@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--image-size", type=image_size, help="a multiple of 32")
     train.add_argument("--batch-size", type=positive_int)
     train.add_argument(
-        "--lr", type=positive_float, help="base learning rate (default: the profile's; README: the official screw comment)"
+        "--lr", type=positive_float, help="base learning rate (default: the profile's; docs/model.md: the official screw comment)"
     )
     train.add_argument("--memory-size", type=positive_int, help="memory bank size (default: per category, memseg/categories.py)")
     train.add_argument("--di-scale", type=positive_float, help="DI multiplier (default: per category)")

@@ -48,7 +48,7 @@ def _settings(category: str) -> CategorySettings:
     )
 
 
-# The table. Printed in the README's Faithfulness section; pinned by tests/memseg/test_categories.py.
+# The table. Printed in docs/faithfulness.md; pinned by tests/memseg/test_categories.py.
 CATEGORY_SETTINGS: dict[str, CategorySettings] = {c: _settings(c) for c in CATEGORIES}
 # The settings of data sets without the table (and of names MVTec AD does not have): the official
 # defaults, no foreground mask.

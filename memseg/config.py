@@ -178,7 +178,7 @@ def added_recipe(value_before: Any) -> dict[str, Any]:
     ran (revision 3's optimizer, schedule and focal-loss fields): `value_before` is what every job
     written before the field existed ran with. The field is left out of the id while it holds that
     value, so an earlier experiment spelled out today keeps its id (its stored result then shows as
-    done at its own revision, README "What a result means"), and a stored config without the field
+    done at its own revision, docs/results.md), and a stored config without the field
     reads as that value."""
     return {ID_KEY: True, OMIT_DEFAULT_KEY: True, BEFORE_KEY: value_before}
 
@@ -193,7 +193,7 @@ class JobConfig:
     """One MemSeg train + eval run. Defaults reproduce the official recipe, the paper profile
     (areylng/MemSeg run_training.py: 256 px, 8 images per step of which half are simulated
     anomalies, 2701 steps, SGD lr 0.04 momentum 0.9 weight decay 3e-5, one cosine to 0; the
-    official focal loss). README, "The model, the profiles and the ablations", gives each
+    official focal loss). docs/model.md, "The model, the profiles and the ablations", gives each
     number's source."""
 
     category: str = field(metadata=RECIPE)
@@ -380,7 +380,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     # lr 7e-3: 3e-3 under-trains the official decoder in 150 steps (issue 10: grid 71 image AUROC,
     # 99.5 at 450 steps; 97 at 1e-2), but at 1e-2 the official focal loss with two encoders left
     # carpet at 76.6 pixel AUROC (issue 21; either change alone passed). Of 5e-3 and 7e-3, which both
-    # pass the learning test, the higher (README, "The CPU smoke proxy").
+    # pass the learning test, the higher (docs/faithfulness.md, "The CPU smoke proxy").
     "smoke": {
         "image_size": 64,
         "steps": 150,

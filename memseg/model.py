@@ -7,7 +7,7 @@ attention from the scaled difference information, and the official U-Net decoder
 
 `MemSeg.forward` takes float images in [0, 1] and normalises them itself, so no caller can forget
 the ImageNet statistics; it returns 2-channel logits at the input size. Each formula below is
-pinned by a test in tests/memseg/test_model_formulas.py (README, "Faithfulness").
+pinned by a test in tests/memseg/test_model_formulas.py (docs/faithfulness.md).
 """
 
 from __future__ import annotations

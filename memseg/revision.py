@@ -1,6 +1,6 @@
 """The revision of what a result means: one number, bumped whenever the network, the loss, the
 anomaly simulation, the training recipe's semantics or the metrics change, so that results made
-by two different models are never counted as one (README, "What a result means").
+by two different models are never counted as one (docs/results.md, "What a result means").
 
 A leaf module: anything may import it, it imports nothing of the project.
 """

@@ -5,7 +5,7 @@ under torch.compile.
 On a GPU the eager step is bound by kernel launches (~30 ms at every image size on an H200,
 docs/gpu/), so replaying the whole step as one CUDA graph is the speed-up to expect. The same
 `train_step` function runs in every mode; only what surrounds it differs. The graph path has not
-been measured on a GPU yet (README, "Captured step and throughput benchmark").
+been measured on a GPU yet (docs/speed.md, "Captured step and throughput benchmark").
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def test_a_sweep_of_the_revision_before_is_rerun_unless_accepted(ray_session, cl
 
     assert cli([*argv, "--accept-revision", str(OLD)]) == 0  # kept: nothing runs
     out = capsys.readouterr().out
-    assert "ran 0 job(s)" in out and "2 were done before" in out and f"revision {REVISION} (README" in out
+    assert "ran 0 job(s)" in out and "2 were done before" in out and f"revision {REVISION} (docs/results.md" in out
 
     grown = _run_argv(results, mvtec_dirs("bottle", "carpet", "grid"), "--categories", "bottle,carpet,grid", "--name", "sw")
     assert cli([*grown, "--accept-revision", str(OLD)]) == 0  # grid runs at this revision, the rest is kept
