@@ -51,13 +51,15 @@ def small_setup(config: JobConfig) -> tuple[MemSeg, AnomalySimulator, torch.Tens
 
 
 def train_before_refactor(
-    model: MemSeg, simulator: AnomalySimulator, train_images: torch.Tensor, config: JobConfig
+    model: MemSeg, simulator: AnomalySimulator, train_images: torch.Tensor, config: JobConfig, fused: bool = True
 ) -> list[float]:
     """The training loop of memseg/job.py at cf56c2a, verbatim in what it computes (CPU: no
-    compile, no autocast, no checkpoints): the reference the refactored step must equal bit for bit."""
+    compile, no autocast, no checkpoints): the reference the refactored step must equal bit for bit.
+    One change since: AdamW is fused on the CPU too (issue 23); the loop's own implementation is
+    compared with it to a tolerance in test_fused_adamw_keeps_the_loop_numbers."""
     device = torch.device("cpu")
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=False)
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
     warmup = max(1, round(config.warmup_fraction * config.steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: job_module.lr_factor(step, warmup, config.steps))
     sampler = torch.Generator(device=device).manual_seed(config.seed)
@@ -123,6 +125,33 @@ def test_whole_job_losses_match_those_pinned_before_the_refactor(tmp_path: Path)
     losses = [e.loss for e in events if e.phase == "train"]
     assert losses == pytest.approx([float.fromhex(h) for h in PINNED_MAIN_LOSSES], rel=1e-6, abs=0)
     assert result.step_path == "eager" and result.step_fallback == ""  # auto on the CPU: eager, no fallback
+
+
+def test_fused_adamw_keeps_the_loop_numbers() -> None:
+    """The fused AdamW every device now runs, against torch's per-parameter loop that the job ran on
+    the CPU before. One step from the same weights and gradients moves every weight the same to
+    within 1e-4 of the learning rate (the fused kernel rounds differently in the last bits; a wrong
+    update would differ by about the lr itself). A whole 4-step job then reports the same losses to
+    1e-4: Adam's m / sqrt(v) turns last-bit differences of near-zero gradients into sign flips of
+    whole lr-sized updates, so weights drift apart step by step while the losses do not."""
+    config = small_config(steps=4)
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(64, 32, 3, 3), (128,), (7, 5)]
+    for lr in (3e-3, 7e-3):
+        after = {}
+        for fused in (False, True):
+            params = [torch.nn.Parameter(torch.randn(s, generator=torch.Generator().manual_seed(1))) for s in shapes]
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=gen.manual_seed(2)) * 1e-3
+            torch.optim.AdamW(params, lr=lr, weight_decay=5e-4, fused=fused, foreach=None if fused else False).step()
+            after[fused] = params
+        for loop, fast in zip(after[False], after[True]):
+            assert float((loop - fast).detach().abs().max()) < 1e-4 * lr
+    model, simulator, train_images = small_setup(config)
+    reference = copy.deepcopy(model)
+    _outcome, losses = train_now(model, simulator, train_images, config)
+    expected = train_before_refactor(reference, simulator, train_images, config, fused=False)
+    assert losses == pytest.approx(expected, rel=1e-4, abs=0)
 
 
 def test_step_path_plan_names_the_path_and_why_it_differs_from_the_request() -> None:
@@ -239,17 +268,17 @@ def test_a_checkpoint_of_a_captured_run_stores_its_tensor_lr_as_a_number_and_res
 
 @pytest.mark.parametrize("name", ["sgd", "adamw"])
 def test_the_recipe_chooses_the_optimizer_and_a_graph_gets_its_lr_in_a_tensor(name: str) -> None:
-    """Eagerly the plain optimizer with a float lr; for a graph a tensor lr the schedule fills in
+    """The fused optimizer on every device; eagerly a float lr, for a graph a tensor lr the schedule fills in
     place (SGD fused: its kernel takes the tensor; AdamW also capturable)."""
     kinds = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
     for path in (StepPath("eager"), StepPath("graph")):
         param = torch.nn.Parameter(torch.ones(3))
         optimizer = train_step_module.make_optimizer([param], name, 0.04, 3e-5, torch.device("cpu"), path, momentum=0.9)
         group = optimizer.param_groups[0]
-        assert type(optimizer) is kinds[name] and group["weight_decay"] == 3e-5
+        assert type(optimizer) is kinds[name] and group["weight_decay"] == 3e-5 and group["fused"]  # on every device
         assert isinstance(group["lr"], torch.Tensor) == (path.name == "graph") and float(group["lr"]) == pytest.approx(0.04)
         if name == "sgd":
-            assert group["momentum"] == 0.9 and group["fused"] == (path.name == "graph")
+            assert group["momentum"] == 0.9
         else:
             assert group["capturable"] == (path.name == "graph")
     with pytest.raises(UnknownNameError, match="optimizers"):
