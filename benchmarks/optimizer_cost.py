@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -23,7 +24,7 @@ from rich.table import Table
 from memseg.config import JobConfig, profile
 from memseg.job import build_model
 
-KINDS = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+KINDS: dict[str, dict[str, Any]] = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 
 
 def trainable_shapes() -> list[torch.Size]:
