@@ -11,6 +11,7 @@ import torch
 from memseg import job as job_module
 from memseg.config import JobConfig, profile
 from memseg.loss import LossSettings
+from memseg.model import MemSeg
 from memseg.procedural import procedural_textures
 from memseg.simulate import AnomalySimulator
 from memseg.validation import ValidationSet, evaluate, make_validation_set, split_validation
@@ -30,7 +31,7 @@ def test_the_last_training_images_are_held_out_and_the_rest_train() -> None:
         split_validation(train, 1)
 
 
-def _setup() -> tuple[torch.nn.Module, AnomalySimulator, torch.Tensor]:
+def _setup() -> tuple[MemSeg, AnomalySimulator, torch.Tensor]:
     config = JobConfig.from_dict(profile("tiny") | {"category": "bottle", "image_size": 64, "backbone_weights": "none"})
     torch.manual_seed(0)
     model = job_module.build_model(config)
@@ -58,7 +59,8 @@ def test_an_evaluation_changes_no_weight_no_statistic_and_no_random_stream() -> 
     point = evaluate(model, held_out, LossSettings(), top_k=100)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert torch.equal(torch.random.get_rng_state(), rng_before)
-    assert model.training and model.segment_encoder.training and not model.encoder.training
+    assert model.segment_encoder is not None and model.segment_encoder.training
+    assert model.training and not model.encoder.training
     assert 0.0 <= point.image_auroc <= 1.0 and 0.0 <= point.pixel_auroc <= 1.0 and point.loss > 0 and point.seconds > 0
 
 
