@@ -32,12 +32,12 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from memseg.config import UnknownNameError, check_categories
 from memseg.data.files import GOOD
 from memseg.data.images import is_stray
-from memseg.data.registry import get_dataset
+from memseg.data.registry import check_categories, get_dataset
 from memseg.data.synthetic import Sample, defect_types, render_sample
 from memseg.data.types import DataError
+from memseg.names import UnknownNameError
 
 MARKER = ".memseg_lookalike.json"
 LOOKALIKE_VERSION = 1
