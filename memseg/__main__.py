@@ -25,6 +25,8 @@ from memseg.config import ABLATIONS, EVAL_RESOLUTIONS, PROFILES, STEP_MODES, Job
 from memseg.data.registry import DATASET_KINDS
 from memseg.result import JobResult, Progress
 
+# The commands import torch, the job, the model and rich inside their functions, not here: --help and
+# a refused flag answer before any of them is loaded (start-up time). Types only, for the same reason:
 if TYPE_CHECKING:
     from memseg.official import EncoderDistance
 
