@@ -4,7 +4,7 @@ with train-mode BatchNorms.
 
     python benchmarks/encoder_cost.py [--sizes 64,128] [--steps 3] [--rounds 3] [--device cpu]
 
-Each figure is a whole training step as a job runs it (`memseg.job._train`: simulation, forward,
+Each figure is a whole training step as a job runs it (`memseg.job.train_model`: simulation, forward,
 loss, backward, optimizer), batch 8, random images and backbone. The two models alternate round
 by round and each keeps its fastest round, so that load from other processes on a shared machine
 shows up as little as possible. The last column times the segment encoder's conv1-layer3 forward
@@ -20,10 +20,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from memseg.build import build_model, build_simulator
 from memseg.config import JobConfig, profile
-from memseg.job import _train, build_model, resolve_device
+from memseg.job import resolve_device, train_model
 from memseg.procedural import procedural_textures
-from memseg.simulate import AnomalySimulator
 
 ABLATIONS = ("frozen_bn", "full")
 
@@ -44,15 +44,15 @@ def step_seconds(size: int, steps: int, rounds: int, device: torch.device) -> di
         model = build_model(config).to(device)
         with torch.no_grad():
             model.fill_memory(images[:8].to(device).float() / 255)
-        simulator = AnomalySimulator.from_job(config, bank)
-        _train(model, simulator, images[8:], config.replace(steps=1), device, lambda _: None)  # warm-up
+        simulator = build_simulator(config, bank)
+        train_model(model, simulator, images[8:], config.replace(steps=1), device, lambda _: None)  # warm-up
         jobs[ablation] = (model, simulator, config)
     best = {ablation: float("inf") for ablation in (*ABLATIONS, "segment_forward")}
     two_encoders = jobs["full"][0].train()
     batch = images[:8].to(device).float() / 255
     for _ in range(rounds):
         for ablation, (model, simulator, config) in jobs.items():
-            outcome = _train(model, simulator, images[8:], config, device, lambda _: None)
+            outcome = train_model(model, simulator, images[8:], config, device, lambda _: None)
             best[ablation] = min(best[ablation], 1.0 / outcome.steps_per_s)
         with torch.no_grad():  # what the second encoder adds, timed alone: its conv1-layer3, train-mode BNs
             for _ in range(steps):

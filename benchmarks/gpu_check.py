@@ -2,7 +2,7 @@
 step and inference figures of a paper-profile job at 256 px. Run by benchmarks/gpu_check.sh.
 
 Counts host-device synchronisations with torch.cuda.set_sync_debug_mode("warn") over the job's
-own training loop (`memseg.job._train`) with the logging interval beyond the run, so any sync
+own training loop (`memseg.job.train_model`) with the logging interval beyond the run, so any sync
 found is one the step itself makes.
 """
 
@@ -12,10 +12,10 @@ import warnings
 
 import torch
 
+from memseg.build import build_model, build_simulator
 from memseg.config import JobConfig, profile
-from memseg.job import _train, build_model
+from memseg.job import train_model
 from memseg.procedural import procedural_textures
-from memseg.simulate import AnomalySimulator
 
 
 def main() -> None:
@@ -37,14 +37,14 @@ def main() -> None:
     model = build_model(config).to(device)
     with torch.no_grad():
         model.fill_memory(images[: model.memory_size].to(device).float() / 255)
-    simulator = AnomalySimulator.from_job(config, procedural_textures(16, 256, seed=0).to(device))
-    _train(model, simulator, images, config, device, lambda _: None)  # warm-up: cuDNN autotune, allocator
+    simulator = build_simulator(config, procedural_textures(16, 256, seed=0).to(device))
+    train_model(model, simulator, images, config, device, lambda _: None)  # warm-up: cuDNN autotune, allocator
     torch.cuda.synchronize()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            outcome = _train(model, simulator, images, config, device, lambda _: None)
+            outcome = train_model(model, simulator, images, config, device, lambda _: None)
         finally:
             torch.cuda.set_sync_debug_mode("default")
     syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]

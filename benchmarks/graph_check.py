@@ -16,10 +16,12 @@ import sys
 import torch
 from scipy.stats import ks_2samp
 
-from memseg.config import JobConfig, Progress, profile
-from memseg.job import _train, build_model, loss_settings
+from memseg.build import build_model, build_simulator
+from memseg.config import JobConfig, profile
+from memseg.job import loss_settings, train_model
 from memseg.model import MemSeg
 from memseg.procedural import procedural_textures
+from memseg.result import Progress
 from memseg.simulate import AnomalySimulator
 from memseg.train_step import GRAPH_WARMUP_STEPS, StepParts, StepRunner, make_optimizer, plan_step_path
 
@@ -58,7 +60,7 @@ def setup(config: JobConfig, device: torch.device) -> tuple[MemSeg, torch.Tensor
 def check_fresh_draws(device: torch.device) -> bool:
     config = config_for(10, "graph")
     model, images, bank = setup(config, device)
-    simulator = RecordingSimulator(AnomalySimulator.from_job(config, bank).config, bank)
+    simulator = RecordingSimulator(build_simulator(config, bank).config, bank)
     path = plan_step_path("graph", False, device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(trainable, config.optimizer, config.lr, config.weight_decay, device, path, config.momentum)
@@ -100,7 +102,7 @@ def losses(mode: str, steps: int, device: torch.device) -> tuple[list[float], st
     config = config_for(steps, mode).replace(log_every=1)
     model, images, bank = setup(config, device)
     events: list[Progress] = []
-    outcome = _train(model, AnomalySimulator.from_job(config, bank), images, config, device, events.append)
+    outcome = train_model(model, build_simulator(config, bank), images, config, device, events.append)
     path = outcome.step_path.name + (f" ({outcome.step_path.fallback})" if outcome.step_path.fallback else "")
     return [float(e.loss) for e in events if e.phase == "train" and e.loss is not None], path, outcome.steps_per_s
 

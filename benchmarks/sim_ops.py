@@ -13,7 +13,6 @@ from collections import Counter
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from memseg.config import ABLATIONS
 from memseg.model import MemSeg
 from memseg.perlin import perlin_2d
 from memseg.procedural import procedural_textures
@@ -69,7 +68,7 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(batch, 3, size, size, generator=gen)
     bank = procedural_textures(16, size, seed=0)
-    simulator = AnomalySimulator(SimulationConfig.from_ablation(args.category, size, ABLATIONS["full"]), bank)
+    simulator = AnomalySimulator(SimulationConfig(args.category, size), bank)
     simulator(images, torch.Generator().manual_seed(1))  # warm-up (lazy imports, caches)
     half = simulator.anomaly_count(batch)
     res = torch.full((2 * half,), 8)

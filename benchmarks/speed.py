@@ -5,7 +5,7 @@
 
 Table 1 (throughput): anomaly simulation (images/s), a full training step (steps/s and
 images/s: simulation + forward + loss + backward + AdamW) and inference (images/s), per image
-size and batch size, measured with the job's own functions (`memseg.job._train`,
+size and batch size, measured with the job's own functions (`memseg.job.train_model`,
 `predict_maps`, `measure_simulation`) so the figures are those a job records.
 
 Table 2 (before / after, one run, as ratios because machines here are noisy):
@@ -33,8 +33,9 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from memseg.build import build_model, build_simulator
 from memseg.config import JobConfig, profile
-from memseg.job import _train, build_model, measure_simulation, predict_maps, resolve_device
+from memseg.job import measure_simulation, predict_maps, resolve_device, train_model
 from memseg.model import MemSeg
 from memseg.procedural import procedural_textures
 from memseg.simulate import AnomalySimulator
@@ -64,15 +65,15 @@ def _setup(config: JobConfig, device: torch.device) -> tuple[MemSeg, AnomalySimu
     with torch.no_grad():
         model.fill_memory(images[: model.memory_size].to(device).float() / 255)
     bank = procedural_textures(16, config.image_size, seed=0).to(device)
-    return model, AnomalySimulator.from_job(config, bank), images
+    return model, build_simulator(config, bank), images
 
 
 def throughput(size: int, batch: int, steps: int, device: torch.device) -> dict[str, float]:
     config = _config(size, batch, steps, str(device))
     model, simulator, images = _setup(config, device)
     sim = measure_simulation(simulator, images, config, device, batches=max(2, steps))
-    _train(model, simulator, images, config.replace(steps=1), device, lambda _: None)  # warm-up
-    train = _train(model, simulator, images, config, device, lambda _: None)
+    train_model(model, simulator, images, config.replace(steps=1), device, lambda _: None)  # warm-up
+    train = train_model(model, simulator, images, config, device, lambda _: None)
     test_images = images[: max(batch, 2 * batch if batch < 8 else batch)]
     predict_maps(model, test_images[:batch], config, device, lambda _: None)  # warm-up
     _, infer, _ = predict_maps(model, test_images, config, device, lambda _: None)

@@ -6,7 +6,7 @@
 In ONE run on one device, for each step mode (memseg.train_step: eager, graph, compile) and each K,
 K processes each train their own model for M steps at the same time (processes, as Ray runs one
 actor per job; they start training together behind a barrier). Each process runs the job's own
-training loop (`memseg.job._train`) on random images of the profile's size, random backbone.
+training loop (`memseg.job.train_model`) on random images of the profile's size, random backbone.
 Reported per (mode, K): aggregate steps/s (K x M over the wall time from the first start to the
 last end), per-job slowdown (mean job time over the K = 1 job time of the same mode), mean step
 time, peak memory per job (CUDA: torch.cuda.max_memory_allocated, without the ~0.5 GB CUDA
@@ -36,11 +36,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from memseg.categories import resolve
-from memseg.config import STEP_MODES, JobConfig, profile
-from memseg.job import _train, build_model, resolve_device
+from memseg.build import build_model, build_simulator
+from memseg.config import STEP_MODES, JobConfig, profile, resolve
+from memseg.job import resolve_device, train_model
 from memseg.procedural import procedural_textures
-from memseg.simulate import AnomalySimulator
 
 
 def job_config(args: argparse.Namespace, mode: str, device: str) -> JobConfig:
@@ -67,12 +66,12 @@ def train_one(config_json: str, threads: int, barrier: Any, results: Any, index:
     model = build_model(config).to(device)
     with torch.no_grad():
         model.fill_memory(images[:memory].to(device).float() / 255)
-    simulator = AnomalySimulator.from_job(config, procedural_textures(16, config.image_size, seed=index).to(device))
+    simulator = build_simulator(config, procedural_textures(16, config.image_size, seed=index).to(device))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     barrier.wait()
     start = time.time()
-    outcome = _train(model, simulator, images[memory:], config, device, lambda _p: None)
+    outcome = train_model(model, simulator, images[memory:], config, device, lambda _p: None)
     end = time.time()
     peak_mb = (
         torch.cuda.max_memory_allocated(device) / 2**20

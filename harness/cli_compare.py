@@ -18,8 +18,8 @@ from rich.console import Console
 
 from harness import compare, compare_view, report, revisions, store
 from harness.sweep import parse_ablations, parse_variants
-from memseg.config import check_names
 from memseg.metrics import METRICS
+from memseg.names import check_names
 
 EXIT_OK, EXIT_WORSE, EXIT_BAD_INPUT = 0, 1, 2
 

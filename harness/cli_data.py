@@ -19,9 +19,9 @@ from rich.table import Table
 from rich.text import Text
 
 from memseg.cli_errors import UserError, non_negative_int, positive_int, user_error
-from memseg.config import CATEGORIES
 from memseg.data.registry import DATASET_KINDS, DOWNLOADABLE
 from memseg.data.types import DataError
+from memseg.names import CATEGORIES
 
 
 def parse_categories(text: str) -> tuple[str, ...] | None:
@@ -134,10 +134,11 @@ def _run_synth_like(args: argparse.Namespace, console: Console) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from memseg.config import UnknownNameError, check_categories
     from memseg.data.files import check_root
     from memseg.data.loading import layout, validate
+    from memseg.data.registry import check_categories
     from memseg.data.types import DataError
+    from memseg.names import UnknownNameError
 
     # Nothing to check (a missing root, an unknown category) is a user error: one message, exit 2.
     # Problems found in the data are the check's answer: exit 1.

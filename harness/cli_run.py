@@ -46,9 +46,8 @@ from harness.sweep import (
     variant_profile,
 )
 from memseg.cli_errors import UserError, image_size, non_negative_float, non_negative_int, positive_float, positive_int
-from memseg.config import PROFILES, STEP_MODES, JobConfig, profile
+from memseg.config import EVAL_RESOLUTIONS, PROFILES, STEP_MODES, JobConfig, profile
 from memseg.data.registry import DATASET_KINDS, get_dataset
-from memseg.protocol import EVAL_RESOLUTIONS
 
 if TYPE_CHECKING:
     from harness.worker import SyntheticData

@@ -36,7 +36,8 @@ from harness.progress import (
 )
 from harness.worker import DEFAULT_JOB_FN, JobActor, JobFailure, SyntheticData, short_error
 from memseg.clock import utc_now
-from memseg.config import JobConfig, JobResult, Progress
+from memseg.config import JobConfig
+from memseg.result import JobResult, Progress
 
 __all__ = ["DEFAULT_DATA_CHECK", "DEFAULT_JOB_FN", "PreflightError", "SweepOutcome", "run_sweep"]
 

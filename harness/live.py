@@ -31,7 +31,7 @@ from harness.progress import (
     SweepStarted,
 )
 from harness.store import STATUS_OK
-from memseg.config import Progress
+from memseg.result import Progress
 
 
 @dataclass

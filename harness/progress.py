@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.cluster import JobRequest
-from memseg.config import Progress
+from memseg.result import Progress
 
 
 @dataclass(frozen=True)

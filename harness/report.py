@@ -17,9 +17,10 @@ from rich.table import Table
 from harness.reference import PAPER, TOOTOUCH
 from harness.store import STATUS_OK, group_label, records, variants_of
 from memseg.caveats import RANDOM_INIT_REAL_DATA
-from memseg.config import ABLATIONS, CATEGORIES
+from memseg.config import ABLATIONS
 from memseg.data.registry import DATASETS
 from memseg.metrics import METRICS
+from memseg.names import CATEGORIES
 
 THROUGHPUT = {"train_steps_per_s": "train steps/s", "infer_images_per_s": "infer img/s"}
 _SHORT = {"train_steps_per_s": "steps/s", "infer_images_per_s": "img/s"}

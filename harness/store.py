@@ -25,12 +25,12 @@ import pyarrow.parquet as pq
 from harness.progress import WorkerInfo
 from memseg import revision as code_revision
 from memseg.atomic import write_atomic, write_text_atomic
-from memseg.categories import foreground_rule, resolve
 from memseg.caveats import random_init_on_real_data
-from memseg.config import JobConfig, JobResult
+from memseg.config import JobConfig, foreground_rule, resolve
 from memseg.data.registry import settings_of
 from memseg.metrics import METRIC_KEYS
 from memseg.protocol import LEGACY_PROTOCOL, EvalProtocol, protocol_for
+from memseg.result import JobResult
 from memseg.revision import LEGACY_REVISION
 
 STATUS_OK = "ok"
@@ -83,7 +83,7 @@ JOB_SCHEMA = pa.schema(
         ("steps", _i64),
         ("image_size", _i64),
         ("batch_size", _i64),
-        ("memory_size", _i64),  # the effective per-category settings (memseg.categories.resolve)
+        ("memory_size", _i64),  # the effective per-category settings (memseg.config.resolve)
         ("di_scale", _f64),
         ("feature_scale", _f64),
         ("foreground_mask", pa.bool_()),

@@ -22,18 +22,9 @@ from typing import Any
 import yaml
 
 from harness.packing import parse_jobs_per_gpu
-from memseg.config import (
-    ABLATIONS,
-    PROFILES,
-    JobConfig,
-    check_ablations,
-    check_categories,
-    check_dataset_kind,
-    check_names,
-    profile,
-)
-from memseg.data.registry import get_dataset
-from memseg.names import check_path_name
+from memseg.config import ABLATIONS, PROFILES, JobConfig, check_ablations, profile
+from memseg.data.registry import check_categories, check_dataset_kind, get_dataset
+from memseg.names import check_names, check_path_name
 
 # JobConfig fields a sweep sets itself; `overrides` may not touch them.
 _AXES = ("category", "seed", "ablation", "dataset", "data_root", "variant")

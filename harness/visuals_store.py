@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memseg.config import CurvePoints, JobResult, JobVisuals, ShownImage
+from memseg.result import CurvePoints, JobResult, JobVisuals, ShownImage
 
 CURVES_FILE = "curves.json"
 GIF_FILE = "predictions.gif"

@@ -20,7 +20,8 @@ import ray
 from harness import lock
 from harness.checkpoints import CheckpointPlan, job_kwargs
 from harness.progress import WorkerInfo
-from memseg.config import JobConfig, JobResult, Progress
+from memseg.config import JobConfig
+from memseg.result import JobResult, Progress
 
 DEFAULT_JOB_FN = "memseg.job.run"
 SYNTHETIC_FN = "memseg.data.synthetic:ensure_synthetic"
@@ -111,7 +112,7 @@ class JobActor:
                 sys.modules["torch"].set_num_threads(self._num_threads)
             result = fn(config, self._report, **job_kwargs(fn, plan, self._save))
             if not isinstance(result, JobResult):
-                raise TypeError(f"{job_fn} returned {type(result).__name__}, expected memseg.config.JobResult")
+                raise TypeError(f"{job_fn} returned {type(result).__name__}, expected memseg.result.JobResult")
             return result
         except Exception as err:  # the job's own failure: recorded as failed, never retried
             return JobFailure(error=short_error(err), traceback=_traceback_summary(err))

@@ -21,10 +21,12 @@ from memseg.cli_errors import (
     run_command,
     user_error,
 )
-from memseg.config import ABLATIONS, PROFILES, STEP_MODES, JobConfig, JobResult, Progress, profile
+from memseg.config import ABLATIONS, EVAL_RESOLUTIONS, PROFILES, STEP_MODES, JobConfig, profile
 from memseg.data.registry import DATASET_KINDS
-from memseg.protocol import EVAL_RESOLUTIONS
+from memseg.result import JobResult, Progress
 
+# The commands import torch, the job, the model and rich inside their functions, not here: --help and
+# a refused flag answer before any of them is loaded (start-up time). Types only, for the same reason:
 if TYPE_CHECKING:
     from memseg.official import EncoderDistance
 

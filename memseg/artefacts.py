@@ -15,8 +15,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from memseg.atomic import write_atomic, write_text_atomic
-from memseg.config import JobConfig, JobResult
+from memseg.build import build_model
+from memseg.config import JobConfig
 from memseg.model import MemSeg
+from memseg.result import JobResult
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -49,8 +51,6 @@ def load_model(model_dir: Path, device: str | torch.device = "cpu") -> tuple[Mem
     missing = [str(p) for p in (config_path, weights_path) if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"not a MemSeg model directory, missing: {', '.join(missing)}")
-    from memseg.job import build_model  # job imports this module
-
     config = JobConfig.from_dict(json.loads(config_path.read_text()))
     state = load_file(str(weights_path))
     # A model saved before revision 3 has one encoder (what ablation frozen_bn builds now), whatever its ablation.

@@ -6,8 +6,8 @@ sweep `overrides:`, profile) wins. The table is MVTec AD's: it applies only to t
 registry entry says so (mvtec and our generated MVTec-layout set); every other data set runs with
 the official defaults and its registry default for the foreground mask (none), so a VisA or folder
 category never picks up an MVTec AD row that happens to share its name. Order: explicit override >
-this table (mvtec, synthetic) > the data set's default. `resolve` is the one place that decides,
-and its result is what the model is built with and what each result row records.
+this table (mvtec, synthetic) > the data set's default. `memseg.config.resolve` is the one place
+that decides, and its result is what the model is built with and what each result row records.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from memseg.config import CATEGORIES, OBJECT_CATEGORIES, JobConfig
 from memseg.data.registry import settings_of
+from memseg.names import CATEGORIES, OBJECT_CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -66,35 +66,3 @@ def category_settings(category: str, dataset: str = "mvtec") -> CategorySettings
     if uses_table(dataset) and category in CATEGORY_SETTINGS:
         return CATEGORY_SETTINGS[category]
     return dataclasses.replace(DEFAULT_SETTINGS, foreground_mask=settings_of(dataset).foreground_mask)
-
-
-def foreground_rule(config: JobConfig) -> str:
-    """Which rule decided `resolve(config).foreground_mask`, for the result row: "ablation" (the
-    no_foreground_mask ablation removes it), "override" (JobConfig.foreground_mask), "category table"
-    or "dataset default"."""
-    if not config.ablation_flags.foreground_mask:
-        return "ablation"
-    if config.foreground_mask is not None:
-        return "override"
-    return "category table" if uses_table(config.dataset) and config.category in CATEGORY_SETTINGS else "dataset default"
-
-
-def resolve(config: JobConfig) -> CategorySettings:
-    """The settings a job runs with: each JobConfig override that is not None, else the table row
-    of its data set and category (see category_settings). The `unscaled` ablation sets both scales
-    to 1 and the `no_foreground_mask` ablation turns the foreground mask off, whatever the table or
-    the overrides say (an ablation names what it removes)."""
-    table = category_settings(config.category, config.dataset)
-    ablation = config.ablation_flags
-    memory_size = table.memory_size if config.memory_size is None else config.memory_size
-    di_scale = table.di_scale if config.di_scale is None else config.di_scale
-    feature_scale = table.feature_scale if config.feature_scale is None else config.feature_scale
-    foreground = table.foreground_mask if config.foreground_mask is None else config.foreground_mask
-    if not ablation.scaled:
-        di_scale = feature_scale = 1.0
-    return CategorySettings(
-        memory_size=memory_size,
-        di_scale=float(di_scale),
-        feature_scale=float(feature_scale),
-        foreground_mask=foreground and ablation.foreground_mask,
-    )

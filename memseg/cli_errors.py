@@ -46,6 +46,7 @@ def render(err: UserError) -> str:
 
 def run_command(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a sub-command's handler and turn what escapes it into the exit status."""
+    # rich on first use, not at the top: this module stays light for the CLIs' start-up (see above).
     from rich.console import Console
     from rich.text import Text
 

@@ -1,6 +1,7 @@
-"""The job contract: what one MemSeg train + eval run is given (JobConfig) and returns (JobResult,
-with its pictures in JobVisuals), and the one validator of each kind of name (category, ablation,
-data set kind, profile).
+"""The job contract: what one MemSeg train + eval run is given (JobConfig; what it returns is in
+memseg.result), the validator of each JobConfig name (ablation, profile, step mode, optimizer,
+schedule, eval resolution; categories and data set kinds are memseg.data.registry's), and the
+per-category settings a job runs with (`resolve`).
 
 Everything the harness and the CLI know about a job goes through these frozen dataclasses, so a
 config that is equal is the same experiment on any machine (see `job_id`).
@@ -16,25 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memseg.names import check_path_name
-from memseg.protocol import EvalProtocol, check_eval_resolution
-
-# The 15 MVTec AD categories, in the order the literature tables use.
-TEXTURE_CATEGORIES: tuple[str, ...] = ("carpet", "grid", "leather", "tile", "wood")
-OBJECT_CATEGORIES: tuple[str, ...] = (
-    "bottle",
-    "cable",
-    "capsule",
-    "hazelnut",
-    "metal_nut",
-    "pill",
-    "screw",
-    "toothbrush",
-    "transistor",
-    "zipper",
-)
-CATEGORIES: tuple[str, ...] = tuple(sorted(TEXTURE_CATEGORIES + OBJECT_CATEGORIES))
-# The data set kinds and the other data sets' categories live in memseg.data.registry.
+from memseg.categories import CATEGORY_SETTINGS, CategorySettings, category_settings, uses_table
+from memseg.data.registry import check_category, check_dataset_kind
+from memseg.names import check_names
 
 
 @dataclass(frozen=True)
@@ -77,36 +62,6 @@ ABLATIONS: dict[str, Ablation] = {
 }
 
 
-class UnknownNameError(ValueError):
-    """A name that is not one of the valid ones; `what` is the kind of name ("categories"),
-    `where` what the names belong to, when that matters ("dataset visa")."""
-
-    def __init__(self, what: str, bad: Sequence[str], valid: Sequence[str], where: str = "") -> None:
-        self.what, self.bad, self.valid, self.where = what, tuple(bad), tuple(valid), where
-        suffix = f" ({where})" if where else ""
-        super().__init__(f"unknown {what} {list(bad)}; valid: {', '.join(valid)}{suffix}")
-
-
-def check_names(
-    what: str, names: Iterable[str], valid: Iterable[str], also_valid: Sequence[str] = (), where: str = ""
-) -> tuple[str, ...]:
-    """`names` if each is one of `valid`, else an UnknownNameError naming every bad one and listing
-    the valid ones (`also_valid` first: words a caller accepts besides the names, like "all")."""
-    names, valid = tuple(names), tuple(valid)
-    bad = [n for n in names if n not in valid]
-    if bad:
-        raise UnknownNameError(what, bad, (*also_valid, *valid), where)
-    return names
-
-
-def check_dataset_kind(kind: str) -> str:
-    """`kind` if the dataset registry has it (memseg.data.registry, the one list of kinds)."""
-    # Imported here, not at the top: the registry imports this module (for CATEGORIES, check_names).
-    from memseg.data.registry import DATASET_KINDS
-
-    return check_names("kinds", [kind], DATASET_KINDS)[0]
-
-
 # How a job runs its training steps (memseg.train_step): auto = a CUDA graph on CUDA when the
 # capture works, else eager. A runtime choice: it is not part of the job id.
 STEP_MODES: tuple[str, ...] = ("auto", "eager", "graph", "compile")
@@ -135,19 +90,16 @@ def check_schedule(name: str) -> str:
     return check_names("schedules", [name], SCHEDULES)[0]
 
 
-def check_categories(names: Iterable[str], also_valid: Sequence[str] = (), dataset: str = "mvtec") -> tuple[str, ...]:
-    """`names` if each is a category of `dataset` as the dataset registry lists them (the one
-    category check of the project); any names for a data set that names its own (folder data)."""
-    from memseg.data.registry import get_dataset  # see check_dataset_kind
-
-    valid = get_dataset(dataset).categories
-    if valid is None:  # each becomes a folder name (job ids, artefacts, visuals): a name, never a path
-        return tuple(check_path_name("category", n) for n in names)
-    return check_names("categories", names, valid, also_valid, where=f"dataset {dataset}")
+# model: pixel metrics on the model's anomaly maps (image_size px) against masks resized to them;
+# native: each map upsampled (bilinear) to its mask's original size, masks untouched, as the
+# official MVTec AD evaluation does (memseg.protocol).
+EVAL_RESOLUTIONS: tuple[str, ...] = ("model", "native")
 
 
-def check_category(name: str, dataset: str = "mvtec") -> str:
-    return check_categories([name], dataset=dataset)[0]
+def check_eval_resolution(value: str) -> str:
+    if value not in EVAL_RESOLUTIONS:
+        raise ValueError(f"unknown eval_resolution {value!r}; valid: {', '.join(EVAL_RESOLUTIONS)}")
+    return value
 
 
 def check_ablations(names: Iterable[str], also_valid: Sequence[str] = ()) -> tuple[str, ...]:
@@ -322,8 +274,6 @@ def experiment_fields(fields: Mapping[str, Any], config_type: type[JobConfig] = 
     memory_size as the category table's value. `fields` is a config as plain data (a stored
     config_json); a field it lacks (a row written before that field existed) takes what such a job
     ran with: its value before it existed (`added_recipe`), else its default."""
-    from memseg.categories import category_settings  # the table imports this module
-
     config_fields = dataclasses.fields(config_type)
     defaults = {f.name: _value_before(f) for f in config_fields if f.default is not dataclasses.MISSING}
     runtime = {f.name for f in config_fields} - set(id_fields(config_type))
@@ -413,92 +363,36 @@ def profile(name: str) -> dict[str, Any]:
     return dict(PROFILES[check_names("profiles", [name], PROFILES)[0]])
 
 
-@dataclass(frozen=True)
-class Progress:
-    """What a running job reports: its phase (load | memory | train | eval), how far it is,
-    and the latest training loss."""
-
-    phase: str
-    step: int
-    total: int
-    loss: float | None = None
-
-
-@dataclass(frozen=True)
-class ImageScore:
-    """One test image's result."""
-
-    path: str
-    label: int  # 1 = anomalous
-    defect_type: str
-    score: float
+def foreground_rule(config: JobConfig) -> str:
+    """Which rule decided `resolve(config).foreground_mask`, for the result row: "ablation" (the
+    no_foreground_mask ablation removes it), "override" (JobConfig.foreground_mask), "category table"
+    or "dataset default"."""
+    if not config.ablation_flags.foreground_mask:
+        return "ablation"
+    if config.foreground_mask is not None:
+        return "override"
+    return "category table" if uses_table(config.dataset) and config.category in CATEGORY_SETTINGS else "dataset default"
 
 
-@dataclass(frozen=True)
-class JobResult:
-    """What `memseg.job.run` returns. Metrics are fractions in [0, 1] (tables show percent);
-    a metric that is undefined for the data (no masks: no pixel metrics) is NaN."""
-
-    job_id: str
-    config: JobConfig
-    metrics: dict[str, float]
-    image_scores: tuple[ImageScore, ...]
-    timings: dict[str, float]
-    environment: dict[str, str]
-    artefacts_dir: str | None
-    started_at: str
-    finished_at: str
-    final_loss: float
-    extras: dict[str, Any] = field(default_factory=dict)
-    visuals: JobVisuals | None = None  # pictures and curves; the driver writes them as files
-    protocol: EvalProtocol | None = None  # how the metrics were measured; None: memseg.protocol.protocol_for(config)
-    step_path: str = ""  # how the training steps ran: eager | graph | compile ("" without training)
-    step_fallback: str = ""  # why that is not the step_mode asked for (a capture error, no CUDA), "" if it is
-
-
-@dataclass(frozen=True)
-class ShownImage:
-    """A test image a picture shows: its index in the test set, path, defect type, label, score."""
-
-    index: int
-    path: str
-    defect_type: str
-    label: int
-    score: float
-
-
-@dataclass(frozen=True)
-class VisualPanel:
-    """One prediction panel (PNG bytes) and what it shows; `role` says why it was chosen."""
-
-    role: str
-    image: ShownImage
-    png: bytes
-
-
-@dataclass(frozen=True)
-class CurvePoints:
-    """A curve thinned for plotting: false positive rates and the y values (TPR or PRO)."""
-
-    fpr: tuple[float, ...]
-    y: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class JobVisuals:
-    """What a job's predictions look like (memseg.visuals makes it on the worker, the harness
-    writes it as files). `threshold` is the pixel F1-max threshold (None without masks); the
-    pixel ROC and PRO curves are None without masks."""
-
-    threshold: float | None
-    thumb_size: int
-    columns: tuple[str, ...]
-    image_roc: CurvePoints
-    pixel_roc: CurvePoints | None
-    pro: CurvePoints | None
-    panels: tuple[VisualPanel, ...]
-    gif: bytes | None
-    gif_items: tuple[ShownImage, ...]
+def resolve(config: JobConfig) -> CategorySettings:
+    """The settings a job runs with: each JobConfig override that is not None, else the table row
+    of its data set and category (see category_settings). The `unscaled` ablation sets both scales
+    to 1 and the `no_foreground_mask` ablation turns the foreground mask off, whatever the table or
+    the overrides say (an ablation names what it removes)."""
+    table = category_settings(config.category, config.dataset)
+    ablation = config.ablation_flags
+    memory_size = table.memory_size if config.memory_size is None else config.memory_size
+    di_scale = table.di_scale if config.di_scale is None else config.di_scale
+    feature_scale = table.feature_scale if config.feature_scale is None else config.feature_scale
+    foreground = table.foreground_mask if config.foreground_mask is None else config.foreground_mask
+    if not ablation.scaled:
+        di_scale = feature_scale = 1.0
+    return CategorySettings(
+        memory_size=memory_size,
+        di_scale=float(di_scale),
+        feature_scale=float(feature_scale),
+        foreground_mask=foreground and ablation.foreground_mask,
+    )
 
 
 id_fields()  # every JobConfig field is marked: fails at import otherwise

@@ -19,6 +19,8 @@ PLAIN_WEIGHTS = ("imagenet", "none")
 def check_data(kind: str, root: str | Path, categories: Iterable[str]) -> None:
     """The data root exists and each category has the folder layout of `kind` (files found, not
     decoded). Raises DataError naming every offending path and the expected layout."""
+    # Here, not at the top (as below): the data layer imports torch, and the harness's CLI imports
+    # this module at start-up, so a refused flag or --help answers before torch is loaded.
     from memseg.data.files import check_root
     from memseg.data.loading import layout, scan_category
     from memseg.data.types import DataError
@@ -41,7 +43,7 @@ def check_weights(weights: str) -> None:
         raise UserError(
             f"backbone weights {weights} {what}; expected 'imagenet', 'none' or the path of a ResNet18 state-dict file"
         )
-    from memseg.backbone import create_encoder
+    from memseg.backbone import create_encoder  # start-up time: timm and torch (see check_data)
 
     try:
         create_encoder(weights)
@@ -53,6 +55,7 @@ def check_texture_dir(path: str | None) -> None:
     """None (procedural textures) or a folder holding at least one image."""
     if path is None:
         return
+    # start-up time: torch (see check_data)
     from memseg.data.textures import find_texture_images
     from memseg.data.types import DataError
 
@@ -66,7 +69,7 @@ def check_texture_dir(path: str | None) -> None:
 
 def check_model_dir(path: str | Path) -> Path:
     """A model directory written by `python -m memseg train --out` (config.json and weights)."""
-    from memseg.artefacts import CONFIG, WEIGHTS
+    from memseg.artefacts import CONFIG, WEIGHTS  # start-up time: torch and safetensors (see check_data)
 
     folder = Path(path)
     if not folder.is_dir():

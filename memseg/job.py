@@ -1,7 +1,7 @@
 """One MemSeg job: JobConfig in, JobResult out. Load data, fill the memory bank, train, evaluate
 the FINAL model, time everything and save the artefacts.
 
-The training loop reads top to bottom in `_train`; there is no trainer framework. The harness
+The training loop reads top to bottom in `train_model`; there is no trainer framework. The harness
 runs this same function inside a Ray actor; it also runs alone (`python -m memseg train`).
 """
 
@@ -14,25 +14,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import timm
 import torch
 
 from memseg import artefacts
 from memseg import checkpoint as train_checkpoint
 from memseg import revision as code_revision
-from memseg.categories import resolve
+from memseg.build import build_model, build_simulator, load_texture_bank
 from memseg.checkpoint import TrainCheckpoint
 from memseg.clock import utc_now
-from memseg.config import ImageScore, JobConfig, JobResult, Progress
+from memseg.config import JobConfig, resolve
 from memseg.data.loading import load_category
-from memseg.data.textures import load_texture_folder
 from memseg.data.types import CategoryData
 from memseg.loss import LossSettings
 from memseg.metrics import Evaluation, evaluate, evaluate_native, image_scores
 from memseg.model import MemSeg
 from memseg.official import OfficialImport, import_official
-from memseg.procedural import procedural_textures
 from memseg.protocol import EvalProtocol, protocol_for
 from memseg.provenance import code_identity
+from memseg.result import ImageScore, JobResult, Progress
 from memseg.simulate import AnomalySimulator
 from memseg.train_step import StepParts, StepPath, StepRunner, fit_restored_groups, make_optimizer, plan_step_path, to_float
 from memseg.visuals import MAX_CURVE_POINTS, job_visuals
@@ -90,11 +90,11 @@ def run(
         report(Progress("memory", 0, 1))
         with torch.no_grad():
             model.fill_memory(to_float(memory_images.to(device)))
-        simulator = AnomalySimulator.from_job(config, texture_bank)
+        simulator = build_simulator(config, texture_bank)
 
         sim_images_per_s = measure_simulation(simulator, train_images, config, device)
-        hooks = _CheckpointHooks(on_checkpoint, checkpoint_every, resume)
-        outcome = _train(model, simulator, train_images, config, device, report, hooks)
+        hooks = CheckpointHooks(on_checkpoint, checkpoint_every, resume)
+        outcome = train_model(model, simulator, train_images, config, device, report, hooks)
         return evaluate_model(model, data, config, device, report, started_at, outcome, {"sim_images_per_s": sim_images_per_s})
 
 
@@ -131,26 +131,6 @@ def load_data(config: JobConfig) -> CategoryData:
     also kept at its original size."""
     native = protocol_for(config).eval_resolution == "native"
     return load_category(config.dataset, Path(_data_root(config)), config.category, config.image_size, native_masks=native)
-
-
-def build_model(config: JobConfig, backbone_weights: str | None = None, segment_encoder: bool | None = None) -> MemSeg:
-    """The MemSeg a job's ablation and category ask for (settings from memseg.categories.resolve).
-    backbone_weights overrides the config's (loading a trained model rebuilds without download);
-    segment_encoder the ablation's (a model saved before revision 3 has one encoder)."""
-    ablation, settings = config.ablation_flags, resolve(config)
-    return MemSeg(
-        image_size=config.image_size,
-        memory_size=settings.memory_size,
-        use_memory=ablation.use_memory,
-        use_msff=ablation.use_msff,
-        use_coord_attention=ablation.use_coord_attention,
-        use_spatial_attention=ablation.use_spatial_attention,
-        di_scale=settings.di_scale,
-        feature_scale=settings.feature_scale,
-        backbone_weights=config.backbone_weights if backbone_weights is None else backbone_weights,
-        joint_memory=ablation.joint_memory,
-        segment_encoder=ablation.segment_encoder if segment_encoder is None else segment_encoder,
-    )
 
 
 def evaluate_model(
@@ -215,7 +195,7 @@ def evaluate_under(protocol: EvalProtocol, scores: torch.Tensor, data: CategoryD
 
 
 @dataclass(frozen=True)
-class _CheckpointHooks:
+class CheckpointHooks:
     save: CheckpointFn | None = None
     every: int = 0
     resume: TrainCheckpoint | None = None
@@ -238,14 +218,14 @@ def check_resume(checkpoint: TrainCheckpoint, config: JobConfig) -> None:
         raise ValueError(f"the checkpoint of job {config.job_id} is at step {checkpoint.step}, outside 1..{config.steps - 1}")
 
 
-def _train(
+def train_model(
     model: MemSeg,
     simulator: AnomalySimulator,
     train_images: torch.Tensor,
     config: JobConfig,
     device: torch.device,
     report: ProgressFn,
-    hooks: _CheckpointHooks = _CheckpointHooks(),
+    hooks: CheckpointHooks = CheckpointHooks(),
 ) -> TrainOutcome:
     """The recipe's optimizer and schedule (`make_scheduler`): officially SGD with one cosine to 0,
     or AdamW with a linear warm-up then a cosine; half of each batch gets a simulated anomaly.
@@ -406,14 +386,6 @@ def measure_simulation(
     return batches * len(batch) / max(time.perf_counter() - start, 1e-9)
 
 
-def load_texture_bank(config: JobConfig, procedural_count: int = 64) -> torch.Tensor:
-    """The anomaly-source textures (K, 3, S, S) uint8: the DTD-style folder when one is given,
-    else a seeded bank of procedural textures."""
-    if config.texture_dir is not None:
-        return load_texture_folder(Path(config.texture_dir), config.image_size, seed=config.seed)
-    return procedural_textures(procedural_count, config.image_size, seed=config.seed)
-
-
 def split_memory(train_images: torch.Tensor, memory_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The official split: the FIRST `memory_size` normal training images in sorted file order fill
     the memory bank and are held out; training uses the rest (areylng/MemSeg dataset.py drops
@@ -440,7 +412,7 @@ def peak_memory_mb(device: torch.device) -> float:
     """Peak GPU memory allocated by torch on CUDA; the process's peak resident set on the CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    import resource
+    import resource  # here, not at the top: a Unix-only module (absent on Windows), needed only on the CPU
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
@@ -448,8 +420,6 @@ def peak_memory_mb(device: torch.device) -> float:
 def environment(device: torch.device) -> dict[str, str]:
     """What produced the numbers, so a result row can be traced back (memseg.provenance: the revision,
     the git commit and whether the checkout was dirty, the package version)."""
-    import timm
-
     return {
         "torch": torch.__version__,
         "cuda": torch.version.cuda or "",

@@ -1,11 +1,54 @@
-"""Names that become one folder or file name (a sweep's name, a folder data set's category, a recipe
-variant): `check_path_name` is the one rule, so a name can never write outside the folder it
-names a child of. A leaf module: anything may import it, it imports nothing of the project.
+"""The checks of names: `check_names` (a name must be one of the valid ones; UnknownNameError lists
+them), MVTec AD's category names, and `check_path_name` for names that become one folder or file
+name (a sweep's name, a folder data set's category, a recipe variant), so a name can never write
+outside the folder it names a child of. A leaf module: anything may import it, it imports nothing
+of the project.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable, Sequence
+
+# The 15 MVTec AD categories, in the order the literature tables use. The data set kinds and the
+# other data sets' categories live in memseg.data.registry.
+TEXTURE_CATEGORIES: tuple[str, ...] = ("carpet", "grid", "leather", "tile", "wood")
+OBJECT_CATEGORIES: tuple[str, ...] = (
+    "bottle",
+    "cable",
+    "capsule",
+    "hazelnut",
+    "metal_nut",
+    "pill",
+    "screw",
+    "toothbrush",
+    "transistor",
+    "zipper",
+)
+CATEGORIES: tuple[str, ...] = tuple(sorted(TEXTURE_CATEGORIES + OBJECT_CATEGORIES))
+
+
+class UnknownNameError(ValueError):
+    """A name that is not one of the valid ones; `what` is the kind of name ("categories"),
+    `where` what the names belong to, when that matters ("dataset visa")."""
+
+    def __init__(self, what: str, bad: Sequence[str], valid: Sequence[str], where: str = "") -> None:
+        self.what, self.bad, self.valid, self.where = what, tuple(bad), tuple(valid), where
+        suffix = f" ({where})" if where else ""
+        super().__init__(f"unknown {what} {list(bad)}; valid: {', '.join(valid)}{suffix}")
+
+
+def check_names(
+    what: str, names: Iterable[str], valid: Iterable[str], also_valid: Sequence[str] = (), where: str = ""
+) -> tuple[str, ...]:
+    """`names` if each is one of `valid`, else an UnknownNameError naming every bad one and listing
+    the valid ones (`also_valid` first: words a caller accepts besides the names, like "all")."""
+    names, valid = tuple(names), tuple(valid)
+    bad = [n for n in names if n not in valid]
+    if bad:
+        raise UnknownNameError(what, bad, (*also_valid, *valid), where)
+    return names
+
 
 RULE = "a name is one folder name: no '/' or '\\', no leading '.', no control characters, not empty"
 

@@ -92,7 +92,7 @@ _STAGES = (
 
 def _encoder_shapes() -> dict[str, Shape]:
     """torchvision resnet18 with fc = Identity: every key but fc.*"""
-    from torchvision.models import resnet18
+    from torchvision.models import resnet18  # start-up time: torchvision loads only when the shapes are asked for
 
     return {ENCODER + k: tuple(v.shape) for k, v in resnet18(weights=None).state_dict().items() if not k.startswith("fc.")}
 

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from memseg.config import JobConfig
+from memseg.config import JobConfig, check_eval_resolution
 
-# model: pixel metrics on the model's anomaly maps (image_size px) against masks resized to them;
-# native: each map upsampled (bilinear) to its mask's original size, masks untouched, as the
-# official MVTec AD evaluation does.
-EVAL_RESOLUTIONS: tuple[str, ...] = ("model", "native")
 # The version of the metric definitions in memseg/metrics.py. Bump it whenever a change there gives
 # any metric another value for the same maps and masks: rows of different versions never pair.
 # (Kept here, not in metrics.py, so that reading a protocol never imports torch.)
@@ -47,12 +42,6 @@ class EvalProtocol:
 PROTOCOL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EvalProtocol))
 # What a row written before protocols were recorded used (top_k is read from its config instead).
 LEGACY_PROTOCOL = EvalProtocol(metrics_version="1")
-
-
-def check_eval_resolution(value: str) -> str:
-    if value not in EVAL_RESOLUTIONS:
-        raise ValueError(f"unknown eval_resolution {value!r}; valid: {', '.join(EVAL_RESOLUTIONS)}")
-    return value
 
 
 def protocol_for(config: JobConfig) -> EvalProtocol:

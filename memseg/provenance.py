@@ -9,7 +9,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from memseg import revision
+from memseg import __version__, revision
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 GIT_TIMEOUT_S = 5.0
@@ -42,8 +42,6 @@ def package_version() -> str:
     try:
         return metadata.version("memseg-bench")
     except metadata.PackageNotFoundError:
-        from memseg import __version__
-
         return __version__
 
 

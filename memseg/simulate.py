@@ -11,15 +11,12 @@ kornia's many small ops or a torch.where per augmentation.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from memseg.categories import resolve, uses_table
-from memseg.config import Ablation, JobConfig
 from memseg.perlin import perlin_2d
 
 # Foreground masks of the object categories, from the reference implementation's per-category
@@ -86,17 +83,6 @@ class SimulationConfig:
         lo_scale, hi_scale = self.perlin_scale_range
         if not 0 <= lo_scale < hi_scale:
             raise ValueError(f"perlin_scale_range must satisfy 0 <= lo < hi, got {self.perlin_scale_range}")
-
-    @classmethod
-    def from_ablation(cls, category: str, image_size: int, ablation: Ablation, anomaly_ratio: float = 0.5) -> SimulationConfig:
-        return cls(
-            category=category,
-            image_size=image_size,
-            anomaly_ratio=anomaly_ratio,
-            texture_source=ablation.texture_source,
-            structure_source=ablation.structure_source,
-            foreground_mask=ablation.foreground_mask,
-        )
 
 
 def _uniform(shape: tuple[int, ...], lo: float, hi: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -410,19 +396,6 @@ class AnomalySimulator:
                 raise ValueError("texture bank is empty")
         self.config = config
         self.texture_bank = texture_bank if config.texture_source else None
-
-    @classmethod
-    def from_job(cls, config: JobConfig, texture_bank: torch.Tensor | None) -> AnomalySimulator:
-        """The simulator a job's config asks for (its category, size, anomaly ratio and the
-        ablation's source and foreground switches). The bank is ignored when textures are off."""
-        sim_config = SimulationConfig.from_ablation(
-            config.category, config.image_size, config.ablation_flags, anomaly_ratio=config.anomaly_ratio
-        )
-        # memseg.categories decides the foreground mask: override > MVTec AD table > the data set's default.
-        sim_config = dataclasses.replace(
-            sim_config, foreground_mask=resolve(config).foreground_mask, foreground_table=uses_table(config.dataset)
-        )
-        return cls(sim_config, texture_bank)
 
     def anomaly_count(self, batch: int) -> int:
         return int(batch * self.config.anomaly_ratio + 0.5)

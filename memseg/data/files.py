@@ -141,31 +141,8 @@ def decode(files: CategoryFiles, image_size: int, native_masks: bool = False) ->
         except DECODE_ERRORS as exc:
             return _unreadable(path, exc)
 
-    def load_test(item: TestFile) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | list[str]:
-        problems = []
-        try:
-            rgb = read_rgb(item.path)
-        except DECODE_ERRORS as exc:
-            problems.append(_unreadable(item.path, exc))
-            rgb = None
-        mask = None
-        if item.mask is not None:
-            try:
-                mask = read_mask(item.mask, nonzero=files.masks_nonzero)
-            except DECODE_ERRORS as exc:
-                problems.append(_unreadable(item.mask, exc))
-            else:
-                if rgb is not None and mask.shape != rgb.shape[:2]:
-                    problems.append(_size_mismatch(item.mask, mask.shape[::-1], item.path, rgb.shape[1::-1]))
-        if problems or rgb is None:
-            return problems
-        if mask is None:
-            mask = np.zeros(rgb.shape[:2], dtype=bool)
-        native = torch.from_numpy(np.ascontiguousarray(mask)) if native_masks else None
-        return resize_rgb(rgb, image_size), resize_mask(mask, image_size), native
-
     train = parallel_map(load_train, files.train)
-    test = parallel_map(load_test, files.test)
+    test = parallel_map(lambda item: _load_test_item(item, image_size, files.masks_nonzero, native_masks), files.test)
     problems = [r for r in train if isinstance(r, str)]
     problems += [p for r in test if isinstance(r, list) for p in r]
     if problems:
@@ -188,6 +165,34 @@ def decode(files: CategoryFiles, image_size: int, native_masks: bool = False) ->
         train_paths=tuple(str(p) for p in files.train),
         test_masks_native=masks_native,
     )
+
+
+def _load_test_item(
+    item: TestFile, image_size: int, masks_nonzero: bool, native_masks: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | list[str]:
+    """One test image, resized, with its mask resized (all zeros without one) and, with
+    `native_masks`, also at its original size; or the problems that stop it from decoding."""
+    problems = []
+    try:
+        rgb = read_rgb(item.path)
+    except DECODE_ERRORS as exc:
+        problems.append(_unreadable(item.path, exc))
+        rgb = None
+    mask = None
+    if item.mask is not None:
+        try:
+            mask = read_mask(item.mask, nonzero=masks_nonzero)
+        except DECODE_ERRORS as exc:
+            problems.append(_unreadable(item.mask, exc))
+        else:
+            if rgb is not None and mask.shape != rgb.shape[:2]:
+                problems.append(_size_mismatch(item.mask, mask.shape[::-1], item.path, rgb.shape[1::-1]))
+    if problems or rgb is None:
+        return problems
+    if mask is None:
+        mask = np.zeros(rgb.shape[:2], dtype=bool)
+    native = torch.from_numpy(np.ascontiguousarray(mask)) if native_masks else None
+    return resize_rgb(rgb, image_size), resize_mask(mask, image_size), native
 
 
 def _unreadable(path: Path, exc: BaseException) -> str:

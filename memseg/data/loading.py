@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memseg.config import UnknownNameError, check_categories, check_dataset_kind
-from memseg.config import check_category as check_category_name
 from memseg.data import synthetic
 from memseg.data.files import CategoryFiles, check_root, decode, inspect
 from memseg.data.images import is_stray
-from memseg.data.registry import Dataset, get_dataset
+from memseg.data.registry import Dataset, check_categories, check_dataset_kind, get_dataset
+from memseg.data.registry import check_category as check_category_name
 from memseg.data.types import CategoryData, DataError
+from memseg.names import UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def check_category(kind: str, category: str) -> str:
     check_kind(kind)
     try:
         return check_category_name(category, kind)
-    except UnknownNameError as err:  # memseg.config's check, as the DataError the data layer raises
+    except UnknownNameError as err:  # the registry's check, as the DataError the data layer raises
         raise DataError.unknown(err) from None
 
 

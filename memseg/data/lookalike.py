@@ -32,12 +32,12 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from memseg.config import UnknownNameError, check_categories
 from memseg.data.files import GOOD
 from memseg.data.images import is_stray
-from memseg.data.registry import get_dataset
+from memseg.data.registry import check_categories, get_dataset
 from memseg.data.synthetic import Sample, defect_types, render_sample
 from memseg.data.types import DataError
+from memseg.names import UnknownNameError
 
 MARKER = ".memseg_lookalike.json"
 LOOKALIKE_VERSION = 1
@@ -83,28 +83,8 @@ def generate_like(
     """Write a look-alike of `dataset` to `out_dir` and return it. `categories` None means all of
     the data set's; each anomalous split gets `n_test_defect_per_type` images per defect type of
     the borrowed scene. A folder holding anything but a previous look-alike is refused."""
-    if dataset not in SOURCES:
-        raise DataError(f"no look-alike generator for {dataset!r}", [f"valid: {', '.join(SOURCES)}"])
-    known = get_dataset(dataset)
-    categories = tuple(dict.fromkeys(categories or known.categories or ()))
-    try:
-        check_categories(categories, dataset=dataset)
-    except UnknownNameError as err:
-        raise DataError.unknown(err) from None
-    for name, value in (
-        ("n_train", n_train),
-        ("n_test_good", n_test_good),
-        ("n_test_defect_per_type", n_test_defect_per_type),
-    ):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    out = Path(out_dir)
-    _check_target(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).unlink(missing_ok=True)
-    for name in (*(known.categories or ()), "split_csv"):
-        if (out / name).is_dir():
-            shutil.rmtree(out / name)
+    categories = _check_request(dataset, categories, n_train, n_test_good, n_test_defect_per_type)
+    out = _emptied_target(Path(out_dir), get_dataset(dataset).categories or ())
 
     writer = _WRITERS[dataset]
     counts = {c: (n_train, n_test_good, n_test_defect_per_type * len(defect_types(SOURCES[dataset][c]))) for c in categories}
@@ -133,6 +113,40 @@ def generate_like(
     tmp = out / (MARKER + ".tmp")
     tmp.write_text(json.dumps(params, indent=1, sort_keys=True))
     os.replace(tmp, out / MARKER)
+    return out
+
+
+def _check_request(
+    dataset: str, categories: Sequence[str] | None, n_train: int, n_test_good: int, n_test_defect_per_type: int
+) -> tuple[str, ...]:
+    """The categories asked for (None: all of the data set's), each once, after checking the data
+    set has a look-alike generator, the names are its categories and every count is >= 1."""
+    if dataset not in SOURCES:
+        raise DataError(f"no look-alike generator for {dataset!r}", [f"valid: {', '.join(SOURCES)}"])
+    names = tuple(dict.fromkeys(categories or get_dataset(dataset).categories or ()))
+    try:
+        check_categories(names, dataset=dataset)
+    except UnknownNameError as err:
+        raise DataError.unknown(err) from None
+    for name, value in (
+        ("n_train", n_train),
+        ("n_test_good", n_test_good),
+        ("n_test_defect_per_type", n_test_defect_per_type),
+    ):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    return names
+
+
+def _emptied_target(out: Path, known_categories: Sequence[str]) -> Path:
+    """`out`, created, without its marker or the folders a previous look-alike wrote there; a
+    folder holding anything else is refused (`_check_target`)."""
+    _check_target(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).unlink(missing_ok=True)
+    for name in (*known_categories, "split_csv"):
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
     return out
 
 

@@ -2,22 +2,22 @@
 
 Each entry says which categories the data set has, which module reads one category, what MemSeg
 does differently on it (its default settings), what is evaluated, its licence and where it comes
-from. It is the one list of data set kinds and of each data set's categories: memseg.config's
-validators (check_dataset_kind, check_categories) read it, and JobConfig, sweeps, the CLIs and
-validation all go through those validators. Adding a data set is adding one entry here and one
-reader.
+from. It is the one list of data set kinds and of each data set's categories, and holds their
+validators (check_dataset_kind, check_categories: the one category check of the project), which
+JobConfig, sweeps, the CLIs and validation all go through. Adding a data set is adding one entry
+here and one reader.
 
-This module imports only memseg.config (MVTec AD's names, check_dataset_kind); memseg.config imports
-it lazily, inside its validators.
+This module imports only memseg.names (MVTec AD's names, check_names, check_path_name).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from memseg.config import CATEGORIES as MVTEC_CATEGORIES
-from memseg.config import check_dataset_kind
+from memseg.names import CATEGORIES as MVTEC_CATEGORIES
+from memseg.names import check_names, check_path_name
 
 VISA_CATEGORIES: tuple[str, ...] = (
     "candle", "capsules", "cashew", "chewinggum", "fryum", "macaroni1",
@@ -38,7 +38,7 @@ class MemSegSettings:
     per-category table (MVTec AD's memory sizes, scales and foreground masks) applies; data sets
     without it run with the official defaults and `foreground_mask` (the data set's default: no
     foreground mask, so anomalies are placed anywhere in the image). An explicit JobConfig value
-    beats both (memseg.categories.resolve). `masks`: how a mask file is binarised ("half_max":
+    beats both (memseg.config.resolve). `masks`: how a mask file is binarised ("half_max":
     pixels > 0.5 of the mask's max, MVTec's 0/255 masks; "nonzero": every non-zero pixel is
     defect, for masks that store small or per-instance values). `test_set`: the folder or split
     evaluated; `unused`: what the data set holds that MemSeg does not read."""
@@ -56,7 +56,7 @@ class MemSegSettings:
 @dataclass(frozen=True)
 class Dataset:
     """One data set kind. `categories` None: the data names its own (folder data); check names
-    with memseg.config.check_categories(names, dataset=...). `reader`: "module:function" that
+    with check_categories(names, dataset=...). `reader`: "module:function" that
     lists one category's files (root, category) -> CategoryFiles; the module's LAYOUT says the
     expected layout in words. `download`: the key of memseg.data.download.SOURCES (None: bring
     your own data). `published`: whether published MemSeg numbers exist for it under our
@@ -161,9 +161,27 @@ DATASET_KINDS: tuple[str, ...] = tuple(DATASETS)
 DOWNLOADABLE: tuple[str, ...] = tuple(d.download for d in DATASETS.values() if d.download is not None)
 
 
+def check_dataset_kind(kind: str) -> str:
+    """`kind` if the registry has it (DATASET_KINDS, the one list of kinds), else an UnknownNameError."""
+    return check_names("kinds", [kind], DATASET_KINDS)[0]
+
+
 def get_dataset(name: str) -> Dataset:
-    """The data set called `name`, or memseg.config's UnknownNameError listing the valid kinds."""
+    """The data set called `name`, or an UnknownNameError (memseg.names) listing the valid kinds."""
     return DATASETS[check_dataset_kind(name)]
+
+
+def check_categories(names: Iterable[str], also_valid: Sequence[str] = (), dataset: str = "mvtec") -> tuple[str, ...]:
+    """`names` if each is a category of `dataset` as the registry lists them (the one category
+    check of the project); any names for a data set that names its own (folder data)."""
+    valid = get_dataset(dataset).categories
+    if valid is None:  # each becomes a folder name (job ids, artefacts, visuals): a name, never a path
+        return tuple(check_path_name("category", n) for n in names)
+    return check_names("categories", names, valid, also_valid, where=f"dataset {dataset}")
+
+
+def check_category(name: str, dataset: str = "mvtec") -> str:
+    return check_categories([name], dataset=dataset)[0]
 
 
 def settings_of(name: str) -> MemSegSettings:

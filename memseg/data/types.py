@@ -7,14 +7,11 @@ waits on disk or PIL (an MVTec category at 256 px is well under 1 GB).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
 from memseg.cli_errors import UserError
-
-if TYPE_CHECKING:
-    from memseg.config import UnknownNameError
+from memseg.names import UnknownNameError
 
 
 class DataError(UserError, ValueError):

@@ -120,13 +120,19 @@ def scan_visa_category(root: Path, category: str) -> CategoryFiles:
             test.append(TestFile(image, ANOMALY, mask))
 
     if rows:
-        if not train:
-            problems.append(f"{split_path}: no training images for {category!r}; expected rows '{category},train,{NORMAL},...'")
-        if not any(not t.is_anomalous for t in test):
-            problems.append(f"{split_path}: no normal test images for {category!r}; image AUROC needs some")
-        if not any(t.is_anomalous for t in test):
-            problems.append(f"{split_path}: no anomalous test images for {category!r}")
+        _check_counts(split_path, category, train, test, problems)
     return CategoryFiles(category, folder, tuple(train), tuple(test), True, tuple(problems), tuple(warnings), masks_nonzero=True)
+
+
+def _check_counts(split_path: Path, category: str, train: list[Path], test: list[TestFile], problems: list[str]) -> None:
+    """A problem for each kind of image the category's rows leave empty: training, normal test and
+    anomalous test images."""
+    if not train:
+        problems.append(f"{split_path}: no training images for {category!r}; expected rows '{category},train,{NORMAL},...'")
+    if not any(not t.is_anomalous for t in test):
+        problems.append(f"{split_path}: no normal test images for {category!r}; image AUROC needs some")
+    if not any(t.is_anomalous for t in test):
+        problems.append(f"{split_path}: no anomalous test images for {category!r}")
 
 
 def _inside(root: Path, relative: str, where: str, what: str, problems: list[str]) -> Path | None:

@@ -13,7 +13,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from memseg.config import ImageScore, JobConfig, JobResult, Progress
+from memseg.config import JobConfig
+from memseg.result import ImageScore, JobResult, Progress
 
 
 def _now() -> str:

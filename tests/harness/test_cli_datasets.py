@@ -18,8 +18,8 @@ import pytest
 from harness import report
 from harness.__main__ import main
 from harness.sweep import SweepSpec, load_sweep, parse_categories
-from memseg.config import CATEGORIES
 from memseg.data.registry import get_dataset
+from memseg.names import CATEGORIES
 
 SMALL = ["--image-size", "32", "--n-train", "4", "--n-test-good", "2", "--n-defect", "1"]
 REPO = Path(__file__).resolve().parents[2]

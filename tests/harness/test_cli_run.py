@@ -10,7 +10,7 @@ import pytest
 from harness import store
 from harness.cli_run import choose_profile
 from harness.sweep import SweepSpec
-from memseg.config import CATEGORIES
+from memseg.names import CATEGORIES
 
 FAKES = "tests.harness.fakes"
 
@@ -272,7 +272,7 @@ def test_category_setting_flags_override_the_table():
     from harness.__main__ import build_parser
     from harness.cli_run import build_spec
     from harness.sweep import expand
-    from memseg.categories import resolve
+    from memseg.config import resolve
 
     args = build_parser().parse_args(
         [

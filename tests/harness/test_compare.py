@@ -16,8 +16,9 @@ from scipy import stats
 from harness import compare, report, report_html, store
 from harness.__main__ import main
 from harness.compare_view import difference_to_full_table
-from memseg.config import CATEGORIES, JobConfig, profile
+from memseg.config import JobConfig, profile
 from memseg.metrics import METRICS as METRIC_LABELS
+from memseg.names import CATEGORIES
 from memseg.protocol import PROTOCOL_FIELDS, protocol_for
 
 METRICS = tuple(METRIC_LABELS)

@@ -104,7 +104,7 @@ def test_jobs_fail_alone_and_are_recorded(ray_session, tmp_path):
     assert (rows.loc[["bottle", "grid"], "status"] == "ok").all()
     # A job function that returns the wrong type is a failure of that job, with the reason.
     outcome = driver.run_sweep(configs[:1], "w", tmp_path, job_fn=f"{FAKES}:wrong_type_job", data_check=None)
-    assert "expected memseg.config.JobResult" in outcome.failed[0][1]
+    assert "expected memseg.result.JobResult" in outcome.failed[0][1]
 
 
 @pytest.mark.slow

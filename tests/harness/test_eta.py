@@ -7,7 +7,7 @@ import pytest
 
 from harness.eta import EtaTracker, JobRemaining, estimate_eta, format_eta
 from harness.progress import JobFinished, JobProgressed, SweepStarted
-from memseg.config import Progress
+from memseg.result import Progress
 
 
 def test_no_rate_known_means_estimating() -> None:

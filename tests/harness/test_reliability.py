@@ -379,7 +379,7 @@ def test_real_job_killed_mid_training_is_retried_and_a_nan_job_fails_alone(ray_s
     failed = rows.loc[diverges.job_id]
     assert failed["status"] == "failed" and failed["attempts"] == 1  # a job's own error is not retried
     assert re.search(r"NonFiniteLossError: loss became non-finite at step \d+ of 12", failed["error"])
-    assert "_train" in failed["traceback"]
+    assert "train_model" in failed["traceback"]
     assert outcome.failed == ((diverges.job_id, failed["error"]),)
 
 

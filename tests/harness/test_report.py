@@ -13,7 +13,7 @@ import pytest
 from harness import report, store
 from harness.reference import PAPER, TOOTOUCH
 from harness.sweep import SweepSpec, dump_sweep, expand
-from memseg.config import CATEGORIES
+from memseg.names import CATEGORIES
 from tests.harness.fakes import fake_result
 
 REPO = Path(__file__).resolve().parents[2]

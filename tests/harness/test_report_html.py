@@ -19,8 +19,9 @@ from PIL import Image
 
 from harness import compare_view, report, report_html, store, visuals_store
 from harness.progress import WorkerInfo
-from memseg.config import ImageScore, JobConfig, JobResult, profile
+from memseg.config import JobConfig, profile
 from memseg.metrics import METRICS
+from memseg.result import ImageScore, JobResult
 from memseg.visuals import ROLE_FALSE_NEGATIVE, ROLE_FALSE_POSITIVE, job_visuals
 from tests.harness.conftest import run_cli
 from tests.memseg.test_visuals import make_job

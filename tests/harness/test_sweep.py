@@ -18,7 +18,8 @@ from harness.sweep import (
     spec_from_dict,
     sweep_name,
 )
-from memseg.config import ABLATIONS, CATEGORIES, profile
+from memseg.config import ABLATIONS, profile
+from memseg.names import CATEGORIES
 
 JOBS = Path(__file__).resolve().parents[2] / "jobs"
 

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from memseg.categories import (
-    CATEGORY_SETTINGS,
-    DEFAULT_SETTINGS,
-    CategorySettings,
-    category_settings,
-    resolve,
-)
-from memseg.config import CATEGORIES, OBJECT_CATEGORIES, JobConfig
+from memseg.categories import CATEGORY_SETTINGS, DEFAULT_SETTINGS, CategorySettings, category_settings
+from memseg.config import JobConfig, resolve
+from memseg.names import CATEGORIES, OBJECT_CATEGORIES
 
 
 def test_table_holds_the_official_values() -> None:
@@ -50,7 +45,7 @@ def test_overrides_change_the_job_id_and_bad_values_are_refused() -> None:
 
 
 def test_the_table_is_mvtec_ads_an_override_wins_and_other_datasets_take_their_default() -> None:
-    from memseg.categories import foreground_rule
+    from memseg.config import foreground_rule
 
     # The same category name on a data set without the table never takes the MVTec AD row.
     assert resolve(_config("screw", dataset="folder")) == DEFAULT_SETTINGS

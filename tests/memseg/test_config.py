@@ -14,13 +14,13 @@ from memseg.config import (
     RUNTIME,
     TOOTOUCH_RECIPE,
     JobConfig,
-    UnknownNameError,
-    check_categories,
     experiment_fields,
     id_fields,
     job_id,
     profile,
 )
+from memseg.data.registry import check_categories
+from memseg.names import UnknownNameError
 
 
 def _with_field(name: str, default: object, metadata: dict[str, bool] | None) -> type[JobConfig]:

@@ -15,8 +15,10 @@ from memseg import job as job_module
 from memseg import loss as loss_module
 from memseg import train_step as train_step_module
 from memseg.artefacts import load_model
-from memseg.config import ABLATIONS, JobConfig, Progress, profile
+from memseg.build import build_model
+from memseg.config import ABLATIONS, JobConfig, profile
 from memseg.data.synthetic import generate
+from memseg.result import Progress
 from memseg.train_step import StepPath
 
 # Fixed before any tuning (issue 3): a smoke-profile model on held-out generated defects must be
@@ -109,7 +111,7 @@ def test_memory_is_the_first_n_sorted_training_images_and_is_held_out(data_root:
     from memseg.model import MemSeg
 
     seen: dict[str, torch.Tensor] = {}
-    real_fill, real_train = MemSeg.fill_memory, job_module._train
+    real_fill, real_train = MemSeg.fill_memory, job_module.train_model
 
     def fill(self, images, *args, **kwargs):
         seen["memory"] = images.clone()
@@ -120,7 +122,7 @@ def test_memory_is_the_first_n_sorted_training_images_and_is_held_out(data_root:
         return real_train(model, simulator, train_images, *args, **kwargs)
 
     monkeypatch.setattr(MemSeg, "fill_memory", fill)
-    monkeypatch.setattr(job_module, "_train", train)
+    monkeypatch.setattr(job_module, "train_model", train)
     job_module.run(tiny(data_root, seed=5))
     data = load_category("synthetic", data_root, "bottle", 64)
     assert list(data.train_paths) == sorted(data.train_paths, key=lambda p: Path(p).name)
@@ -158,7 +160,7 @@ def test_a_model_saved_before_revision_3_loads_with_its_one_encoder(tmp_path: Pa
 
     config = JobConfig(category="bottle", image_size=64, memory_size=4, backbone_weights="none")
     torch.manual_seed(0)
-    old = job_module.build_model(config, segment_encoder=False)
+    old = build_model(config, segment_encoder=False)
     old.fill_memory(torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0)))
     save_file({k: v.contiguous() for k, v in old.state_dict().items()}, str(tmp_path / artefacts.WEIGHTS))
     (tmp_path / artefacts.CONFIG).write_text(config.to_json())
@@ -179,7 +181,7 @@ def test_learning_rate_warms_up_then_decays_to_zero() -> None:
 
 
 def test_the_official_schedule_is_one_cosine_over_2701_steps_stepped_as_the_official_code_steps_it() -> None:
-    """The paper profile's optimizer and schedule, built by the code _train builds them with, give
+    """The paper profile's optimizer and schedule, built by the code train_model builds them with, give
     at every step the lr of the official setup: SGD + CosineAnnealingWarmRestarts(T_0=2701) with
     `scheduler.step(step)` after each step (the CutPaste loop the official code descends from)."""
     config = JobConfig.from_dict(profile("paper") | {"category": "bottle"})

@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
+from memseg.build import build_model
 from memseg.config import ABLATIONS, JobConfig
-from memseg.job import build_model
 from memseg.loss import memseg_loss
 from memseg.model import CoordinateAttention, MemSeg, anomaly_map, smooth
 

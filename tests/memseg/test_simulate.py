@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from memseg.config import ABLATIONS, JobConfig
+from memseg.config import ABLATIONS
 from memseg.perlin import perlin_2d
 from memseg.procedural import procedural_textures
 from memseg.simulate import (
@@ -45,7 +45,15 @@ def _object_images(batch: int, background: float, obj: float, seed: int = 0) -> 
 def _simulator(
     ablation: str = "full", category: str = "carpet", ratio: float = 1.0, bank: torch.Tensor | None = None
 ) -> AnomalySimulator:
-    config = SimulationConfig.from_ablation(category, SIZE, ABLATIONS[ablation], anomaly_ratio=ratio)
+    flags = ABLATIONS[ablation]
+    config = SimulationConfig(
+        category,
+        SIZE,
+        anomaly_ratio=ratio,
+        texture_source=flags.texture_source,
+        structure_source=flags.structure_source,
+        foreground_mask=flags.foreground_mask,
+    )
     return AnomalySimulator(config, _bank((1.0, 0.0, 1.0)) if bank is None else bank)
 
 
@@ -128,7 +136,7 @@ def test_structure_only_never_uses_the_texture_bank() -> None:
     full = [_simulator("full", bank=bank)(images, _gen(5))[0] for bank in (bank_a, bank_b)]
     assert torch.equal(structure[0], structure[1])
     assert not torch.equal(full[0], full[1])
-    assert AnomalySimulator(SimulationConfig.from_ablation("carpet", SIZE, ABLATIONS["structure_only"])).texture_bank is None
+    assert AnomalySimulator(SimulationConfig("carpet", SIZE, texture_source=False)).texture_bank is None
 
 
 def test_texture_only_never_uses_the_image_structure() -> None:
@@ -207,20 +215,6 @@ def test_procedural_textures_are_deterministic_and_varied() -> None:
     assert torch.cdist(means, means).max() > 0.3  # colours differ between textures
 
 
-def test_from_job_follows_the_ablation() -> None:
-    bank = _bank((1.0, 0.0, 1.0))
-    for name in ABLATIONS:
-        job = JobConfig(category="capsule", ablation=name, image_size=SIZE, anomaly_ratio=0.25)
-        sim = AnomalySimulator.from_job(job, bank)
-        flags = ABLATIONS[name]
-        assert (sim.config.texture_source, sim.config.structure_source, sim.config.foreground_mask) == (
-            flags.texture_source,
-            flags.structure_source,
-            flags.foreground_mask,
-        )
-        assert sim.config.category == "capsule" and sim.anomaly_count(8) == 2
-
-
 def test_structure_augmentations_agree_with_kornia() -> None:
     # The batched rewrites keep kornia's definitions (HSV model, PIL sharpness, rotation).
     from memseg.simulate import _hue_saturation, _rotate, _sharpness
@@ -273,7 +267,7 @@ def test_simulation_stays_cheap_in_kernel_launches() -> None:
     # step (~550 ops forward + backward + AdamW). 193 ops when written; ~500 before the rewrite.
     size = 256
     bank = (torch.rand(4, 3, size, size, generator=_gen(0)) * 255).to(torch.uint8)
-    simulator = AnomalySimulator(SimulationConfig.from_ablation("bottle", size, ABLATIONS["full"]), bank)
+    simulator = AnomalySimulator(SimulationConfig("bottle", size), bank)
     images = torch.rand(8, 3, size, size, generator=_gen(1))
     with _OpCounter() as counter:
         simulator(images, _gen(2))

@@ -15,11 +15,14 @@ import torch
 
 from memseg import job as job_module
 from memseg import train_step as train_step_module
-from memseg.config import TOOTOUCH_RECIPE, JobConfig, Progress, UnknownNameError, profile
+from memseg.build import build_model, build_simulator
+from memseg.config import TOOTOUCH_RECIPE, JobConfig, profile
 from memseg.data.synthetic import generate
 from memseg.loss import memseg_loss
 from memseg.model import MemSeg
+from memseg.names import UnknownNameError
 from memseg.procedural import procedural_textures
+from memseg.result import Progress
 from memseg.simulate import AnomalySimulator
 from memseg.train_step import StepParts, StepPath, StepRunner, plan_step_path
 
@@ -43,10 +46,10 @@ def small_setup(config: JobConfig) -> tuple[MemSeg, AnomalySimulator, torch.Tens
     """A random-init model with its memory filled, a simulator and 12 random training images."""
     torch.manual_seed(0)
     images = torch.randint(0, 256, (16, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    model = job_module.build_model(config)
+    model = build_model(config)
     with torch.no_grad():
         model.fill_memory(images[:4].float() / 255)
-    simulator = AnomalySimulator.from_job(config, procedural_textures(8, 64, seed=0))
+    simulator = build_simulator(config, procedural_textures(8, 64, seed=0))
     return model, simulator, images[4:]
 
 
@@ -84,7 +87,7 @@ def train_before_refactor(
 
 def train_now(model: MemSeg, simulator: AnomalySimulator, train_images: torch.Tensor, config: JobConfig):
     events: list[Progress] = []
-    outcome = job_module._train(model, simulator, train_images, config, torch.device("cpu"), events.append)
+    outcome = job_module.train_model(model, simulator, train_images, config, torch.device("cpu"), events.append)
     return outcome, [e.loss for e in events if e.phase == "train"]
 
 

@@ -85,7 +85,7 @@ def streaks(rng: np.random.Generator, size: int, length: int, axis: int) -> Arra
 def worley(rng: np.random.Generator, size: int, n_points: int) -> tuple[Array, Array]:
     """Distances (f1, f2) from each pixel to its nearest and second-nearest random feature point,
     in normalised units: cells (f2 - f1 small at cell borders) for leather grain."""
-    from scipy.spatial import cKDTree
+    from scipy.spatial import cKDTree  # start-up time: scipy.spatial is slow to import, and only this function needs it
 
     points = rng.uniform(-1.1, 1.1, size=(n_points, 2))
     x, y = grid(size)

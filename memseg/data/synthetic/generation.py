@@ -28,12 +28,12 @@ import numpy as np
 from PIL import Image
 
 from memseg.atomic import write_text_atomic
-from memseg.config import CATEGORIES
 from memseg.data.images import is_stray
 from memseg.data.synthetic.defects import Scene
 from memseg.data.synthetic.drawing import grid
 from memseg.data.synthetic.registry import category_spec, defect_types, is_grey
 from memseg.data.types import DataError
+from memseg.names import CATEGORIES
 
 GENERATOR_VERSION = 1  # bump when the drawings change, so ensure_synthetic regenerates old sets
 MARKER = ".memseg_synthetic.json"  # the generation parameters, written when the set is complete

@@ -3,11 +3,12 @@ its defect types), and the questions the rest of the code asks of it."""
 
 from __future__ import annotations
 
-from memseg.config import UnknownNameError, check_category
+from memseg.data.registry import check_category
 from memseg.data.synthetic.defects import CategorySpec
 from memseg.data.synthetic.objects import OBJECT_SPECS
 from memseg.data.synthetic.textures import TEXTURE_SPECS
 from memseg.data.types import DataError
+from memseg.names import UnknownNameError
 
 SPECS: dict[str, CategorySpec] = {spec.name: spec for spec in (*TEXTURE_SPECS, *OBJECT_SPECS)}
 

@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from memseg.config import JobConfig, check_category
+from memseg.build import build_simulator
+from memseg.config import JobConfig
 from memseg.data import loading
-from memseg.data.registry import DATASET_KINDS, DATASETS
+from memseg.data.registry import DATASET_KINDS, DATASETS, check_category
 from memseg.data.types import DataError
-from memseg.simulate import AnomalySimulator
 
 
 def test_every_dataset_has_a_reader_a_layout_and_its_published_categories():
@@ -43,10 +43,8 @@ def test_categories_are_checked_per_dataset():
 
 
 def test_the_foreground_table_is_used_only_where_the_registry_says_so():
-    bottle = AnomalySimulator.from_job(JobConfig(category="bottle", image_size=64, ablation="structure_only"), None)
-    candle = AnomalySimulator.from_job(
-        JobConfig(category="candle", dataset="visa", image_size=64, ablation="structure_only"), None
-    )
+    bottle = build_simulator(JobConfig(category="bottle", image_size=64, ablation="structure_only"), None)
+    candle = build_simulator(JobConfig(category="candle", dataset="visa", image_size=64, ablation="structure_only"), None)
     assert bottle.config.foreground_mask and not candle.config.foreground_mask
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from memseg.config import CATEGORIES, OBJECT_CATEGORIES, TEXTURE_CATEGORIES
 from memseg.data.synthetic import (
     AREA_RANGE,
     CHANGE_THRESHOLD,
@@ -24,6 +23,7 @@ from memseg.data.synthetic import (
     render_sample,
 )
 from memseg.data.types import DataError
+from memseg.names import CATEGORIES, OBJECT_CATEGORIES, TEXTURE_CATEGORIES
 from tests.memseg.data.conftest import SMALL
 
 

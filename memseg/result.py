@@ -1,0 +1,100 @@
+"""What a MemSeg job returns: its result (JobResult, with a score per test image), the progress it
+reports while it runs, and its pictures and curves (JobVisuals). Frozen dataclasses, so the
+harness stores, ships and compares them without reading anything by key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from memseg.config import JobConfig
+from memseg.protocol import EvalProtocol
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a running job reports: its phase (load | memory | train | eval), how far it is,
+    and the latest training loss."""
+
+    phase: str
+    step: int
+    total: int
+    loss: float | None = None
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """One test image's result."""
+
+    path: str
+    label: int  # 1 = anomalous
+    defect_type: str
+    score: float
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What `memseg.job.run` returns. Metrics are fractions in [0, 1] (tables show percent);
+    a metric that is undefined for the data (no masks: no pixel metrics) is NaN."""
+
+    job_id: str
+    config: JobConfig
+    metrics: dict[str, float]
+    image_scores: tuple[ImageScore, ...]
+    timings: dict[str, float]
+    environment: dict[str, str]
+    artefacts_dir: str | None
+    started_at: str
+    finished_at: str
+    final_loss: float
+    extras: dict[str, Any] = field(default_factory=dict)
+    visuals: JobVisuals | None = None  # pictures and curves; the driver writes them as files
+    protocol: EvalProtocol | None = None  # how the metrics were measured; None: memseg.protocol.protocol_for(config)
+    step_path: str = ""  # how the training steps ran: eager | graph | compile ("" without training)
+    step_fallback: str = ""  # why that is not the step_mode asked for (a capture error, no CUDA), "" if it is
+
+
+@dataclass(frozen=True)
+class ShownImage:
+    """A test image a picture shows: its index in the test set, path, defect type, label, score."""
+
+    index: int
+    path: str
+    defect_type: str
+    label: int
+    score: float
+
+
+@dataclass(frozen=True)
+class VisualPanel:
+    """One prediction panel (PNG bytes) and what it shows; `role` says why it was chosen."""
+
+    role: str
+    image: ShownImage
+    png: bytes
+
+
+@dataclass(frozen=True)
+class CurvePoints:
+    """A curve thinned for plotting: false positive rates and the y values (TPR or PRO)."""
+
+    fpr: tuple[float, ...]
+    y: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class JobVisuals:
+    """What a job's predictions look like (memseg.visuals makes it on the worker, the harness
+    writes it as files). `threshold` is the pixel F1-max threshold (None without masks); the
+    pixel ROC and PRO curves are None without masks."""
+
+    threshold: float | None
+    thumb_size: int
+    columns: tuple[str, ...]
+    image_roc: CurvePoints
+    pixel_roc: CurvePoints | None
+    pro: CurvePoints | None
+    panels: tuple[VisualPanel, ...]
+    gif: bytes | None
+    gif_items: tuple[ShownImage, ...]
