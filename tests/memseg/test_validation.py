@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from memseg import job as job_module
+from memseg.build import build_model, build_simulator
 from memseg.config import JobConfig, profile
 from memseg.loss import LossSettings
 from memseg.model import MemSeg
@@ -34,11 +34,11 @@ def test_the_last_training_images_are_held_out_and_the_rest_train() -> None:
 def _setup() -> tuple[MemSeg, AnomalySimulator, torch.Tensor]:
     config = JobConfig.from_dict(profile("tiny") | {"category": "bottle", "image_size": 64, "backbone_weights": "none"})
     torch.manual_seed(0)
-    model = job_module.build_model(config)
+    model = build_model(config)
     pictures = images(12)
     with torch.no_grad():
         model.fill_memory(pictures[:4].float() / 255)
-    return model, AnomalySimulator.from_job(config, procedural_textures(8, 64, seed=0)), pictures[4:]
+    return model, build_simulator(config, procedural_textures(8, 64, seed=0)), pictures[4:]
 
 
 def test_the_set_is_the_same_every_time_and_has_both_classes() -> None:
