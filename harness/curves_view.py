@@ -89,7 +89,7 @@ def _validation_series(curves: TrainingCurves) -> str | None:
 
 
 def terminal_table(rows: Any, curves: Mapping[str, TrainingCurves], title: str) -> Table:
-    """One line per finished job of `rows` (a results frame): its training-loss sparkline and, when it
+    """One line per finished job of `rows` (a frame of `store.load_results`): its training-loss sparkline and, when it
     recorded one, its validation sparkline, labelled as validation on simulated anomalies."""
     validation = any(c.has_validation for c in curves.values())
     table = Table(title=title)
@@ -104,7 +104,7 @@ def terminal_table(rows: Any, curves: Mapping[str, TrainingCurves], title: str) 
             missing += 1
             continue
         cells: list[RenderableType] = [
-            str(row.job_id), str(row.category), store.group_label(row.ablation, _variant(row)), str(row.seed),
+            str(row.job_id), str(row.category), store.group_label(row.ablation, row.variant), str(row.seed),
             Text(sparkline(c.train["loss"]), style="cyan"), _trend(c.train["loss"]),
         ]  # fmt: skip
         if validation:
@@ -117,10 +117,6 @@ def terminal_table(rows: Any, curves: Mapping[str, TrainingCurves], title: str) 
         notes.append(f"{missing} finished job(s) recorded no curves")
     table.caption = "\n".join(notes)
     return table
-
-
-def _variant(row: Any) -> str:
-    return str(getattr(row, "variant", "") or "")
 
 
 def _steps(curves: Mapping[str, TrainingCurves]) -> str:
@@ -177,11 +173,11 @@ def category_figure(category: str, jobs: Sequence[Any], curves: Mapping[str, Tra
     validation = [r for r in jobs if curves[r.job_id].has_validation]
     panels = 2 if validation else 1
     figure = Figure(figsize=(6 * panels, 3.2))
-    groups = list(dict.fromkeys(store.group_label(r.ablation, _variant(r)) for r in jobs))
+    groups = list(dict.fromkeys(store.group_label(r.ablation, r.variant) for r in jobs))
     seeds = sorted({int(r.seed) for r in jobs})
 
     def style(row: Any) -> dict[str, Any]:
-        group = store.group_label(row.ablation, _variant(row))
+        group = store.group_label(row.ablation, row.variant)
         return {"color": f"C{groups.index(group)}", "linestyle": LINESTYLES[seeds.index(int(row.seed)) % len(LINESTYLES)]}
 
     ax = figure.add_subplot(1, panels, 1)
@@ -191,7 +187,7 @@ def category_figure(category: str, jobs: Sequence[Any], curves: Mapping[str, Tra
             ax.plot(
                 c.steps,
                 c.train["loss"],
-                label=f"{store.group_label(row.ablation, _variant(row))} s{row.seed}",
+                label=f"{store.group_label(row.ablation, row.variant)} s{row.seed}",
                 linewidth=1.1,
                 **style(row),
             )
@@ -207,7 +203,7 @@ def category_figure(category: str, jobs: Sequence[Any], curves: Mapping[str, Tra
                     c.validation[key],
                     marker=".",
                     linewidth=1.1,
-                    label=f"{store.group_label(row.ablation, _variant(row))} s{row.seed}",
+                    label=f"{store.group_label(row.ablation, row.variant)} s{row.seed}",
                     **style(row),
                 )
         _style(ax, f"{category}: {label_of('validation/image_auroc')}", "image AUROC")
