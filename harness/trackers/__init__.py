@@ -32,6 +32,7 @@ __all__ = [
     "export_job",
     "export_sweep",
     "job_export",
+    "pictures_of",
 ]
 
 _MODULES = {"mlflow": to_mlflow, "wandb": to_wandb, "tensorboard": to_tensorboard}

@@ -136,6 +136,8 @@ def test_wandb_offline_round_trip(results: Path, rows: dict[str, dict], tmp_path
     monkeypatch.setenv("WANDB_MODE", "offline")  # belt and braces: the export sets offline mode itself
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "elsewhere"))  # the export's dir wins
+    for name in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):  # W&B's own files stay out of $HOME
+        monkeypatch.setenv(name, str(tmp_path / "home" / name.lower()))
     done = trackers.export_sweep(results, SWEEP, "wandb", tmp_path)
     assert not (tmp_path / "elsewhere").exists()
     for exported in done.exported:
@@ -165,6 +167,18 @@ def test_wandb_offline_round_trip(results: Path, rows: dict[str, dict], tmp_path
         saved = {f.path for r in records if r.WhichOneof("record_type") == "files" for f in r.files.files}
         assert {f"pictures/{p}" for p in PICTURES} <= saved
         assert {p.name for p in (folder / "files" / "pictures").iterdir()} == PICTURES
+
+
+def test_export_job_takes_the_row_the_driver_just_wrote(tmp_path: Path):
+    """What the driver will call after each committed job (--log-to): its own row dict, not a reloaded frame."""
+    from tests.harness.curves_fixture import configs
+    from tests.harness.fakes import fake_result
+
+    result = fake_result(configs()[0], "2026-01-01T00:00:00+00:00")
+    row = store.row_from_result(SWEEP, "tiny", result, attempts=1, worker=None, recorded_at="t", wall_s=1.0)
+    done = trackers.export_job("tensorboard", row, make_curves(0), (), tmp_path)
+    assert done == trackers.Exported("tensorboard", result.job_id, str(tmp_path / result.job_id))
+    assert any((tmp_path / result.job_id).glob("events.out.tfevents.*"))
 
 
 # --- what a user can get wrong ---------------------------------------------------------------------
