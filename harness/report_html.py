@@ -98,7 +98,7 @@ def build_report(
         sweep = f"{sweep} · revision {revision}"
     revisions.split(rows, what=f"sweep {sweep!r}")
     ok = rows[rows["status"] == store.STATUS_OK]
-    visuals = {job_id: v for job_id in ok["job_id"] if (v := load_visuals(results_dir, sweep, job_id)) is not None}
+    visuals = {job_id: v for job_id in ok["job_id"] if (v := load_visuals(results_dir, folder, job_id)) is not None}
     sections = [
         ("summary", "Summary", _summary_section(rows, sweep, price_per_gpu_hour)),
         ("charts", "Metrics by category", _charts_section(rows)),
@@ -107,7 +107,7 @@ def build_report(
         ("predictions", "Predictions", _predictions_section(ok, visuals)),
         ("training", "Training curves", _training_section(ok, curves_view.load_all(results_dir, folder, list(ok["job_id"])))),
         ("failed", "Failed jobs", _failed_section(rows)),
-        ("provenance", "Provenance", _provenance_section(rows, store.read_spec(results_dir, sweep))),
+        ("provenance", "Provenance", _provenance_section(rows, store.read_spec(results_dir, folder))),
     ]
     tally = store.Tally.of(rows["job_id"], dict(zip(rows["job_id"], rows["status"])))
     generated = utc_now()

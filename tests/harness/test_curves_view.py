@@ -82,3 +82,10 @@ def test_the_html_report_of_a_sweep_without_curves(tmp_path: Path, results: Path
     for job_id in rows["job_id"]:  # the same rows in another results folder, without their curves files
         store.write_job(tmp_path, {**rows[rows["job_id"] == job_id].iloc[0].to_dict(), "curves_file": ""})
     assert "No training curves: no finished job recorded them." in report_html.build_report(tmp_path, SWEEP)
+
+
+def test_a_page_of_one_revision_reads_the_sweep_folder_not_its_label(results: Path):
+    """--by-revision titles the page "<sweep> · revision N"; its pictures and curves still come from <sweep>/."""
+    page = report_html.build_report(results, SWEEP, revision=int(store.load_results(results, SWEEP)["revision"].iloc[0]))
+    assert f"{SWEEP} · revision" in page and "No training curves" not in page
+    assert "data:image/gif;base64," in page  # the predictions GIF, from <sweep>/visuals/
