@@ -42,7 +42,7 @@ def export(job: JobExport, dest: str | Path) -> str:
     )  # fmt: skip
     run = wandb.init(
         project=job.sweep, name=job.job_id, id=run_id(job), dir=str(folder), config=dict(job.params),
-        tags=[job.tags.get("ablation", ""), job.tags.get("category", "")], notes=f"memseg-bench job {job.job_id}",
+        tags=[t for t in (job.tags.get("category"), job.tags.get("ablation"), job.tags.get("variant")) if t], notes=f"memseg-bench job {job.job_id}",
         settings=settings, reinit="create_new",
     )  # fmt: skip
     try:
