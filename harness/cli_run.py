@@ -131,6 +131,7 @@ def _register_readers(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="also write a self-contained HTML report (default RESULTS/<sweep>/report.html)",
     )
+    rep.add_argument("--curves", action="store_true", help="also a training-loss sparkline per job (harness.curves_view)")
     rep.set_defaults(func=cmd_report)
 
 
@@ -720,6 +721,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _error(errors, err)
     for sweep in sweeps:
         _print_summary(console, args.results, sweep, args.markdown, args.price_per_gpu_hour, args.by_revision)
+        if args.curves:
+            from harness import curves_view
+
+            console.print(*curves_view.renderables(args.results, sweep))
         if args.html is not None:
             _write_html(args, sweep, errors)
     return EXIT_OK

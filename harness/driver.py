@@ -20,7 +20,7 @@ from pathlib import Path
 import ray
 from ray.actor import ActorHandle
 
-from harness import checkpoints, cluster, store, visuals_store
+from harness import checkpoints, cluster, curves_store, store, visuals_store
 from harness.cluster import Cluster, JobRequest, PreflightError
 from harness.preflight import DEFAULT_DATA_CHECK, check_job_fn, preflight_data
 from harness.progress import (
@@ -278,6 +278,7 @@ class _Loop:
             outcome = JobFailure(f"the job returned a result for another config ({outcome.config.job_id})", "")
         if isinstance(outcome, JobResult):
             outcome = visuals_store.persist(self.results_dir, self.sweep, outcome)  # pictures before the commit marker
+            curves_store.persist(self.results_dir, self.sweep, config.job_id, outcome.curves)  # the row links them
             row = store.row_from_result(
                 self.sweep, profile, outcome, attempts=a.attempt, worker=a.worker, recorded_at=recorded_at, wall_s=wall_s,
                 gpu_share=self.request.num_gpus,

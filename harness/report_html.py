@@ -12,18 +12,19 @@ import html
 import io
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness import compare_view, report, revisions, store
+from harness import compare_view, curves_view, report, revisions, store
 from harness.reference import PAPER, TOOTOUCH, Reference
 from harness.visuals_store import StoredVisuals, load_visuals
 from memseg.atomic import write_text_atomic
 from memseg.clock import utc_now
+from memseg.curves import TrainingCurves
 from memseg.metrics import METRICS
 
 REPORT_FILE = "report.html"
@@ -91,20 +92,22 @@ def build_report(
     of the rows of `revision` alone when given. Rows of several revisions: MixedRevisions
     (harness.revisions), never one page that averages them."""
     rows = store.load_results(results_dir, sweep)
+    folder = sweep  # the sweep's folder name (`sweep` below may become a label)
     if revision is not None:
         rows = rows[rows["revision"] == revision]
         sweep = f"{sweep} · revision {revision}"
     revisions.split(rows, what=f"sweep {sweep!r}")
     ok = rows[rows["status"] == store.STATUS_OK]
-    visuals = {job_id: v for job_id in ok["job_id"] if (v := load_visuals(results_dir, sweep, job_id)) is not None}
+    visuals = {job_id: v for job_id in ok["job_id"] if (v := load_visuals(results_dir, folder, job_id)) is not None}
     sections = [
         ("summary", "Summary", _summary_section(rows, sweep, price_per_gpu_hour)),
         ("charts", "Metrics by category", _charts_section(rows)),
         ("comparisons", "Is the difference real?", _comparisons_section(rows)),
         ("curves", "ROC and PRO curves", _curves_section(ok, visuals)),
         ("predictions", "Predictions", _predictions_section(ok, visuals)),
+        ("training", "Training curves", _training_section(ok, curves_view.load_all(results_dir, folder, list(ok["job_id"])))),
         ("failed", "Failed jobs", _failed_section(rows)),
-        ("provenance", "Provenance", _provenance_section(rows, store.read_spec(results_dir, sweep))),
+        ("provenance", "Provenance", _provenance_section(rows, store.read_spec(results_dir, folder))),
     ]
     tally = store.Tally.of(rows["job_id"], dict(zip(rows["job_id"], rows["status"])))
     generated = utc_now()
@@ -209,6 +212,26 @@ def _curves_section(ok: pd.DataFrame, visuals: dict[str, StoredVisuals]) -> str:
         "PRO: per-region overlap against the pooled false positive rate, shown up to 0.3, the range AUPRO@0.3 integrates."
     )
     return f'<div class="curves">{"".join(parts)}</div>\n<p class="caption">{_e(caption)}</p>'
+
+
+def _training_section(ok: pd.DataFrame, curves: dict[str, TrainingCurves]) -> str:
+    """Per category, every job's training loss on one chart (and the validation curve on simulated
+    anomalies, when recorded), then one small chart per job, folded."""
+    parts = []
+    for category in _categories(ok):
+        jobs = _jobs_with_visuals(ok[ok["category"] == category], curves)
+        if jobs:
+            charts = "".join(
+                _img(_png(curves_view.job_figure(r, curves[r.job_id])), f"{r.job_id}: training curves") for r in jobs
+            )
+            parts.append(f'<h3 id="training-{_e(category)}">{_e(category)}</h3>')
+            parts.append(_img(_png(curves_view.category_figure(category, jobs, curves)), f"{category}: training curves"))
+            parts.append(
+                f'<details><summary>one chart per job ({len(jobs)})</summary><div class="charts">{charts}</div></details>'
+            )
+    if not parts:
+        return "<p>No training curves: no finished job recorded them.</p>"
+    return f'<div class="curves">{"".join(parts)}</div>\n<p class="caption">{_e(curves_view.HTML_CAPTION)}</p>'
 
 
 def _predictions_section(ok: pd.DataFrame, visuals: dict[str, StoredVisuals]) -> str:
@@ -469,7 +492,7 @@ def _categories(rows: pd.DataFrame) -> list[str]:
     return report._category_order(list(rows["category"].unique()))
 
 
-def _jobs_with_visuals(rows: pd.DataFrame, visuals: dict[str, StoredVisuals]) -> list:
+def _jobs_with_visuals(rows: pd.DataFrame, visuals: Mapping[str, object]) -> list:
     """Rows with visuals, in canonical ablation order, then by recipe variant, then by seed."""
     order = report._ablation_order(list(rows["ablation"].unique()))
     ranked = sorted(store.records(rows), key=lambda r: (order.index(r.ablation), _variant(r), int(r.seed)))

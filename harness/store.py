@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness import curves_store
 from harness.progress import WorkerInfo
 from memseg import revision as code_revision
 from memseg.atomic import write_atomic, write_text_atomic
@@ -138,6 +139,9 @@ JOB_SCHEMA = pa.schema(
         # --jobs-per-gpu K, 0 on CPUs) and wall_s x that share. Empty in rows written before.
         ("gpu_share", _f64),
         ("gpu_seconds", _f64),
+        # The job's training curves (harness.curves_store): their file relative to the sweep folder,
+        # "" when it recorded none and in rows written before curves were.
+        ("curves_file", _str),
     ]
 )
 SCORES_SCHEMA = pa.schema([("job_id", _str), ("path", _str), ("label", _i64), ("defect_type", _str), ("score", _f64)])
@@ -253,6 +257,7 @@ def row_from_result(
         wall_s=wall_s,
         **gpu_fields(wall_s, gpu_share),
         artefacts_dir=result.artefacts_dir or "",
+        curves_file=curves_store.link(result.curves, result.job_id),
         environment_json=json.dumps(env, sort_keys=True, default=str),
         extras_json=json.dumps(result.extras, sort_keys=True, default=str),
     )
@@ -509,6 +514,7 @@ def load_results(results_dir: str | Path, sweep: str | None = None) -> pd.DataFr
     table = pa.concat_tables(tables) if tables else JOB_SCHEMA.empty_table()
     rows = _fill_legacy_revision(_fill_legacy_protocol(table.to_pandas()))
     rows["variant"] = variants_of(rows)  # rows written before variants existed: no variant
+    rows["curves_file"] = rows["curves_file"].fillna("")  # rows written before curves: none
     return rows
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memseg.config import JobConfig
+from memseg.curves import TrainingCurves
 from memseg.protocol import EvalProtocol
 
 
@@ -53,6 +54,7 @@ class JobResult:
     protocol: EvalProtocol | None = None  # how the metrics were measured; None: memseg.protocol.protocol_for(config)
     step_path: str = ""  # how the training steps ran: eager | graph | compile ("" without training)
     step_fallback: str = ""  # why that is not the step_mode asked for (a capture error, no CUDA), "" if it is
+    curves: TrainingCurves | None = None  # loss, lr, step time per log interval (memseg.curves); the driver writes them
 
 
 @dataclass(frozen=True)

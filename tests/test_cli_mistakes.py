@@ -113,6 +113,8 @@ MISTAKES = (
     ),
     Mistake("status: no such sweep", ("harness", "status", "--results", "{tmp}/res", "--sweep", "nosuch"), "nosuch"),
     Mistake("report: no such sweep", ("harness", "report", "--results", "{tmp}/res", "--sweep", "nosuch"), "nosuch"),
+    Mistake("export: no such sweep", ("harness", "export", "--to", "tensorboard", "--results", "{tmp}/res", "nosuch"), "nosuch"),
+    Mistake("export: unknown tracker", ("harness", "export", "--to", "comet", "--results", "{tmp}/res", "nosuch"), "'comet'"),
     Mistake("data check: root missing", ("harness", "data", "check", "--data-root", "{tmp}/nowhere"), "{tmp}/nowhere"),
     Mistake("data synth: no training images", ("harness", "data", "synth", "--out", "{tmp}/syn", "--n-train", "0"), "'0'"),
     Mistake("data download: licence not accepted", ("harness", "data", "download", "mvtec", "--out", "{tmp}/dl"), "--yes"),
