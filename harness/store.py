@@ -142,11 +142,14 @@ JOB_SCHEMA = pa.schema(
         # The job's training curves (harness.curves_store): their file relative to the sweep folder,
         # "" when it recorded none and in rows written before curves were.
         ("curves_file", _str),
+        # Seconds the job spent on its validation curve (--val-every; left out of train_s): 0 without
+        # one, empty in rows written before it was recorded.
+        ("validation_s", _f64),
     ]
 )
 SCORES_SCHEMA = pa.schema([("job_id", _str), ("path", _str), ("label", _i64), ("defect_type", _str), ("score", _f64)])
 METRICS = METRIC_KEYS  # the metric columns, as memseg.metrics names them
-TIMINGS = ("train_s", "eval_s", "infer_images_per_s", "train_steps_per_s", "sim_images_per_s", "peak_mem_mb")
+TIMINGS = ("train_s", "eval_s", "infer_images_per_s", "train_steps_per_s", "sim_images_per_s", "peak_mem_mb", "validation_s")
 _ENV_KEYS = ("device", "device_name", "torch", "cuda", "timm", "python", "git_sha", "package_version")
 
 

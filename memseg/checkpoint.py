@@ -73,8 +73,11 @@ def capture(
     generators: dict[str, torch.Generator],
     device: torch.device,
     train_s: float,
+    curves: dict[str, object] | None = None,
 ) -> TrainCheckpoint:
-    """Everything a training loop needs to go on from `step` as if it had never stopped."""
+    """Everything a training loop needs to go on from `step` as if it had never stopped, and the
+    training curve so far (memseg.curves.CurveRecorder.to_json), so that a resumed job's curve
+    starts at step 0."""
     tensors: dict[str, torch.Tensor] = {
         f"model.{k}": v.clone() for k, v in model.state_dict().items() if not k.startswith(_NOT_SAVED_PREFIX)
     }
@@ -93,6 +96,7 @@ def capture(
         "optimizer_param_groups": optim["param_groups"],
         "scheduler": scheduler.state_dict(),
         "train_s": train_s,
+        **({"curves": curves} if curves is not None else {}),
     }
     return TrainCheckpoint(job_id, step, tensors, json.loads(json.dumps(meta, default=_scalar)))
 

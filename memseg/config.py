@@ -199,6 +199,11 @@ class JobConfig:
     # The sweep's recipe variant this job belongs to (harness.sweep, `variants:`): a name, part of the
     # id, so two variants with the same recipe stay two jobs. "" (no variants) keeps every earlier id.
     variant: str = field(default="", metadata=OPTIONAL_RECIPE)
+    # A validation curve (issue 24; memseg.validation): every `val_every` steps (0: never) score
+    # `val_images` normal training images, held out of training, with simulated anomalies. Holding
+    # them out changes what the job trains on, so both are part of the id (left out at their defaults).
+    val_every: int = field(default=0, metadata=OPTIONAL_RECIPE)
+    val_images: int = field(default=8, metadata=OPTIONAL_RECIPE)
 
     def __post_init__(self) -> None:
         check_dataset_kind(self.dataset)
@@ -229,6 +234,10 @@ class JobConfig:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0.0 <= self.focal_smooth < 0.5:
             raise ValueError(f"focal_smooth must be in [0, 0.5) (official 1e-5; 0: exact log_softmax), got {self.focal_smooth}")
+        if self.val_every < 0:
+            raise ValueError(f"val_every must be >= 0 (0: no validation curve), got {self.val_every}")
+        if self.val_images < 2:
+            raise ValueError(f"val_images must be >= 2 (one normal, one with an anomaly), got {self.val_images}")
         for name in ("focal_alpha_normal", "focal_alpha_anomaly"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")

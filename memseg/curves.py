@@ -71,3 +71,51 @@ def label_of(name: str) -> str:
 def finite(values: tuple[float, ...]) -> list[float]:
     """The values that are numbers (a diverged step may record NaN or inf)."""
     return [v for v in values if math.isfinite(v)]
+
+
+@dataclass
+class CurveRecorder:
+    """What the training loop appends to at each log interval (host floats it already has, so
+    recording costs no host sync), then `freeze`s into TrainingCurves. `to_json` / `from_json`
+    carry the points through a checkpoint, so a resumed job keeps the curve of its first part."""
+
+    steps: list[int] = field(default_factory=list)
+    train: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in TRAIN_SERIES})
+    val_steps: list[int] = field(default_factory=list)
+    validation: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in VALIDATION_SERIES})
+
+    def add_train(self, step: int, values: Mapping[str, float]) -> None:
+        """One training point; `values` has every name of TRAIN_SERIES."""
+        self.steps.append(step)
+        for name in TRAIN_SERIES:
+            self.train[name].append(float(values[name]))
+
+    def add_validation(self, step: int, values: Mapping[str, float]) -> None:
+        """One validation point; `values` has every name of VALIDATION_SERIES."""
+        self.val_steps.append(step)
+        for name in VALIDATION_SERIES:
+            self.validation[name].append(float(values[name]))
+
+    def freeze(self) -> TrainingCurves:
+        return TrainingCurves(
+            steps=tuple(self.steps),
+            train={k: tuple(v) for k, v in self.train.items()},
+            val_steps=tuple(self.val_steps),
+            validation={k: tuple(v) for k, v in self.validation.items()} if self.val_steps else {},
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {"steps": self.steps, "train": self.train, "val_steps": self.val_steps, "validation": self.validation}
+
+    @classmethod
+    def from_json(cls, saved: Mapping[str, object] | None) -> CurveRecorder:
+        """The recorder a checkpoint saved; an empty one for a checkpoint without curves."""
+        if not saved:
+            return cls()
+        steps, train, val_steps, validation = (saved[k] for k in ("steps", "train", "val_steps", "validation"))
+        assert (
+            isinstance(steps, list) and isinstance(train, dict) and isinstance(val_steps, list) and isinstance(validation, dict)
+        )
+        return cls(
+            list(steps), {k: list(v) for k, v in train.items()}, list(val_steps), {k: list(v) for k, v in validation.items()}
+        )

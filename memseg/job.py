@@ -7,6 +7,7 @@ runs this same function inside a Ray actor; it also runs alone (`python -m memse
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import time
@@ -17,13 +18,14 @@ from pathlib import Path
 import timm
 import torch
 
-from memseg import artefacts
+from memseg import artefacts, validation
 from memseg import checkpoint as train_checkpoint
 from memseg import revision as code_revision
 from memseg.build import build_model, build_simulator, load_texture_bank
 from memseg.checkpoint import TrainCheckpoint
 from memseg.clock import utc_now
 from memseg.config import JobConfig, resolve
+from memseg.curves import CurveRecorder, TrainingCurves
 from memseg.data.loading import load_category
 from memseg.data.types import CategoryData
 from memseg.loss import LossSettings
@@ -34,7 +36,18 @@ from memseg.protocol import EvalProtocol, protocol_for
 from memseg.provenance import code_identity
 from memseg.result import ImageScore, JobResult, Progress
 from memseg.simulate import AnomalySimulator
-from memseg.train_step import StepParts, StepPath, StepRunner, fit_restored_groups, make_optimizer, plan_step_path, to_float
+from memseg.train_step import (
+    LOSS_PARTS,
+    StepParts,
+    StepPath,
+    StepRunner,
+    fit_restored_groups,
+    make_optimizer,
+    plan_step_path,
+    to_float,
+)
+from memseg.validation import SEED_OFFSET as VALIDATION_SEED_OFFSET
+from memseg.validation import ValidationSet, make_validation_set, split_validation
 from memseg.visuals import MAX_CURVE_POINTS, job_visuals
 
 ProgressFn = Callable[[Progress], None]
@@ -53,6 +66,9 @@ class TrainOutcome:
     steps_per_s: float
     resumed_from_step: int = 0
     step_path: StepPath = field(default_factory=lambda: StepPath("eager"))
+    curves: TrainingCurves | None = None
+    validation_s: float = 0.0  # time spent on the validation curve, left out of train_s
+    validation_rule: str = ""  # how the held-out images were chosen ("" without a validation curve)
 
 
 def run(
@@ -84,6 +100,9 @@ def run(
         data = load_data(config)
         settings = resolve(config)
         memory_images, train_images = split_memory(data.train_images, settings.memory_size)
+        held_out_images = None
+        if config.val_every:  # the last training images, never the test set (memseg.validation)
+            train_images, held_out_images = split_validation(train_images, config.val_images)
         texture_bank = load_texture_bank(config).to(device)
 
         model = build_model(config).to(device)
@@ -91,11 +110,16 @@ def run(
         with torch.no_grad():
             model.fill_memory(to_float(memory_images.to(device)))
         simulator = build_simulator(config, texture_bank)
+        held_out = None
+        if held_out_images is not None:
+            held_out = make_validation_set(held_out_images, simulator, config.seed + VALIDATION_SEED_OFFSET, device)
 
         sim_images_per_s = measure_simulation(simulator, train_images, config, device)
         hooks = CheckpointHooks(on_checkpoint, checkpoint_every, resume)
-        outcome = train_model(model, simulator, train_images, config, device, report, hooks)
-        return evaluate_model(model, data, config, device, report, started_at, outcome, {"sim_images_per_s": sim_images_per_s})
+        outcome = train_model(model, simulator, train_images, config, device, report, hooks, held_out)
+        # Only now, with training over, does any test image reach the model (tests/memseg/test_job.py).
+        timings = {"sim_images_per_s": sim_images_per_s, "validation_s": outcome.validation_s}
+        return evaluate_model(model, data, config, device, report, started_at, outcome, timings)
 
 
 def run_official(
@@ -173,16 +197,28 @@ def evaluate_model(
         started_at=started_at,
         finished_at=utc_now(),
         final_loss=outcome.final_loss if outcome else math.nan,
-        extras={"resumed_from_step": outcome.resumed_from_step} if outcome else {},
+        extras=_extras(outcome),
         visuals=job_visuals(data, maps, scores, evaluation),
         protocol=protocol,
         step_path=outcome.step_path.name if outcome else "",
         step_fallback=outcome.step_path.fallback if outcome else "",
+        curves=outcome.curves if outcome else None,
     )
     if config.out_dir is not None:
         out = artefacts.save(result, model, Path(config.out_dir) / config.job_id)
         result = artefacts.with_dir(result, out)
     return result
+
+
+def _extras(outcome: TrainOutcome | None) -> dict[str, object]:
+    """What a result row records of how training went beyond its timings: where a resumed job
+    started, and the rule that chose the validation curve's held-out images."""
+    if outcome is None:
+        return {}
+    extras: dict[str, object] = {"resumed_from_step": outcome.resumed_from_step}
+    if outcome.validation_rule:
+        extras["validation_rule"] = outcome.validation_rule
+    return extras
 
 
 def evaluate_under(protocol: EvalProtocol, scores: torch.Tensor, data: CategoryData, maps: torch.Tensor) -> Evaluation:
@@ -226,6 +262,7 @@ def train_model(
     device: torch.device,
     report: ProgressFn,
     hooks: CheckpointHooks = CheckpointHooks(),
+    held_out: ValidationSet | None = None,
 ) -> TrainOutcome:
     """The recipe's optimizer and schedule (`make_scheduler`): officially SGD with one cosine to 0,
     or AdamW with a linear warm-up then a cosine; half of each batch gets a simulated anomaly.
@@ -234,7 +271,10 @@ def train_model(
 
     The only host-device syncs are at the logging interval: the loss is checked for NaN/inf on
     the device every step and the first bad step is remembered, so a diverged job still stops
-    with the exact step in its error.
+    with the exact step in its error. At that interval the loss, its L1 and focal parts, the lr
+    and the mean step time go into the training curve (the lr is computed on the host). With a
+    held-out set, every config.val_every steps and after the last one it is scored
+    (memseg.validation: it only watches; the final model is the one reported).
     """
     path = plan_step_path(config.step_mode, config.compile, device)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -247,11 +287,12 @@ def train_model(
         images_on_device = images_on_device.contiguous(memory_format=torch.channels_last)
 
     generators = {"sampler": sampler, "simulation": sim_generator}
-    first_step, train_s_before = 0, 0.0
+    first_step, train_s_before, curves = 0, 0.0, CurveRecorder()
     if hooks.resume is not None:
         train_checkpoint.restore(hooks.resume, model, optimizer, scheduler, generators, device)
         fit_restored_groups(optimizer, config.lr, path)
         first_step, train_s_before = hooks.resume.step, float(hooks.resume.meta["train_s"])
+        curves = CurveRecorder.from_json(hooks.resume.meta.get("curves"))
         report(Progress("train", first_step, config.steps))
 
     parts = StepParts(
@@ -268,27 +309,42 @@ def train_model(
         first_bad_step=torch.full((), -1, dtype=torch.long, device=device),
     )
     run_step = StepRunner(parts, path)
-    loss = torch.zeros((), device=device)
+    losses = torch.zeros(len(LOSS_PARTS), device=device)
+    top_k, validation_s = protocol_for(config).top_k, 0.0
     model.train()
-    start = time.perf_counter()
+    start = interval_start = time.perf_counter()
+    interval_first = first_step
     for step in range(first_step, config.steps):
-        loss = run_step()
+        lr = scheduler.base_lrs[0] * scheduler.lr_lambdas[0](step)  # the lr this step runs at, on the host
+        losses = run_step()
         scheduler.step()
         if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+            values = dict(zip(LOSS_PARTS, losses.tolist()))  # the interval's one sync
             bad_step = int(parts.first_bad_step)
             if bad_step >= 0:
                 raise NonFiniteLossError(f"loss became non-finite at step {bad_step} of {config.steps}")
-            report(Progress("train", step + 1, config.steps, float(loss.detach())))
+            step_time_s = (time.perf_counter() - interval_start) / (step + 1 - interval_first)
+            curves.add_train(step + 1, values | {"lr": lr, "step_time_s": step_time_s})
+            report(Progress("train", step + 1, config.steps, values["loss"]))
+            interval_start, interval_first = time.perf_counter(), step + 1
+        if held_out is not None and ((step + 1) % config.val_every == 0 or step + 1 == config.steps):
+            point = validation.evaluate(model, held_out, parts.loss, top_k)
+            curves.add_validation(step + 1, dataclasses.asdict(point))
+            validation_s += point.seconds
+            interval_start = time.perf_counter()
         if hooks.due(step + 1, config.steps) and hooks.save is not None:
             if int(parts.first_bad_step) >= 0:  # never hand on the state of a diverged model
                 raise NonFiniteLossError(f"loss became non-finite at step {int(parts.first_bad_step)} of {config.steps}")
-            elapsed = train_s_before + time.perf_counter() - start
+            elapsed = train_s_before + time.perf_counter() - start - validation_s
             hooks.save(
-                train_checkpoint.capture(config.job_id, step + 1, model, optimizer, scheduler, generators, device, elapsed)
+                train_checkpoint.capture(
+                    config.job_id, step + 1, model, optimizer, scheduler, generators, device, elapsed, curves.to_json()
+                )
             )
+            interval_start = time.perf_counter()
     _sync(device)
-    segment_s = time.perf_counter() - start
-    final_loss = float(loss.detach())
+    segment_s = time.perf_counter() - start - validation_s
+    final_loss = float(losses[0])
     run_step.close()
     return TrainOutcome(
         final_loss=final_loss,
@@ -296,6 +352,9 @@ def train_model(
         steps_per_s=(config.steps - first_step) / segment_s,
         resumed_from_step=first_step,
         step_path=run_step.path,
+        curves=curves.freeze(),
+        validation_s=validation_s,
+        validation_rule=held_out.rule if held_out is not None else "",
     )
 
 

@@ -21,6 +21,7 @@ from memseg.loss import LossSettings
 from memseg.simulate import AnomalySimulator
 
 STEP_PATHS: tuple[str, ...] = ("eager", "graph", "compile")  # what a result row's step_path may say
+LOSS_PARTS: tuple[str, ...] = ("loss", "loss_l1", "loss_focal")  # what a step returns, in this order
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (PyTorch's whole-network recipe)
 
 
@@ -72,7 +73,8 @@ class StepParts:
 
 
 def train_step(parts: StepParts) -> torch.Tensor:
-    """One step; returns the loss (0-d, on the device). No host sync anywhere, so the whole step
+    """One step; returns its losses (3,) on the device: the total, its L1 part and its focal part
+    (LOSS_PARTS), read on the host only at the logging interval. No host sync anywhere, so the whole step
     can be captured in a CUDA graph: the step counter and the first non-finite step live on the
     device and are updated in place. Gradients must be None on entry (the caller zeroes them with
     set_to_none=True, once before capture in graph mode): backward then writes, not accumulates."""
@@ -86,13 +88,13 @@ def train_step(parts: StepParts) -> torch.Tensor:
     # notes); the casts themselves are the same, so eager numbers do not change.
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=parts.use_amp, cache_enabled=False):
         logits = parts.net(inputs)
-    loss, _parts = parts.loss(logits.float(), masks)
+    loss, loss_parts = parts.loss(logits.float(), masks)
     first_bad = ~torch.isfinite(loss) & (parts.first_bad_step < 0)
     parts.first_bad_step.copy_(torch.where(first_bad, parts.step, parts.first_bad_step))
     loss.backward()
     parts.optimizer.step()
     parts.step.add_(1)
-    return loss
+    return torch.stack((loss.detach(), loss_parts["l1"].detach(), loss_parts["focal"].detach()))
 
 
 def make_optimizer(
@@ -186,8 +188,8 @@ class StepRunner:
         self._side_stream = torch.cuda.Stream(device) if path.name == "graph" else None
 
     def __call__(self) -> torch.Tensor:
-        """Run the next step; its loss (0-d, on the device; in graph mode the graph's buffer,
-        overwritten by the next replay)."""
+        """Run the next step; its losses (3,) as `train_step` returns them, on the device (in graph
+        mode the graph's buffer, overwritten by the next replay)."""
         if self._graph is not None and self._graph_loss is not None:
             self._graph.replay()
             return self._graph_loss

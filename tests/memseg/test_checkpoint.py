@@ -67,6 +67,12 @@ def test_a_job_resumed_from_its_checkpoint_ends_bit_identical_to_one_that_ran_th
     assert runs.resumed.extras["resumed_from_step"] == 4 and runs.through.extras["resumed_from_step"] == 0
     train_steps = [p.step for p in runs.progress if p.phase == "train"]
     assert train_steps[0] == 4 and min(train_steps) == 4  # steps 1-4 were not redone
+    # The training curve came through the checkpoint: the resumed job's curve covers steps 1-6, and
+    # its losses are those of the run that never stopped (step times differ, being times).
+    assert runs.through.curves is not None and runs.resumed.curves is not None
+    assert runs.resumed.curves.steps == runs.through.curves.steps == (1, 2, 3, 4, 5, 6)
+    for name in ("loss", "loss_l1", "loss_focal", "lr"):
+        assert runs.resumed.curves.train[name] == runs.through.curves.train[name], name
 
 
 @pytest.mark.slow

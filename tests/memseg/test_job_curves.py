@@ -1,0 +1,122 @@
+"""What a job records while it trains (issue 24): its training curve at every log interval, and
+with val_every a validation curve on held-out training images that never reaches the test set,
+never changes the training and never picks the reported model."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import torch
+
+from memseg import job as job_module
+from memseg.config import JobConfig, profile
+from memseg.data.synthetic import generate
+from memseg.result import Progress
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synthetic")
+    generate(root, categories=("bottle",), image_size=64, n_train=20, n_test_good=3, n_test_defect_per_type=2, seed=0)
+    return root
+
+
+def tiny(data_root: Path, **changes: Any) -> JobConfig:
+    values = profile("tiny") | {"category": "bottle", "data_root": str(data_root), "dataset": "synthetic", "steps": 6}
+    return JobConfig.from_dict(values | changes)
+
+
+def test_the_training_curve_has_every_series_at_every_log_interval(data_root: Path) -> None:
+    events: list[Progress] = []
+    config = tiny(data_root, log_every=2)
+    result = job_module.run(config, on_progress=events.append)
+    curves = result.curves
+    assert curves is not None and curves.steps == (2, 4, 6) and not curves.has_validation
+    assert set(curves.train) == {"loss", "loss_l1", "loss_focal", "lr", "step_time_s"}
+    assert list(curves.train["loss"]) == [e.loss for e in events if e.phase == "train"]  # what the progress said
+    assert curves.train["loss"][-1] == result.final_loss
+    for total, l1, focal in zip(curves.train["loss"], curves.train["loss_l1"], curves.train["loss_focal"]):
+        assert total == pytest.approx(config.l1_weight * l1 + config.focal_weight * focal, rel=1e-5)
+    # the lr each logged step ran at: the schedule's value at that step's index (step 2 ran index 1)
+    factors = [
+        job_module.make_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), config).lr_lambdas[0](s - 1)
+        for s in curves.steps
+    ]
+    assert list(curves.train["lr"]) == pytest.approx([config.lr * f for f in factors], rel=1e-12)
+    assert all(t > 0 for t in curves.train["step_time_s"])
+    assert "validation_rule" not in result.extras and result.timings["validation_s"] == 0.0
+
+
+class Watched(torch.Tensor):
+    """A tensor that notes, in `log`, the progress event count at each operation on it."""
+
+    log: ClassVar[list[int]] = []
+    events: ClassVar[list[Progress]] = []
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        cls.log.append(len(cls.events))
+        with torch._C.DisableTorchFunctionSubclass():
+            return func(*args, **(kwargs or {}))
+
+
+def test_the_test_set_is_not_touched_until_training_has_ended(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test images, labels and masks are wrapped so that any operation on them is noted with the
+    progress event count at that moment: none may come before the last training step's event,
+    validation evaluations included."""
+    real_load = job_module.load_data
+
+    def watched_load(config: JobConfig):  # type: ignore[no-untyped-def]
+        data = real_load(config)
+        for name in ("test_images", "test_labels", "test_masks"):
+            object.__setattr__(data, name, getattr(data, name).as_subclass(Watched))
+        return data
+
+    Watched.log.clear()
+    events: list[Progress] = []
+    Watched.events = events
+    monkeypatch.setattr(job_module, "load_data", watched_load)
+    result = job_module.run(tiny(data_root, val_every=2, val_images=4, log_every=1), on_progress=events.append)
+    last_train = max(i for i, e in enumerate(events) if e.phase == "train") + 1
+    assert Watched.log, "the test set was never read: the watch is broken"
+    assert min(Watched.log) >= last_train, (min(Watched.log), last_train)
+    assert result.curves is not None and result.curves.val_steps == (2, 4, 6)
+
+
+def test_validation_watches_only_the_reported_model_is_the_final_one(data_root: Path) -> None:
+    """Evaluating the held-out set every 2 steps or only after the last step: the same training (every
+    loss), the same final model and so the same test metrics, bit for bit. Validation changes no
+    weight and no random stream, and no checkpoint is chosen by it."""
+    often = job_module.run(tiny(data_root, val_every=2, val_images=4))
+    once = job_module.run(tiny(data_root, val_every=1000, val_images=4))
+    assert often.curves is not None and once.curves is not None
+    assert often.curves.val_steps == (2, 4, 6) and once.curves.val_steps == (6,)
+    assert often.curves.train["loss"] == once.curves.train["loss"]
+    assert often.metrics == once.metrics and often.final_loss == once.final_loss
+    assert [s.score for s in often.image_scores] == [s.score for s in once.image_scores]
+    # the last validation point is of the final model in both runs
+    assert often.curves.validation["loss"][-1] == once.curves.validation["loss"][-1]
+    for name in ("image_auroc", "pixel_auroc", "loss"):
+        assert all(math.isfinite(v) for v in often.curves.validation[name]), name
+    assert "last 4 normal training images" in often.extras["validation_rule"]
+    assert often.timings["validation_s"] > 0
+
+
+def test_the_held_out_images_leave_training_and_change_the_id(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, torch.Tensor] = {}
+    real_train = job_module.train_model
+
+    def train(model, simulator, train_images, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen["train"] = train_images.clone()
+        return real_train(model, simulator, train_images, *args, **kwargs)
+
+    monkeypatch.setattr(job_module, "train_model", train)
+    job_module.run(tiny(data_root, val_every=3, val_images=4))
+    with_validation = seen["train"]
+    job_module.run(tiny(data_root))
+    assert torch.equal(with_validation, seen["train"][:-4])  # the last 4 training images were held out
+    assert tiny(data_root).job_id != tiny(data_root, val_every=3).job_id != tiny(data_root, val_every=3, val_images=4).job_id
+    assert tiny(data_root).job_id == tiny(data_root, val_images=8).job_id  # defaults stay out of the id
