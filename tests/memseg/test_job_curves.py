@@ -51,14 +51,14 @@ def test_the_training_curve_has_every_series_at_every_log_interval(data_root: Pa
 
 
 class Watched(torch.Tensor):
-    """A tensor that notes, in `log`, the progress event count at each operation on it."""
+    """A tensor that notes, in `seen_at`, the progress event count at each operation on it."""
 
-    log: ClassVar[list[int]] = []
+    seen_at: ClassVar[list[int]] = []
     events: ClassVar[list[Progress]] = []
 
     @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        cls.log.append(len(cls.events))
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        cls.seen_at.append(len(cls.events))
         with torch._C.DisableTorchFunctionSubclass():
             return func(*args, **(kwargs or {}))
 
@@ -69,20 +69,20 @@ def test_the_test_set_is_not_touched_until_training_has_ended(data_root: Path, m
     validation evaluations included."""
     real_load = job_module.load_data
 
-    def watched_load(config: JobConfig):  # type: ignore[no-untyped-def]
+    def watched_load(config: JobConfig):
         data = real_load(config)
         for name in ("test_images", "test_labels", "test_masks"):
             object.__setattr__(data, name, getattr(data, name).as_subclass(Watched))
         return data
 
-    Watched.log.clear()
+    Watched.seen_at.clear()
     events: list[Progress] = []
     Watched.events = events
     monkeypatch.setattr(job_module, "load_data", watched_load)
     result = job_module.run(tiny(data_root, val_every=2, val_images=4, log_every=1), on_progress=events.append)
     last_train = max(i for i, e in enumerate(events) if e.phase == "train") + 1
-    assert Watched.log, "the test set was never read: the watch is broken"
-    assert min(Watched.log) >= last_train, (min(Watched.log), last_train)
+    assert Watched.seen_at, "the test set was never read: the watch is broken"
+    assert min(Watched.seen_at) >= last_train, (min(Watched.seen_at), last_train)
     assert result.curves is not None and result.curves.val_steps == (2, 4, 6)
 
 
@@ -109,7 +109,7 @@ def test_the_held_out_images_leave_training_and_change_the_id(data_root: Path, m
     seen: dict[str, torch.Tensor] = {}
     real_train = job_module.train_model
 
-    def train(model, simulator, train_images, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def train(model, simulator, train_images, *args, **kwargs):
         seen["train"] = train_images.clone()
         return real_train(model, simulator, train_images, *args, **kwargs)
 
