@@ -1,5 +1,6 @@
 """The live view of a running sweep: an overall bar with ETA, the done / failed / running /
-pending / retried counts, and one line per running job (phase, step, loss, time). Fed with the
+pending / retried counts, and one line per running job (phase, step, loss, the loss's trend
+since the job started, time). Fed with the
 driver's events (harness.progress); rich redraws it on its own thread.
 """
 
@@ -17,6 +18,7 @@ from rich.progress import Progress as Bar
 from rich.table import Table
 from rich.text import Text
 
+from harness.curves_view import sparkline
 from harness.eta import EtaTracker, format_eta
 from harness.progress import (
     CheckpointSaved,
@@ -33,6 +35,8 @@ from harness.progress import (
 from harness.store import STATUS_OK
 from memseg.result import Progress
 
+TREND_WIDTH = 16  # characters of a running job's loss trend (each one the mean of a stretch of its losses)
+
 
 @dataclass
 class RunningJob:
@@ -42,6 +46,7 @@ class RunningJob:
     hostname: str = ""
     progress: Progress | None = None
     since: float = field(default_factory=time.monotonic)
+    losses: list[float] = field(default_factory=list)  # each training loss reported, for the trend
 
 
 @dataclass
@@ -70,7 +75,10 @@ class LiveState:
             job = self.running.setdefault(event.job_id, RunningJob(event.job_id, event.attempt))
             job.started, job.hostname, job.since = True, event.hostname, time.monotonic()
         elif isinstance(event, JobProgressed) and event.job_id in self.running:
-            self.running[event.job_id].progress = event.progress
+            job = self.running[event.job_id]
+            job.progress = event.progress
+            if event.progress.phase == "train" and event.progress.loss is not None:
+                job.losses.append(event.progress.loss)
         elif isinstance(event, JobRetrying):
             self.retried += 1
             self.running.pop(event.job_id, None)
@@ -91,7 +99,7 @@ def running_view(state: LiveState) -> Group:
         ("  retried ", "dim"), (str(state.retried), "magenta" if state.retried else "dim"),
     )  # fmt: skip
     table = Table(box=None, pad_edge=False, show_header=bool(state.running))
-    for name in ("job", "try", "node", "phase", "step", "loss", "time"):
+    for name in ("job", "try", "node", "phase", "step", "loss", "trend", "time"):
         table.add_column(name, justify="left" if name in ("job", "node", "phase") else "right")
     for job in sorted(state.running.values(), key=lambda j: j.job_id):
         p = job.progress
@@ -99,7 +107,8 @@ def running_view(state: LiveState) -> Group:
         step = f"{p.step}/{p.total}" if p else ""
         loss = f"{p.loss:.4f}" if p and p.loss is not None else ""
         elapsed = f"{time.monotonic() - job.since:.0f} s" if job.started else ""
-        table.add_row(job.job_id, str(job.attempt), job.hostname, phase, step, loss, elapsed)
+        trend = sparkline(job.losses, TREND_WIDTH)
+        table.add_row(job.job_id, str(job.attempt), job.hostname, phase, step, loss, trend, elapsed)
     return Group(counts, table)
 
 
