@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from harness import store
-from harness.cli_run import choose_profile
+from harness.plan import choose_profile
 from harness.sweep import SweepSpec
 from memseg.config import CATEGORIES
 
@@ -251,26 +251,27 @@ def test_recipe_flags_reach_every_job_config():
     import argparse
 
     from harness.__main__ import build_parser
-    from harness.cli_run import build_spec, cli_overrides
+    from harness.plan import build_spec
     from harness.sweep import expand
+    from memseg.cli_recipe import recipe_overrides
 
     args = build_parser().parse_args(
         ["run", "--categories", "bottle,grid", "--profile", "tiny", "--steps", "7", "--compile", "--texture-dir", "tex"]
     )
     assert isinstance(args, argparse.Namespace)
-    overrides = cli_overrides(args)
+    overrides = recipe_overrides(args)
     assert overrides["compile"] is True and overrides["steps"] == 7
     configs = expand(build_spec(args))
     assert [c.category for c in configs] == ["bottle", "grid"]
     assert all(c.compile and c.steps == 7 and c.texture_dir.endswith("/tex") for c in configs)
     plain = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny"])
-    assert "compile" not in cli_overrides(plain)
-    assert not {"memory_size", "di_scale", "feature_scale", "foreground_mask"} & set(cli_overrides(plain))
+    assert "compile" not in recipe_overrides(plain)
+    assert not {"memory_size", "di_scale", "feature_scale", "foreground_mask"} & set(recipe_overrides(plain))
 
 
 def test_category_setting_flags_override_the_table():
     from harness.__main__ import build_parser
-    from harness.cli_run import build_spec
+    from harness.plan import build_spec
     from harness.sweep import expand
     from memseg.categories import resolve
 
@@ -303,7 +304,7 @@ def test_category_setting_flags_override_the_table():
 
 def test_eval_resolution_reaches_every_job_from_the_flag_and_the_sweep_file(tmp_path):
     from harness.__main__ import build_parser
-    from harness.cli_run import build_spec
+    from harness.plan import build_spec
     from harness.sweep import expand
 
     flag = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny", "--eval-resolution", "native"])
