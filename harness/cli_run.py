@@ -27,7 +27,7 @@ from harness.cli_results import EXIT_OK, consoles, error, print_summary
 from harness.live import LiveView
 from harness.plan import Plan, accepted_revisions, build_spec, resolve_plan
 from harness.ray_quiet import local_cluster_note
-from harness.sweep import describe_variant, dump_sweep, variant_profile
+from harness.sweep import describe_variant, dump_sweep, parse_jobs_per_gpu, variant_profile
 from memseg.cli_errors import UserError, non_negative_float, non_negative_int, positive_float
 from memseg.cli_recipe import add_recipe_flags
 from memseg.config import PROFILES, STEP_MODES, JobConfig
@@ -139,7 +139,7 @@ def _revisions(text: str) -> tuple[int, ...]:
 
 def _jobs_per_gpu(text: str) -> int | str:
     try:
-        return packing.parse_jobs_per_gpu(text)
+        return parse_jobs_per_gpu(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected auto or an integer >= 1, got {text!r}") from None
 
