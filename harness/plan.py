@@ -16,8 +16,8 @@ from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import checkpoints, packing, paths, store
-from harness.cluster import Cluster, JobRequest, PreflightError, default_request
+from harness import checkpoints, cluster, packing, paths, store
+from harness.cluster import Cluster, JobRequest
 from harness.packing import Estimate, Packing
 from harness.sweep import (
     SweepSpec,
@@ -189,8 +189,8 @@ def _sized(plan: Plan, gpu_memory_gb: float | None) -> Plan:
         packed = packing.resolve(spec.jobs_per_gpu, plan.profile, plan.configs, shape, gpu_memory_gb)
     plan = dataclasses_replace(plan, packing=packed)
     request, estimate = None, None
-    with contextlib.suppress(PreflightError):
-        request = default_request(shape.nodes, shape.node_types, plan.gpus_per_job, spec.cpus_per_job)
+    with contextlib.suppress(cluster.PreflightError):
+        request = cluster.default_request(shape.nodes, shape.node_types, plan.gpus_per_job, spec.cpus_per_job)
     if request is not None:
         running = set(plan.to_run.run)
         estimate = packing.estimate(plan.profile, [c for c in plan.configs if c.job_id in running], request, shape, packed)

@@ -66,6 +66,33 @@ def test_run_twelve_jobs_then_resume_with_the_same_table(ray_session, cli, capsy
 
 
 @pytest.mark.slow
+def test_a_run_reads_the_store_once_and_discovers_the_cluster_once(ray_session, cli, tmp_path, mvtec_dirs, monkeypatch):
+    """Before the first job starts, the statuses are read and the cluster discovered and sized once
+    (harness.plan), then handed to the driver; done jobs are still skipped on the next run."""
+    from harness import cluster
+
+    calls = {"job_states": 0, "discover": 0, "default_request": 0}
+
+    def counted(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    counted(store, "job_states")
+    counted(cluster, "discover")
+    counted(cluster, "default_request")
+    argv = _run_argv(tmp_path / "res", mvtec_dirs("bottle", "grid"), "--categories", "bottle,grid")
+    assert cli(argv) == 0
+    assert calls == {"job_states": 1, "discover": 1, "default_request": 1}
+    assert cli(argv) == 0  # all done: read once, nothing to run
+    assert calls["job_states"] == 2 and calls["discover"] == 2
+
+
+@pytest.mark.slow
 def test_a_failed_job_gives_exit_1_and_is_rerun_only_when_asked(ray_session, cli, capsys, tmp_path, mvtec_dirs):
     results, data = tmp_path / "res", mvtec_dirs("bottle", "carpet")
     argv = _run_argv(results, data, "--categories", "bottle,carpet")
