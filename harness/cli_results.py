@@ -2,7 +2,10 @@
 `status` counts each sweep's jobs (done / failed / pending, by revision); `report` prints its tables
 (harness.report, rendered by harness.tables) and writes the HTML report on --html.
 
-Exit status: 0, or 2 when the sweep named does not exist or its rows mix revisions (see --by-revision).
+The consoles and the error line are `run`'s too (harness.cli_run imports them from here).
+
+Exit status: 0, or 2 when the sweep named does not exist, --html names one file for several sweeps,
+or a sweep's rows mix revisions (see --by-revision).
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ def consoles() -> tuple[Console, Console]:
 
 
 def error(errors: Console, message: object, prefix: str = "error:") -> int:
+    """Print the one red line of a user error; the exit status (2)."""
     errors.print(f"[red]{prefix}[/] {message}", markup=True, highlight=False)
     return EXIT_BAD_INPUT
 

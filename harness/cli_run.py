@@ -192,7 +192,7 @@ def _interrupted_status(err: KeyboardInterrupt) -> int:
 
 def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None:
     """What is about to run, on what data, on which cluster, with which resources."""
-    console.print(f"[bold]sweep[/] {plan.name}: {len(plan.configs)} jobs -> {args.results / plan.name}")
+    console.print(f"[bold]sweep[/] {plan.name}: {len(plan.configs)} jobs -> {paths.sweep_dir(args.results, plan.name)}")
     console.print(f"[bold]profile[/] {plan.profile} ({plan.why})")
     stale = plan.to_run.describe_stale()
     console.print(

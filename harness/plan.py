@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from dataclasses import replace as dataclasses_replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -175,26 +174,25 @@ def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | Non
         accept_revisions=accepted_revisions(args),
     )  # fmt: skip
     plan = Plan(spec, name, tuple(configs), profile_name, why, synthetic, shape, None, gpus, runs)
-    plan = dataclasses_replace(plan, checkpoint_every=checkpoint_every(args, profile_name, configs))
-    return _sized(plan, args.gpu_memory_gb) if shape is not None else plan
+    plan = replace(plan, checkpoint_every=checkpoint_every(args, profile_name, configs))
+    return _sized(plan, shape, args.gpu_memory_gb) if shape is not None else plan
 
 
-def _sized(plan: Plan, gpu_memory_gb: float | None) -> Plan:
-    """The plan with its GPU sharing, per-job request and time estimate on its cluster. No request
+def _sized(plan: Plan, shape: Cluster, gpu_memory_gb: float | None) -> Plan:
+    """The plan with its GPU sharing, per-job request and time estimate on `shape`. No request
     when none fits: the driver says why, before any job starts."""
-    assert plan.cluster is not None
-    shape, spec = plan.cluster, plan.spec
+    spec = plan.spec
     packed = None
     if spec.jobs_per_gpu is not None:  # refused here when it cannot fit
         packed = packing.resolve(spec.jobs_per_gpu, plan.profile, plan.configs, shape, gpu_memory_gb)
-    plan = dataclasses_replace(plan, packing=packed)
+    plan = replace(plan, packing=packed)
     request, estimate = None, None
     with contextlib.suppress(cluster.PreflightError):
         request = cluster.default_request(shape.nodes, shape.node_types, plan.gpus_per_job, spec.cpus_per_job)
     if request is not None:
         running = set(plan.to_run.run)
         estimate = packing.estimate(plan.profile, [c for c in plan.configs if c.job_id in running], request, shape, packed)
-    return dataclasses_replace(plan, request=request, estimate=estimate)
+    return replace(plan, request=request, estimate=estimate)
 
 
 def checkpoint_every(args: argparse.Namespace, profile_name: str, configs: Sequence[JobConfig]) -> int:
