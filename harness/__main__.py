@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness import cli_compare, cli_data, cli_export, cli_run
+from harness import cli_compare, cli_data, cli_export, cli_results, cli_run
 from memseg.cli_errors import run_command
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     cli_run.register(subparsers)
+    cli_results.register(subparsers)
     cli_data.register(subparsers)
     cli_compare.register(subparsers)
     cli_export.register(subparsers)

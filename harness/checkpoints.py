@@ -1,4 +1,5 @@
-"""Mid-job checkpoints, kept by the driver: `<results>/<sweep>/checkpoints/<job_id>.safetensors`.
+"""Mid-job checkpoints, kept by the driver at `harness.paths.checkpoint_path`
+(`<results>/<sweep>/checkpoints/<job_id>.safetensors`).
 
 The job hands its training state to its actor every N steps (memseg.checkpoint.TrainCheckpoint);
 the driver fetches it while the job runs and writes it here atomically, so a lost node or a
@@ -19,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.paths import checkpoint_path
 from harness.progress import CheckpointSaved, Event, JobResumed, Note
 from memseg import revision as code_revision
 from memseg.atomic import write_atomic
 
-FOLDER = "checkpoints"  # under the sweep's results folder
-SUFFIX = ".safetensors"
 # The paper profile checkpoints about every tenth of its steps; the CPU profiles never (a job
 # there is minutes long, and the checkpoint would cost more than it saves).
 DEFAULT_FRACTION = 0.1
@@ -46,13 +46,6 @@ def default_every(profile_name: str, steps: int) -> int:
     if profile_name not in PROFILES_WITH_CHECKPOINTS or steps < 2:
         return 0
     return max(1, round(steps * DEFAULT_FRACTION))
-
-
-def checkpoint_path(results_dir: str | Path, sweep: str, job_id: str) -> Path:
-    # Imported here, not at the top: the actors import this module, and they never load pandas.
-    from harness.store import sweep_dir
-
-    return sweep_dir(results_dir, sweep) / FOLDER / f"{job_id}{SUFFIX}"
 
 
 def write(path: Path, data: bytes) -> float:
@@ -174,7 +167,7 @@ def job_kwargs(fn: Callable[..., Any], plan: CheckpointPlan | None, save: Callab
     take them; a resume blob that does not parse is an error naming its file."""
     if plan is None or not accepts_checkpoints(fn) or (plan.every <= 0 and plan.resume is None):
         return {}
-    from memseg.checkpoint import TrainCheckpoint
+    from memseg.checkpoint import TrainCheckpoint  # start-up time: torch only where a job checkpoints
 
     resume = None
     if plan.resume is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from harness import compare, compare_view, report, revisions, store
+from harness import compare, compare_view, revisions, store, tables
 from harness.sweep import parse_ablations, parse_variants
 from memseg.metrics import METRICS
 from memseg.names import check_names
@@ -112,9 +112,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
                     console.rule(heading)
             for table in compare_view.comparison_tables(study, labels):
                 if args.markdown:
-                    console.out(report.to_markdown(table), highlight=False)
+                    console.out(tables.to_markdown(table), highlight=False)
                 else:
-                    console.print(report.to_rich(table))
+                    console.print(tables.to_rich(table))
     if args.fail_if_worse is None:
         return EXIT_OK
     failed = [f for study in studies for f in compare.regressions(study, args.fail_if_worse)]
@@ -192,7 +192,7 @@ def build_study(args: argparse.Namespace, sweep_rows: pd.DataFrame | None = None
     if args.ablations:
         names = parse_ablations(args.ablations)
     else:
-        present = report._ablation_order(list(rows["ablation"].unique()))
+        present = tables.ablation_order(list(rows["ablation"].unique()))
         names = ("full", *[a for a in present if a != "full"])
     if len(names) < 2:
         present = sorted(set(store.variants_of(rows)) - {""})

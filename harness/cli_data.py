@@ -19,9 +19,9 @@ from rich.table import Table
 from rich.text import Text
 
 from memseg.cli_errors import UserError, non_negative_int, positive_int, user_error
-from memseg.data.registry import DATASET_KINDS, DOWNLOADABLE
+from memseg.data.registry import DATASET_KINDS, DOWNLOADABLE, check_categories, get_dataset
 from memseg.data.types import DataError
-from memseg.names import CATEGORIES
+from memseg.names import CATEGORIES, UnknownNameError
 
 
 def parse_categories(text: str) -> tuple[str, ...] | None:
@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from memseg.data.synthetic import defect_types, generate
+    from memseg.data.synthetic import defect_types, generate  # start-up time: only this command loads it
 
     console = Console(highlight=False)
     if args.like:
@@ -103,8 +103,8 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def _run_synth_like(args: argparse.Namespace, console: Console) -> int:
-    from memseg.data.loading import validate
-    from memseg.data.lookalike import generate_like
+    from memseg.data.loading import validate  # start-up time: only this command loads it
+    from memseg.data.lookalike import generate_like  # start-up time: only this command loads it
 
     try:
         out = _generating(
@@ -134,11 +134,8 @@ def _run_synth_like(args: argparse.Namespace, console: Console) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from memseg.data.files import check_root
-    from memseg.data.loading import layout, validate
-    from memseg.data.registry import check_categories
-    from memseg.data.types import DataError
-    from memseg.names import UnknownNameError
+    from memseg.data.files import check_root  # start-up time: only this command loads it
+    from memseg.data.loading import layout, validate  # start-up time: only this command loads it
 
     # Nothing to check (a missing root, an unknown category) is a user error: one message, exit 2.
     # Problems found in the data are the check's answer: exit 1.
@@ -152,7 +149,7 @@ def run_check(args: argparse.Namespace) -> int:
     if args.test_set is not None:
         if args.dataset != "mvtec_ad2":
             raise DataError(f"--test-set applies to --dataset mvtec_ad2 only, not {args.dataset}")
-        from memseg.data.mvtec_ad2 import check_test_set
+        from memseg.data.mvtec_ad2 import check_test_set  # start-up time: only this command loads it
 
         check_test_set(args.test_set)
     with console.status(f"checking {args.data_root} (every image is decoded)"):
@@ -198,7 +195,7 @@ def _print_counts(console: Console, report, title: str) -> None:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from memseg.data.download import download, get_source, resolve_url
+    from memseg.data.download import download, get_source, resolve_url  # start-up time: only this command loads it
 
     console = Console(highlight=False)
     source = get_source(args.what)
@@ -224,8 +221,7 @@ def run_download(args: argparse.Namespace) -> int:
 
         data_dir = download(args.what, args.out, url=args.url, sha256=args.sha256, on_progress=report)
     if args.what in DATASET_KINDS:  # a benchmark data set: say where --data-root must point
-        from memseg.data.download import find_data_root
-        from memseg.data.registry import get_dataset
+        from memseg.data.download import find_data_root  # start-up time: only this command loads it
 
         data_dir = find_data_root(data_dir, get_dataset(args.what).categories or ())
         console.print(

@@ -100,7 +100,7 @@ def connect(address: str | None = None) -> bool:
     ip:port or ray://) or to $RAY_ADDRESS (set for `ray job submit` entrypoints), or start a local
     one (no dashboard, our own temp dir). Returns True when this call started or connected Ray (so
     the caller shuts it down), False when it reused one."""
-    import ray
+    import ray  # start-up time and the loopback setting: see the module docstring
 
     if ray.is_initialized():
         return False
@@ -117,7 +117,7 @@ def connect(address: str | None = None) -> bool:
 def session(address: str | None = None) -> Iterator[None]:
     """The Ray session for a `with` block: the one place that opens and closes it. Nested blocks
     reuse the open session; the block that opened it shuts it down."""
-    import ray
+    import ray  # start-up time and the loopback setting: see the module docstring
 
     opened = connect(address)
     try:
@@ -134,7 +134,7 @@ def discover(bootstrap: Path = BOOTSTRAP_CONFIG) -> Cluster:
 
 def cluster_nodes() -> list[NodeShape]:
     """The alive nodes and their total CPUs and GPUs."""
-    import ray
+    import ray  # start-up time and the loopback setting: see the module docstring
 
     nodes = []
     for n in ray.nodes():

@@ -468,6 +468,17 @@ def pair_rows(
                 "they differ only in their evaluation protocol: compare sweeps measured one way"
             )
     merged = base.merge(cand, on="pair_key", how="outer", suffixes=("_b", "_c"), indicator="presence")
+    unpaired = _unpaired(merged, labels)
+    both = merged[(merged["presence"] == "both") & (merged["status_b"] == STATUS_OK) & (merged["status_c"] == STATUS_OK)]
+    _check_protocols(both)
+    paired = both.assign(category=both["category_b"], seed=both["seed_b"].astype(int))
+    paired = paired.sort_values(["category", "seed"], kind="stable").reset_index(drop=True)
+    unpaired.sort(key=lambda u: (u.side, u.category, u.seed, u.job_id))
+    return paired, tuple(unpaired), tuple(f"{k}: {v[0]} -> {v[1]}" for k, v in differs.items())
+
+
+def _unpaired(merged: pd.DataFrame, labels: tuple[str, str]) -> list[Unpaired]:
+    """The rows of an outer merge of the two sides that do not make an ok pair, each with why."""
     unpaired: list[Unpaired] = []
     for r in merged.itertuples():
         b_ok = r.presence != "right_only" and r.status_b == STATUS_OK
@@ -498,12 +509,7 @@ def pair_rows(
                     str(getattr(r, f"variant{suffix}", "") or ""),
                 )
             )
-    both = merged[(merged["presence"] == "both") & (merged["status_b"] == STATUS_OK) & (merged["status_c"] == STATUS_OK)]
-    _check_protocols(both)
-    paired = both.assign(category=both["category_b"], seed=both["seed_b"].astype(int))
-    paired = paired.sort_values(["category", "seed"], kind="stable").reset_index(drop=True)
-    unpaired.sort(key=lambda u: (u.side, u.category, u.seed, u.job_id))
-    return paired, tuple(unpaired), tuple(f"{k}: {v[0]} -> {v[1]}" for k, v in differs.items())
+    return unpaired
 
 
 def _identities(rows: pd.DataFrame) -> list[dict[str, str]]:

@@ -1,4 +1,4 @@
-"""How a comparison (harness.compare) is shown: tables as `report.TableData` (so the terminal,
+"""How a comparison (harness.compare) is shown: tables as `tables.TableData` (so the terminal,
 Markdown and HTML show the same cells), JSON, and the forest plot of the HTML report.
 """
 
@@ -22,8 +22,8 @@ from harness.compare import (
     compare_ablations,
     compare_variants,
 )
-from harness.report import TableData, _ablation_order
 from harness.store import STATUS_OK, group_label, variants_of
+from harness.tables import TableData, ablation_order
 
 BASELINE_ABLATION = "full"
 _MARKS = {BETTER: " ▲", WORSE: " ▼"}
@@ -66,7 +66,7 @@ def difference_to_full_table(rows: pd.DataFrame, labels: Mapping[str, str], swee
     """For the summary: each ablation's difference to `full` over all categories, per metric, with
     its interval and a marker when significant. None when there is nothing to compare."""
     ok = rows[rows["status"] == STATUS_OK]
-    ablations = _ablation_order(list(ok["ablation"].unique()))
+    ablations = ablation_order(list(ok["ablation"].unique()))
     if BASELINE_ABLATION not in ablations or len(ablations) < 2:
         return None
     candidates = [a for a in ablations if a != BASELINE_ABLATION]
@@ -155,7 +155,7 @@ def report_section_parts(rows: pd.DataFrame, labels: Mapping[str, str]) -> list[
     """For the HTML report: each ablation against full, and each recipe variant against the first
     by name, with their tables and forest plots, or a sentence saying why there is nothing to compare."""
     ok = rows[rows["status"] == STATUS_OK]
-    ablations = _ablation_order(list(ok["ablation"].unique()))
+    ablations = ablation_order(list(ok["ablation"].unique()))
     variants = sorted(set(variants_of(ok)) - {""})
     studies = []
     try:

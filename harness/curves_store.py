@@ -15,25 +15,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness import paths
 from memseg.atomic import write_atomic
 from memseg.curves import TRAIN_GROUP, VALIDATION_GROUP, TrainingCurves
 
-CURVES_DIR = "curves"
 SCHEMA = pa.schema([("series", pa.string()), ("step", pa.int64()), ("value", pa.float64())])
-
-
-def relative_path(job_id: str) -> str:
-    """What a row's `curves_file` holds: the curves file relative to the sweep folder."""
-    return f"{CURVES_DIR}/{job_id}.parquet"
-
-
-def curves_path(results_dir: str | Path, sweep: str, job_id: str) -> Path:
-    return Path(results_dir) / sweep / relative_path(job_id)
 
 
 def link(curves: TrainingCurves | None, job_id: str) -> str:
     """The `curves_file` of a job's row: its relative path when it has curves, else ""."""
-    return "" if curves is None else relative_path(job_id)
+    return "" if curves is None else paths.curves_relative(job_id)
 
 
 def table_of(curves: TrainingCurves) -> pa.Table:
@@ -49,14 +40,14 @@ def table_of(curves: TrainingCurves) -> pa.Table:
 def write_curves(results_dir: str | Path, sweep: str, job_id: str, curves: TrainingCurves) -> Path:
     """Write one job's curves atomically (a reader never sees half a file); the path."""
     table = table_of(curves)
-    return write_atomic(curves_path(results_dir, sweep, job_id), lambda tmp: pq.write_table(table, tmp))
+    return write_atomic(paths.curves_path(results_dir, sweep, job_id), lambda tmp: pq.write_table(table, tmp))
 
 
 def persist(results_dir: str | Path, sweep: str, job_id: str, curves: TrainingCurves | None) -> str:
     """Write the curves when the job recorded any, else remove a stale file of an earlier run of
     the job; the row's `curves_file` (`link`). The driver calls it before it writes the row."""
     if curves is None:
-        curves_path(results_dir, sweep, job_id).unlink(missing_ok=True)
+        paths.curves_path(results_dir, sweep, job_id).unlink(missing_ok=True)
     else:
         write_curves(results_dir, sweep, job_id, curves)
     return link(curves, job_id)
@@ -64,7 +55,7 @@ def persist(results_dir: str | Path, sweep: str, job_id: str, curves: TrainingCu
 
 def load_curves(results_dir: str | Path, sweep: str, job_id: str) -> TrainingCurves | None:
     """The curves of one job, or None when it has none (a failed job, a job from before curves)."""
-    path = curves_path(results_dir, sweep, job_id)
+    path = paths.curves_path(results_dir, sweep, job_id)
     if not path.exists():
         return None
     try:

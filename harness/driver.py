@@ -71,55 +71,47 @@ def run_sweep(
     tick_s: float = 0.25,
     checkpoint_every: int = 0,
     accept_revisions: Sequence[int] = (),
+    to_run: store.ToRun | None = None,
+    shape: Cluster | None = None,
+    request: JobRequest | None = None,
 ) -> SweepOutcome:
     """Run every job of `configs` not done yet, one actor each, persisting each result as it
     arrives: `ok` jobs are skipped (all re-run with `force`), failed ones unless `retry_failed`,
     and results of another revision than this code's are re-run unless in `accept_revisions`
-    (the one skip rule, harness.store.to_run).
+    (the one skip rule, harness.store.to_run; a caller that has applied it already passes its
+    answer as `to_run`, and the store is not read again).
     Jobs checkpoint every `checkpoint_every` steps (0: never) and resume from one (harness.checkpoints).
     `profile`: the profile each row records, one name or job id -> name (recipe variants with their own).
+    `shape` and `request`: the cluster as the caller discovered it and the per-job request it sized
+    (discovered and sized here when not given).
     Raises PreflightError before any job starts when the cluster or the data cannot serve the
     sweep. Uses the open Ray session or opens one (harness.cluster.session). Takes no lock: `python
     -m harness run` holds the sweep folder's (harness.lock); a caller beside another should too."""
     emit = on_event or (lambda _e: None)
     t0 = time.monotonic()
     check_job_fn(job_fn)
-    plan = store.plan_run(
-        results_dir, sweep_name, (c.job_id for c in configs), force=force, retry_failed=retry_failed,
-        accept_revisions=accept_revisions,
-    )  # fmt: skip
-    running = set(plan.run)
-    to_run = [c for c in configs if c.job_id in running]
-    loop = _Loop(to_run, sweep_name, Path(results_dir), job_fn, max_retries, emit, profile, synthetic, tick_s, checkpoint_every)
-    started = SweepStarted(sweep_name, len(configs), tuple(c.job_id for c in to_run), plan.done, plan.failed, None, 0)
-    if not to_run:  # everything is in the store: no Ray needed
+    if to_run is None:
+        ids = (c.job_id for c in configs)
+        to_run = store.plan_run(
+            results_dir, sweep_name, ids, force=force, retry_failed=retry_failed, accept_revisions=accept_revisions
+        )
+    running = set(to_run.run)
+    jobs = [c for c in configs if c.job_id in running]
+    loop = _Loop(jobs, sweep_name, Path(results_dir), job_fn, max_retries, emit, profile, synthetic, tick_s, checkpoint_every)
+    started = SweepStarted(sweep_name, len(configs), tuple(c.job_id for c in jobs), to_run.done, to_run.failed, None, 0)
+    if not jobs:  # everything is in the store: no Ray needed
         emit(started)
     else:
         with cluster.session():
-            shape = cluster.discover()
-            request = cluster.default_request(shape.nodes, shape.node_types, gpus_per_job, cpus_per_job)
+            shape = shape if shape is not None else cluster.discover()
+            if request is None:
+                request = cluster.default_request(shape.nodes, shape.node_types, gpus_per_job, cpus_per_job)
             cluster.check_fits(request, shape.nodes, shape.node_types)
             if data_check is not None:
-                preflight_data(to_run, data_check, request, shape.nodes, synthetic, emit)
+                preflight_data(jobs, data_check, request, shape.nodes, synthetic, emit)
             emit(replace(started, request=request, capacity=cluster.capacity(request, shape.nodes, shape.node_types)))
             loop.run(request, shape)
-    return SweepOutcome(
-        sweep=sweep_name,
-        results_dir=str(results_dir),
-        total=len(configs),
-        ran=started.to_run,
-        succeeded=tuple(loop.succeeded),
-        failed=tuple(loop.failed),
-        done_before=plan.done,
-        failed_before=plan.failed,
-        stale=plan.stale,
-        retries=loop.retries,
-        max_running=loop.max_running,
-        wall_s=time.monotonic() - t0,
-        request=loop.request if to_run else None,
-        resumed=tuple(loop.keeper.resumed),
-        checkpoints_written=loop.keeper.written,
-    )
+    return loop.outcome(started, to_run, len(configs), time.monotonic() - t0, str(results_dir))
 
 
 @dataclass
@@ -166,6 +158,26 @@ class _Loop:
         self.failed: list[tuple[str, str]] = []
         self.retries = 0
         self.max_running = 0
+
+    def outcome(self, started: SweepStarted, plan: store.ToRun, total: int, wall_s: float, results_dir: str) -> SweepOutcome:
+        """What the sweep did: the jobs run, kept and retried, and how long it took."""
+        return SweepOutcome(
+            sweep=self.sweep,
+            results_dir=results_dir,
+            total=total,
+            ran=started.to_run,
+            succeeded=tuple(self.succeeded),
+            failed=tuple(self.failed),
+            done_before=plan.done,
+            failed_before=plan.failed,
+            stale=plan.stale,
+            retries=self.retries,
+            max_running=self.max_running,
+            wall_s=wall_s,
+            request=self.request if started.to_run else None,
+            resumed=tuple(self.keeper.resumed),
+            checkpoints_written=self.keeper.written,
+        )
 
     def run(self, request: JobRequest, shape: Cluster) -> None:
         self.request = request

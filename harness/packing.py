@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.cluster import Cluster, JobRequest, PreflightError, capacity
+from harness.sweep import AUTO
 from memseg.config import JobConfig, profile
 
-AUTO = "auto"
 MAX_AUTO = 8  # auto never packs more: sharing past the point where the GPU is busy only slows each job (unmeasured)
 CONTEXT_GB = 0.5  # each job is its own process with its own CUDA context (typical size; not measured here)
 ALLOCATOR_SLACK = 0.2  # PyTorch's caching allocator holds more than the peak it reports as allocated
@@ -71,21 +71,6 @@ CARD_MEMORY_GB: dict[str, float] = {
     "H200": 140,
     "B200": 180,
 }
-
-
-def parse_jobs_per_gpu(value: object) -> int | str:
-    """`auto` or an integer >= 1 (a flag's text or a sweep file's value); ValueError otherwise."""
-    if isinstance(value, str) and value.strip() == AUTO:
-        return AUTO
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"jobs_per_gpu must be 'auto' or an integer >= 1, got {value!r}")
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"jobs_per_gpu must be 'auto' or an integer >= 1, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"jobs_per_gpu must be 'auto' or an integer >= 1, got {value!r}")
-    return number
 
 
 def footprint(profile_name: str, configs: Sequence[JobConfig]) -> Footprint | None:

@@ -214,7 +214,7 @@ def check_job_files(files: JobFiles) -> list[str]:
     otherwise every job would spend its start-up and then fail the same way."""
     problems = []
     if files.texture_dirs:
-        from memseg.data.textures import load_texture_folder
+        from memseg.data.textures import load_texture_folder  # start-up time: only with texture folders
 
         for folder in files.texture_dirs:
             try:
@@ -222,7 +222,7 @@ def check_job_files(files: JobFiles) -> list[str]:
             except (ValueError, OSError) as err:  # DataError is a ValueError
                 problems.append(str(err))
     if files.weights_files:
-        from memseg.backbone import create_encoder
+        from memseg.backbone import create_encoder  # start-up time: timm only with weights files
 
         for path in files.weights_files:
             try:

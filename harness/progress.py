@@ -6,9 +6,12 @@ its end, the SweepOutcome. No Ray and no rendering here: the driver emits, the C
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from harness.cluster import JobRequest
 from memseg.result import Progress
+
+if TYPE_CHECKING:  # a type of these events only: the workers and the store import this module, never the cluster
+    from harness.cluster import JobRequest
 
 
 @dataclass(frozen=True)

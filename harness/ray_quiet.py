@@ -36,7 +36,7 @@ def quiet_token_notice() -> Iterator[None]:
 def local_cluster_note() -> str:
     """Our one line about the local cluster just started: its authentication and the addresses
     its nodes listen on (read from Ray, so the line cannot claim what is not so)."""
-    import ray
+    import ray  # start-up time: status and report import the CLI but never ray
 
     addresses = sorted({str(n.get("NodeManagerAddress", "?")) for n in ray.nodes() if n.get("Alive")})
     auth = "token authentication" if os.environ.get(AUTH_MODE_ENV, "").lower() == "token" else "no authentication"

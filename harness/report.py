@@ -1,56 +1,32 @@
 """Result tables: aggregation (mean ± std over seeds per category, ablation and recipe variant, a
-pure function of the stored rows), the published numbers beside ours, and rendering to rich or Markdown.
-
-Tables are first built as plain `TableData` so the terminal and the Markdown show the same cells.
+pure function of the stored rows) and the published numbers beside ours, as plain `TableData`
+(harness.tables renders them) so the terminal, the Markdown and the HTML show the same cells.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from rich.table import Table
 
 from harness.reference import PAPER, TOOTOUCH
 from harness.store import STATUS_OK, group_label, records, variants_of
+from harness.tables import TableData, ablation_order, category_order
 from memseg.caveats import RANDOM_INIT_REAL_DATA
-from memseg.config import ABLATIONS
 from memseg.data.registry import DATASETS
 from memseg.metrics import METRICS
-from memseg.names import CATEGORIES
 
 THROUGHPUT = {"train_steps_per_s": "train steps/s", "infer_images_per_s": "infer img/s"}
 _SHORT = {"train_steps_per_s": "steps/s", "infer_images_per_s": "img/s"}
 AVERAGE = "average"
 
 
-@dataclass(frozen=True)
-class TableData:
-    title: str
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    caption: str = ""
-    bold_last_row: bool = False
-    left_columns: int = 1  # leading text columns; the rest are numbers, aligned right
-
-
-def _category_order(names: list[str]) -> list[str]:
-    known = [c for c in CATEGORIES if c in names]
-    return known + sorted(n for n in names if n not in CATEGORIES)
-
-
-def _ablation_order(names: list[str]) -> list[str]:
-    known = [a for a in ABLATIONS if a in names]
-    return known + sorted(n for n in names if n not in ABLATIONS)
-
-
 def groups_of(rows: pd.DataFrame) -> list[tuple[str, str]]:
     """The (ablation, variant) groups of the rows: ablations in canonical order, variants by name."""
     pairs = set(zip(rows["ablation"], variants_of(rows)))
-    return [(a, v) for a in _ablation_order(list({a for a, _ in pairs})) for v in sorted({v for b, v in pairs if b == a})]
+    return [(a, v) for a in ablation_order(list({a for a, _ in pairs})) for v in sorted({v for b, v in pairs if b == a})]
 
 
 def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
@@ -73,7 +49,7 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     out = []
     for ablation, variant in groups_of(rows):
         mine = ok[(ok["ablation"] == ablation) & (ok["variant"] == variant)]
-        cats = _category_order(list(rows.loc[(rows["ablation"] == ablation) & (rows["variant"] == variant), "category"].unique()))
+        cats = category_order(list(rows.loc[(rows["ablation"] == ablation) & (rows["variant"] == variant), "category"].unique()))
         for category in cats:
             group = mine[mine["category"] == category]
             record = {
@@ -153,7 +129,8 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: floa
     ]
     if len(groups) > 1:
         tables.append(_side_by_side(agg, groups, "image_auroc", sweep))
-        from harness import compare_view  # imported here: it imports this module
+        # Imported here for start-up time: scipy and matplotlib load only when there are groups to compare.
+        from harness import compare_view
 
         difference = compare_view.difference_to_full_table(rows, METRICS, sweep)
         if difference is not None:
@@ -269,7 +246,7 @@ def _side_by_side(agg: pd.DataFrame, groups: list[tuple[str, str]], metric: str,
     labels = [group_label(a, v) for a, v in groups]
     agg = agg.assign(group=[group_label(a, v) for a, v in zip(agg["ablation"], agg["variant"])])
     pivot = agg.pivot_table(index="category", columns="group", values=f"{metric}_mean", aggfunc="first", dropna=False)
-    cats = _category_order([c for c in pivot.index if c != AVERAGE]) + [AVERAGE]
+    cats = category_order([c for c in pivot.index if c != AVERAGE]) + [AVERAGE]
     means: dict[Any, dict[Any, float]] = pivot.to_dict()  # group -> category -> mean
     body = tuple(
         tuple([c] + [_pct(means[g][c], math.nan) if g in means and c in means[g] else "—" for g in labels]) for c in cats
@@ -277,27 +254,3 @@ def _side_by_side(agg: pd.DataFrame, groups: list[tuple[str, str]], metric: str,
     by = "ablation and variant" if any(v for _, v in groups) else "ablation"
     title = f"{sweep} · {METRICS[metric]} by {by}" if sweep else f"{METRICS[metric]} by {by}"
     return TableData(title, tuple(["category"] + labels), body, "Percent, mean over seeds.", bold_last_row=True)
-
-
-def to_rich(table: TableData) -> Table:
-    out = Table(title=table.title, caption=table.caption or None, caption_justify="left", show_lines=False)
-    for i, header in enumerate(table.headers):
-        out.add_column(header, justify="left" if i < table.left_columns else "right", no_wrap=i == 0)
-    for i, row in enumerate(table.rows):
-        last = table.bold_last_row and i == len(table.rows) - 1
-        out.add_row(*row, style="bold" if last else None, end_section=i == len(table.rows) - 2 and table.bold_last_row)
-    return out
-
-
-def to_markdown(table: TableData) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = [f"### {table.title}", "", "| " + " | ".join(cell(h) for h in table.headers) + " |"]
-    lines.append("| " + " | ".join("---" if i < table.left_columns else "---:" for i in range(len(table.headers))) + " |")
-    for i, row in enumerate(table.rows):
-        last = table.bold_last_row and i == len(table.rows) - 1
-        lines.append("| " + " | ".join(f"**{cell(c)}**" if last and c else cell(c) for c in row) + " |")
-    if table.caption:
-        lines += [""] + [f"{line}  " for line in table.caption.splitlines()]
-    return "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness import compare_view, curves_view, report, revisions, store
+from harness import compare_view, curves_view, paths, report, revisions, store, tables
 from harness.reference import PAPER, TOOTOUCH, Reference
 from harness.visuals_store import StoredVisuals, load_visuals
 from memseg.atomic import write_text_atomic
@@ -27,7 +27,6 @@ from memseg.clock import utc_now
 from memseg.curves import TrainingCurves
 from memseg.metrics import METRICS
 
-REPORT_FILE = "report.html"
 _LINESTYLES = ("-", "--", ":", "-.")
 # Counts the pictures that failed to decode once the page has loaded, for browser checks:
 # <body data-images="N" data-broken-images="K">.
@@ -69,10 +68,6 @@ dl { display: grid; grid-template-columns: max-content auto; gap: 3px 16px; } dt
 # --------------------------------------------------------------------------------------------
 
 
-def default_path(results_dir: str | Path, sweep: str) -> Path:
-    return store.sweep_dir(results_dir, sweep) / REPORT_FILE
-
-
 def write_report(
     results_dir: str | Path,
     sweep: str,
@@ -81,7 +76,7 @@ def write_report(
     revision: int | None = None,
 ) -> Path:
     """Build the sweep's report and write it (default <results>/<sweep>/report.html); the path."""
-    out = Path(path) if path is not None else default_path(results_dir, sweep)
+    out = Path(path) if path is not None else paths.report_path(results_dir, sweep)
     return write_text_atomic(out, build_report(results_dir, sweep, price_per_gpu_hour, revision))
 
 
@@ -126,7 +121,7 @@ def build_report(
     )
 
 
-def table_html(table: report.TableData) -> str:
+def table_html(table: tables.TableData) -> str:
     """A `TableData` as an HTML table: text columns left, numbers right, the last row bold when
     it is a total, differences ("Δ" columns) green when positive and red when negative."""
     head = "".join(f"<th>{_e(h)}</th>" for h in table.headers)
@@ -189,11 +184,11 @@ def _comparisons_section(rows: pd.DataFrame) -> str:
     if isinstance(parts, str):
         return f"<p>{_e(parts)}</p>"
     out = []
-    for comparison, tables, figure in parts:
+    for comparison, shown, figure in parts:
         anchor = re.sub(r"[^A-Za-z0-9_.-]+", "-", comparison.name)  # unique: a name per comparison, no spaces
         out.append(f'<h3 id="compare-{_e(anchor)}">{_e(comparison.name)}</h3>')
         out.append(_img(_png(figure), f"{comparison.name}: difference and interval per category"))
-        out += [table_html(t) for t in tables]
+        out += [table_html(t) for t in shown]
     return "\n".join(out)
 
 
@@ -309,7 +304,7 @@ def _provenance_section(rows: pd.DataFrame, spec_text: str | None) -> str:
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
     rows = rows.assign(variant=store.variants_of(rows))
     variant = bool((rows["variant"] != "").any())  # a column only when rows have recipe variants
-    per_job = report.TableData(
+    per_job = tables.TableData(
         "per job",
         ("job", "category", "seed", "ablation", *(("variant",) if variant else ()), "status", "attempts", "node", "device")
         + ("wall s", "train s", "eval s", "img/s"),
@@ -346,7 +341,7 @@ def _provenance_section(rows: pd.DataFrame, spec_text: str | None) -> str:
 def _bar_chart(agg: pd.DataFrame, metric: str, label: str, reference_metric: str | None) -> Figure:
     """Categories along x (the average last), one bar per ablation (and recipe variant), ±std whiskers."""
     groups = list(dict.fromkeys(zip(agg["ablation"], agg["variant"])))
-    categories = report._category_order([c for c in agg["category"].unique() if c != report.AVERAGE]) + [report.AVERAGE]
+    categories = tables.category_order([c for c in agg["category"].unique() if c != report.AVERAGE]) + [report.AVERAGE]
     width = 0.8 / len(groups)
     figure = Figure(figsize=(max(4.6, 0.5 * len(categories) * len(groups) ** 0.5 + 1.5), 3.2))
     ax = figure.add_subplot()
@@ -489,12 +484,12 @@ def _tail(path: str, parts: int = 3) -> str:
 
 
 def _categories(rows: pd.DataFrame) -> list[str]:
-    return report._category_order(list(rows["category"].unique()))
+    return tables.category_order(list(rows["category"].unique()))
 
 
 def _jobs_with_visuals(rows: pd.DataFrame, visuals: Mapping[str, object]) -> list:
     """Rows with visuals, in canonical ablation order, then by recipe variant, then by seed."""
-    order = report._ablation_order(list(rows["ablation"].unique()))
+    order = tables.ablation_order(list(rows["ablation"].unique()))
     ranked = sorted(store.records(rows), key=lambda r: (order.index(r.ablation), _variant(r), int(r.seed)))
     return [r for r in ranked if r.job_id in visuals]
 

@@ -1,10 +1,9 @@
 """The Parquet result store: one row file per job, written atomically by the driver, plus a
 per-image scores file and a copy of the sweep spec.
 
-Layout under the results root:
-  <sweep>/sweep.yaml               the spec of the latest run (status reads it)
-  <sweep>/jobs/<job_id>.parquet    one row; its existence is the commit marker of the job
-  <sweep>/scores/<job_id>.parquet  per-image scores, written BEFORE the job file
+Under the sweep's folder (harness.paths): sweep.yaml, the spec of the latest run (status reads it);
+jobs/<job_id>.parquet, one row whose existence is the commit marker of the job; and
+scores/<job_id>.parquet, per-image scores written BEFORE the job file.
 A file is written to `.<name>.tmp-<pid>` in the same folder and renamed into place, so a crash
 never leaves a half-written result, and temp files are never read.
 """
@@ -23,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness import curves_store
+from harness.paths import is_sweep_dir, job_path, jobs_dir, scores_path, spec_path
 from harness.progress import WorkerInfo
 from memseg import revision as code_revision
 from memseg.atomic import write_atomic, write_text_atomic
@@ -151,22 +151,6 @@ SCORES_SCHEMA = pa.schema([("job_id", _str), ("path", _str), ("label", _i64), ("
 METRICS = METRIC_KEYS  # the metric columns, as memseg.metrics names them
 TIMINGS = ("train_s", "eval_s", "infer_images_per_s", "train_steps_per_s", "sim_images_per_s", "peak_mem_mb", "validation_s")
 _ENV_KEYS = ("device", "device_name", "torch", "cuda", "timm", "python", "git_sha", "package_version")
-
-
-def sweep_dir(results_dir: str | Path, sweep: str) -> Path:
-    return Path(results_dir) / sweep
-
-
-def job_path(results_dir: str | Path, sweep: str, job_id: str) -> Path:
-    return sweep_dir(results_dir, sweep) / "jobs" / f"{job_id}.parquet"
-
-
-def scores_path(results_dir: str | Path, sweep: str, job_id: str) -> Path:
-    return sweep_dir(results_dir, sweep) / "scores" / f"{job_id}.parquet"
-
-
-def spec_path(results_dir: str | Path, sweep: str) -> Path:
-    return sweep_dir(results_dir, sweep) / "sweep.yaml"
 
 
 def _float(value: Any) -> float:
@@ -368,7 +352,7 @@ def read_spec(results_dir: str | Path, sweep: str) -> str | None:
 
 
 def _job_files(results_dir: str | Path, sweep: str) -> list[Path]:
-    folder = sweep_dir(results_dir, sweep) / "jobs"
+    folder = jobs_dir(results_dir, sweep)
     # Temp files start with "." and do not end in ".parquet"; only committed files match.
     return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
 
@@ -502,11 +486,7 @@ def list_sweeps(results_dir: str | Path) -> list[str]:
     root = Path(results_dir)
     if not root.is_dir():
         return []
-    return sorted(
-        p.name
-        for p in root.iterdir()
-        if p.is_dir() and not p.name.startswith(("_", ".")) and ((p / "jobs").is_dir() or (p / "sweep.yaml").exists())
-    )
+    return sorted(p.name for p in root.iterdir() if is_sweep_dir(p))
 
 
 def load_results(results_dir: str | Path, sweep: str | None = None) -> pd.DataFrame:

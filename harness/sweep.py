@@ -21,7 +21,6 @@ from typing import Any
 
 import yaml
 
-from harness.packing import parse_jobs_per_gpu
 from memseg.config import ABLATIONS, PROFILES, JobConfig, check_ablations, profile
 from memseg.data.registry import check_categories, check_dataset_kind, get_dataset
 from memseg.names import check_names, check_path_name
@@ -31,6 +30,24 @@ _AXES = ("category", "seed", "ablation", "dataset", "data_root", "variant")
 # The key of a variant that names its base profile; every other key is a JobConfig override.
 VARIANT_PROFILE = "profile"
 _JOB_FIELDS = tuple(f.name for f in dataclasses.fields(JobConfig))
+
+
+AUTO = "auto"  # jobs_per_gpu: as many as the card holds (harness.packing)
+
+
+def parse_jobs_per_gpu(value: object) -> int | str:
+    """`auto` or an integer >= 1 (a flag's text or a sweep file's value); ValueError otherwise."""
+    if isinstance(value, str) and value.strip() == AUTO:
+        return AUTO
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"jobs_per_gpu must be 'auto' or an integer >= 1, got {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"jobs_per_gpu must be 'auto' or an integer >= 1, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"jobs_per_gpu must be 'auto' or an integer >= 1, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)

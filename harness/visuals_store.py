@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.paths import visuals_dir
 from memseg.result import CurvePoints, JobResult, JobVisuals, ShownImage
 
 CURVES_FILE = "curves.json"
@@ -48,10 +49,6 @@ class StoredVisuals:
     panels: tuple[Panel, ...]
     gif: Path | None
     gif_paths: tuple[str, ...]  # the test image of each GIF frame
-
-
-def visuals_dir(results_dir: str | Path, sweep: str, job_id: str) -> Path:
-    return Path(results_dir) / sweep / "visuals" / job_id
 
 
 def persist(results_dir: str | Path, sweep: str, result: JobResult) -> JobResult:

@@ -11,17 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memseg.caveats import RANDOM_INIT_REAL_DATA, random_init_on_real_data
-from memseg.cli_errors import (
-    UserError,
-    device_name,
-    image_size,
-    non_negative_int,
-    positive_float,
-    positive_int,
-    run_command,
-    user_error,
-)
-from memseg.config import ABLATIONS, EVAL_RESOLUTIONS, PROFILES, STEP_MODES, JobConfig, profile
+from memseg.cli_errors import UserError, device_name, image_size, non_negative_int, run_command, user_error
+from memseg.cli_recipe import add_recipe_flags, recipe_overrides
+from memseg.config import ABLATIONS, PROFILES, STEP_MODES, JobConfig, profile
 from memseg.data.registry import DATASET_KINDS
 from memseg.result import JobResult, Progress
 
@@ -34,7 +26,13 @@ if TYPE_CHECKING:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m memseg", description="Train and run MemSeg without Ray.")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_import_official(sub)
+    _add_predict(sub)
+    return parser
 
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train on one category and evaluate the final model")
     train.add_argument("--data-root", required=True, help="folder holding <category>/train, <category>/test, ...")
     train.add_argument("--category", required=True)
@@ -42,29 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--profile", choices=sorted(PROFILES), default="paper")
     train.add_argument("--ablation", choices=list(ABLATIONS), default="full")
     train.add_argument("--seed", type=non_negative_int, default=0)
-    train.add_argument("--steps", type=positive_int)
-    train.add_argument("--image-size", type=image_size, help="a multiple of 32")
-    train.add_argument("--batch-size", type=positive_int)
-    train.add_argument(
-        "--lr", type=positive_float, help="base learning rate (default: the profile's; docs/model.md: the official screw comment)"
-    )
-    train.add_argument("--memory-size", type=positive_int, help="memory bank size (default: per category, memseg/categories.py)")
-    train.add_argument("--di-scale", type=positive_float, help="DI multiplier (default: per category)")
-    train.add_argument(
-        "--feature-scale", type=positive_float, help="multiplier of the features beside DI (default: per category)"
-    )
-    train.add_argument(
-        "--foreground-mask", choices=("on", "off"), help="restrict anomalies to the object (default: per category)"
-    )
-    train.add_argument("--backbone-weights", help="imagenet | none | PATH to a ResNet18 state dict")
-    train.add_argument("--texture-dir", help="DTD-style folder of anomaly-source textures (default: procedural)")
+    add_recipe_flags(train)  # the same recipe flags as `python -m harness run`
     train.add_argument("--device", type=device_name, default="auto", help="auto | cpu | cuda | cuda:N")
-    train.add_argument(
-        "--eval-resolution",
-        choices=EVAL_RESOLUTIONS,
-        help="pixel metrics at the model's size (default) or at each mask's original size",
-    )
-    train.add_argument("--compile", action="store_true", help="torch.compile the model (GPU)")
     train.add_argument(
         "--step-mode",
         choices=STEP_MODES,
@@ -75,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
     train.set_defaults(func=cmd_train)
 
+
+def _add_import_official(sub: argparse._SubParsersAction) -> None:
     official = sub.add_parser(
         "import-official",
         help="evaluate the official released weights (areylng/MemSeg model-<category>.tch) with our inference and metrics",
@@ -94,36 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     official.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
     official.set_defaults(func=cmd_import_official)
 
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser("predict", help="anomaly heatmap and score for one image")
     predict.add_argument("--model", required=True, help="a model directory written by `train`")
     predict.add_argument("--image", required=True)
     predict.add_argument("--out", required=True, help="PNG to write: the image with the heatmap overlaid")
     predict.add_argument("--device", type=device_name, default="cpu")
     predict.set_defaults(func=cmd_predict)
-    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> JobConfig:
-    """Profile values first, then every flag the user gave explicitly."""
+    """Profile values first, then every flag the user gave explicitly (memseg.cli_recipe)."""
     values = profile(args.profile)
     values.update(category=args.category, data_root=str(Path(args.data_root).resolve()), dataset=args.dataset)
     values.update(ablation=args.ablation, seed=args.seed, device=args.device, out_dir=args.out, step_mode=args.step_mode)
-    explicit = {
-        "steps": args.steps,
-        "image_size": args.image_size,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "memory_size": args.memory_size,
-        "di_scale": args.di_scale,
-        "feature_scale": args.feature_scale,
-        "foreground_mask": None if args.foreground_mask is None else args.foreground_mask == "on",
-        "backbone_weights": args.backbone_weights,
-        "texture_dir": args.texture_dir,
-        "eval_resolution": args.eval_resolution,
-    }
-    values.update({k: v for k, v in explicit.items() if v is not None})
-    if args.compile:
-        values["compile"] = True
+    values.update(recipe_overrides(args))
     return JobConfig.from_dict(values)
 
 

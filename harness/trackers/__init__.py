@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import store
+from harness import paths, store
 from harness.curves_store import load_curves
 from harness.trackers import to_mlflow, to_tensorboard, to_wandb
 from harness.trackers.job import TRACKERS, Exported, JobExport, TrackerMissing, job_export, pictures_of
@@ -56,7 +56,7 @@ def _module(tracker: str) -> Any:
 
 def default_dest(tracker: str, results_dir: str | Path, sweep: str) -> str:
     """Where a tracker writes when not told: under the sweep folder, nothing to configure."""
-    return str(_module(tracker).default_dest(store.sweep_dir(results_dir, sweep)))
+    return str(_module(tracker).default_dest(paths.sweep_dir(results_dir, sweep)))
 
 
 def export_job(

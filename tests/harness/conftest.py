@@ -45,11 +45,14 @@ def ray_session():
 
 
 def run_cli(argv: list[str]) -> int:
-    """Run a harness sub-command in this process, through the parser of harness.cli_run."""
-    from harness import cli_run
+    """Run `run`, `status` or `report` in this process, through the parsers of harness.cli_run and
+    harness.cli_results."""
+    from harness import cli_results, cli_run
 
     parser = argparse.ArgumentParser(prog="harness")
-    cli_run.register(parser.add_subparsers(dest="command", required=True))
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    cli_run.register(subparsers)
+    cli_results.register(subparsers)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness import checkpoints
+from harness import checkpoints, paths
 from memseg import job as job_module
 from memseg.checkpoint import TrainCheckpoint
 from tests.harness import fakes
@@ -17,7 +17,7 @@ def _blob(step: int) -> bytes:
 
 
 def test_a_checkpoint_is_written_atomically_and_its_step_read_from_the_header(tmp_path):
-    path = checkpoints.checkpoint_path(tmp_path, "sw", "bottle-full-s0-0123456789")
+    path = paths.checkpoint_path(tmp_path, "sw", "bottle-full-s0-0123456789")
     assert path == tmp_path / "sw" / "checkpoints" / "bottle-full-s0-0123456789.safetensors"
     checkpoints.write(path, _blob(500))
     checkpoints.write(path, _blob(1000))  # replaces the older one
@@ -31,7 +31,7 @@ def test_a_checkpoint_is_written_atomically_and_its_step_read_from_the_header(tm
 
 
 def test_an_unreadable_checkpoint_is_named(tmp_path):
-    path = checkpoints.checkpoint_path(tmp_path, "sw", "j")
+    path = paths.checkpoint_path(tmp_path, "sw", "j")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
     with pytest.raises(checkpoints.UnreadableCheckpoint, match=str(path)):

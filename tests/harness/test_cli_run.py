@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from harness import store
-from harness.cli_run import choose_profile
+from harness.plan import choose_profile
 from harness.sweep import SweepSpec
 from memseg.names import CATEGORIES
 
@@ -63,6 +63,33 @@ def test_run_twelve_jobs_then_resume_with_the_same_table(ray_session, cli, capsy
     second = capsys.readouterr().out
     assert "ran 0 job(s)" in second and "12 were done before" in second
     assert _table_lines(second) == table
+
+
+@pytest.mark.slow
+def test_a_run_reads_the_store_once_and_discovers_the_cluster_once(ray_session, cli, tmp_path, mvtec_dirs, monkeypatch):
+    """Before the first job starts, the statuses are read and the cluster discovered and sized once
+    (harness.plan), then handed to the driver; done jobs are still skipped on the next run."""
+    from harness import cluster
+
+    calls = {"job_states": 0, "discover": 0, "default_request": 0}
+
+    def counted(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    counted(store, "job_states")
+    counted(cluster, "discover")
+    counted(cluster, "default_request")
+    argv = _run_argv(tmp_path / "res", mvtec_dirs("bottle", "grid"), "--categories", "bottle,grid")
+    assert cli(argv) == 0
+    assert calls == {"job_states": 1, "discover": 1, "default_request": 1}
+    assert cli(argv) == 0  # all done: read once, nothing to run
+    assert calls["job_states"] == 2 and calls["discover"] == 2
 
 
 @pytest.mark.slow
@@ -251,26 +278,27 @@ def test_recipe_flags_reach_every_job_config():
     import argparse
 
     from harness.__main__ import build_parser
-    from harness.cli_run import build_spec, cli_overrides
+    from harness.plan import build_spec
     from harness.sweep import expand
+    from memseg.cli_recipe import recipe_overrides
 
     args = build_parser().parse_args(
         ["run", "--categories", "bottle,grid", "--profile", "tiny", "--steps", "7", "--compile", "--texture-dir", "tex"]
     )
     assert isinstance(args, argparse.Namespace)
-    overrides = cli_overrides(args)
+    overrides = recipe_overrides(args)
     assert overrides["compile"] is True and overrides["steps"] == 7
     configs = expand(build_spec(args))
     assert [c.category for c in configs] == ["bottle", "grid"]
     assert all(c.compile and c.steps == 7 and c.texture_dir.endswith("/tex") for c in configs)
     plain = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny"])
-    assert "compile" not in cli_overrides(plain)
-    assert not {"memory_size", "di_scale", "feature_scale", "foreground_mask"} & set(cli_overrides(plain))
+    assert "compile" not in recipe_overrides(plain)
+    assert not {"memory_size", "di_scale", "feature_scale", "foreground_mask"} & set(recipe_overrides(plain))
 
 
 def test_category_setting_flags_override_the_table():
     from harness.__main__ import build_parser
-    from harness.cli_run import build_spec
+    from harness.plan import build_spec
     from harness.sweep import expand
     from memseg.config import resolve
 
@@ -303,7 +331,7 @@ def test_category_setting_flags_override_the_table():
 
 def test_eval_resolution_reaches_every_job_from_the_flag_and_the_sweep_file(tmp_path):
     from harness.__main__ import build_parser
-    from harness.cli_run import build_spec
+    from harness.plan import build_spec
     from harness.sweep import expand
 
     flag = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny", "--eval-resolution", "native"])

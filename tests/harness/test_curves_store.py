@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harness import curves_store, driver, store
+from harness import curves_store, driver, paths, store
 from harness.progress import WorkerInfo
 from memseg.config import JobConfig, profile
 from memseg.curves import TrainingCurves
@@ -70,7 +70,7 @@ def test_a_series_missing_a_step_reads_nan_there(tmp_path: Path):
 
 
 def test_an_unreadable_file_is_named(tmp_path: Path):
-    path = curves_store.curves_path(tmp_path, SWEEP, "job-a")
+    path = paths.curves_path(tmp_path, SWEEP, "job-a")
     path.parent.mkdir(parents=True)
     path.write_text("not parquet")
     with pytest.raises(ValueError, match=str(path)):
@@ -89,7 +89,7 @@ def test_the_row_links_its_curves_and_a_job_without_curves_links_none(tmp_path: 
         store.write_job(tmp_path, _row(result))
     rows = store.load_results(tmp_path, SWEEP).set_index("job_id")
     link = rows.loc[with_curves.job_id, "curves_file"]
-    assert link == f"curves/{with_curves.job_id}.parquet" and (store.sweep_dir(tmp_path, SWEEP) / str(link)).exists()
+    assert link == f"curves/{with_curves.job_id}.parquet" and (paths.sweep_dir(tmp_path, SWEEP) / str(link)).exists()
     assert rows.loc[without.job_id, "curves_file"] == ""
 
 
@@ -113,7 +113,7 @@ def test_the_driver_writes_the_curves_before_the_row_and_drops_stale_ones(tmp_pa
 
     def spy(results_dir, row, scores=None):  # records what was on disk when the row was committed
         seen_at_commit.append(
-            (store.sweep_dir(results_dir, row["sweep"]) / row["curves_file"]).is_file() if row["curves_file"] else False
+            (paths.sweep_dir(results_dir, row["sweep"]) / row["curves_file"]).is_file() if row["curves_file"] else False
         )
         return write_job(results_dir, row, scores)
 
@@ -122,5 +122,5 @@ def test_the_driver_writes_the_curves_before_the_row_and_drops_stale_ones(tmp_pa
     loop._persist(attempt, dataclasses.replace(result, curves=_curves()), 1.0)
     assert seen_at_commit == [True]
     loop._persist(attempt, result, 1.0)  # the job ran again and recorded none: no stale file stays
-    assert not curves_store.curves_path(tmp_path, SWEEP, config.job_id).exists()
+    assert not paths.curves_path(tmp_path, SWEEP, config.job_id).exists()
     assert store.load_results(tmp_path, SWEEP)["curves_file"].tolist() == [""]

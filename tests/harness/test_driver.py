@@ -12,8 +12,8 @@ from datetime import datetime
 import pytest
 
 from harness import cluster, driver, preflight, store
-from harness.cluster import NodeShape, NodeType, PreflightError
-from harness.progress import JobFinished, JobProgressed, JobRequest, JobRetrying, JobStarted
+from harness.cluster import JobRequest, NodeShape, NodeType, PreflightError
+from harness.progress import JobFinished, JobProgressed, JobRetrying, JobStarted
 from harness.sweep import SweepSpec, expand
 
 FAKES = "tests.harness.fakes"
@@ -25,6 +25,21 @@ def _configs(categories=("bottle", "carpet"), seeds=(0,), ablations=("full",), *
             categories=tuple(categories), seeds=tuple(seeds), ablations=tuple(ablations), profile="tiny", overrides=overrides
         )
     )
+
+
+def test_the_driver_takes_the_caller_s_statuses_and_reads_no_store(tmp_path, monkeypatch):
+    """`harness run` reads the store once (harness.plan) and hands the answer down: given `to_run`,
+    the driver does not read it again. All done: no Ray either."""
+
+    def no_read(*_args, **_kwargs):
+        raise AssertionError("the store was read again")
+
+    monkeypatch.setattr(store, "job_states", no_read)
+    configs = _configs()
+    ids = tuple(c.job_id for c in configs)
+    kept = store.ToRun(run=(), done=ids, failed=(), stale=(), revision=store.current_revision())
+    outcome = driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:quick_job", data_check=None, to_run=kept)
+    assert outcome.ran == () and outcome.done_before == ids and outcome.ok
 
 
 # --- resource arithmetic (no Ray) ---------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import checkpoints, store
+from harness import checkpoints, paths, store
 from tests.harness.cluster_procs import RAY, LocalCluster, cluster_env
 from tests.harness.conftest import REPO
 from tests.harness.fakes import GATE_ENV, LOG_ENV
@@ -193,7 +193,7 @@ def test_a_node_lost_mid_job_costs_only_the_steps_since_its_checkpoint(multi):
 
         def on_a_with_checkpoint() -> str | None:
             for job, _pid, node, _first in multi.lines("start"):
-                path = checkpoints.checkpoint_path(multi.tmp / "res", "lost", job)
+                path = paths.checkpoint_path(multi.tmp / "res", "lost", job)
                 if node == multi.ids["node_a"] and path.exists() and checkpoints.step_of(path.read_bytes()) >= 20:
                     return job
             return None
@@ -203,7 +203,7 @@ def test_a_node_lost_mid_job_costs_only_the_steps_since_its_checkpoint(multi):
             assert driver.poll() is None and time.monotonic() < deadline, (multi.tmp / "lost.err").read_text()
             time.sleep(0.2)
         victim = on_a_with_checkpoint()
-        saved = checkpoints.step_of(checkpoints.checkpoint_path(multi.tmp / "res", "lost", victim).read_bytes())
+        saved = checkpoints.step_of(paths.checkpoint_path(multi.tmp / "res", "lost", victim).read_bytes())
         multi.cluster.kill_node(multi.cluster.procs[1])  # node_a: raylet, workers and all, SIGKILL
         multi.gate.unlink()
         assert driver.wait(timeout=240) == 0, (multi.tmp / "lost.err").read_text()

@@ -91,7 +91,7 @@ def test_jobs_per_gpu_in_the_sweep_file_and_its_mistakes():
 
 def test_the_flags_replace_the_sweep_file_s_way_of_sharing(tmp_path):
     from harness.__main__ import build_parser
-    from harness.cli_run import build_spec
+    from harness.plan import build_spec
 
     sweep = tmp_path / "s.yaml"
     sweep.write_text("categories: [bottle]\nprofile: tiny\njobs_per_gpu: auto\n")

@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from harness import checkpoints, store
+from harness import checkpoints, paths, store
 from tests.harness.test_reliability import FAKES, Harness, _wait_gone
 
 
@@ -65,8 +65,8 @@ def test_sigterm_stops_like_ctrl_c_and_the_same_command_resumes_from_the_checkpo
 
     def held_with_checkpoint() -> str | None:
         running = [job for job, *_ in _lines(harness, "start") if job not in harness.committed()]
-        paths = {j: checkpoints.checkpoint_path(harness.results, "rel", j) for j in running}
-        return next((j for j, p in paths.items() if p.exists() and checkpoints.step_of(p.read_bytes()) >= 20), None)
+        files = {j: paths.checkpoint_path(harness.results, "rel", j) for j in running}
+        return next((j for j, p in files.items() if p.exists() and checkpoints.step_of(p.read_bytes()) >= 20), None)
 
     harness.wait_for(held_with_checkpoint, first)
     victim = held_with_checkpoint()
@@ -82,7 +82,7 @@ def test_sigterm_stops_like_ctrl_c_and_the_same_command_resumes_from_the_checkpo
     assert f"{len(cats) - len(finished)} pending" in text and victim in text
     assert "1 pending job(s) resume from their checkpoint" in text
     assert _wait_gone(running_pids) == [], "the running job's actor outlived the SIGTERMed driver"
-    saved_step = checkpoints.step_of(checkpoints.checkpoint_path(harness.results, "rel", victim).read_bytes())
+    saved_step = checkpoints.step_of(paths.checkpoint_path(harness.results, "rel", victim).read_bytes())
     assert saved_step == 20  # kept for the resume: the last one before the job stopped at step 22
 
     harness.gate.unlink()

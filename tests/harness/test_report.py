@@ -13,6 +13,7 @@ import pytest
 from harness import report, store
 from harness.reference import PAPER, TOOTOUCH
 from harness.sweep import SweepSpec, dump_sweep, expand
+from harness.tables import to_markdown
 from memseg.names import CATEGORIES
 from tests.harness.fakes import fake_result
 
@@ -108,7 +109,7 @@ def test_tables_show_references_on_mvtec_and_list_failures():
     assert cells["cable"][full.headers.index("TooTouch† img")] == "92.50"
     failed = tables[-1]
     assert failed.title.endswith("failed jobs") and failed.rows[0][-1] == "boom"
-    markdown = "".join(report.to_markdown(t) for t in tables)
+    markdown = "".join(to_markdown(t) for t in tables)
     assert "| cable |" in markdown and "**average**" in markdown and "TooTouch†" in markdown
 
 
@@ -127,8 +128,8 @@ def test_report_and_status_read_parquet_without_importing_ray(tmp_path):
     store.save_spec(tmp_path, "demo", dump_sweep(spec))
     code = f"""
 import argparse, sys
-from harness import cli_run
-p = argparse.ArgumentParser(); cli_run.register(p.add_subparsers(dest="command", required=True))
+from harness.__main__ import build_parser
+p = build_parser()
 for argv in (["report", "--results", {str(tmp_path)!r}, "--markdown"], ["status", "--results", {str(tmp_path)!r}]):
     a = p.parse_args(argv); assert a.func(a) == 0
 assert "ray" not in sys.modules, "report/status imported ray"
@@ -173,7 +174,7 @@ def test_variants_are_separate_groups_and_every_table_names_them():
     assert failed.headers == ("job", "category", "seed", "ablation", "variant", "attempts", "error")
     assert failed.rows[0][4] == "tootouch"
     # Markdown shows the same cells.
-    assert "| category | full · official | full · tootouch |" in report.to_markdown(side)
+    assert "| category | full · official | full · tootouch |" in to_markdown(side)
 
 
 def test_without_variants_the_tables_are_as_before():

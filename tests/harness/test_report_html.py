@@ -19,6 +19,7 @@ from PIL import Image
 
 from harness import compare_view, report, report_html, store, visuals_store
 from harness.progress import WorkerInfo
+from harness.tables import to_markdown
 from memseg.config import JobConfig, profile
 from memseg.metrics import METRICS
 from memseg.result import ImageScore, JobResult
@@ -198,7 +199,7 @@ def test_html_tables_are_the_markdown_tables(results: Path, page: str):
     tables = report.summary_tables(store.load_results(results, SWEEP), SWEEP)
     parser = _Tables()
     parser.feed(page)
-    markdown = "".join(report.to_markdown(t) for t in tables)  # what `report --markdown` prints
+    markdown = "".join(to_markdown(t) for t in tables)  # what `report --markdown` prints
     for data, parsed in zip(tables, parser.tables):
         assert parsed == [list(data.headers)] + [list(row) for row in data.rows]
         assert data.title in markdown and all(cell.replace("|", "\\|") in markdown for row in data.rows for cell in row)

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from harness import checkpoints, cluster, preflight, revisions, store
+from harness import checkpoints, cluster, paths, preflight, revisions, store
 from harness.preflight import DataCheck, NodeDataReport
 from harness.progress import Note
 from memseg import provenance
@@ -93,7 +93,7 @@ def test_the_one_skip_rule():
 def test_a_checkpoint_of_another_revision_is_not_resumed(tmp_path, monkeypatch):
     blob = TrainCheckpoint("j", 5, {"c": torch.zeros(1)}, {"train_s": 1.0})
     assert blob.revision == REVISION and TrainCheckpoint.from_bytes(blob.to_bytes()).revision == REVISION
-    path = checkpoints.checkpoint_path(tmp_path, "sw", "j")
+    path = paths.checkpoint_path(tmp_path, "sw", "j")
     checkpoints.write(path, blob.to_bytes())
     assert checkpoints.load_plan(tmp_path, "sw", "j", every=5)[1] == 5
     monkeypatch.setattr(code_revision, "REVISION", REVISION + 1)  # the code moved on

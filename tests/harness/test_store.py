@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from harness import store
+from harness import paths, store
 from harness.progress import WorkerInfo
 from memseg import atomic
 from memseg.config import JobConfig
@@ -84,7 +84,7 @@ def test_a_crash_before_the_commit_leaves_the_job_pending(tmp_path, monkeypatch)
     with pytest.raises(OSError):
         store.write_job(tmp_path, row, scores)
     monkeypatch.undo()
-    assert store.scores_path(tmp_path, "s", config.job_id).exists()
+    assert paths.scores_path(tmp_path, "s", config.job_id).exists()
     assert store.job_statuses(tmp_path, "s") == {}
     assert store.load_results(tmp_path, "s").empty
     assert not [p for p in (tmp_path / "s" / "jobs").iterdir()]
@@ -95,7 +95,7 @@ def test_a_failed_rerun_removes_stale_scores(tmp_path):
     row, scores = _ok_row(config)
     store.write_job(tmp_path, row, scores)
     store.write_job(tmp_path, store.row_from_failure("s", "tiny", config, error="x", attempts=1, recorded_at="t"), None)
-    assert not store.scores_path(tmp_path, "s", config.job_id).exists()
+    assert not paths.scores_path(tmp_path, "s", config.job_id).exists()
     assert store.job_statuses(tmp_path, "s") == {config.job_id: "failed"}
 
 
