@@ -67,8 +67,9 @@ def consoles() -> tuple[Console, Console]:
 
 
 def error(errors: Console, message: object, prefix: str = "error:") -> int:
-    """Print the one red line of a user error; the exit status (2)."""
-    errors.print(f"[red]{prefix}[/] {message}", markup=True, highlight=False)
+    """Print the one red line of a user error; the exit status (2). The message is text, not markup:
+    a path or a pip extra in brackets (`memseg-bench[mlflow]`) is shown as it is."""
+    errors.print(f"[red]{prefix}[/] {escape(str(message))}", markup=True, highlight=False)
     return EXIT_BAD_INPUT
 
 

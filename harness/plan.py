@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import checkpoints, cluster, packing, paths, store
+from harness import checkpoints, cluster, lock, packing, paths, store
 from harness.cluster import Cluster, JobRequest
 from harness.packing import Estimate, Packing
 from harness.sweep import (
@@ -57,6 +57,7 @@ class Plan:
     checkpoint_every: int = 0  # steps between a job's checkpoints (0: none)
     packing: Packing | None = None  # --jobs-per-gpu as resolved on the cluster
     estimate: Estimate | None = None  # training wall time of the jobs still to run
+    lock_warning: str = ""  # what taking the sweep folder's lock had to say (a stale lock taken over)
 
     @property
     def gpus_per_job(self) -> float | None:
@@ -145,11 +146,15 @@ def choose_profile(spec: SweepSpec, cluster_gpus: float) -> tuple[str, str]:
     return "smoke", "the cluster has no GPU (the paper recipe needs one); --profile paper to insist"
 
 
-def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | None) -> Plan:
+def resolve_plan(
+    args: argparse.Namespace, spec: SweepSpec, shape: Cluster | None, held: contextlib.ExitStack | None = None
+) -> Plan:
     """The profile (from the cluster's GPUs unless asked), the data (generated when none is given),
     the sweep's name and its jobs, the jobs still to run (the store read once), the per-job request
     on `shape` (the cluster as discovered once by the caller) and the checkpoint interval. Raises
-    ValueError on bad input."""
+    ValueError on bad input. With `held` (a run, not a dry run), the sweep folder's lock is taken
+    into it as soon as the name is known and before the store is read, so no other run can commit
+    a job between that read and this run's end (harness.lock; LockHeld when another run holds it)."""
     gpus = shape.gpus if shape is not None else _local_gpus()
     profile_name, why = choose_profile(spec, gpus)
     spec = spec.replace(profile=profile_name)
@@ -168,13 +173,14 @@ def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | Non
     if args.step_mode:
         configs = [c.replace(step_mode=args.step_mode) for c in configs]
     name = spec.name or ""
+    lock_warning = held.enter_context(lock.hold(paths.sweep_dir(args.results, name))).warning if held is not None else ""
     # The jobs the driver will run (the one skip rule, harness.store.to_run); the only read of the store.
     runs = store.plan_run(
         args.results, name, (c.job_id for c in configs), force=args.force, retry_failed=args.retry_failed,
         accept_revisions=accepted_revisions(args),
     )  # fmt: skip
     plan = Plan(spec, name, tuple(configs), profile_name, why, synthetic, shape, None, gpus, runs)
-    plan = replace(plan, checkpoint_every=checkpoint_every(args, profile_name, configs))
+    plan = replace(plan, checkpoint_every=checkpoint_every(args, profile_name, configs), lock_warning=lock_warning or "")
     return _sized(plan, shape, args.gpu_memory_gb) if shape is not None else plan
 
 

@@ -40,6 +40,19 @@ def add_recipe_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) 
         help="torch.compile each job's model (pays off over thousands of GPU steps)",
     )
     parser.add_argument(
+        "--val-every",
+        type=positive_int,
+        metavar="N",
+        help="every N steps, score held-out training images with simulated anomalies: a validation curve, never a "
+        "test score, never used to pick the model (holds --val-images images out of training; docs/watching.md)",
+    )
+    parser.add_argument(
+        "--val-images",
+        type=positive_int,
+        metavar="K",
+        help="how many normal training images --val-every holds out (default 8: the last K in sorted order)",
+    )
+    parser.add_argument(
         "--eval-resolution",
         choices=EVAL_RESOLUTIONS,
         help="pixel metrics at the model's size (default) or at each mask's original size",
@@ -63,5 +76,7 @@ def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "foreground_mask": None if args.foreground_mask is None else args.foreground_mask == "on",
         "compile": args.compile,
         "eval_resolution": args.eval_resolution,
+        "val_every": args.val_every,
+        "val_images": args.val_images,
     }
     return {k: v for k, v in pairs.items() if v is not None}

@@ -28,6 +28,7 @@ __all__ = [
     "JobExport",
     "SweepExport",
     "TrackerMissing",
+    "check_installed",
     "default_dest",
     "export_job",
     "export_sweep",
@@ -52,6 +53,12 @@ def _module(tracker: str) -> Any:
     if tracker not in _MODULES:
         raise UserError(f"unknown tracker {tracker!r}: expected one of {', '.join(TRACKERS)}")
     return _MODULES[tracker]
+
+
+def check_installed(tracker: str) -> None:
+    """TrackerMissing (a UserError naming the pip extra) when `tracker`'s library is not installed;
+    UserError for a tracker we do not know."""
+    _module(tracker).check_installed()
 
 
 def default_dest(tracker: str, results_dir: str | Path, sweep: str) -> str:

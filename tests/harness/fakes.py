@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from memseg.config import JobConfig
+from memseg.curves import TrainingCurves
 from memseg.result import ImageScore, JobResult, Progress
 
 
@@ -73,6 +74,19 @@ def quick_job(config: JobConfig, on_progress=None) -> JobResult:
         time.sleep(0.1)
         report(Progress("train", step, 5, loss=1.0 / step))
     return fake_result(config, started, train_s=0.5)
+
+
+def curves_job(config: JobConfig, on_progress=None) -> JobResult:
+    """As quick_job, with a training curve and a validation curve (issue 24)."""
+    result = quick_job(config, on_progress)
+    losses = tuple(1.0 / step for step in range(1, 6))
+    curves = TrainingCurves(
+        steps=(1, 2, 3, 4, 5),
+        train={"loss": losses, "loss_l1": losses, "loss_focal": losses, "lr": (1e-3,) * 5, "step_time_s": (0.1,) * 5},
+        val_steps=(5,),
+        validation={"image_auroc": (0.75,), "pixel_auroc": (0.8,), "loss": (0.5,)},
+    )
+    return dataclasses.replace(result, curves=curves)
 
 
 def noop_job(config: JobConfig, on_progress=None) -> JobResult:

@@ -3,6 +3,7 @@ exit codes, and errors for bad input before anything starts."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 
 import pytest
@@ -344,3 +345,33 @@ def test_eval_resolution_reaches_every_job_from_the_flag_and_the_sweep_file(tmp_
     assert [c.eval_resolution for c in expand(build_spec(default))] == ["model"]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--categories", "bottle", "--eval-resolution", "official"])
+
+
+@pytest.mark.slow
+def test_log_to_sends_each_job_as_it_commits_and_the_end_names_where_to_look(ray_session, cli, capsys, tmp_path, mvtec_dirs):
+    """`--log-to tensorboard`: every finished job is in the tracker when the run ends (read back with
+    TensorBoard's own reader), sent from the driver; the last lines give the report, curves and
+    compare commands (two ablations)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    argv = _run_argv(tmp_path / "res", mvtec_dirs("bottle"), "--categories", "bottle", "--ablations", "full,no_memory")
+    argv[argv.index(f"{FAKES}:quick_job")] = f"{FAKES}:curves_job"
+    assert cli([*argv, "--log-to", "tensorboard"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    rows = store.load_results(tmp_path / "res", "tiny-mvtec")
+    assert len(rows) == 2 and (rows["curves_file"] != "").all()
+    for job_id in rows["job_id"]:
+        events = EventAccumulator(str(tmp_path / "res" / "tiny-mvtec" / "tensorboard" / job_id), size_guidance={"scalars": 0})
+        events.Reload()
+        assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4, 5]
+        assert [e.value for e in events.Scalars("validation/image_auroc")] == pytest.approx([0.75])
+    assert "python -m harness report --sweep tiny-mvtec --results" in out and "--html" in out and "--curves" in out
+    assert "python -m harness compare --sweep tiny-mvtec" in out and "--ablations full,no_memory" in out
+    assert "--log-to tensorboard" in out
+
+
+def test_log_to_a_tracker_that_is_not_installed_is_refused_before_anything_starts(cli, capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` raises ImportError
+    assert cli(["run", "--results", str(tmp_path / "res"), "--categories", "bottle", "--log-to", "mlflow"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'memseg-bench[mlflow]'" in err and not (tmp_path / "res").exists()
