@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -38,50 +39,34 @@ def test_a_token_cluster_refuses_clients_without_the_token_and_serves_the_harnes
         assert node["ip"] == "127.0.0.1"
 
         (tmp_path / "nobody").mkdir()
-        no_token = _client(cluster.address, cluster_env(tmp_path / "nobody"))  # RAY_AUTH_MODE=disabled, no token file
-        assert no_token.returncode != 0 and "connected" not in no_token.stdout, no_token.stdout
         wrong_file = tmp_path / "wrong_token"
         wrong_file.write_text(secrets.token_hex(32))
-        wrong = _client(
-            cluster.address, cluster_env(tmp_path / "nobody", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(wrong_file))
-        )
+        data = tmp_path / "data" / "bottle"
+        data.mkdir(parents=True)
+        harness_argv = [
+            sys.executable, "-m", "harness", "run", "--address", cluster.address, "--results", str(tmp_path / "res"),
+            "--name", "auth", "--profile", "tiny", "--dataset", "mvtec", "--data-root", str(data.parent),
+            "--categories", "bottle", "--job-fn", f"{FAKES}:quick_job", "--data-check", f"{FAKES}:fake_check",
+        ]  # fmt: skip
+        # The two refused clients wait out Ray's connection retries, and the harness run waits on its
+        # jobs: the three run side by side (each its own process) instead of one after the other.
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            no_token_run = pool.submit(
+                _client, cluster.address, cluster_env(tmp_path / "nobody")
+            )  # RAY_AUTH_MODE=disabled, no token file
+            wrong_run = pool.submit(
+                _client,
+                cluster.address,
+                cluster_env(tmp_path / "nobody", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(wrong_file)),
+            )
+            harness_run = pool.submit(
+                subprocess.run, harness_argv, env=with_token, cwd=REPO, capture_output=True, text=True, timeout=240
+            )
+            no_token, wrong, run = no_token_run.result(), wrong_run.result(), harness_run.result()
+        assert no_token.returncode != 0 and "connected" not in no_token.stdout, no_token.stdout
         assert wrong.returncode != 0 and "connected" not in wrong.stdout, wrong.stdout
         for refused in (no_token, wrong):  # refused for the token, not for some other reason
             assert "auth" in refused.stderr.lower(), refused.stderr[-3000:]
-
-        data = tmp_path / "data" / "bottle"
-        data.mkdir(parents=True)
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "harness",
-                "run",
-                "--address",
-                cluster.address,
-                "--results",
-                str(tmp_path / "res"),
-                "--name",
-                "auth",
-                "--profile",
-                "tiny",
-                "--dataset",
-                "mvtec",
-                "--data-root",
-                str(data.parent),
-                "--categories",
-                "bottle",
-                "--job-fn",
-                f"{FAKES}:quick_job",
-                "--data-check",
-                f"{FAKES}:fake_check",
-            ],
-            env=with_token,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
         assert run.returncode == 0, run.stdout + run.stderr
         assert (store.load_results(tmp_path / "res", "auth")["status"] == "ok").all()
     finally:
