@@ -16,9 +16,9 @@ import sys
 import torch
 from scipy.stats import ks_2samp
 
-from memseg.build import build_model, build_simulator
+from memseg.build import build_model, build_simulator, loss_settings
 from memseg.config import JobConfig, profile
-from memseg.job import loss_settings, train_model
+from memseg.job import train_model
 from memseg.model import MemSeg
 from memseg.procedural import procedural_textures
 from memseg.result import Progress

@@ -1,5 +1,5 @@
-"""Building what a job trains from its JobConfig: the model, the anomaly-source texture bank and
-the anomaly simulator. The job layer's side of the seam: the model and the simulator take plain
+"""Building what a job trains from its JobConfig: the model, the anomaly-source texture bank, the
+anomaly simulator and the loss settings. The job layer's side of the seam: the model and the simulator take plain
 arguments, and the mapping from a JobConfig to those arguments lives here, in one place.
 """
 
@@ -12,6 +12,7 @@ import torch
 from memseg.categories import uses_table
 from memseg.config import JobConfig, resolve
 from memseg.data.textures import load_texture_folder
+from memseg.loss import LossSettings
 from memseg.model import MemSeg
 from memseg.procedural import procedural_textures
 from memseg.simulate import AnomalySimulator, SimulationConfig
@@ -64,3 +65,15 @@ def simulation_config(config: JobConfig) -> SimulationConfig:
 def build_simulator(config: JobConfig, texture_bank: torch.Tensor | None) -> AnomalySimulator:
     """The simulator of a job (`simulation_config`). The bank is ignored when textures are off."""
     return AnomalySimulator(simulation_config(config), texture_bank)
+
+
+def loss_settings(config: JobConfig) -> LossSettings:
+    """The loss of the job's recipe: its l1 / focal weights, gamma, class weights and smoothing."""
+    return LossSettings(
+        l1_weight=config.l1_weight,
+        focal_weight=config.focal_weight,
+        gamma=config.focal_gamma,
+        alpha_normal=config.focal_alpha_normal,
+        alpha_anomaly=config.focal_alpha_anomaly,
+        smooth=config.focal_smooth,
+    )

@@ -21,14 +21,13 @@ import torch
 from memseg import artefacts, validation
 from memseg import checkpoint as train_checkpoint
 from memseg import revision as code_revision
-from memseg.build import build_model, build_simulator, load_texture_bank
+from memseg.build import build_model, build_simulator, load_texture_bank, loss_settings
 from memseg.checkpoint import TrainCheckpoint
 from memseg.clock import utc_now
 from memseg.config import JobConfig, resolve
 from memseg.curves import CurveRecorder, TrainingCurves
 from memseg.data.loading import load_category
 from memseg.data.types import CategoryData
-from memseg.loss import LossSettings
 from memseg.metrics import Evaluation, evaluate, evaluate_native, image_scores
 from memseg.model import MemSeg
 from memseg.official import OfficialImport, import_official
@@ -355,18 +354,6 @@ def train_model(
         curves=curves.freeze(),
         validation_s=validation_s,
         validation_rule=held_out.rule if held_out is not None else "",
-    )
-
-
-def loss_settings(config: JobConfig) -> LossSettings:
-    """The loss of the job's recipe: its l1 / focal weights, gamma, class weights and smoothing."""
-    return LossSettings(
-        l1_weight=config.l1_weight,
-        focal_weight=config.focal_weight,
-        gamma=config.focal_gamma,
-        alpha_normal=config.focal_alpha_normal,
-        alpha_anomaly=config.focal_alpha_anomaly,
-        smooth=config.focal_smooth,
     )
 
 

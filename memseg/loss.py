@@ -73,7 +73,7 @@ def memseg_loss(
 
 @dataclass(frozen=True)
 class LossSettings:
-    """The loss a job trains with (memseg.job.loss_settings maps its recipe's l1_weight and focal_*
+    """The loss a job trains with (memseg.build.loss_settings maps its recipe's l1_weight and focal_*
     fields here; the loss knows no JobConfig); call it on (logits, mask) for memseg_loss with these
     settings."""
 

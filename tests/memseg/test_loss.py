@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
+from memseg.build import loss_settings
 from memseg.config import PROFILES, JobConfig
-from memseg.job import loss_settings
 from memseg.loss import memseg_loss
 
 EXACT = {"alpha_normal": 1.0, "alpha_anomaly": 1.0, "smooth": 0.0}  # revision 2's focal loss (profile tootouch)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from memseg import build
 from memseg import job as job_module
 from memseg import train_step as train_step_module
 from memseg.build import build_model, build_simulator
@@ -222,7 +223,7 @@ def test_a_failed_capture_is_recorded_and_the_run_continues_eagerly(monkeypatch:
         sim_generator=torch.Generator().manual_seed(config.seed + 1),
         batch_size=config.batch_size,
         use_amp=False,
-        loss=job_module.loss_settings(config),
+        loss=build.loss_settings(config),
         step=torch.zeros((), dtype=torch.long),
         first_bad_step=torch.full((), -1, dtype=torch.long),
     )
