@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from memseg.config import ABLATIONS, JobConfig, profile
 from memseg.data.synthetic import generate
 from memseg.result import Progress
 from memseg.train_step import StepPath
+from tests.learning import LEARNING_CATEGORIES
 
 # Fixed before any tuning (issue 3): a smoke-profile model on held-out generated defects must be
 # clearly better than chance (0.5) at both levels.
@@ -41,34 +40,13 @@ def tiny(data_root: Path, **changes) -> JobConfig:
     return JobConfig.from_dict(values | changes)
 
 
-LEARNING_CATEGORIES = ("bottle", "carpet")
-
-
-def smoke_metrics(category: str, data_root: str) -> dict[str, float]:
-    """One smoke-profile job with torch's intra-op threads fixed at 1, so that it is one fixed
-    computation on a CPU: carpet's pixel AUROC on this proxy is bimodal under float rounding (seed 0:
-    93.3 / 97.6 with the per-parameter AdamW at 1 / 2 threads, 94.1 / 77.8 with the fused one; seed
-    3: 63.9 and 54.3; docs/faithfulness.md, "Carpet's bad mode"), so the thread count is part of
-    what the learning test pins, as for the pinned losses. Runs in a worker process of its own."""
-    torch.set_num_threads(1)
-    config = JobConfig.from_dict(profile("smoke") | {"category": category, "data_root": data_root, "dataset": "synthetic"})
-    return job_module.run(config).metrics
-
-
-@pytest.fixture(scope="module")
-def smoke_runs(data_root: Path) -> dict[str, dict[str, float]]:
-    """Both categories' jobs at once, one process and one thread each: the same computations as one
-    after the other, in half the wall time on two cores."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(LEARNING_CATEGORIES), mp_context=context) as pool:
-        runs = {c: pool.submit(smoke_metrics, c, str(data_root)) for c in LEARNING_CATEGORIES}
-        return {c: run.result() for c, run in runs.items()}
-
-
 @pytest.mark.slow
+@pytest.mark.learning
 @pytest.mark.parametrize("category", LEARNING_CATEGORIES)
-def test_smoke_profile_learns_held_out_defects(smoke_runs: dict[str, dict[str, float]], category: str) -> None:
-    metrics = smoke_runs[category]
+def test_smoke_profile_learns_held_out_defects(learning_runs: dict[str, dict[str, float]], category: str) -> None:
+    """Held-out generated defects, one smoke-profile job per category at one torch thread, computed
+    in the background while the rest of the suite runs (tests/learning.py)."""
+    metrics = learning_runs[category]
     print(f"{category}: {metrics}")  # the measured values, for the issue note (pytest -s)
     assert metrics["pixel_auroc"] >= MIN_PIXEL_AUROC, metrics
     assert metrics["image_auroc"] >= MIN_IMAGE_AUROC, metrics
