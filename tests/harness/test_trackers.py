@@ -119,7 +119,7 @@ def _wandb_records(path: Path) -> Iterator:
         chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
         pending = chunk if kind in (1, 2) else pending + chunk
         if kind in (1, 4):
-            record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
+            record = wandb_internal_pb2.Record()
             record.ParseFromString(pending)
             yield record
 
