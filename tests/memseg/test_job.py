@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -18,7 +19,7 @@ from memseg.artefacts import load_model
 from memseg.build import build_model
 from memseg.config import ABLATIONS, JobConfig, profile
 from memseg.data.synthetic import generate
-from memseg.result import Progress
+from memseg.result import JobResult, Progress
 from memseg.train_step import StepPath
 from tests.learning import LEARNING_CATEGORIES
 
@@ -30,14 +31,30 @@ MIN_IMAGE_AUROC = 0.70
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Bottle, 64 px, as small as the tiny jobs allow: 4 memory images, 8 to train on, and 10 test
+    images with both labels (the learning test's larger set is tests/learning.py's)."""
     root = tmp_path_factory.mktemp("synthetic")
-    generate(root, categories=("bottle", "carpet"), image_size=64, seed=0)
+    generate(root, categories=("bottle",), image_size=64, n_train=12, n_test_good=4, n_test_defect_per_type=2, seed=0)
     return root
 
 
 def tiny(data_root: Path, **changes) -> JobConfig:
-    values = profile("tiny") | {"category": "bottle", "data_root": str(data_root), "dataset": "synthetic"}
+    values = profile("tiny") | {"category": "bottle", "data_root": str(data_root), "dataset": "synthetic", "device": "cpu"}
     return JobConfig.from_dict(values | changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyRun:
+    result: JobResult
+    events: tuple[Progress, ...]
+
+
+@pytest.fixture(scope="module")
+def full_tiny(data_root: Path) -> TinyRun:
+    """One tiny job and its progress events, read by every test that only looks at a finished run."""
+    events: list[Progress] = []
+    result = job_module.run(tiny(data_root), on_progress=events.append)
+    return TinyRun(result, tuple(events))
 
 
 @pytest.mark.slow
@@ -52,19 +69,21 @@ def test_smoke_profile_learns_held_out_defects(learning_runs: dict[str, dict[str
     assert metrics["image_auroc"] >= MIN_IMAGE_AUROC, metrics
 
 
-def test_same_config_and_seed_on_cpu_give_bit_identical_numbers_other_seed_other_numbers(data_root: Path) -> None:
+def test_same_config_and_seed_on_cpu_give_bit_identical_numbers_other_seed_other_numbers(
+    data_root: Path, full_tiny: TinyRun
+) -> None:
     """The determinism guarantee of docs/results.md ("Determinism"): on the CPU a job is a pure function of its config."""
-    first = job_module.run(tiny(data_root, device="cpu"))
-    second = job_module.run(tiny(data_root, device="cpu"))
-    other = job_module.run(tiny(data_root, device="cpu", seed=1))
+    first = full_tiny.result
+    second = job_module.run(tiny(data_root))
+    other = job_module.run(tiny(data_root, seed=1))
     assert first.metrics == second.metrics  # exact equality of every float, not approximately
     assert [s.score for s in first.image_scores] == [s.score for s in second.image_scores]
     assert first.final_loss == second.final_loss
     assert [s.score for s in first.image_scores] != pytest.approx([s.score for s in other.image_scores], abs=1e-6)
 
 
-def test_result_carries_scores_timings_and_environment(data_root: Path) -> None:
-    result = job_module.run(tiny(data_root))
+def test_result_carries_scores_timings_and_environment(data_root: Path, full_tiny: TinyRun) -> None:
+    result = full_tiny.result
     assert result.job_id == tiny(data_root).job_id
     labels = [s.label for s in result.image_scores]
     assert 0 in labels and 1 in labels
@@ -80,9 +99,8 @@ def test_result_carries_scores_timings_and_environment(data_root: Path) -> None:
     assert math.isfinite(result.final_loss)
 
 
-def test_progress_reports_every_phase_in_order(data_root: Path) -> None:
-    events: list[Progress] = []
-    job_module.run(tiny(data_root), on_progress=events.append)
+def test_progress_reports_every_phase_in_order(full_tiny: TinyRun) -> None:
+    events = full_tiny.events
     phases = [e.phase for e in events]
     assert phases.index("load") < phases.index("memory") < phases.index("train") < phases.index("eval")
     train = [e for e in events if e.phase == "train"]
@@ -216,15 +234,11 @@ def test_the_official_schedule_is_one_cosine_over_2701_steps_stepped_as_the_offi
     assert ours[2701] < 1e-7 and ours[2702] == pytest.approx(0.04)  # beyond the run: the restart
 
 
-@pytest.fixture(scope="module")
-def full_tiny(data_root: Path):
-    return job_module.run(tiny(data_root))
-
-
 @pytest.mark.parametrize("ablation", [name for name in ABLATIONS if name != "full"])
-def test_every_ablation_runs_end_to_end_and_changes_the_numbers(data_root: Path, full_tiny, ablation: str) -> None:
+def test_every_ablation_runs_end_to_end_and_changes_the_numbers(data_root: Path, full_tiny: TinyRun, ablation: str) -> None:
     ablated = job_module.run(tiny(data_root, ablation=ablation))
-    assert ablated.config.ablation == ablation and ablated.job_id != full_tiny.job_id
+    reference = full_tiny.result
+    assert ablated.config.ablation == ablation and ablated.job_id != reference.job_id
     assert all(math.isfinite(ablated.metrics[k]) for k in ("image_auroc", "pixel_auroc", "pixel_aupro"))
     # Same seed, same data: only the ablated part differs, and it must make a difference.
-    assert [s.score for s in ablated.image_scores] != pytest.approx([s.score for s in full_tiny.image_scores], abs=1e-6)
+    assert [s.score for s in ablated.image_scores] != pytest.approx([s.score for s in reference.image_scores], abs=1e-6)
