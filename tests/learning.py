@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 LEARNING_CATEGORIES = ("bottle", "carpet")
@@ -55,7 +55,7 @@ class LearningRuns:
 
     pool: ProcessPoolExecutor
     root: Path
-    runs: dict[str, Future] = field(default_factory=dict)
+    runs: dict[str, Future]
 
     def results(self) -> dict[str, dict[str, float]]:
         """Each category's metrics, waiting for the jobs that are still computing."""
@@ -76,6 +76,4 @@ def start() -> LearningRuns:
     generate(root, categories=LEARNING_CATEGORIES, image_size=64, seed=0)
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold Ray's threads
     pool = ProcessPoolExecutor(max_workers=len(LEARNING_CATEGORIES), mp_context=context, initializer=_lowest_priority)
-    runs = LearningRuns(pool, root)
-    runs.runs = {c: pool.submit(smoke_metrics, c, str(root)) for c in LEARNING_CATEGORIES}
-    return runs
+    return LearningRuns(pool, root, {c: pool.submit(smoke_metrics, c, str(root)) for c in LEARNING_CATEGORIES})
