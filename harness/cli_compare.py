@@ -18,8 +18,8 @@ from rich.console import Console
 
 from harness import compare, compare_view, revisions, store, tables
 from harness.sweep import parse_ablations, parse_variants
-from memseg.metrics import METRICS
 from memseg.names import check_names
+from memseg.result import METRICS
 
 EXIT_OK, EXIT_WORSE, EXIT_BAD_INPUT = 0, 1, 2
 

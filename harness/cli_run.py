@@ -13,20 +13,20 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
-from harness import cluster, lock, packing, signals, store, trackers
+from harness import cluster, lock, packing, paths, signals, store, trackers
 from harness.cli_checks import check_local_inputs, warn_caveats
 from harness.cli_results import EXIT_OK, consoles, error
 from harness.live import LiveView
-from harness.plan import Plan, accepted_revisions, build_spec, resolve_plan
+from harness.plan import Plan, accepted_revisions, build_spec, known_name, resolve_plan
 from harness.progress import Event
 from harness.run_view import job_table, print_banner, print_interrupted, print_outcome, warn_if_data_moved
-from harness.sweep import dump_sweep, parse_jobs_per_gpu
+from harness.sweep import SweepSpec, dump_sweep, parse_jobs_per_gpu
 from harness.trackers import TRACKERS
 from harness.trackers.follow import Follower
 from memseg.cli_errors import UserError, non_negative_float, non_negative_int, positive_float
@@ -182,11 +182,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     use_ray = bool(not args.dry_run or address or ray.is_initialized())
     try:
-        # SIGTERM is Ctrl-C from here on: installed after ray.init, which sets a handler of its own.
+        # The sweep folder's lock is held from before the store is read until exit (harness.lock);
+        # SIGTERM is Ctrl-C from ray.init on, which sets a handler of its own.
         with (
+            contextlib.ExitStack() as stack,
+            _early_lock(args, spec, lock.RunLock(stack)) as held,
             cluster.session(args.address) if use_ray else contextlib.nullcontext(),
             signals.sigterm_as_interrupt(),
-            contextlib.ExitStack() as held,  # the sweep folder's lock, from before the store is read until exit
         ):
             try:
                 # The one discovery of the cluster and the one read of the store of this run (harness.plan).
@@ -207,6 +209,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as err:
         errors.print("interrupted: finished jobs are saved; run the same command again to resume")
         return _interrupted_status(err)
+
+
+@contextlib.contextmanager
+def _early_lock(args: argparse.Namespace, spec: SweepSpec, held: lock.RunLock) -> Iterator[lock.RunLock]:
+    """`held`, with the sweep folder's lock taken now when the flags name the sweep: before Ray
+    starts, so a second run of a sweep being written is refused in a second (harness.plan.known_name)."""
+    name = None if args.dry_run else known_name(args, spec)
+    if name is not None:
+        held.take(paths.sweep_dir(args.results, name))
+    yield held
 
 
 def _interrupted_status(err: KeyboardInterrupt) -> int:

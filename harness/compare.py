@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 from harness.store import STATUS_OK, group_label, variants_of
 from memseg.config import experiment_fields
@@ -336,6 +335,8 @@ def wilcoxon_p(diffs: Sequence[float] | np.ndarray) -> float:
         return math.nan
     if not np.any(d != 0):
         return 1.0
+    from scipy import stats  # start-up time (about 1 s): the command lines import this module for its defaults
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return float(stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
@@ -374,6 +375,8 @@ def minimum_detectable_effect(n_pairs: int, sd: float, alpha: float = 0.05, powe
         return math.nan
     if sd == 0:
         return 0.0
+    from scipy import optimize  # start-up time, as in wilcoxon_p
+
     high = sd
     while _t_power(n_pairs, high, sd, alpha) < power:
         high *= 2
@@ -664,6 +667,8 @@ def _verdict(e: Estimate, p_holm: float, alpha: float) -> str:
 
 def _t_power(n: float, effect: float, sd: float, alpha: float) -> float:
     """Power of the two-sided one-sample t-test on n paired differences."""
+    from scipy import stats  # start-up time, as in wilcoxon_p
+
     df = n - 1
     critical = stats.t.ppf(1.0 - alpha / 2.0, df)
     shift = effect * math.sqrt(n) / sd

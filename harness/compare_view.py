@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from harness.compare import (
     BETTER,
@@ -24,6 +24,9 @@ from harness.compare import (
 )
 from harness.store import STATUS_OK, group_label, variants_of
 from harness.tables import TableData, ablation_order
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: `compare` in a terminal needs none (start-up time)
+    from matplotlib.figure import Figure
 
 BASELINE_ABLATION = "full"
 _MARKS = {BETTER: " ▲", WORSE: " ▼"}
@@ -114,6 +117,8 @@ def forest_figure(comparison: Comparison, labels: Mapping[str, str]) -> Figure:
     (diamond) at the bottom; filled green/red when significant, zero marked."""
     categories = list(comparison.categories)
     rows = categories + [OVERALL]
+    from matplotlib.figure import Figure  # start-up time: see the imports
+
     metrics = [m for m in labels if any(e.metric == m for e in comparison.estimates)]
     figure = Figure(figsize=(max(6.0, 3.1 * len(metrics)), 0.28 * len(rows) + 1.5))
     axes = figure.subplots(1, len(metrics), sharey=True, squeeze=False)[0]

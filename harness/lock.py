@@ -101,6 +101,27 @@ def hold(folder: str | Path) -> Iterator[Held]:
         os.close(fd)
 
 
+class RunLock:
+    """The lock one `harness run` holds on its sweep folder, in `stack` until the run ends. Taken
+    as soon as the folder is known (harness.plan), which may be before or after Ray starts; taking
+    it again for the same folder does nothing, so the caller need not know which it was."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
+        self.folder: Path | None = None
+        self.warning = ""  # Held.warning of the lock as taken
+
+    def take(self, folder: str | Path) -> None:
+        """Hold the lock of `folder` from now on (LockHeld when another process holds it)."""
+        folder = Path(folder)
+        if self.folder is not None:
+            if self.folder != folder:
+                raise RuntimeError(f"this run holds the lock of {self.folder}, not of {folder}")
+            return
+        self.warning = self._stack.enter_context(hold(folder)).warning
+        self.folder = folder
+
+
 @contextlib.contextmanager
 def taking_turns(path: str | Path) -> Iterator[None]:
     """An exclusive lock on the file `path` for the `with` block, waiting while another process

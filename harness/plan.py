@@ -146,15 +146,26 @@ def choose_profile(spec: SweepSpec, cluster_gpus: float) -> tuple[str, str]:
     return "smoke", "the cluster has no GPU (the paper recipe needs one); --profile paper to insist"
 
 
-def resolve_plan(
-    args: argparse.Namespace, spec: SweepSpec, shape: Cluster | None, held: contextlib.ExitStack | None = None
-) -> Plan:
+def known_name(args: argparse.Namespace, spec: SweepSpec) -> str | None:
+    """The sweep's name when the flags and the --sweep file decide it alone; None when it is
+    "<profile>-<dataset>" and the profile waits on the cluster's GPUs (harness.sweep.sweep_name).
+    With a known name the run takes the sweep folder's lock before Ray starts, so a second run of
+    a sweep that is being written is refused in a second, not after a cluster start."""
+    if args.name:
+        return str(args.name)
+    if spec.name is None and spec.profile is None:
+        return None
+    return sweep_name(spec, recipe_overrides(args))
+
+
+def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | None, held: lock.RunLock | None = None) -> Plan:
     """The profile (from the cluster's GPUs unless asked), the data (generated when none is given),
     the sweep's name and its jobs, the jobs still to run (the store read once), the per-job request
     on `shape` (the cluster as discovered once by the caller) and the checkpoint interval. Raises
     ValueError on bad input. With `held` (a run, not a dry run), the sweep folder's lock is taken
-    into it as soon as the name is known and before the store is read, so no other run can commit
-    a job between that read and this run's end (harness.lock; LockHeld when another run holds it)."""
+    (unless the caller took it already, from `known_name`) before the store is read, so no other
+    run can commit a job between that read and this run's end (harness.lock; LockHeld when another
+    run holds it)."""
     gpus = shape.gpus if shape is not None else _local_gpus()
     profile_name, why = choose_profile(spec, gpus)
     spec = spec.replace(profile=profile_name)
@@ -166,21 +177,24 @@ def resolve_plan(
         spec = spec.replace(data_root=spec.data_root or str(paths.synthetic_data_dir(args.results, image_size)))
         synthetic = SyntheticData(spec.data_root or "", image_size, DATA_SEED)
     # Flags that change the experiment add a hash to a derived name: same flags, same folder.
-    spec = spec.replace(name=args.name or sweep_name(spec, recipe_overrides(args)))
+    spec = spec.replace(name=known_name(args, spec))
     configs = expand(spec)
     if args.artefacts_dir:
         configs = [c.replace(out_dir=str(Path(args.artefacts_dir).resolve())) for c in configs]
     if args.step_mode:
         configs = [c.replace(step_mode=args.step_mode) for c in configs]
     name = spec.name or ""
-    lock_warning = held.enter_context(lock.hold(paths.sweep_dir(args.results, name))).warning if held is not None else ""
+    if held is not None:
+        held.take(paths.sweep_dir(args.results, name))
     # The jobs the driver will run (the one skip rule, harness.store.to_run); the only read of the store.
     runs = store.plan_run(
         args.results, name, (c.job_id for c in configs), force=args.force, retry_failed=args.retry_failed,
         accept_revisions=accepted_revisions(args),
     )  # fmt: skip
     plan = Plan(spec, name, tuple(configs), profile_name, why, synthetic, shape, None, gpus, runs)
-    plan = replace(plan, checkpoint_every=checkpoint_every(args, profile_name, configs), lock_warning=lock_warning or "")
+    plan = replace(
+        plan, checkpoint_every=checkpoint_every(args, profile_name, configs), lock_warning=held.warning if held else ""
+    )
     return _sized(plan, shape, args.gpu_memory_gb) if shape is not None else plan
 
 

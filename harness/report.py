@@ -16,7 +16,7 @@ from harness.store import STATUS_OK, group_label, records, variants_of
 from harness.tables import TableData, ablation_order, category_order
 from memseg.caveats import RANDOM_INIT_REAL_DATA
 from memseg.data.registry import DATASETS
-from memseg.metrics import METRICS
+from memseg.result import METRICS
 
 THROUGHPUT = {"train_steps_per_s": "train steps/s", "infer_images_per_s": "infer img/s"}
 _SHORT = {"train_steps_per_s": "steps/s", "infer_images_per_s": "img/s"}

@@ -25,7 +25,7 @@ from harness.visuals_store import StoredVisuals, load_visuals
 from memseg.atomic import write_text_atomic
 from memseg.clock import utc_now
 from memseg.curves import TrainingCurves
-from memseg.metrics import METRICS
+from memseg.result import METRICS
 
 _LINESTYLES = ("-", "--", ":", "-.")
 # Counts the pictures that failed to decode once the page has loaded, for browser checks:

@@ -29,9 +29,8 @@ from memseg.atomic import write_atomic, write_text_atomic
 from memseg.caveats import random_init_on_real_data
 from memseg.config import JobConfig, foreground_rule, resolve
 from memseg.data.registry import settings_of
-from memseg.metrics import METRIC_KEYS
 from memseg.protocol import LEGACY_PROTOCOL, EvalProtocol, protocol_for
-from memseg.result import JobResult
+from memseg.result import METRIC_KEYS, JobResult
 from memseg.revision import LEGACY_REVISION
 
 STATUS_OK = "ok"
@@ -148,7 +147,7 @@ JOB_SCHEMA = pa.schema(
     ]
 )
 SCORES_SCHEMA = pa.schema([("job_id", _str), ("path", _str), ("label", _i64), ("defect_type", _str), ("score", _f64)])
-METRICS = METRIC_KEYS  # the metric columns, as memseg.metrics names them
+METRICS = METRIC_KEYS  # the metric columns, as memseg.result names them
 TIMINGS = ("train_s", "eval_s", "infer_images_per_s", "train_steps_per_s", "sim_images_per_s", "peak_mem_mb", "validation_s")
 _ENV_KEYS = ("device", "device_name", "torch", "cuda", "timm", "python", "git_sha", "package_version")
 

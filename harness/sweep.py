@@ -264,7 +264,7 @@ def sweep_name(spec: SweepSpec, extra_overrides: Mapping[str, Any] | None = None
     """The folder name of the sweep's results: its own name when it has one, else
     "<profile>-<dataset>". Overrides given on the command line (`extra_overrides`) change the
     experiment, so they add a short hash: the same flags give the same name, other flags another."""
-    if spec.profile is None:
+    if spec.name is None and spec.profile is None:
         raise ValueError("resolve the profile before naming the sweep")
     base = spec.name or f"{spec.profile}-{spec.dataset}"
     if not extra_overrides:

@@ -15,7 +15,7 @@ from memseg.cli_errors import UserError, device_name, image_size, non_negative_i
 from memseg.cli_recipe import add_recipe_flags, recipe_overrides
 from memseg.config import ABLATIONS, PROFILES, STEP_MODES, JobConfig, profile
 from memseg.data.registry import DATASET_KINDS
-from memseg.result import JobResult, Progress
+from memseg.result import METRICS, JobResult, Progress
 
 # The commands import torch, the job, the model and rich inside their functions, not here: --help and
 # a refused flag answer before any of them is loaded (start-up time). Types only, for the same reason:
@@ -220,8 +220,6 @@ def result_to_json(result: JobResult) -> dict:
 
 def metrics_table(result: JobResult):
     from rich.table import Table
-
-    from memseg.metrics import METRICS
 
     table = Table(title=f"MemSeg {result.config.category} / {result.config.ablation} / seed {result.config.seed}")
     table.add_column("metric")

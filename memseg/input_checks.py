@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from memseg.cli_errors import UserError, user_error
+from memseg.data.types import DataError
 
 PLAIN_WEIGHTS = ("imagenet", "none")
 
@@ -23,7 +24,6 @@ def check_data(kind: str, root: str | Path, categories: Iterable[str]) -> None:
     # this module at start-up, so a refused flag or --help answers before torch is loaded.
     from memseg.data.files import check_root
     from memseg.data.loading import layout, scan_category
-    from memseg.data.types import DataError
 
     folder = check_root(Path(root), layout(kind))
     problems: list[str] = []
@@ -57,7 +57,6 @@ def check_texture_dir(path: str | None) -> None:
         return
     # start-up time: torch (see check_data)
     from memseg.data.textures import find_texture_images
-    from memseg.data.types import DataError
 
     folder = Path(path)
     if not folder.is_dir():

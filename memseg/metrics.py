@@ -2,8 +2,8 @@
 
 Exact definitions (DESIGN.md section 5), so numbers compare with the literature; the pixel
 metrics, and the curves the report plots, share one sort of the pooled scores (`evaluate`,
-`evaluate_native`). The metric names and their labels are defined here once (METRICS) for every
-table. A change that gives any metric another value for the same inputs must bump
+`evaluate_native`). The metric names and their labels are memseg.result.METRICS, the result
+contract every table reads. A change that gives any metric another value for the same inputs must bump
 memseg.protocol.METRICS_VERSION (recorded on every result row).
 """
 
@@ -19,17 +19,6 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 ArrayLike = torch.Tensor | np.ndarray
-
-# What `compute_metrics` returns, in table order: result key -> label. Every table (the memseg CLI,
-# the harness's summary, Markdown and HTML) takes its columns from here.
-METRICS: dict[str, str] = {
-    "image_auroc": "image AUROC",
-    "pixel_auroc": "pixel AUROC",
-    "pixel_f1": "pixel F1-max",
-    "pixel_aupro": "AUPRO@0.3",
-}
-F1_THRESHOLD = "pixel_f1_threshold"  # the score at which pixel_f1 is reached; a number, not a metric
-METRIC_KEYS: tuple[str, ...] = ("image_auroc", "pixel_auroc", "pixel_f1", F1_THRESHOLD, "pixel_aupro")
 
 # 8-connectivity inside each image and none across images: the official MVTec AD evaluation
 # code labels each ground truth map with scipy.ndimage.label and a 3x3 all-ones structure.

@@ -12,6 +12,19 @@ from memseg.config import JobConfig
 from memseg.curves import TrainingCurves
 from memseg.protocol import EvalProtocol
 
+# The keys of `JobResult.metrics`, in table order: result key -> label. Every table (the memseg CLI,
+# the harness's summary, Markdown and HTML) takes its columns from here. Defined in this light
+# module, not beside the computations in memseg.metrics, so that reading results (the harness's
+# store, status and report) never imports torch.
+METRICS: dict[str, str] = {
+    "image_auroc": "image AUROC",
+    "pixel_auroc": "pixel AUROC",
+    "pixel_f1": "pixel F1-max",
+    "pixel_aupro": "AUPRO@0.3",
+}
+F1_THRESHOLD = "pixel_f1_threshold"  # the score at which pixel_f1 is reached; a number, not a metric
+METRIC_KEYS: tuple[str, ...] = ("image_auroc", "pixel_auroc", "pixel_f1", F1_THRESHOLD, "pixel_aupro")
+
 
 @dataclass(frozen=True)
 class Progress:

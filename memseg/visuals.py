@@ -20,8 +20,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from memseg.data.types import CategoryData
 from memseg.heatmap import overlay
-from memseg.metrics import F1_THRESHOLD, Curve, Evaluation
-from memseg.result import CurvePoints, JobVisuals, ShownImage, VisualPanel
+from memseg.metrics import Curve, Evaluation
+from memseg.result import F1_THRESHOLD, CurvePoints, JobVisuals, ShownImage, VisualPanel
 
 MAX_CURVE_POINTS = 200  # what the job asks `evaluate` for: plenty for a plot
 ROLE_FALSE_POSITIVE = "worst false positive"  # the normal test image with the highest score

@@ -7,11 +7,15 @@ waits on disk or PIL (an MVTec category at 256 px is well under 1 GB).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from memseg.cli_errors import UserError
 from memseg.names import UnknownNameError
+
+# For the annotations only: this module stays free of torch, so that the command lines can name
+# DataError (and answer a mistake with it) before torch is loaded (start-up time).
+if TYPE_CHECKING:
+    import torch
 
 
 class DataError(UserError, ValueError):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from memseg.config import JobConfig
 from memseg.curves import TrainingCurves
+from memseg.data.types import DataError
 from memseg.result import ImageScore, JobResult, Progress
 
 
@@ -164,8 +165,6 @@ def wrong_type_job(config: JobConfig, on_progress=None) -> dict:
 
 def fake_check(kind: str, root: Path, categories: list[str]) -> None:
     """Like memseg.data.loading.check: every category needs a folder under `root`."""
-    from memseg.data.types import DataError  # imports torch: only here, not in every fake job
-
     problems = [f"{root / c}: missing category folder" for c in categories if not (Path(root) / c).is_dir()]
     if problems:
         raise DataError(f"{kind} data at {root} is incomplete", problems)

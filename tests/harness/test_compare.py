@@ -17,9 +17,9 @@ from harness import compare, report, report_html, store
 from harness.__main__ import main
 from harness.compare_view import difference_to_full_table
 from memseg.config import JobConfig, profile
-from memseg.metrics import METRICS as METRIC_LABELS
 from memseg.names import CATEGORIES
 from memseg.protocol import PROTOCOL_FIELDS, protocol_for
+from memseg.result import METRICS as METRIC_LABELS
 
 METRICS = tuple(METRIC_LABELS)
 

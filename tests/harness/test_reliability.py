@@ -267,6 +267,10 @@ def test_ctrl_c_keeps_finished_jobs_and_a_second_run_is_refused_meanwhile(harnes
     out, err = (" ".join(text.split()) for text in harness.output(second))
     assert "being written by another `harness run`" in err and f"pid {first.pid} on host" in err
     assert "checking the data" not in out and "to run" not in out  # it never reached the sweep
+    # ... nor started a Ray cluster: the flags name the sweep, so its lock is tried first (a Ray
+    # session's folder ends with its driver's pid).
+    assert not list(Path(cluster.LOCAL_TEMP_DIR).glob(f"session_*_{second.pid}")), "the refused run started Ray"
+    assert list(Path(cluster.LOCAL_TEMP_DIR).glob(f"session_*_{first.pid}")), "where Ray keeps its sessions moved"
     harness.gate.unlink()
 
     # 2. Ctrl-C (SIGINT to the whole process group, as a terminal sends it) with a job finished and one running.

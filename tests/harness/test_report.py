@@ -119,7 +119,7 @@ def test_generated_data_hides_the_mvtec_numbers():
     assert "TooTouch† img" not in table.headers and "not shown" in table.caption
 
 
-def test_report_and_status_read_parquet_without_importing_ray(tmp_path):
+def test_report_and_status_read_parquet_without_importing_ray_or_torch(tmp_path):
     spec = SweepSpec(name="demo", categories=("bottle", "carpet", "grid"), profile="tiny")
     for config in expand(spec)[:2]:
         result = fake_result(config, "t")
@@ -132,7 +132,8 @@ from harness.__main__ import build_parser
 p = build_parser()
 for argv in (["report", "--results", {str(tmp_path)!r}, "--markdown"], ["status", "--results", {str(tmp_path)!r}]):
     a = p.parse_args(argv); assert a.func(a) == 0
-assert "ray" not in sys.modules, "report/status imported ray"
+heavy = [m for m in ("ray", "torch", "scipy", "matplotlib") if m in sys.modules]
+assert not heavy, f"report/status imported {{heavy}}"
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -21,8 +21,7 @@ from harness import compare_view, report, report_html, store, visuals_store
 from harness.progress import WorkerInfo
 from harness.tables import to_markdown
 from memseg.config import JobConfig, profile
-from memseg.metrics import METRICS
-from memseg.result import ImageScore, JobResult
+from memseg.result import METRICS, ImageScore, JobResult
 from memseg.visuals import ROLE_FALSE_NEGATIVE, ROLE_FALSE_POSITIVE, job_visuals
 from tests.harness.conftest import run_cli
 from tests.memseg.test_visuals import make_job
