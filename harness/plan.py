@@ -175,7 +175,7 @@ def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | Non
 
         image_size = int({**profile(profile_name), **spec.overrides}.get("image_size", 256))
         spec = spec.replace(data_root=spec.data_root or str(paths.synthetic_data_dir(args.results, image_size)))
-        synthetic = SyntheticData(spec.data_root or "", image_size, DATA_SEED)
+        synthetic = SyntheticData(spec.data_root or "", image_size, DATA_SEED, spec.categories)
     # Flags that change the experiment add a hash to a derived name: same flags, same folder.
     spec = spec.replace(name=known_name(args, spec))
     configs = expand(spec)

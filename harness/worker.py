@@ -21,6 +21,7 @@ from harness import lock
 from harness.checkpoints import CheckpointPlan, job_kwargs
 from harness.progress import WorkerInfo
 from memseg.config import JobConfig
+from memseg.names import CATEGORIES
 from memseg.result import JobResult, Progress
 
 DEFAULT_JOB_FN = "memseg.job.run"
@@ -29,11 +30,13 @@ SYNTHETIC_FN = "memseg.data.synthetic:ensure_synthetic"
 
 @dataclass(frozen=True)
 class SyntheticData:
-    """The generated data set the jobs read: made on each node that needs it, once."""
+    """The generated data set the jobs read: made on each node that needs it, once, with the
+    sweep's categories (a later sweep adds the ones it lacks)."""
 
     root: str
     image_size: int
     seed: int = 0
+    categories: tuple[str, ...] = ()  # () = all 15
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def prepare_synthetic(data: SyntheticData) -> Path:
     root = Path(data.root)
     ensure = resolve_callable(SYNTHETIC_FN)
     with lock.taking_turns(root.parent / f".{root.name}.lock"):
-        return Path(ensure(root, data.image_size, data.seed))
+        return Path(ensure(root, data.image_size, data.seed, data.categories or CATEGORIES))
 
 
 @ray.remote(max_restarts=0, max_task_retries=0, max_concurrency=2)

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from harness import store
+from memseg.data.synthetic import read_marker
 
 
 @pytest.mark.slow
@@ -22,7 +23,7 @@ def test_tiny_profile_on_generated_data_end_to_end(ray_session, cli, capsys, tmp
     rows = store.load_results(results, "tiny-synthetic")
     assert status == 0, rows[["job_id", "error", "traceback"]].to_string() if len(rows) else out
     assert "generated MVTec-layout set" in out and "ran 2 job(s)" in out
-    assert (results / "_data" / "synthetic-64").is_dir()
+    assert read_marker(results / "_data" / "synthetic-64")["categories"] == ["bottle", "carpet"]  # the sweep's, not all 15
     assert list(rows["status"]) == ["ok", "ok"]
     for row in rows.itertuples():
         assert 0.0 <= row.image_auroc <= 1.0 and 0.0 <= row.pixel_auroc <= 1.0

@@ -100,24 +100,32 @@ def generate(
     params = _params(categories, image_size, n_train, n_test_good, n_test_defect_per_type, seed)
     _check_target(out)
     out.mkdir(parents=True, exist_ok=True)
+    return _write(out, params, CATEGORIES, on_progress)
+
+
+def _write(out: Path, params: dict[str, Any], replaced: Sequence[str], on_progress: ProgressFn | None) -> Path:
+    """Draw the categories of `params` that are in `replaced` into `out` (their old folders removed
+    first), then mark the set complete with `params`. The marker goes while this runs, so an
+    interrupted write is regenerated whole by the next `ensure_synthetic`."""
     (out / IN_PROGRESS).write_text(json.dumps(params, indent=1))
     (out / MARKER).unlink(missing_ok=True)
-    for name in CATEGORIES:
+    for name in replaced:
         if (out / name).is_dir():
             shutil.rmtree(out / name)
 
     plan = [
         (category, split, defect, index)
         for category in params["categories"]
+        if category in replaced
         for split, defect, count in (
-            ("train", GOOD, n_train),
-            ("test", GOOD, n_test_good),
-            *(("test", d, n_test_defect_per_type) for d in defect_types(category)),
+            ("train", GOOD, params["n_train"]),
+            ("test", GOOD, params["n_test_good"]),
+            *(("test", d, params["n_test_defect_per_type"]) for d in defect_types(category)),
         )
         for index in range(count)
     ]
     for done, (category, split, defect, index) in enumerate(plan, start=1):
-        sample = render_sample(category, defect, index, image_size, seed, split)
+        sample = render_sample(category, defect, index, params["image_size"], params["seed"], split)
         _save(out / category, split, defect, index, sample, is_grey(category))
         if on_progress is not None:
             on_progress(done, len(plan))
@@ -137,15 +145,21 @@ def ensure_synthetic(
     n_test_defect_per_type: int = 7,
     on_progress: ProgressFn | None = None,
 ) -> Path:
-    """The generated set at `root`, generated only if it is missing, half-written (no marker) or
-    was generated with other parameters. A set with more categories than asked for is reused."""
+    """The generated set at `root` with at least `categories`: generated whole if it is missing,
+    half-written (no marker) or was generated with other parameters; else only the categories it
+    lacks are drawn and added (a sample does not depend on the other categories, so the images are
+    those a whole generation gives). A run of one category draws that one, not all 15."""
     root = Path(root)
     wanted = _params(categories, image_size, n_train, n_test_good, n_test_defect_per_type, seed)
     found = read_marker(root)
     if found is not None and not (root / IN_PROGRESS).exists():
         same = all(found.get(k) == v for k, v in wanted.items() if k != "categories")
-        if same and set(wanted["categories"]) <= set(found.get("categories", ())):
+        have = set(found.get("categories", ()))
+        if same and set(wanted["categories"]) <= have:
             return root
+        if same:
+            union = [c for c in CATEGORIES if c in have or c in wanted["categories"]]
+            return _write(root, {**wanted, "categories": union}, [c for c in union if c not in have], on_progress)
     return generate(root, categories, image_size, n_train, n_test_good, n_test_defect_per_type, seed, on_progress)
 
 

@@ -135,6 +135,23 @@ def test_ensure_reuses_a_complete_set_and_regenerates_otherwise(tmp_path):
     assert read_marker(root)["image_size"] == 96
 
 
+def test_ensure_adds_only_the_categories_a_set_lacks_with_the_images_a_whole_generation_draws(tmp_path):
+    params = {"image_size": 64, "seed": 0, "n_train": 2, "n_test_good": 1, "n_test_defect_per_type": 1}
+    root = ensure_synthetic(tmp_path / "set", categories=("pill",), **params)
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["pill"]  # one category asked, one drawn
+    pill = root / "pill" / "train" / "good" / "000.png"
+    stamp = pill.stat().st_mtime_ns
+    ensure_synthetic(root, categories=("carpet", "pill"), **params)
+    assert pill.stat().st_mtime_ns == stamp  # kept, not drawn again
+    assert read_marker(root)["categories"] == ["carpet", "pill"] and not (root / IN_PROGRESS).exists()
+    whole = generate(tmp_path / "whole", categories=("pill", "carpet"), **params)
+    assert tree_digest(root) == tree_digest(whole)
+    assert ensure_synthetic(root, categories=("carpet",), **params) == root and read_marker(root)["categories"] == [
+        "carpet",
+        "pill",
+    ]  # a subset: reused as it is
+
+
 def test_generate_refuses_a_folder_it_did_not_write(tmp_path):
     real = tmp_path / "mvtec"
     (real / "bottle" / "train" / "good").mkdir(parents=True)
