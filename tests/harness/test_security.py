@@ -20,6 +20,12 @@ from tests.harness.test_reliability import FAKES
 CLIENT = "import ray, sys; ray.init(address=sys.argv[1], logging_level='error'); print('connected', len(ray.nodes()))"
 
 
+# A refused client retries the connection once a second, 20 times by default (Ray's connect window
+# for a GCS that is still starting). Refused for its token, it would be refused 20 times: two tries
+# say the same in 2 s instead of 20.
+REFUSED_TRIES = {"RAY_gcs_server_port_wait_time_s": "2"}
+
+
 def _client(address: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", CLIENT, address], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
 
@@ -52,12 +58,12 @@ def test_a_token_cluster_refuses_clients_without_the_token_and_serves_the_harnes
         # jobs: the three run side by side (each its own process) instead of one after the other.
         with ThreadPoolExecutor(max_workers=3) as pool:
             no_token_run = pool.submit(
-                _client, cluster.address, cluster_env(tmp_path / "nobody")
+                _client, cluster.address, cluster_env(tmp_path / "nobody", **REFUSED_TRIES)
             )  # RAY_AUTH_MODE=disabled, no token file
             wrong_run = pool.submit(
                 _client,
                 cluster.address,
-                cluster_env(tmp_path / "nobody", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(wrong_file)),
+                cluster_env(tmp_path / "nobody", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(wrong_file), **REFUSED_TRIES),
             )
             harness_run = pool.submit(
                 subprocess.run, harness_argv, env=with_token, cwd=REPO, capture_output=True, text=True, timeout=240
