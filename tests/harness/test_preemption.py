@@ -43,7 +43,7 @@ def test_sigterm_stops_like_ctrl_c_and_the_same_command_resumes_from_the_checkpo
         "--profile",
         "tiny",
         "--steps",
-        "40",
+        "20",
         "--dataset",
         "mvtec",
         "--data-root",
@@ -61,16 +61,16 @@ def test_sigterm_stops_like_ctrl_c_and_the_same_command_resumes_from_the_checkpo
     ]  # one job at a time
     first = harness.start(argv)
     harness.wait_for(lambda: harness.committed(), first)
-    harness.gate.touch()  # the next job holds at step 22 of 40; its last checkpoint is at step 20
+    harness.gate.touch()  # the next job holds at step 12 of 20; its last checkpoint is at step 10
 
     def held_with_checkpoint() -> str | None:
         running = [job for job, *_ in _lines(harness, "start") if job not in harness.committed()]
         files = {j: paths.checkpoint_path(harness.results, "rel", j) for j in running}
-        return next((j for j, p in files.items() if p.exists() and checkpoints.step_of(p.read_bytes()) >= 20), None)
+        return next((j for j, p in files.items() if p.exists() and checkpoints.step_of(p.read_bytes()) >= 10), None)
 
     harness.wait_for(held_with_checkpoint, first)
     victim = held_with_checkpoint()
-    harness.wait_for(lambda: [s for j, _p, s in _lines(harness, "step") if j == victim and s == "22"], first)
+    harness.wait_for(lambda: [s for j, _p, s in _lines(harness, "step") if j == victim and s == "12"], first)
     running_pids = {int(pid) for job, pid, *_ in _lines(harness, "start") if job == victim}
     harness.watch(first)
     os.kill(first.pid, signal.SIGTERM)  # the driver alone: it must stop its actors itself
@@ -83,7 +83,7 @@ def test_sigterm_stops_like_ctrl_c_and_the_same_command_resumes_from_the_checkpo
     assert "1 pending job(s) resume from their checkpoint" in text
     assert _wait_gone(running_pids) == [], "the running job's actor outlived the SIGTERMed driver"
     saved_step = checkpoints.step_of(paths.checkpoint_path(harness.results, "rel", victim).read_bytes())
-    assert saved_step == 20  # kept for the resume: the last one before the job stopped at step 22
+    assert saved_step == 10  # kept for the resume: the last one before the job stopped at step 12
 
     harness.gate.unlink()
     second = harness.start(argv)  # the same command
@@ -99,5 +99,5 @@ def test_sigterm_stops_like_ctrl_c_and_the_same_command_resumes_from_the_checkpo
     assert all(len(starts[j]) == 1 for j in finished), "a finished job ran again"
     resumed_pid = next(pid for job, pid, _n, step in _lines(harness, "start") if job == victim and int(step) == saved_step)
     redone = sorted(int(step) for job, pid, step in _lines(harness, "step") if pid == resumed_pid)
-    assert redone == list(range(21, 41))  # steps 1-20 were not run again; 21 and 22 were (after the checkpoint)
+    assert redone == list(range(11, 21))  # steps 1-10 were not run again; 11 and 12 were (after the checkpoint)
     assert not list((harness.results / "rel" / "checkpoints").glob("*.safetensors")), "a committed job's checkpoint was kept"
