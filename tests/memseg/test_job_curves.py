@@ -5,6 +5,7 @@ never changes the training and never picks the reported model."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,7 +15,7 @@ import torch
 from memseg import job as job_module
 from memseg.config import JobConfig, profile
 from memseg.data.synthetic import generate
-from memseg.result import Progress
+from memseg.result import JobResult, Progress
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +64,20 @@ class Watched(torch.Tensor):
             return func(*args, **(kwargs or {}))
 
 
-def test_the_test_set_is_not_touched_until_training_has_ended(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The test images, labels and masks are wrapped so that any operation on them is noted with the
-    progress event count at that moment: none may come before the last training step's event,
-    validation evaluations included."""
+@dataclass(frozen=True)
+class WatchedRun:
+    """A job with a validation curve every 2 steps whose test tensors were Watched."""
+
+    result: JobResult
+    events: list[Progress]
+    seen_at: list[int]  # the progress event count at each operation on a test tensor
+
+
+@pytest.fixture(scope="module")
+def watched_run(data_root: Path) -> WatchedRun:
+    """One job, read by two tests: validation every 2 steps on 4 held-out images, with the test
+    images, labels and masks wrapped so that any operation on them is noted with the progress event
+    count at that moment (Watched passes every operation through: the numbers are unchanged)."""
     real_load = job_module.load_data
 
     def watched_load(config: JobConfig):
@@ -75,23 +86,32 @@ def test_the_test_set_is_not_touched_until_training_has_ended(data_root: Path, m
             object.__setattr__(data, name, getattr(data, name).as_subclass(Watched))
         return data
 
-    Watched.seen_at.clear()
+    Watched.seen_at = []
     events: list[Progress] = []
     Watched.events = events
-    monkeypatch.setattr(job_module, "load_data", watched_load)
-    result = job_module.run(tiny(data_root, val_every=2, val_images=4, log_every=1), on_progress=events.append)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(job_module, "load_data", watched_load)
+        result = job_module.run(tiny(data_root, val_every=2, val_images=4, log_every=1), on_progress=events.append)
+    return WatchedRun(result, events, list(Watched.seen_at))
+
+
+def test_the_test_set_is_not_touched_until_training_has_ended(watched_run: WatchedRun) -> None:
+    """No operation on a test tensor may come before the last training step's event, validation
+    evaluations included."""
+    events = watched_run.events
     last_train = max(i for i, e in enumerate(events) if e.phase == "train") + 1
-    assert Watched.seen_at, "the test set was never read: the watch is broken"
-    assert min(Watched.seen_at) >= last_train, (min(Watched.seen_at), last_train)
-    assert result.curves is not None and result.curves.val_steps == (2, 4, 6)
+    assert watched_run.seen_at, "the test set was never read: the watch is broken"
+    assert min(watched_run.seen_at) >= last_train, (min(watched_run.seen_at), last_train)
+    assert watched_run.result.curves is not None and watched_run.result.curves.val_steps == (2, 4, 6)
 
 
-def test_validation_watches_only_the_reported_model_is_the_final_one(data_root: Path) -> None:
+def test_validation_watches_only_the_reported_model_is_the_final_one(data_root: Path, watched_run: WatchedRun) -> None:
     """Evaluating the held-out set every 2 steps or only after the last step: the same training (every
     loss), the same final model and so the same test metrics, bit for bit. Validation changes no
     weight and no random stream, and no checkpoint is chosen by it."""
-    often = job_module.run(tiny(data_root, val_every=2, val_images=4))
+    often = watched_run.result
     once = job_module.run(tiny(data_root, val_every=1000, val_images=4))
+    assert often.config == tiny(data_root, val_every=2, val_images=4)  # the tiny profile logs every step
     assert often.curves is not None and once.curves is not None
     assert often.curves.val_steps == (2, 4, 6) and once.curves.val_steps == (6,)
     assert often.curves.train["loss"] == once.curves.train["loss"]
