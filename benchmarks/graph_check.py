@@ -20,6 +20,7 @@ from memseg.build import build_model, build_simulator, loss_settings
 from memseg.config import JobConfig, profile
 from memseg.job import train_model
 from memseg.model import MemSeg
+from memseg.precision import resolve_precision
 from memseg.procedural import procedural_textures
 from memseg.result import Progress
 from memseg.simulate import AnomalySimulator
@@ -72,7 +73,7 @@ def check_fresh_draws(device: torch.device) -> bool:
         sampler=torch.Generator(device=device).manual_seed(0),
         sim_generator=torch.Generator(device=device).manual_seed(1),
         batch_size=config.batch_size,
-        use_amp=True,
+        precision=resolve_precision("bf16", device.type),
         loss=loss_settings(config),
         step=torch.zeros((), dtype=torch.long, device=device),
         first_bad_step=torch.full((), -1, dtype=torch.long, device=device),

@@ -22,6 +22,7 @@ from harness.progress import SweepOutcome
 from harness.ray_quiet import local_cluster_note
 from harness.sweep import describe_variant, variant_profile
 from memseg.config import JobConfig
+from memseg.precision import PRECISIONS, describe_recipe
 
 
 def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None:
@@ -36,6 +37,8 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
     if plan.spec.variants:
         shown = "; ".join(f"{name} ({describe_variant(plan.spec, name)})" for name in plan.spec.variants)
         console.print(f"[bold]variants[/] {escape(shown)}", highlight=False)
+    precisions = sorted({c.precision for c in plan.configs}, key=PRECISIONS.index)
+    console.print(f"[bold]precision[/] {escape('; '.join(describe_recipe(p) for p in precisions))}", highlight=False)
     kept = paths.checkpoints_dir(args.results, plan.name)
     console.print(
         f"[bold]checkpoints[/] every {plan.checkpoint_every} steps, kept under {kept}"

@@ -102,6 +102,9 @@ JOB_SCHEMA = pa.schema(
         ("attempts", _i64),
         ("worker_pid", _i64),
         ("device", _str),
+        # What the job computed in on its device (memseg.precision): fp32, tf32 or bf16, its recipe's
+        # precision resolved there. Empty in failed rows and in rows written before it was recorded.
+        ("precision", _str),
         ("device_name", _str),
         ("node", _str),
         ("ray_node_id", _str),
@@ -149,7 +152,7 @@ JOB_SCHEMA = pa.schema(
 SCORES_SCHEMA = pa.schema([("job_id", _str), ("path", _str), ("label", _i64), ("defect_type", _str), ("score", _f64)])
 METRICS = METRIC_KEYS  # the metric columns, as memseg.result names them
 TIMINGS = ("train_s", "eval_s", "infer_images_per_s", "train_steps_per_s", "sim_images_per_s", "peak_mem_mb", "validation_s")
-_ENV_KEYS = ("device", "device_name", "torch", "cuda", "timm", "python", "git_sha", "package_version")
+_ENV_KEYS = ("device", "precision", "device_name", "torch", "cuda", "timm", "python", "git_sha", "package_version")
 
 
 def _float(value: Any) -> float:

@@ -20,6 +20,7 @@ from typing import Any
 from memseg.categories import CATEGORY_SETTINGS, CategorySettings, category_settings, uses_table
 from memseg.data.registry import check_category, check_dataset_kind
 from memseg.names import check_names
+from memseg.precision import OFFICIAL_PRECISION, check_precision
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,39 @@ def added_recipe(value_before: Any) -> dict[str, Any]:
     return {ID_KEY: True, OMIT_DEFAULT_KEY: True, BEFORE_KEY: value_before}
 
 
+RENAMED_KEY = "renamed_from"
+
+
+def renamed_recipe(old_name: str, old_values: Mapping[Any, Any], value_before: Any) -> dict[str, Any]:
+    """The mark of a recipe field that replaced field `old_name` of earlier code. `old_values` maps
+    each value the old field could hold to the new value that means the same experiment;
+    `value_before` is what a config that has neither field ran with. A stored config spelled with
+    the old name reads as the new field (`from_dict`, `experiment_fields`), and the id spells those
+    values the old way, so every stored id stays; the new field's other values are new experiments."""
+    return {ID_KEY: True, BEFORE_KEY: value_before, RENAMED_KEY: (old_name, dict(old_values))}
+
+
+def _renamed_fields(config_type: type[JobConfig]) -> list[tuple[str, str, dict[Any, Any]]]:
+    """(new name, old name, old value -> new value) of every field marked `renamed_recipe`."""
+    return [(f.name, *f.metadata[RENAMED_KEY]) for f in dataclasses.fields(config_type) if RENAMED_KEY in f.metadata]
+
+
+def read_old_names(fields: Mapping[str, Any], config_type: type[JobConfig]) -> dict[str, Any]:
+    """`fields` with each field of an old name (a stored config, an old sweep file) under its new
+    name and value. ValueError when both names are given, or the old value has no meaning today."""
+    out = dict(fields)
+    for new, old, values in _renamed_fields(config_type):
+        if old not in out:
+            continue
+        if new in out:
+            raise ValueError(f"{old!r} is the old name of {new!r}: give one of them, not both")
+        value = out.pop(old)
+        if value not in values:
+            raise ValueError(f"{old} (now {new}) cannot be {value!r}; valid: {', '.join(map(repr, values))}")
+        out[new] = values[value]
+    return out
+
+
 def _value_before(f: dataclasses.Field[Any]) -> Any:
     """What a job written before field `f` existed ran with: its BEFORE_KEY mark, else its default."""
     return f.metadata.get(BEFORE_KEY, f.default)
@@ -187,7 +221,12 @@ class JobConfig:
     backbone_weights: str = field(default="imagenet", metadata=RECIPE)  # imagenet | none | path to a ResNet18 state dict
     texture_dir: str | None = field(default=None, metadata=RECIPE)  # DTD-style folder of textures; None = procedural
     device: str = field(default="auto", metadata=RUNTIME)  # auto | cpu | cuda | cuda:N
-    amp: bool = field(default=True, metadata=RECIPE)  # bf16 autocast on CUDA (ignored on CPU)
+    # fp32 | tf32 | bf16 | auto (memseg.precision): what the forward passes compute in. fp32 is the
+    # official code's float32. It replaced `amp` (true: bf16 on CUDA, float32 on the CPU, now auto;
+    # false: now fp32), whose spelling the ids of those two values keep.
+    precision: str = field(
+        default=OFFICIAL_PRECISION, metadata=renamed_recipe("amp", {True: "auto", False: "fp32"}, value_before="auto")
+    )
     compile: bool = field(default=False, metadata=RECIPE)  # torch.compile the model (GPU speed-up, slow first step)
     eval_batch_size: int = field(default=32, metadata=RUNTIME)
     log_every: int = field(default=25, metadata=RUNTIME)  # steps between loss reports (the only host syncs in the loop)
@@ -223,6 +262,7 @@ class JobConfig:
         if not 0.0 <= self.anomaly_ratio <= 1.0:
             raise ValueError(f"anomaly_ratio must be in [0, 1], got {self.anomaly_ratio}")
         check_eval_resolution(self.eval_resolution)
+        check_precision(self.precision)
         check_step_mode(self.step_mode)
         check_optimizer(self.optimizer)
         check_schedule(self.schedule)
@@ -249,7 +289,9 @@ class JobConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JobConfig:
+    def from_dict(cls, data: Mapping[str, Any]) -> JobConfig:
+        """A config from plain data; a field under its old name (`renamed_recipe`) is read as today's."""
+        data = read_old_names(data, cls)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -286,6 +328,7 @@ def experiment_fields(fields: Mapping[str, Any], config_type: type[JobConfig] = 
     config_fields = dataclasses.fields(config_type)
     defaults = {f.name: _value_before(f) for f in config_fields if f.default is not dataclasses.MISSING}
     runtime = {f.name for f in config_fields} - set(id_fields(config_type))
+    fields = read_old_names(fields, config_type)
     out = {name: value for name, value in {**defaults, **fields}.items() if name not in runtime}
     # memory_size was a plain int before the category table existed: an unset one is the table's
     # value, so a config that means the same bank is the same experiment (and keeps its job id).
@@ -308,6 +351,10 @@ def job_id(config: JobConfig) -> str:
     for f in dataclasses.fields(config):
         if f.metadata.get(OMIT_DEFAULT_KEY) and f.name in fields and fields[f.name] == _value_before(f):
             fields.pop(f.name)
+    for new, old, values in _renamed_fields(type(config)):  # the old spelling where the old field had one
+        spelled = {value: old_value for old_value, value in values.items()}
+        if fields.get(new) in spelled:
+            fields[old] = spelled[fields.pop(new)]
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     readable = "-".join(part for part in (config.category, config.ablation, config.variant, f"s{config.seed}") if part)
     return f"{readable}-" + hashlib.sha256(canonical.encode()).hexdigest()[:10]
@@ -315,7 +362,8 @@ def job_id(config: JobConfig) -> str:
 
 # TooTouch/MemSeg's recipe (an independent re-implementation; revision 2's defaults): AdamW 3e-3,
 # weight decay 5e-4, cosine with 10% linear warm-up, 5000 steps, and the focal loss without class
-# weights, exact log_softmax. With ablation frozen_bn it computes exactly what revision 2 computed.
+# weights, exact log_softmax. With ablation frozen_bn it computes exactly what revision 2 computed on the
+# CPU; on a GPU revision 2 ran bf16 autocast, which is precision auto (this recipe is fp32, as the official).
 TOOTOUCH_RECIPE: dict[str, Any] = {
     "steps": 5000,
     "optimizer": "adamw",
@@ -329,7 +377,7 @@ TOOTOUCH_RECIPE: dict[str, Any] = {
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # The official recipe (the JobConfig defaults); needs a GPU (about 5 s per step at 256 px on 2 CPU cores).
+    # The official recipe (the JobConfig defaults, float32 included); needs a GPU (about 5 s per step at 256 px on 2 CPU cores).
     "paper": {},
     "tootouch": dict(TOOTOUCH_RECIPE),
     # CPU-friendly plumbing and learning check: 64 px, 150 steps, random backbone (no download).
@@ -352,6 +400,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "memory_size": 10,
         "backbone_weights": "none",
         "eval_batch_size": 16,
+        "precision": "auto",  # float32 on the CPU, bf16 on a GPU: what it always computed (its ids stay)
     },
     # The harness's own tests: seconds per job. Revision 2's recipe (tootouch) at 4 steps, so the
     # results stored by earlier code (tests/harness/fixtures) keep their job ids: a plumbing profile.
@@ -363,6 +412,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "memory_size": 4,
         "backbone_weights": "none",
         "log_every": 1,
+        "precision": "auto",  # as smoke: what it always computed, so its stored ids stay
     },
 }
 

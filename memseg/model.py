@@ -315,7 +315,12 @@ class MemSeg(nn.Module):
     def fill_memory(self, images: torch.Tensor, batch_size: int = 16) -> None:
         """Store the smoothed layer1-3 features of memory_size normal images (float (N, 3, S, S)
         in [0, 1]) as the memory bank, replacing any previous one. With use_memory off nothing is
-        stored. The images must be held out from training (the paper's protocol)."""
+        stored. The images must be held out from training (the paper's protocol).
+
+        The features are computed as `forward` computes them, under the caller's autocast (the
+        job's precision, memseg.job.fill_memory), and stored in float32, which holds bf16 values
+        exactly: the bank and the features compared with it are rounded alike, so a normal image
+        that is in the bank gives DI exactly 0 (before, the bank was float32 and the input bf16)."""
         self._check_images(images)
         if images.shape[0] != self.memory_size:
             raise ValueError(f"fill_memory expects memory_size={self.memory_size} normal images, got {images.shape[0]}")
@@ -324,8 +329,7 @@ class MemSeg(nn.Module):
         device = self.memory_1.device
         for start in range(0, images.shape[0], batch_size):
             batch = images[start : start + batch_size].to(device, torch.float32)
-            with torch.autocast(device_type=device.type, enabled=False):
-                _, levels = self.frozen_features(batch)
+            _, levels = self.frozen_features(batch)
             for bank, feats in zip(self.memory, levels):
                 bank[start : start + batch.shape[0]] = smooth(feats).to(bank.dtype)
         self.memory_filled.fill_(True)

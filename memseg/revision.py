@@ -7,7 +7,7 @@ A leaf module: anything may import it, it imports nothing of the project.
 
 from __future__ import annotations
 
-REVISION = 4
+REVISION = 5
 
 # What each revision changed, newest last. Rows written before revisions were recorded carry no
 # revision; they are read as revision 1 (LEGACY_REVISION).
@@ -22,4 +22,8 @@ HISTORY: dict[int, str] = {
     "official recipe (SGD lr 0.04, momentum 0.9, weight decay 3e-5, one cosine over 2701 steps) and revision 2's "
     "defaults are profile tootouch. Smoke: two encoders and the official focal loss, AdamW at lr 7e-3 (1e-2 left carpet at 76.6 pixel AUROC).",
     4: "Issue 23/24: AdamW runs its fused kernel on every device (before: the per-parameter loop on the CPU; within 1e-4 of the lr per step, but a whole job can land elsewhere, e.g. smoke carpet seed 0 at 2 threads 97.6 -> 77.8 pixel AUROC; fused SGD is bit-identical); a job may hold out training images for a validation curve (val_every, in the id).",
+    5: "The precision is a recipe field (fp32 | tf32 | bf16 | auto), and paper and tootouch compute in the official "
+    "code's float32 (before: bf16 autocast on GPUs, which is precision auto, still the smoke and tiny profiles'); the "
+    "memory bank is filled under the job's autocast, as the features it is compared with (before: a float32 bank "
+    "against bf16 features on GPUs). On the CPU, smoke and tiny compute as in revision 4.",
 }

@@ -18,6 +18,7 @@ from torch import nn
 
 from memseg.config import check_optimizer, check_step_mode
 from memseg.loss import LossSettings
+from memseg.precision import ComputePrecision, autocast
 from memseg.simulate import AnomalySimulator
 
 STEP_PATHS: tuple[str, ...] = ("eager", "graph", "compile")  # what a result row's step_path may say
@@ -66,7 +67,7 @@ class StepParts:
     sampler: torch.Generator  # batch indices
     sim_generator: torch.Generator  # anomaly simulation
     batch_size: int
-    use_amp: bool
+    precision: ComputePrecision  # the forward pass's autocast (memseg.precision)
     loss: LossSettings
     step: torch.Tensor  # () long on the device: the index of the step about to run
     first_bad_step: torch.Tensor  # () long on the device: first step with a non-finite loss, -1 if none
@@ -86,7 +87,7 @@ def train_step(parts: StepParts) -> torch.Tensor:
     inputs, masks = parts.simulator(batch, parts.sim_generator)
     # No autocast weight cache: a graph must not keep casts from the capture (PyTorch's CUDA graph
     # notes); the casts themselves are the same, so eager numbers do not change.
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=parts.use_amp, cache_enabled=False):
+    with autocast(parts.precision, device.type, cache_enabled=False):
         logits = parts.net(inputs)
     loss, loss_parts = parts.loss(logits.float(), masks)
     first_bad = ~torch.isfinite(loss) & (parts.first_bad_step < 0)

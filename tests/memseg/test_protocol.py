@@ -200,5 +200,7 @@ def test_protocol_follows_the_config_and_the_default_is_the_legacy_one() -> None
         JobConfig("bottle", eval_resolution="full")
     # The default leaves job ids as they were before the field existed (results resume); that
     # experiment is spelled out with revision 2's recipe, whose defaults revision 3 changed.
-    assert JobConfig.from_dict({**TOOTOUCH_RECIPE, "category": "bottle"}).job_id == "bottle-full-s0-f36388480a"
+    assert (
+        JobConfig.from_dict({**TOOTOUCH_RECIPE, "precision": "auto", "category": "bottle"}).job_id == "bottle-full-s0-f36388480a"
+    )
     assert JobConfig("bottle", eval_resolution="native").job_id != JobConfig("bottle").job_id

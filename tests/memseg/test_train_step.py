@@ -22,6 +22,7 @@ from memseg.data.synthetic import generate
 from memseg.loss import memseg_loss
 from memseg.model import MemSeg
 from memseg.names import UnknownNameError
+from memseg.precision import resolve_precision
 from memseg.procedural import procedural_textures
 from memseg.result import Progress
 from memseg.simulate import AnomalySimulator
@@ -127,7 +128,13 @@ def test_whole_job_losses_match_those_pinned_before_the_refactor(tmp_path: Path)
     finally:
         torch.set_num_threads(threads)
     losses = [e.loss for e in events if e.phase == "train"]
-    assert losses == pytest.approx([float.fromhex(h) for h in PINNED_MAIN_LOSSES], rel=1e-6, abs=0)
+    pinned = [float.fromhex(h) for h in PINNED_MAIN_LOSSES]
+    # The first loss precedes any update: the data, the initial weights, the draws and the forward
+    # pass are pinned to 1e-6. The later ones follow fused AdamW updates, which the job runs since
+    # revision 4 and the pin's loop did not: bounded as test_fused_adamw_keeps_the_loop_numbers bounds
+    # them (on one 2-core machine they met the pin to 1e-6, on another they are 1.2e-3 apart).
+    assert losses[0] == pytest.approx(pinned[0], rel=1e-6, abs=0)
+    assert losses == pytest.approx(pinned, rel=5e-3, abs=0)
     assert result.step_path == "eager" and result.step_fallback == ""  # auto on the CPU: eager, no fallback
 
 
@@ -222,7 +229,7 @@ def test_a_failed_capture_is_recorded_and_the_run_continues_eagerly(monkeypatch:
         sampler=torch.Generator().manual_seed(config.seed),
         sim_generator=torch.Generator().manual_seed(config.seed + 1),
         batch_size=config.batch_size,
-        use_amp=False,
+        precision=resolve_precision("fp32", "cpu"),
         loss=build.loss_settings(config),
         step=torch.zeros((), dtype=torch.long),
         first_bad_step=torch.full((), -1, dtype=torch.long),
