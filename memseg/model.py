@@ -1,5 +1,5 @@
 """The MemSeg network as the official code builds it (areylng/MemSeg model.py and the inference
-path of run_training.py; DESIGN.md section 4): two ResNet18 encoders (a frozen, always-eval feature
+path of run_training.py; docs/model.md): two ResNet18 encoders (a frozen, always-eval feature
 encoder for the stem, layer1-3 and the memory bank; a segment encoder whose layer4 is trained and
 whose frozen conv1-layer3 BatchNorms follow train()/eval()), a memory bank of normal features
 matched per level, multi-scale feature fusion (MSFF) with coordinate attention, spatial
