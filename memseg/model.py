@@ -183,7 +183,7 @@ class MemSeg(nn.Module):
 
     Per level l (layer1-3), with F_l the raw frozen features and F_s,l = smooth(F_l):
       - memory matching, per level: the item n minimising sum |F_s,l - bank_l[n]| (joint_memory:
-        one item minimising the sum over levels of the per-level MEAN |F_s - M|, the pre-issue-10 rule);
+        one item minimising the sum over levels of the per-level MEAN |F_s - M|, the rule before revision 2);
       - DI_l = di_scale * |F_s,l - bank_l[n_l]|;
       - MSFF input [feature_scale * F_l, DI_l];
       - the fused level times its spatial attention map M_l (see `spatial_attention`).

@@ -23,7 +23,7 @@ from memseg.result import JobResult, Progress
 from memseg.train_step import StepPath
 from tests.learning import LEARNING_CATEGORIES
 
-# Fixed before any tuning (issue 3): a smoke-profile model on held-out generated defects must be
+# Fixed before any tuning: a smoke-profile model on held-out generated defects must be
 # clearly better than chance (0.5) at both levels.
 MIN_PIXEL_AUROC = 0.80
 MIN_IMAGE_AUROC = 0.70
