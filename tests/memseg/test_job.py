@@ -64,7 +64,7 @@ def test_smoke_profile_learns_held_out_defects(learning_runs: dict[str, dict[str
     """Held-out generated defects, one smoke-profile job per category at one torch thread, computed
     in the background while the rest of the suite runs (tests/learning.py)."""
     metrics = learning_runs[category]
-    print(f"{category}: {metrics}")  # the measured values, for the issue note (pytest -s)
+    print(f"{category}: {metrics}")  # the measured values (pytest -s shows them)
     assert metrics["pixel_auroc"] >= MIN_PIXEL_AUROC, metrics
     assert metrics["image_auroc"] >= MIN_IMAGE_AUROC, metrics
 
