@@ -21,7 +21,7 @@ from memseg.data.synthetic import generate
 
 
 class _LoopAdamW(torch.optim.AdamW):
-    """AdamW as the CPU ran it before issue 23: the per-parameter loop."""
+    """AdamW as the CPU ran it before revision 4: the per-parameter loop."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.pop("capturable", None)

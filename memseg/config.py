@@ -53,10 +53,10 @@ ABLATIONS: dict[str, Ablation] = {
         Ablation("texture_only", structure_source=False),
         Ablation("structure_only", texture_source=False),
         Ablation("no_foreground_mask", foreground_mask=False),
-        # Issue 10: what the official network changed, so a sweep can measure it.
-        Ablation("unscaled", scaled=False),  # DI and feature scales 1 (the pre-issue-10 network's inputs)
+        # What the official network (revision 2) changed, so a sweep can measure it.
+        Ablation("unscaled", scaled=False),  # DI and feature scales 1 (the first network's inputs, before revision 2)
         Ablation("joint_memory", joint_memory=True),  # one item chosen jointly over the levels
-        # Issue 21: one encoder whose conv1-layer3 always run in eval (revision 2's network; exactly
+        # Revision 3: one encoder whose conv1-layer3 always run in eval (revision 2's network; exactly
         # its outputs in eval and in training), against the official two encoders of `full`.
         Ablation("frozen_bn", segment_encoder=False),
     )
@@ -238,7 +238,7 @@ class JobConfig:
     # The sweep's recipe variant this job belongs to (harness.sweep, `variants:`): a name, part of the
     # id, so two variants with the same recipe stay two jobs. "" (no variants) keeps every earlier id.
     variant: str = field(default="", metadata=OPTIONAL_RECIPE)
-    # A validation curve (issue 24; memseg.validation): every `val_every` steps (0: never) score
+    # A validation curve (memseg.validation): every `val_every` steps (0: never) score
     # `val_images` normal training images, held out of training, with simulated anomalies. Holding
     # them out changes what the job trains on, so both are part of the id (left out at their defaults).
     val_every: int = field(default=0, metadata=OPTIONAL_RECIPE)
@@ -384,9 +384,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     # The proxy of the official recipe (two encoders, official focal loss) apart from the optimizer,
     # which is ours: AdamW with 10% warm-up and a cosine, weight decay 5e-4, because that is what was
     # measured to learn in 150 steps; the official SGD schedule was never measured at this length.
-    # lr 7e-3: 3e-3 under-trains the official decoder in 150 steps (issue 10: grid 71 image AUROC,
+    # lr 7e-3: 3e-3 under-trains the official decoder in 150 steps (official network: grid 71 image AUROC,
     # 99.5 at 450 steps; 97 at 1e-2), but at 1e-2 the official focal loss with two encoders left
-    # carpet at 76.6 pixel AUROC (issue 21; either change alone passed). Of 5e-3 and 7e-3, which both
+    # carpet at 76.6 pixel AUROC (revision 3; either change alone passed). Of 5e-3 and 7e-3, which both
     # pass the learning test, the higher (docs/faithfulness.md, "The CPU smoke proxy").
     "smoke": {
         "image_size": 64,

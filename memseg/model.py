@@ -1,5 +1,5 @@
 """The MemSeg network as the official code builds it (areylng/MemSeg model.py and the inference
-path of run_training.py; DESIGN.md section 4): two ResNet18 encoders (a frozen, always-eval feature
+path of run_training.py; docs/model.md): two ResNet18 encoders (a frozen, always-eval feature
 encoder for the stem, layer1-3 and the memory bank; a segment encoder whose layer4 is trained and
 whose frozen conv1-layer3 BatchNorms follow train()/eval()), a memory bank of normal features
 matched per level, multi-scale feature fusion (MSFF) with coordinate attention, spatial
@@ -183,7 +183,7 @@ class MemSeg(nn.Module):
 
     Per level l (layer1-3), with F_l the raw frozen features and F_s,l = smooth(F_l):
       - memory matching, per level: the item n minimising sum |F_s,l - bank_l[n]| (joint_memory:
-        one item minimising the sum over levels of the per-level MEAN |F_s - M|, the pre-issue-10 rule);
+        one item minimising the sum over levels of the per-level MEAN |F_s - M|, the rule before revision 2);
       - DI_l = di_scale * |F_s,l - bank_l[n_l]|;
       - MSFF input [feature_scale * F_l, DI_l];
       - the fused level times its spatial attention map M_l (see `spatial_attention`).

@@ -134,7 +134,7 @@ def fit_restored_groups(optimizer: torch.optim.Optimizer, base_lr: float, path: 
     """After a checkpoint restore (whose param groups were saved by whichever path wrote it), make
     the groups what `make_optimizer` gives this path: for a graph, capturable (AdamW) with the lr
     in a device tensor; otherwise not capturable, the lr a float. Fused on every path, whatever the
-    checkpoint's writer ran (before issue 23 the CPU ran the unfused loop)."""
+    checkpoint's writer ran (before revision 4 the CPU ran the unfused loop)."""
     for group in optimizer.param_groups:
         group["fused"] = True
         if "capturable" in optimizer.defaults:  # AdamW; SGD has no such flag

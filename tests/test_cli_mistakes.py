@@ -1,5 +1,5 @@
 """Every command line answers a user's mistake in one message naming the path or value, exit 2, no
-traceback (issue 16; DESIGN.md section 6), and a real bug still shows its traceback and says so.
+traceback (docs/design.md, 'What bad input gets'), and a real bug still shows its traceback and says so.
 
 The mistakes run in two subprocesses (one per command line, side by side), each running its
 mistakes one after another through `main(argv)` (tests/cli_batch.py): every case is caught before

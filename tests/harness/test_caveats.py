@@ -1,5 +1,5 @@
-"""Real data with a random-init backbone (DESIGN.md section 6): flagged in the result row, and the
-summary and HTML report say so next to the numbers; generated data or pretrained weights do not."""
+"""Real data with a random-init backbone (docs/design.md, 'What bad input gets'): flagged in the
+result row, and the summary and HTML report say so next to the numbers; generated data or pretrained weights do not."""
 
 from __future__ import annotations
 

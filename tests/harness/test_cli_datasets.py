@@ -70,7 +70,7 @@ def test_private_test_sets_are_refused_by_check(generated, capsys):
     root = generated("mvtec_ad2")
     assert (
         main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_private"]) == 2
-    )  # a user error (issue 16)
+    )  # a user error: exit 2
     text = capsys.readouterr().err.replace("\n", " ")
     assert "cannot be evaluated here: it has no ground truth" in text and "benchmark.mvtec.com" in text
     assert main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_public"]) == 0
@@ -78,7 +78,7 @@ def test_private_test_sets_are_refused_by_check(generated, capsys):
 
 def test_download_shows_the_licence_first_then_fetches_or_explains(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    assert main(["data", "download", "mpdd", "--out", str(tmp_path / "mpdd")]) == 2  # a user error (issue 16)
+    assert main(["data", "download", "mpdd", "--out", str(tmp_path / "mpdd")]) == 2  # a user error: exit 2
     captured = capsys.readouterr()
     assert "CC BY-NC-SA 4.0" in captured.out  # the licence first, on the screen
     assert "cannot be downloaded automatically" in captured.err and "stepanje/MPDD" in captured.err

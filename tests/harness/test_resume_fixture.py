@@ -27,7 +27,7 @@ FAILED = ("carpet-full-s0-2cf0231497", "carpet-full-s1-7a029785d4")
 THAT_DAY = {**TOOTOUCH_RECIPE, "precision": "auto"}
 IDS_OF_THAT_DAY = [
     ({"category": "bottle"}, "bottle-full-s0-f36388480a"),
-    # Since issue 10 an unset memory size is screw's official 120 images, a different experiment;
+    # Since revision 2 (the official network) an unset memory size is screw's official 120 images, a different experiment;
     # the bank of that day (30 images) keeps its id.
     ({"category": "screw", "ablation": "no_memory", "seed": 2, "memory_size": 30}, "screw-no_memory-s2-a4a57d8f27"),
     (
@@ -116,7 +116,7 @@ def test_the_sweep_of_that_day_is_rerun_unless_its_revision_is_accepted(results)
     spec = spec_from_dict(yaml.safe_load(store.read_spec(results, SWEEP) or ""))
     configs = expand(spec)
     assert sorted(c.job_id for c in configs) == sorted(DONE + FAILED)
-    # Its results are of the legacy revision: not done for today's code (issue 22) ...
+    # Its results are of the legacy revision: not done for today's code ...
     plan = store.plan_run(results, SWEEP, [c.job_id for c in configs])
     assert sorted(plan.run) == sorted(DONE + FAILED) and plan.stale_by_revision() == {LEGACY_REVISION: 6}
     # ... unless accepted. Nothing to run: no Ray starts, and a job function that would fail is never called.

@@ -1,4 +1,4 @@
-"""Results know which code made them (issue 22): every row and checkpoint records the revision,
+"""Results know which code made them: every row and checkpoint records the revision,
 one skip rule re-runs results of another revision unless accepted, and no view averages rows of
 two revisions. Nothing here hard-codes a revision: `REVISION - 1` is "the revision before"."""
 
@@ -62,7 +62,7 @@ def test_the_job_environment_names_the_code(monkeypatch):
 def test_rows_without_a_revision_column_read_as_the_legacy_revision(tmp_path):
     path = store.write_job(tmp_path, _row())
     table = pq.read_table(path)
-    pq.write_table(table.drop(["revision", "git_dirty", "package_version"]), path)  # as written before issue 22
+    pq.write_table(table.drop(["revision", "git_dirty", "package_version"]), path)  # as written before revisions were recorded
     assert store.load_results(tmp_path, "sw")["revision"].tolist() == [code_revision.LEGACY_REVISION]
     assert store.job_states(tmp_path, "sw") == {_row()["job_id"]: store.JobState("ok", code_revision.LEGACY_REVISION)}
 

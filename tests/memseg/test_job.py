@@ -23,7 +23,7 @@ from memseg.result import JobResult, Progress
 from memseg.train_step import StepPath
 from tests.learning import LEARNING_CATEGORIES
 
-# Fixed before any tuning (issue 3): a smoke-profile model on held-out generated defects must be
+# Fixed before any tuning: a smoke-profile model on held-out generated defects must be
 # clearly better than chance (0.5) at both levels.
 MIN_PIXEL_AUROC = 0.80
 MIN_IMAGE_AUROC = 0.70
@@ -64,7 +64,7 @@ def test_smoke_profile_learns_held_out_defects(learning_runs: dict[str, dict[str
     """Held-out generated defects, one smoke-profile job per category at one torch thread, computed
     in the background while the rest of the suite runs (tests/learning.py)."""
     metrics = learning_runs[category]
-    print(f"{category}: {metrics}")  # the measured values, for the issue note (pytest -s)
+    print(f"{category}: {metrics}")  # the measured values (pytest -s shows them)
     assert metrics["pixel_auroc"] >= MIN_PIXEL_AUROC, metrics
     assert metrics["image_auroc"] >= MIN_IMAGE_AUROC, metrics
 

@@ -1,4 +1,4 @@
-"""What a job records while it trains (issue 24): its training curve at every log interval, and
+"""What a job records while it trains: its training curve at every log interval, and
 with val_every a validation curve on held-out training images that never reaches the test set,
 never changes the training and never picks the reported model."""
 

@@ -60,7 +60,7 @@ def train_before_refactor(
 ) -> list[float]:
     """The training loop of memseg/job.py at cf56c2a, verbatim in what it computes (CPU: no
     compile, no autocast, no checkpoints): the reference the refactored step must equal bit for bit.
-    One change since: AdamW is fused on the CPU too (issue 23); the loop's own implementation is
+    One change since: AdamW is fused on the CPU too (revision 4); the loop's own implementation is
     compared with it to a tolerance in test_fused_adamw_keeps_the_loop_numbers."""
     device = torch.device("cpu")
     trainable = [p for p in model.parameters() if p.requires_grad]

@@ -1,4 +1,4 @@
-"""The held-out validation set (issue 24): which images, the same set every time, and an evaluation
+"""The held-out validation set: which images, the same set every time, and an evaluation
 that leaves the model exactly as it found it."""
 
 from __future__ import annotations
