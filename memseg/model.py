@@ -28,9 +28,15 @@ LEVEL_STRIDES = (4, 8, 16)
 _FROZEN = ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2", "layer3")  # timm ResNet names
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """`x` in float32, or as it is when wider: the bank comparison and the loss run in float32 under
+    bf16 autocast, and in float64 when a conformance test runs the whole model in float64."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 def anomaly_map(logits: torch.Tensor) -> torch.Tensor:
     """Per-pixel anomaly probability, (B, S, S): softmax over the 2 logit channels, channel 1."""
-    return torch.softmax(logits.float(), dim=1)[:, 1]
+    return torch.softmax(at_least_float32(logits), dim=1)[:, 1]
 
 
 def smooth(feats: torch.Tensor) -> torch.Tensor:
@@ -341,23 +347,26 @@ class MemSeg(nn.Module):
         for all levels, argmin of the sum over levels of the per-level mean |F_s - M|."""
         distances = []
         for feats, bank in zip(smoothed, self.memory):
-            flat = feats.flatten(1).float()
+            flat = at_least_float32(feats.flatten(1))
             # (B, N): summed |F - M| over the level's elements; cdist p=1 never builds B x N x D.
-            distances.append(torch.cdist(flat[None], bank.flatten(1).float()[None], p=1.0)[0])
+            distances.append(torch.cdist(flat[None], at_least_float32(bank.flatten(1))[None], p=1.0)[0])
         if self.joint_memory:
             joint = torch.stack([d / feats[0].numel() for d, feats in zip(distances, smoothed)]).sum(dim=0)
             return [joint.argmin(dim=1)] * len(distances)
         return [d.argmin(dim=1) for d in distances]
 
     def difference(self, smoothed: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Unscaled DI per level, |F_s,l - bank_l[n_l]| (float32); zeros without memory."""
+        """Unscaled DI per level, |F_s,l - bank_l[n_l]| (float32, or float64 in a float64 model); zeros without memory."""
         if not self.use_memory:
             return [torch.zeros_like(feats, dtype=torch.float32) for feats in smoothed]
         if not bool(self.memory_filled):
             raise RuntimeError("the memory bank is empty: call fill_memory(normal_images) before forward")
         with torch.autocast(device_type=smoothed[0].device.type, enabled=False):
             indices = self.nearest_memory(smoothed)
-            return [(f.float() - bank.float().index_select(0, i)).abs() for f, bank, i in zip(smoothed, self.memory, indices)]
+            return [
+                (at_least_float32(f) - at_least_float32(bank).index_select(0, i)).abs()
+                for f, bank, i in zip(smoothed, self.memory, indices)
+            ]
 
     # -- forward ----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from memseg.config import check_optimizer, check_step_mode
 from memseg.loss import LossSettings
+from memseg.model import at_least_float32
 from memseg.precision import ComputePrecision, autocast
 from memseg.simulate import AnomalySimulator
 
@@ -89,7 +90,7 @@ def train_step(parts: StepParts) -> torch.Tensor:
     # notes); the casts themselves are the same, so eager numbers do not change.
     with autocast(parts.precision, device.type, cache_enabled=False):
         logits = parts.net(inputs)
-    loss, loss_parts = parts.loss(logits.float(), masks)
+    loss, loss_parts = parts.loss(at_least_float32(logits), masks)
     first_bad = ~torch.isfinite(loss) & (parts.first_bad_step < 0)
     parts.first_bad_step.copy_(torch.where(first_bad, parts.step, parts.first_bad_step))
     loss.backward()
