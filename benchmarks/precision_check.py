@@ -77,6 +77,7 @@ def compare_inference(model_dir: Path) -> list[dict[str, Any]]:
     model, config = load_model(model_dir)
     data = load_data(config)
     memory_images, _ = split_memory(data.train_images, model.memory_size)
+    assert data.test_masks is not None, "the generated data set has masks"
     ways = {"fp32": ("fp32", False), "bf16": ("bf16", True), "bf16, fp32 bank": ("fp32", True)}
     outputs = {}
     for name, (bank_precision, bf16_forward) in ways.items():
@@ -116,14 +117,15 @@ def main() -> None:
     console = Console(width=140)  # the DI column holds three numbers
     report: dict[str, Any] = {"threads": args.threads, "seed": args.seed, "torch": torch.__version__, "categories": {}}
     for category in categories:
-        trained = {}
+        trained: dict[str, dict[str, float]] = {}
+        model_dirs: dict[str, str] = {}
         for precision in ("fp32", "bf16"):
             start = time.perf_counter()
             result = job_module.run(_config(category, args.seed, args.data, precision, args.data / "models" / precision))
             trained[precision] = {**result.metrics, "wall_s": time.perf_counter() - start, **result.timings}
-            trained[precision]["model_dir"] = str(args.data / "models" / precision / result.job_id)
-        rows = compare_inference(Path(trained["fp32"]["model_dir"]))
-        report["categories"][category] = {"inference": rows, "trained": trained}
+            model_dirs[precision] = str(args.data / "models" / precision / result.job_id)
+        rows = compare_inference(Path(model_dirs["fp32"]))
+        report["categories"][category] = {"inference": rows, "trained": trained, "model_dirs": model_dirs}
 
         table = Table(title=f"{category}: one float32-trained smoke model, the same test images")
         for column in ("bank / forward", "DI rel. diff (L1, L2, L3)", "map rel. diff", "map max |diff|", "items changed", "image AUROC", "pixel AUROC"):  # fmt: skip

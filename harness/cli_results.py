@@ -94,31 +94,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     specs = {sweep: _spec_jobs(args.results, sweep, errors) for sweep in sweeps}
     variants = any(v for *_, v in specs.values())  # a column only when some sweep has recipe variants
     left = ("sweep", "profile", "dataset", *(("variants",) if variants else ()))
-    for name in (*left, "jobs", "done", "failed", "pending", "other results", "results by revision"):
+    for name in (*left, "jobs", "done", "failed", "pending", "other revision", "other results", "results by revision"):
         table.add_column(name, justify="left" if name in left else "right")
     failures: list[tuple[str, str, str]] = []
     current, stale = store.current_revision(), 0
     for sweep in sweeps:
-        states = store.job_states(args.results, sweep)
-        statuses = {job_id: state.status for job_id, state in states.items()}
+        rows = store.load_results(args.results, sweep)  # the one read of the sweep's rows
+        states = store.states_of(rows)
         ids, prof, dataset, names = specs[sweep]
-        tally = store.Tally.of(ids or sorted(statuses), statuses)
-        other = len(set(statuses) - set(ids or statuses))
-        counts = (tally.total, len(tally.done), len(tally.failed), len(tally.pending), other)
-        by_revision = pd.Series([s.revision for s in states.values()], dtype="int64").value_counts().sort_index()
-        stale += int(by_revision.drop(current, errors="ignore").sum())
+        tally = store.Tally.of(ids or sorted(states), states)  # the count `harness run` plans with
+        other = len(set(states) - set(ids or states))
+        counts = (tally.total, len(tally.done), len(tally.failed), len(tally.pending), len(tally.stale), other)
+        by_revision = rows["revision"].value_counts().sort_index()
+        stale += len(tally.stale)
         table.add_row(
             sweep, prof, dataset, *((", ".join(names),) if variants else ()), *map(str, counts),
             ", ".join(f"{r}: {n}" for r, n in by_revision.items()),
         )  # fmt: skip
-        if tally.failed:
-            rows = store.load_results(args.results, sweep)
-            for r in store.records(rows[rows["job_id"].isin(tally.failed)]):
-                failures.append((sweep, str(r.job_id), str(r.error).splitlines()[0][:160] if r.error else ""))
+        for r in store.records(rows[rows["job_id"].isin(tally.failed)]):
+            failures.append((sweep, str(r.job_id), str(r.error).splitlines()[0][:160] if r.error else ""))
     if stale:
         table.caption = (
-            f"{stale} result(s) are of another revision than this code's ({current}): `harness run` re-runs them "
-            "unless --accept-revision N (docs/results.md)"
+            f"{stale} job(s) have a result of another revision than this code's ({current}): `harness run` re-runs "
+            "them unless --accept-revision N (docs/results.md)"
         )
     console.print(table)
     if failures:
@@ -145,11 +143,11 @@ def _spec_jobs(results: Path, sweep: str, errors: Console) -> tuple[list[str], s
 
 
 def print_summary(
-    console: Console, results: Path, sweep: str, markdown: bool, price: float | None = None, by_revision: bool = False
+    console: Console, rows: pd.DataFrame, sweep: str, markdown: bool, price: float | None = None, by_revision: bool = False
 ) -> None:
-    """The sweep's tables; rows of several revisions are never averaged together (harness.revisions):
-    one set of tables per revision with `by_revision`, else MixedRevisions."""
-    rows = store.load_results(results, sweep)
+    """The tables of a sweep's `rows` (as its command loaded them); rows of several revisions are
+    never averaged together (harness.revisions): one set of tables per revision with `by_revision`,
+    else MixedRevisions."""
     groups = revisions.split(rows, by_revision, f"sweep {sweep!r}")
     for revision, group in groups:
         label = sweep if len(groups) == 1 else f"{sweep} · revision {revision}"
@@ -177,27 +175,29 @@ def cmd_report(args: argparse.Namespace) -> int:
             highlight=False,
         )
         return EXIT_BAD_INPUT
+    loaded = {sweep: store.load_results(args.results, sweep) for sweep in sweeps}  # each sweep read once
     try:
-        for sweep in sweeps:  # every sweep is checked before anything is printed or written
-            revisions.split(store.load_results(args.results, sweep), args.by_revision, f"sweep {sweep!r}")
+        for sweep, rows in loaded.items():  # every sweep is checked before anything is printed or written
+            revisions.split(rows, args.by_revision, f"sweep {sweep!r}")
     except revisions.MixedRevisions as err:
         return error(errors, err)
-    for sweep in sweeps:
-        print_summary(console, args.results, sweep, args.markdown, args.price_per_gpu_hour, args.by_revision)
+    for sweep, rows in loaded.items():
+        print_summary(console, rows, sweep, args.markdown, args.price_per_gpu_hour, args.by_revision)
         if args.curves:
-            console.print(*curves_view.renderables(args.results, sweep))
+            for part in curves_view.renderables(args.results, sweep, rows, markdown=args.markdown):
+                console.out(part) if isinstance(part, str) else console.print(part)
         if args.html is not None:
-            _write_html(args, sweep, errors)
+            _write_html(args, sweep, rows, errors)
     return EXIT_OK
 
 
-def _write_html(args: argparse.Namespace, sweep: str, errors: Console) -> None:
+def _write_html(args: argparse.Namespace, sweep: str, rows: pd.DataFrame, errors: Console) -> None:
     """The sweep's HTML report; with --by-revision one page per revision, named <stem>-revision-N.html."""
     from harness import report_html  # start-up time: matplotlib only when asked for
 
     path = Path(args.html) if args.html else paths.report_path(args.results, sweep)
-    found = revisions.counts(store.load_results(args.results, sweep))
+    found = revisions.counts(rows)
     pages = [(None, path)] if len(found) <= 1 else [(r, path.with_name(f"{path.stem}-revision-{r}{path.suffix}")) for r in found]
     for revision, page in pages:
-        written = report_html.write_report(args.results, sweep, page, args.price_per_gpu_hour, revision)
+        written = report_html.write_report(args.results, sweep, page, args.price_per_gpu_hour, revision, rows=rows)
         errors.print(f"HTML report of {sweep}: {written} ({written.stat().st_size / 1024:.0f} KB)", highlight=False)

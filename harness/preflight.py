@@ -18,12 +18,11 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from harness.cluster import JobRequest, NodeShape, PreflightError, slots
+from harness.options import SyntheticData
 from harness.progress import Event, Note
-from harness.worker import SyntheticData, prepare_synthetic, resolve_callable, short_error
+from harness.worker import prepare_synthetic, resolve_callable, short_error
 from memseg import revision as code_revision
 from memseg.config import JobConfig
-
-DEFAULT_DATA_CHECK = "memseg.data.loading:check"
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def print_outcome(
 ) -> None:
     """The end of a run: its tables (never averaged across revisions: kept results of an accepted
     revision get tables of their own), what it did, and where to look next."""
-    print_summary(console, results, plan.name, markdown=False, price=price, by_revision=True)
+    print_summary(console, store.load_results(results, plan.name), plan.name, markdown=False, price=price, by_revision=True)
     console.print(
         f"ran {len(outcome.ran)} job(s) in {outcome.wall_s:.1f} s: {len(outcome.succeeded)} ok, {len(outcome.failed)} failed, "
         f"{outcome.retries} retried; {len(outcome.done_before)} were done before"

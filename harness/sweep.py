@@ -306,6 +306,24 @@ def expand(spec: SweepSpec) -> list[JobConfig]:
     return configs
 
 
+def check_recipes(spec: SweepSpec) -> None:
+    """Build one job of each variant's recipe (the first category, the first seed), so a bad
+    override fails before Ray starts, without expanding the sweep (the plan does that, once). A
+    sweep whose profile waits on the cluster is checked under the paper profile."""
+    checked = spec.replace(profile=spec.profile or "paper")
+    for variant in checked.variants or {"": {}}:
+        JobConfig.from_dict(
+            {
+                **variant_recipe(checked, variant),
+                "category": checked.categories[0],
+                "seed": checked.seeds[0],
+                "ablation": checked.ablations[0] if checked.ablations[0] != "all" else "full",
+                "dataset": checked.dataset,
+                **({"variant": variant} if variant else {}),
+            }
+        )
+
+
 def variant_recipe(spec: SweepSpec, variant: str) -> dict[str, Any]:
     """The JobConfig overrides of one variant of the sweep ("" : the sweep without variants): the
     variant's profile (else the sweep's), then the sweep's overrides, then the variant's own."""

@@ -183,7 +183,7 @@ def test_each_row_records_the_dataset_and_its_settings():
     from memseg.config import JobConfig
 
     config = JobConfig(category="candle", dataset="visa", data_root="/data/visa")
-    row = store.row_from_failure("s", "tiny", config, error="x", attempts=1, recorded_at="now")
+    row = store.row_from_failure(store.Attempt("s", "tiny", attempts=1, recorded_at="now"), config, "x")
     assert row["dataset"] == "visa"
     # The resolved settings have their own columns (no MVTec AD row for a VisA category) ...
     assert (row["memory_size"], row["di_scale"], row["feature_scale"], row["foreground_mask"]) == (30, 100.0, 100.0, False)

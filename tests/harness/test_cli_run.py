@@ -279,7 +279,7 @@ def test_recipe_flags_reach_every_job_config():
     import argparse
 
     from harness.__main__ import build_parser
-    from harness.plan import build_spec
+    from harness.run_flags import spec_and_options
     from harness.sweep import expand
     from memseg.cli_recipe import recipe_overrides
 
@@ -289,7 +289,7 @@ def test_recipe_flags_reach_every_job_config():
     assert isinstance(args, argparse.Namespace)
     overrides = recipe_overrides(args)
     assert overrides["compile"] is True and overrides["steps"] == 7
-    configs = expand(build_spec(args))
+    configs = expand(spec_and_options(args)[0])
     assert [c.category for c in configs] == ["bottle", "grid"]
     assert all(c.compile and c.steps == 7 and c.texture_dir.endswith("/tex") for c in configs)
     plain = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny"])
@@ -299,7 +299,7 @@ def test_recipe_flags_reach_every_job_config():
 
 def test_category_setting_flags_override_the_table():
     from harness.__main__ import build_parser
-    from harness.plan import build_spec
+    from harness.run_flags import spec_and_options
     from harness.sweep import expand
     from memseg.config import resolve
 
@@ -320,7 +320,7 @@ def test_category_setting_flags_override_the_table():
             "off",
         ]
     )
-    for config in expand(build_spec(args)):
+    for config in expand(spec_and_options(args)[0]):
         settings = resolve(config)
         assert (settings.memory_size, settings.di_scale, settings.feature_scale, settings.foreground_mask) == (
             12,
@@ -332,17 +332,17 @@ def test_category_setting_flags_override_the_table():
 
 def test_eval_resolution_reaches_every_job_from_the_flag_and_the_sweep_file(tmp_path):
     from harness.__main__ import build_parser
-    from harness.plan import build_spec
+    from harness.run_flags import spec_and_options
     from harness.sweep import expand
 
     flag = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny", "--eval-resolution", "native"])
-    assert [c.eval_resolution for c in expand(build_spec(flag))] == ["native"]
+    assert [c.eval_resolution for c in expand(spec_and_options(flag)[0])] == ["native"]
     sweep = tmp_path / "native.yaml"
     sweep.write_text("categories: [bottle, grid]\nprofile: tiny\noverrides: {eval_resolution: native}\n")
     from_file = build_parser().parse_args(["run", "--sweep", str(sweep)])
-    assert {c.eval_resolution for c in expand(build_spec(from_file))} == {"native"}
+    assert {c.eval_resolution for c in expand(spec_and_options(from_file)[0])} == {"native"}
     default = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny"])
-    assert [c.eval_resolution for c in expand(build_spec(default))] == ["model"]
+    assert [c.eval_resolution for c in expand(spec_and_options(default)[0])] == ["model"]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--categories", "bottle", "--eval-resolution", "official"])
 

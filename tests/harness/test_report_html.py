@@ -37,17 +37,8 @@ DATA_URI = re.compile(r'src="data:image/(png|gif);base64,([A-Za-z0-9+/=]+)"')
 
 def persist_like_the_driver(results: Path, sweep: str, result: JobResult) -> None:
     """What harness.driver does with a returned result: visuals first, then the job's files."""
-    result = visuals_store.persist(results, sweep, result)
-    row = store.row_from_result(
-        sweep,
-        "tiny",
-        result,
-        attempts=1,
-        worker=WorkerInfo(7, "node-a", "n1"),
-        recorded_at="2026-01-01T00:01:00+00:00",
-        wall_s=3.5,
-    )
-    store.write_job(results, row, store.scores_frame(result))
+    how = store.Attempt(sweep, "tiny", worker=WorkerInfo(7, "node-a", "n1"), recorded_at="2026-01-01T00:01:00+00:00", wall_s=3.5)
+    store.commit(results, how, result)
 
 
 def fabricated_result(config: JobConfig, index: int) -> JobResult:
@@ -94,13 +85,10 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 )
                 if (category, ablation, seed) == FAILING:
                     row = store.row_from_failure(
-                        SWEEP,
-                        "tiny",
+                        store.Attempt(SWEEP, "tiny", attempts=2, recorded_at="t"),
                         config,
-                        error=ERROR,
-                        attempts=2,
-                        recorded_at="t",
-                        traceback=f'Traceback (most recent call last):\n  File "job.py"\n{ERROR}',
+                        ERROR,
+                        f'Traceback (most recent call last):\n  File "job.py"\n{ERROR}',
                     )
                     store.write_job(root, row, None)
                 else:

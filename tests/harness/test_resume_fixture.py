@@ -14,6 +14,7 @@ from harness import driver, report, store
 from harness.sweep import expand, spec_from_dict
 from memseg.config import TOOTOUCH_RECIPE, JobConfig
 from memseg.revision import LEGACY_REVISION
+from tests.harness.plans import sweep_plan
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "results_v1"
 SWEEP = "fixture-v1"
@@ -120,9 +121,8 @@ def test_the_sweep_of_that_day_is_rerun_unless_its_revision_is_accepted(results)
     plan = store.plan_run(results, SWEEP, [c.job_id for c in configs])
     assert sorted(plan.run) == sorted(DONE + FAILED) and plan.stale_by_revision() == {LEGACY_REVISION: 6}
     # ... unless accepted. Nothing to run: no Ray starts, and a job function that would fail is never called.
-    outcome = driver.run_sweep(
-        configs, SWEEP, results, job_fn="tests.harness.fakes:failing_job", data_check=None, accept_revisions=[LEGACY_REVISION]
-    )
+    plan = sweep_plan(configs, SWEEP, results, accept_revisions=(LEGACY_REVISION,))
+    outcome = driver.run_sweep(plan, job_fn="tests.harness.fakes:failing_job")
     assert outcome.ran == () and sorted(outcome.done_before) == sorted(DONE)
     assert sorted(outcome.failed_before) == sorted(FAILED) and not outcome.ok
     assert sorted(p.name for p in (results / SWEEP / "jobs").iterdir()) == sorted(f"{j}.parquet" for j in DONE + FAILED)

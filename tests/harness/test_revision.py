@@ -33,7 +33,7 @@ def _row(category: str = "bottle", seed: int = 0, as_revision: int | None = None
     result = fake_result(JobConfig(category=category, seed=seed, image_size=64, steps=4), "2026-01-01T00:00:00+00:00")
     if env:
         result = result.__class__(**{**result.__dict__, "environment": {**result.environment, **env}})
-    row = store.row_from_result("sw", "tiny", result, attempts=1, worker=None, recorded_at="t", wall_s=1.0)
+    row = store.row_from_result(store.Attempt("sw", "tiny", attempts=1, worker=None, recorded_at="t", wall_s=1.0), result)
     return row if as_revision is None else {**row, "revision": as_revision}
 
 
@@ -42,7 +42,7 @@ def test_a_row_records_the_workers_revision_git_state_and_package_version(tmp_pa
     assert (row["revision"], row["git_dirty"], row["package_version"], row["git_sha"]) == (REVISION, True, "9.9", "abc")
     assert _row(**{"revision": str(OLD), "git_dirty": "false"})["revision"] == OLD  # the worker's, not the driver's
     assert _row()["git_dirty"] is None  # no git state recorded: unknown, not clean
-    failed = store.row_from_failure("sw", "tiny", JobConfig(category="bottle"), error="x", attempts=1, recorded_at="t")
+    failed = store.row_from_failure(store.Attempt("sw", "tiny", attempts=1, recorded_at="t"), JobConfig(category="bottle"), "x")
     assert failed["revision"] == REVISION
     store.write_job(tmp_path, _row(git_dirty="true"))
     rows = store.load_results(tmp_path, "sw")

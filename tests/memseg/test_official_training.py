@@ -19,6 +19,7 @@ rounding.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import nn, optim
@@ -47,6 +48,16 @@ class FixedAnomalies:
         return inputs, masks
 
 
+@dataclass(frozen=True)
+class Step:
+    """What one training step showed: its logits, loss, every gradient and the lr it ran at."""
+
+    logits: torch.Tensor
+    loss: torch.Tensor
+    grads: dict[str, torch.Tensor]
+    lr: float
+
+
 def _model() -> tuple[JobConfig, MemSeg, torch.Tensor]:
     config = JobConfig.from_dict(
         profile("paper") | {"category": "bottle", "image_size": SIZE, "memory_size": MEMORY, "backbone_weights": "none"}
@@ -64,7 +75,7 @@ def _official_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return 0.6 * nn.L1Loss()(probs[:, 1], masks[:, 0]) + 0.4 * official_focal(probs, masks[:, 0])
 
 
-def _official_steps(model: MemSeg, images: torch.Tensor, config: JobConfig) -> list[dict[str, object]]:
+def _official_steps(model: MemSeg, images: torch.Tensor, config: JobConfig) -> list[Step]:
     model.train()
     optimizer = optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     scheduler = CosineAnnealingWarmRestarts(optimizer, config.steps)
@@ -81,11 +92,11 @@ def _official_steps(model: MemSeg, images: torch.Tensor, config: JobConfig) -> l
         lr = optimizer.param_groups[0]["lr"]
         optimizer.step()
         scheduler.step(step)
-        trace.append({"logits": logits.detach(), "loss": loss.detach(), "grads": grads, "lr": lr})
+        trace.append(Step(logits.detach(), loss.detach(), grads, lr))
     return trace
 
 
-def _our_steps(model: MemSeg, images: torch.Tensor, config: JobConfig) -> list[dict[str, object]]:
+def _our_steps(model: MemSeg, images: torch.Tensor, config: JobConfig) -> list[Step]:
     device = torch.device("cpu")
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(trainable, "sgd", config.lr, config.weight_decay, device, StepPath("eager"), config.momentum)
@@ -119,7 +130,7 @@ def _our_steps(model: MemSeg, images: torch.Tensor, config: JobConfig) -> list[d
         losses = train_step(parts)
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}  # kept after step()
         scheduler.step()
-        trace.append({"logits": logits_seen[-1], "loss": losses[0], "grads": grads, "lr": lr})
+        trace.append(Step(logits_seen[-1], losses[0], grads, lr))
     return trace
 
 
@@ -133,15 +144,15 @@ def test_three_training_steps_equal_the_official_wiring_in_float64() -> None:
     ours_trace = _our_steps(model, images, config)
     official_trace = _official_steps(official, images, config)
     for step, (ours, theirs) in enumerate(zip(ours_trace, official_trace)):
-        assert ours["logits"].dtype == torch.float64
-        assert ours["lr"] == theirs["lr"], step  # the official scheduler's lr, bit for bit
-        assert _relative(ours["logits"], theirs["logits"]) < TOLERANCE, step
-        assert _relative(ours["loss"], theirs["loss"]) < TOLERANCE, step
+        assert ours.logits.dtype == torch.float64
+        assert ours.lr == theirs.lr, step  # the official scheduler's lr, bit for bit
+        assert _relative(ours.logits, theirs.logits) < TOLERANCE, step
+        assert _relative(ours.loss, theirs.loss) < TOLERANCE, step
         # The official optimizer is given every parameter; only those with a gradient move, and
         # they are exactly ours: the frozen encoders (requires_grad False) get none.
-        assert set(ours["grads"]) == set(theirs["grads"]), step
-        for name, grad in ours["grads"].items():
-            assert _relative(grad, theirs["grads"][name]) < TOLERANCE, (step, name)
+        assert set(ours.grads) == set(theirs.grads), step
+        for name, grad in ours.grads.items():
+            assert _relative(grad, theirs.grads[name]) < TOLERANCE, (step, name)
     for (name, got), want in zip(model.state_dict().items(), official.state_dict().values()):
         if got.is_floating_point():
             assert _relative(got, want) < TOLERANCE, name

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from harness.store import row_from_result
+from harness.store import Attempt, row_from_result
 from harness.sweep import expand, spec_from_dict
 from memseg import job as job_module
 from memseg.build import build_model
@@ -127,5 +127,5 @@ def test_a_job_records_the_precision_it_computed_in(tmp_path: Path) -> None:
     results = {p: job_module.run(JobConfig.from_dict(base | {"precision": p})) for p in ("bf16", "fp32")}
     assert results["bf16"].environment["precision"] == "bf16" and results["fp32"].environment["precision"] == "fp32"
     assert results["bf16"].final_loss != results["fp32"].final_loss
-    row = row_from_result("s", "tiny", results["bf16"], attempts=1, worker=None, recorded_at="", wall_s=1.0)
+    row = row_from_result(Attempt("s", "tiny", attempts=1, worker=None, recorded_at="", wall_s=1.0), results["bf16"])
     assert row["precision"] == "bf16" and row["revision"] == REVISION
