@@ -13,10 +13,11 @@ import warnings
 import torch
 
 from memseg.build import build_model, build_simulator
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.job import fill_memory, train_model
 from memseg.precision import resolve_precision
 from memseg.procedural import procedural_textures
+from memseg.profiles import profile
 
 
 def main() -> None:

@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from memseg.build import build_model
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
+from memseg.profiles import profile
 
 KINDS: dict[str, dict[str, Any]] = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 

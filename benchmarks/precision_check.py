@@ -31,12 +31,13 @@ from rich.table import Table
 
 from memseg import job as job_module
 from memseg.artefacts import load_model
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.data.synthetic import generate
 from memseg.job import fill_memory, load_data, split_memory
 from memseg.metrics import image_auroc, image_scores, pixel_auroc
 from memseg.model import MemSeg, smooth
 from memseg.precision import autocast, resolve_precision
+from memseg.profiles import profile
 
 CPU = torch.device("cpu")
 

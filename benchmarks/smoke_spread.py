@@ -16,8 +16,9 @@ from typing import Any
 import torch
 
 from memseg import job as job_module
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.data.synthetic import generate
+from memseg.profiles import profile
 
 
 class _LoopAdamW(torch.optim.AdamW):

@@ -35,11 +35,12 @@ from rich.console import Console
 from rich.table import Table
 
 from memseg.build import build_model, build_simulator
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.job import fill_memory, measure_simulation, predict_maps, resolve_device, train_model
 from memseg.model import MemSeg
 from memseg.precision import PRECISIONS, resolve_precision
 from memseg.procedural import procedural_textures
+from memseg.profiles import profile
 from memseg.simulate import AnomalySimulator
 
 

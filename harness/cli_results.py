@@ -2,8 +2,6 @@
 `status` counts each sweep's jobs (done / failed / pending, by revision); `report` prints its tables
 (harness.report, rendered by harness.tables) and writes the HTML report on --html.
 
-The consoles and the error line are `run`'s too (harness.cli_run imports them from here).
-
 Exit status: 0, or 2 when the sweep named does not exist, --html names one file for several sweeps,
 or a sweep's rows mix revisions (see --by-revision).
 """
@@ -20,22 +18,23 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness import curves_view, paths, report, revisions, store, tables
+from harness.cli_common import add_name_flag, add_results_flag, consoles, sweep_name
 from harness.sweep import expand, spec_from_dict
-from memseg.cli_errors import non_negative_float
+from memseg.cli_errors import UserError, non_negative_float
 
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+EXIT_OK = 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """`status` and `report`: they read Parquet only and never start Ray."""
     status = subparsers.add_parser("status", help="done / failed / pending jobs per sweep (no Ray)")
-    status.add_argument("--results", type=Path, default=Path("results"))
-    status.add_argument("--sweep", help="only this sweep")
+    add_results_flag(status)
+    add_name_flag(status, "only this sweep")
     status.set_defaults(func=cmd_status)
 
     rep = subparsers.add_parser("report", help="print the result tables from the Parquet files (no Ray)")
-    rep.add_argument("--results", type=Path, default=Path("results"))
-    rep.add_argument("--sweep", help="only this sweep")
+    add_results_flag(rep)
+    add_name_flag(rep, "only this sweep")
     rep.add_argument("--markdown", action="store_true", help="Markdown instead of terminal tables")
     rep.add_argument(
         "--price-per-gpu-hour", type=non_negative_float, metavar="P", help="add a cost column (GPU-hours x P) to the summary"
@@ -56,40 +55,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.set_defaults(func=cmd_report)
 
 
-def consoles() -> tuple[Console, Console]:
-    """stdout and stderr consoles; wide when not a terminal (logs of `ray job submit`, pipes), so
-    the tables are not squeezed to 80 columns."""
-    out, err = Console(log_path=False), Console(stderr=True, log_path=False)
-    for console in (out, err):
-        if not console.is_terminal:
-            console.width = max(console.width, 160)
-    return out, err
-
-
-def error(errors: Console, message: object, prefix: str = "error:") -> int:
-    """Print the one red line of a user error; the exit status (2). The message is text, not markup:
-    a path or a pip extra in brackets (`memseg-bench[mlflow]`) is shown as it is."""
-    errors.print(f"[red]{prefix}[/] {escape(str(message))}", markup=True, highlight=False)
-    return EXIT_BAD_INPUT
-
-
-def _pick_sweeps(results: Path, sweep: str | None, console: Console, errors: Console) -> list[str] | int:
-    """The sweeps to show (all, or the one named), or the exit status when there is none to show."""
+def _pick_sweeps(results: Path, sweep: str | None, console: Console) -> list[str]:
+    """The sweeps to show (all, or the one named; none: said on `console`). UserError when the one
+    named does not exist."""
     sweeps = store.list_sweeps(results)
     if sweep is not None and sweep not in sweeps:
-        errors.print(f"no sweep {sweep!r} under {results}; found: {', '.join(sweeps) or 'none'}", highlight=False)
-        return EXIT_BAD_INPUT
+        raise UserError(f"no sweep {sweep!r} under {results}; found: {', '.join(sweeps) or 'none'}")
     if not sweeps:
         console.print(f"no sweeps under {results}")
-        return EXIT_OK
     return sweeps if sweep is None else [sweep]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     console, errors = consoles()
-    sweeps = _pick_sweeps(args.results, args.sweep, console, errors)
-    if isinstance(sweeps, int):
-        return sweeps
+    sweeps = _pick_sweeps(args.results, sweep_name(args, errors), console)
+    if not sweeps:
+        return EXIT_OK
     table = Table(title=f"sweeps under {args.results}")
     specs = {sweep: _spec_jobs(args.results, sweep, errors) for sweep in sweeps}
     variants = any(v for *_, v in specs.values())  # a column only when some sweep has recipe variants
@@ -165,22 +146,17 @@ def print_summary(
 
 def cmd_report(args: argparse.Namespace) -> int:
     console, errors = consoles()
-    sweeps = _pick_sweeps(args.results, args.sweep, console, errors)
-    if isinstance(sweeps, int):
-        return sweeps
+    sweeps = _pick_sweeps(args.results, sweep_name(args, errors), console)
+    if not sweeps:
+        return EXIT_OK
     if args.html and len(sweeps) > 1:
-        errors.print(
-            f"--html {args.html} names one file but there are {len(sweeps)} sweeps: add --sweep NAME, "
-            "or give --html alone for RESULTS/<sweep>/report.html each",
-            highlight=False,
+        raise UserError(
+            f"--html {args.html} names one file but there are {len(sweeps)} sweeps: add --name NAME, "
+            "or give --html alone for RESULTS/<sweep>/report.html each"
         )
-        return EXIT_BAD_INPUT
     loaded = {sweep: store.load_results(args.results, sweep) for sweep in sweeps}  # each sweep read once
-    try:
-        for sweep, rows in loaded.items():  # every sweep is checked before anything is printed or written
-            revisions.split(rows, args.by_revision, f"sweep {sweep!r}")
-    except revisions.MixedRevisions as err:
-        return error(errors, err)
+    for sweep, rows in loaded.items():  # every sweep is checked before anything is printed or written
+        revisions.split(rows, args.by_revision, f"sweep {sweep!r}")  # MixedRevisions: a UserError
     for sweep, rows in loaded.items():
         print_summary(console, rows, sweep, args.markdown, args.price_per_gpu_hour, args.by_revision)
         if args.curves:

@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from harness import cluster, lock, paths, signals, store, trackers
 from harness.cli_checks import check_local_inputs, warn_caveats
-from harness.cli_results import EXIT_OK, consoles, error
+from harness.cli_common import consoles
 from harness.live import LiveView
 from harness.options import DEFAULT_JOB_FN, RunOptions
 from harness.plan import Plan, known_name, resolve_plan
@@ -29,9 +29,9 @@ from harness.run_flags import add_run_flags, spec_and_options
 from harness.run_view import job_table, print_banner, print_interrupted, print_outcome, warn_if_data_moved
 from harness.sweep import SweepSpec, dump_sweep
 from harness.trackers.follow import Follower
-from memseg.cli_errors import UserError
+from memseg.cli_errors import UserError, user_error
 
-EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 # Ray's local node binds its ports to the machine's address unless told it is a one-machine
 # cluster; this variable (read when ray is imported) keeps a local run on 127.0.0.1.
@@ -50,23 +50,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """`run`: resolve the plan, print the banner, execute it (or list its jobs on --dry-run)."""
+    """`run`: resolve the plan, print the banner, execute it (or list its jobs on --dry-run). A
+    mistake is raised as a UserError, which `run_command` shows as one line (exit 2)."""
     console, errors = consoles()
     try:
         spec, options = spec_and_options(args)
     except ValueError as err:
-        return error(errors, err)
+        raise user_error(err) from None
     if args.log_to:  # a tracker that is not installed is refused before anything starts
-        try:
-            trackers.check_installed(args.log_to)
-        except UserError as err:
-            return error(errors, err)
+        trackers.check_installed(args.log_to)
     address = args.address or os.environ.get("RAY_ADDRESS")
     if not address:  # before Ray starts; a dry run only lists the jobs: it reads no data
         try:
             check_local_inputs(spec, data=args.data_check is None and not args.dry_run)
         except UserError as err:
-            return error(errors, err, "preflight failed, no job started:")
+            raise cluster.PreflightError(err.summary, err.problems) from None
     if not address and "ray" not in sys.modules:
         os.environ.setdefault(_LOOPBACK_ENV, "0")
     import ray  # here, not at the top: after the loopback setting, and only for `run`
@@ -86,17 +84,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 shape = cluster.discover() if use_ray else None
                 plan = resolve_plan(spec, options, shape, None if args.dry_run else held)  # a damaged file is named here
             except ValueError as err:
-                return error(errors, err)
+                raise user_error(err) from None
             print_banner(console, plan, args)
             warn_caveats(errors, plan.configs)
             if args.dry_run:
                 console.print(job_table(plan))
                 return EXIT_OK
             return execute(args, plan, console, errors)
-    except cluster.PreflightError as err:
-        return error(errors, err, "preflight failed, no job started:")
-    except lock.LockHeld as err:
-        return error(errors, err)
     except KeyboardInterrupt as err:
         errors.print("interrupted: finished jobs are saved; run the same command again to resume")
         return _interrupted_status(err)

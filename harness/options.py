@@ -33,8 +33,8 @@ class RunOptions:
     """How one run treats its sweep, beyond what the sweep is: where results go, which stored
     results count as done, the checkpoint interval, where weights go, the step mode, the GPU
     memory for packing and the data check. `flag_overrides` are the recipe overrides the command
-    line gave (already in the sweep's overrides): they add a hash to a derived sweep name, so the
-    same flags resume the same folder."""
+    line gave (already in the sweep's overrides): they add a hash to a sweep name that was not given
+    with --name (`name`), so the same flags resume the same folder."""
 
     results: Path = Path("results")
     force: bool = False  # re-run jobs that are done
@@ -46,6 +46,7 @@ class RunOptions:
     gpu_memory_gb: float | None = None  # each GPU's memory, for jobs_per_gpu auto
     data_check: str | None = DEFAULT_DATA_CHECK  # module:function run on every node; None: none
     flag_overrides: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None  # --name: the results folder exactly as given (no hash of the flags)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", Path(self.results))

@@ -16,7 +16,8 @@ from harness.cluster import Cluster, JobRequest
 from harness.options import RunOptions, SyntheticData
 from harness.packing import Estimate, Packing
 from harness.sweep import SweepSpec, expand, sweep_name, variant_profile
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
+from memseg.profiles import profile
 
 DATA_SEED = 0  # the generated data set is the same for every job seed
 
@@ -74,6 +75,8 @@ def known_name(spec: SweepSpec, options: RunOptions) -> str | None:
     the profile waits on the cluster's GPUs (harness.sweep.sweep_name). With a known name a run
     takes the sweep folder's lock before Ray starts, so a second run of a sweep that is being
     written is refused in a second, not after a cluster start."""
+    if options.name:
+        return options.name
     if spec.name is None and spec.profile is None:
         return None
     return sweep_name(spec, options.flag_overrides)

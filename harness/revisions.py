@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from memseg.cli_errors import UserError
+
 COLUMN = "revision"
 
 
-class MixedRevisions(ValueError):
+class MixedRevisions(UserError, ValueError):
     """Rows of several revisions would be averaged together."""
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import packing
+from harness.cli_common import add_results_flag
 from harness.options import DEFAULT_DATA_CHECK, RunOptions
 from harness.sweep import (
     SweepSpec,
@@ -25,8 +26,9 @@ from harness.sweep import (
 from harness.trackers import TRACKERS
 from memseg.cli_errors import non_negative_float, non_negative_int, positive_float
 from memseg.cli_recipe import add_recipe_flags, recipe_overrides
-from memseg.config import PROFILES, STEP_MODES
+from memseg.config import STEP_MODES
 from memseg.data.registry import DATASET_KINDS, get_dataset
+from memseg.profiles import PROFILES
 
 
 def add_run_flags(run: argparse.ArgumentParser) -> None:
@@ -69,7 +71,7 @@ def _add_what_arguments(run: argparse.ArgumentParser) -> None:
 def _add_where_flags(run: argparse.ArgumentParser) -> None:
     """The `run` flags that say where and how jobs run (not what they compute)."""
     where = run.add_argument_group("where and how")
-    where.add_argument("--results", type=Path, default=Path("results"), help="results root (default ./results)")
+    add_results_flag(where)
     where.add_argument("--address", help="Ray cluster to use: auto, HOST:PORT or ray://HOST:10001 (default: start one here)")
     where.add_argument("--gpus-per-job", type=non_negative_float, help="GPUs per job (default 1 if the cluster has GPUs, else 0)")
     where.add_argument(
@@ -158,6 +160,7 @@ def spec_and_options(args: argparse.Namespace) -> tuple[SweepSpec, RunOptions]:
         gpu_memory_gb=args.gpu_memory_gb,
         data_check=DEFAULT_DATA_CHECK if args.data_check is None else (args.data_check or None),
         flag_overrides=flag_overrides,
+        name=args.name,
     )
     return spec, options
 

@@ -99,18 +99,18 @@ def print_outcome(
 def print_next_steps(console: Console, results: Path, plan: Plan, log_to: str = "") -> None:
     """The last lines of a run: the commands that show its results in more depth."""
     sweep, where = plan.name, f" --results {results}" if str(results) != "results" else ""
-    console.print(f"[bold]next[/] the HTML report: python -m harness report --sweep {sweep}{where} --html", highlight=False)
-    console.print(f"[bold]next[/] training curves: python -m harness report --sweep {sweep}{where} --curves", highlight=False)
+    console.print(f"[bold]next[/] the HTML report: python -m harness report --name {sweep}{where} --html", highlight=False)
+    console.print(f"[bold]next[/] training curves: python -m harness report --name {sweep}{where} --curves", highlight=False)
     ablations = sorted({c.ablation for c in plan.configs})
     if len(ablations) > 1:
         console.print(
-            f"[bold]next[/] is each ablation's difference real? python -m harness compare --sweep {sweep}{where} "
+            f"[bold]next[/] is each ablation's difference real? python -m harness compare --name {sweep}{where} "
             f"--ablations {','.join(ablations)}",
             highlight=False,
         )
     if len(plan.spec.variants) > 1:
         console.print(
-            f"[bold]next[/] is each recipe variant's difference real? python -m harness compare --sweep {sweep}{where} "
+            f"[bold]next[/] is each recipe variant's difference real? python -m harness compare --name {sweep}{where} "
             f"--variants {','.join(plan.spec.variants)}",
             highlight=False,
         )

@@ -21,9 +21,11 @@ from typing import Any
 
 import yaml
 
-from memseg.config import ABLATIONS, PROFILES, JobConfig, check_ablations, profile
+from memseg.ablations import ABLATIONS, check_ablations
+from memseg.config import JobConfig
 from memseg.data.registry import check_categories, check_dataset_kind, get_dataset
 from memseg.names import check_names, check_path_name
+from memseg.profiles import PROFILES, profile
 
 # JobConfig fields a sweep sets itself; `overrides` may not touch them.
 _AXES = ("category", "seed", "ablation", "dataset", "data_root", "variant")

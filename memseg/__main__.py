@@ -10,11 +10,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from memseg.ablations import ABLATIONS
 from memseg.caveats import RANDOM_INIT_REAL_DATA, random_init_on_real_data
 from memseg.cli_errors import UserError, device_name, image_size, non_negative_int, run_command, user_error
 from memseg.cli_recipe import add_recipe_flags, recipe_overrides
-from memseg.config import ABLATIONS, PROFILES, STEP_MODES, JobConfig, profile
+from memseg.config import STEP_MODES, JobConfig
 from memseg.data.registry import DATASET_KINDS
+from memseg.profiles import PROFILES, profile
 from memseg.result import METRICS, JobResult, Progress
 
 # The commands import torch, the job, the model and rich inside their functions, not here: --help and

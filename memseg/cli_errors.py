@@ -21,7 +21,12 @@ BUG_NOTE = "this is a bug in memseg-bench, not a mistake in your input: please r
 
 class UserError(Exception):
     """A mistake the user can fix: `summary` names the bad path or value and what was expected;
-    `problems` lists every offending item (one line each), so one run shows everything to fix."""
+    `problems` lists every offending item (one line each), so one run shows everything to fix.
+    Every expected failure of both command lines is one of these (a subclass may say more in its
+    `prefix` and leave by another `exit_code`); `run_command` is the one place that shows it."""
+
+    prefix = "error:"
+    exit_code = EXIT_USER_ERROR
 
     def __init__(self, summary: str, problems: Sequence[str] | None = None) -> None:
         self.summary = summary
@@ -41,7 +46,7 @@ def user_error(err: BaseException, context: str = "") -> UserError:
 
 def render(err: UserError) -> str:
     """The message as the user sees it on stderr."""
-    return "\n".join([f"error: {err.summary}"] + [f"  - {p}" for p in err.problems])
+    return "\n".join([f"{err.prefix} {err.summary}"] + [f"  - {p}" for p in err.problems])
 
 
 def run_command(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -55,7 +60,7 @@ def run_command(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
         return int(handler(args))
     except UserError as err:
         errors.print(Text(render(err), style="red"))
-        return EXIT_USER_ERROR
+        return err.exit_code
     except KeyboardInterrupt:
         errors.print("interrupted")
         return EXIT_INTERRUPTED

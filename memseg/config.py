@@ -1,7 +1,8 @@
 """The job contract: what one MemSeg train + eval run is given (JobConfig; what it returns is in
-memseg.result), the validator of each JobConfig name (ablation, profile, step mode, optimizer,
-schedule, eval resolution; categories and data set kinds are memseg.data.registry's), and the
-per-category settings a job runs with (`resolve`).
+memseg.result), how its fields enter the job id (the RECIPE / RUNTIME marks, `job_id`), the
+validator of each of its names (step mode, optimizer, schedule, eval resolution; ablations are
+memseg.ablations', profiles memseg.profiles', categories and data set kinds memseg.data.registry's),
+and the per-category settings a job runs with (`resolve`).
 
 Everything the harness and the CLI know about a job goes through these frozen dataclasses, so a
 config that is equal is the same experiment on any machine (see `job_id`).
@@ -12,56 +13,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memseg.ablations import Ablation, get_ablation
 from memseg.categories import CATEGORY_SETTINGS, CategorySettings, category_settings, uses_table
 from memseg.data.registry import check_category, check_dataset_kind
 from memseg.names import check_names
 from memseg.precision import OFFICIAL_PRECISION, check_precision
-
-
-@dataclass(frozen=True)
-class Ablation:
-    """Which parts of MemSeg are switched on. `full` has everything on; each ablation turns off
-    exactly the part its name says."""
-
-    name: str
-    use_memory: bool = True
-    use_coord_attention: bool = True
-    use_spatial_attention: bool = True
-    use_msff: bool = True
-    texture_source: bool = True
-    structure_source: bool = True
-    foreground_mask: bool = True
-    scaled: bool = True  # DI and features multiplied by the category's scales (memseg.categories)
-    joint_memory: bool = False  # one memory item for all three levels instead of one per level
-    segment_encoder: bool = True  # the official second encoder, its conv1-layer3 BNs in train mode when training
-
-
-ABLATIONS: dict[str, Ablation] = {
-    a.name: a
-    for a in (
-        Ablation("full"),
-        # No memory bank: DI = 0, and spatial attention (computed from DI) is off with it.
-        Ablation("no_memory", use_memory=False, use_spatial_attention=False),
-        Ablation("no_coord_attention", use_coord_attention=False),
-        Ablation("no_spatial_attention", use_spatial_attention=False),
-        Ablation("no_msff", use_msff=False),
-        Ablation("texture_only", structure_source=False),
-        Ablation("structure_only", texture_source=False),
-        Ablation("no_foreground_mask", foreground_mask=False),
-        # What the official network (revision 2) changed, so a sweep can measure it.
-        Ablation("unscaled", scaled=False),  # DI and feature scales 1 (the first network's inputs, before revision 2)
-        Ablation("joint_memory", joint_memory=True),  # one item chosen jointly over the levels
-        # Revision 3: one encoder whose conv1-layer3 always run in eval (revision 2's network; exactly
-        # its outputs in eval and in training), against the official two encoders of `full`.
-        Ablation("frozen_bn", segment_encoder=False),
-    )
-}
-
 
 # How a job runs its training steps (memseg.train_step): auto = a CUDA graph on CUDA when the
 # capture works, else eager. A runtime choice: it is not part of the job id.
@@ -74,7 +35,7 @@ def check_step_mode(mode: str) -> str:
 
 
 # The optimizer and the learning-rate schedule of a job (memseg.train_step.make_optimizer,
-# memseg.job.lr_factor). sgd + cosine_restart is the official recipe (areylng/MemSeg run_training.py):
+# memseg.train_step.lr_factor). sgd + cosine_restart is the official recipe (areylng/MemSeg run_training.py):
 # CosineAnnealingWarmRestarts(T_0 = steps) stepped once per step, one cosine from lr to 0.
 # adamw + warmup_cosine is TooTouch/MemSeg's recipe: linear warm-up, then a cosine to 0.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
@@ -101,15 +62,6 @@ def check_eval_resolution(value: str) -> str:
     if value not in EVAL_RESOLUTIONS:
         raise ValueError(f"unknown eval_resolution {value!r}; valid: {', '.join(EVAL_RESOLUTIONS)}")
     return value
-
-
-def check_ablations(names: Iterable[str], also_valid: Sequence[str] = ()) -> tuple[str, ...]:
-    return check_names("ablations", names, ABLATIONS, also_valid)
-
-
-def get_ablation(name: str) -> Ablation:
-    """The ablation called `name`, or an UnknownNameError that lists the valid names."""
-    return ABLATIONS[check_ablations([name])[0]]
 
 
 # Whether a JobConfig field is part of the job id, marked on each field: RECIPE fields change the
@@ -358,68 +310,6 @@ def job_id(config: JobConfig) -> str:
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     readable = "-".join(part for part in (config.category, config.ablation, config.variant, f"s{config.seed}") if part)
     return f"{readable}-" + hashlib.sha256(canonical.encode()).hexdigest()[:10]
-
-
-# TooTouch/MemSeg's recipe (an independent re-implementation; revision 2's defaults): AdamW 3e-3,
-# weight decay 5e-4, cosine with 10% linear warm-up, 5000 steps, and the focal loss without class
-# weights, exact log_softmax. With ablation frozen_bn it computes exactly what revision 2 computed on the
-# CPU; on a GPU revision 2 ran bf16 autocast, which is precision auto (this recipe is fp32, as the official).
-TOOTOUCH_RECIPE: dict[str, Any] = {
-    "steps": 5000,
-    "optimizer": "adamw",
-    "lr": 3e-3,
-    "weight_decay": 5e-4,
-    "schedule": "warmup_cosine",
-    "warmup_fraction": 0.1,
-    "focal_alpha_normal": 1.0,
-    "focal_alpha_anomaly": 1.0,
-    "focal_smooth": 0.0,
-}
-
-PROFILES: dict[str, dict[str, Any]] = {
-    # The official recipe (the JobConfig defaults, float32 included); needs a GPU (about 5 s per step at 256 px on 2 CPU cores).
-    "paper": {},
-    "tootouch": dict(TOOTOUCH_RECIPE),
-    # CPU-friendly plumbing and learning check: 64 px, 150 steps, random backbone (no download).
-    # The proxy of the official recipe (two encoders, official focal loss) apart from the optimizer,
-    # which is ours: AdamW with 10% warm-up and a cosine, weight decay 5e-4, because that is what was
-    # measured to learn in 150 steps; the official SGD schedule was never measured at this length.
-    # lr 7e-3: 3e-3 under-trains the official decoder in 150 steps (official network: grid 71 image AUROC,
-    # 99.5 at 450 steps; 97 at 1e-2), but at 1e-2 the official focal loss with two encoders left
-    # carpet at 76.6 pixel AUROC (revision 3; either change alone passed). Of 5e-3 and 7e-3, which both
-    # pass the learning test, the higher (docs/faithfulness.md, "The CPU smoke proxy").
-    "smoke": {
-        "image_size": 64,
-        "steps": 150,
-        "batch_size": 8,
-        "optimizer": "adamw",
-        "lr": 7e-3,
-        "weight_decay": 5e-4,
-        "schedule": "warmup_cosine",
-        "warmup_fraction": 0.1,
-        "memory_size": 10,
-        "backbone_weights": "none",
-        "eval_batch_size": 16,
-        "precision": "auto",  # float32 on the CPU, bf16 on a GPU: what it always computed (its ids stay)
-    },
-    # The harness's own tests: seconds per job. Revision 2's recipe (tootouch) at 4 steps, so the
-    # results stored by earlier code (tests/harness/fixtures) keep their job ids: a plumbing profile.
-    "tiny": {
-        **{k: v for k, v in TOOTOUCH_RECIPE.items() if k != "steps"},
-        "image_size": 64,
-        "steps": 4,
-        "batch_size": 4,
-        "memory_size": 4,
-        "backbone_weights": "none",
-        "log_every": 1,
-        "precision": "auto",  # as smoke: what it always computed, so its stored ids stay
-    },
-}
-
-
-def profile(name: str) -> dict[str, Any]:
-    """The JobConfig overrides of profile `name`, or an UnknownNameError that lists the valid names."""
-    return dict(PROFILES[check_names("profiles", [name], PROFILES)[0]])
 
 
 def foreground_rule(config: JobConfig) -> str:

@@ -43,6 +43,7 @@ from memseg.train_step import (
     StepRunner,
     fit_restored_groups,
     make_optimizer,
+    make_scheduler,
     plan_step_path,
     to_float,
 )
@@ -367,35 +368,6 @@ def train_model(
         validation_s=validation_s,
         validation_rule=held_out.rule if held_out is not None else "",
     )
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, config: JobConfig) -> torch.optim.lr_scheduler.LambdaLR:
-    """The recipe's schedule, stepped once after every training step: step s runs at
-    lr x factor(s), factor = `cosine_restart_factor` (period config.steps) or `lr_factor`."""
-    if config.schedule == "cosine_restart":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_restart_factor(step, config.steps))
-    warmup = max(1, round(config.warmup_fraction * config.steps))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup, config.steps))
-
-
-def cosine_restart_factor(step: int, period: int) -> float:
-    """The official schedule: CosineAnnealingWarmRestarts(optimizer, T_0=period) (eta_min 0,
-    T_mult 1) driven as the CutPaste loop the official code descends from drives it, with
-    `scheduler.step(step)` after step `step`. So step 0 and step 1 run at the base lr and step
-    s >= 1 at base x (1 + cos(pi * ((s - 1) mod period) / period)) / 2: one cosine from the base
-    lr to ~0 over `period` steps (restarting at the base lr at step period + 1, which a run of
-    `period` steps never reaches). The official training loop itself was never published."""
-    cycle = max(0, step - 1) % period
-    return 0.5 * (1.0 + math.cos(math.pi * cycle / period))
-
-
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up to the base learning rate over `warmup` steps, then cosine decay to 0
-    (TooTouch/MemSeg's schedule, and the smoke profile's)."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 @torch.no_grad()

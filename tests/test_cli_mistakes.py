@@ -111,7 +111,7 @@ MISTAKES = (
         ("harness", "run", "--results", "{tmp}/res", "--categories", "bottle", "--backbone-weights", "{tmp}/r18.pt"),
         "{tmp}/r18.pt",
     ),
-    Mistake("status: no such sweep", ("harness", "status", "--results", "{tmp}/res", "--sweep", "nosuch"), "nosuch"),
+    Mistake("status: no such sweep", ("harness", "status", "--results", "{tmp}/res", "--name", "nosuch"), "nosuch"),
     Mistake("report: no such sweep", ("harness", "report", "--results", "{tmp}/res", "--sweep", "nosuch"), "nosuch"),
     Mistake("export: no such sweep", ("harness", "export", "--to", "tensorboard", "--results", "{tmp}/res", "nosuch"), "nosuch"),
     Mistake("export: unknown tracker", ("harness", "export", "--to", "comet", "--results", "{tmp}/res", "nosuch"), "'comet'"),

@@ -3,6 +3,7 @@ exit codes, and errors for bad input before anything starts."""
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import datetime
 
@@ -365,8 +366,8 @@ def test_log_to_sends_each_job_as_it_commits_and_the_end_names_where_to_look(ray
         events.Reload()
         assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4, 5]
         assert [e.value for e in events.Scalars("validation/image_auroc")] == pytest.approx([0.75])
-    assert "python -m harness report --sweep tiny-mvtec --results" in out and "--html" in out and "--curves" in out
-    assert "python -m harness compare --sweep tiny-mvtec" in out and "--ablations full,no_memory" in out
+    assert "python -m harness report --name tiny-mvtec --results" in out and "--html" in out and "--curves" in out
+    assert "python -m harness compare --name tiny-mvtec" in out and "--ablations full,no_memory" in out
     assert "--log-to tensorboard" in out
 
 
@@ -375,3 +376,12 @@ def test_log_to_a_tracker_that_is_not_installed_is_refused_before_anything_start
     assert cli(["run", "--results", str(tmp_path / "res"), "--categories", "bottle", "--log-to", "mlflow"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'memseg-bench[mlflow]'" in err and not (tmp_path / "res").exists()
+
+
+def test_a_name_given_with_name_is_the_folder_whatever_the_recipe_flags(cli, capsys, tmp_path):
+    """--name is the results folder as given; without it, recipe flags add a hash to the derived name."""
+    base = ["run", "--results", str(tmp_path), "--profile", "tiny", "--categories", "bottle", "--dry-run"]
+    assert cli([*base, "--name", "mine", "--steps", "3"]) == 0
+    assert "sweep mine: 1 jobs" in capsys.readouterr().out
+    assert cli([*base, "--steps", "3"]) == 0
+    assert re.search(r"sweep tiny-synthetic-[0-9a-f]{6}: 1 jobs", capsys.readouterr().out)

@@ -14,8 +14,9 @@ import pytest
 
 from harness import curves_store, driver, paths, store
 from harness.progress import WorkerInfo
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.curves import TrainingCurves
+from memseg.profiles import profile
 from tests.harness.fakes import fake_result
 from tests.harness.plans import sweep_plan
 

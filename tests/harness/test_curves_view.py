@@ -60,7 +60,7 @@ def test_a_sweep_without_curves_says_so(tmp_path: Path, results: Path):
 
 
 def test_the_cli_flag(results: Path, capsys: pytest.CaptureFixture[str]):
-    assert run_cli(["report", "--results", str(results), "--sweep", SWEEP, "--curves"]) == 0
+    assert run_cli(["report", "--results", str(results), "--name", SWEEP, "--curves"]) == 0
     out = capsys.readouterr().out
     assert f"training curves of {SWEEP}" in out and VALIDATION_LABEL in out
 
@@ -92,7 +92,7 @@ def test_a_page_of_one_revision_reads_the_sweep_folder_not_its_label(results: Pa
 
 
 def test_report_curves_markdown_prints_a_markdown_table(cli, capsys, results: Path):
-    assert cli(["report", "--results", str(results), "--sweep", SWEEP, "--curves", "--markdown"]) == 0
+    assert cli(["report", "--results", str(results), "--name", SWEEP, "--curves", "--markdown"]) == 0
     out = capsys.readouterr().out
     assert f"### training curves of {SWEEP}" in out and "| job | category | ablation |" in out
     assert "┃" not in out and "│" not in out  # no rich box drawing anywhere on the page

@@ -20,7 +20,8 @@ from PIL import Image
 from harness import compare_view, report, report_html, store, visuals_store
 from harness.progress import WorkerInfo
 from harness.tables import to_markdown
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
+from memseg.profiles import profile
 from memseg.result import METRICS, ImageScore, JobResult
 from memseg.visuals import ROLE_FALSE_NEGATIVE, ROLE_FALSE_POSITIVE, job_visuals
 from tests.harness.conftest import run_cli
@@ -199,10 +200,10 @@ def test_html_tables_are_the_markdown_tables(results: Path, page: str):
 
 
 def test_cli_writes_the_report_where_asked(results: Path, tmp_path: Path, capsys):
-    assert run_cli(["report", "--results", str(results), "--sweep", SWEEP, "--html"]) == 0
+    assert run_cli(["report", "--results", str(results), "--name", SWEEP, "--html"]) == 0
     assert (results / SWEEP / "report.html").stat().st_size > 10_000
     target = tmp_path / "out" / "r.html"
-    assert run_cli(["report", "--results", str(results), "--sweep", SWEEP, "--markdown", "--html", str(target)]) == 0
+    assert run_cli(["report", "--results", str(results), "--name", SWEEP, "--markdown", "--html", str(target)]) == 0
     assert target.read_text(encoding="utf-8").startswith("<!doctype html>")
     assert "| bottle |" in capsys.readouterr().out
 

@@ -12,7 +12,8 @@ import yaml
 
 from harness import driver, report, store
 from harness.sweep import expand, spec_from_dict
-from memseg.config import TOOTOUCH_RECIPE, JobConfig
+from memseg.config import JobConfig
+from memseg.profiles import TOOTOUCH_RECIPE
 from memseg.revision import LEGACY_REVISION
 from tests.harness.plans import sweep_plan
 

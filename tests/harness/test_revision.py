@@ -203,7 +203,7 @@ def test_the_summary_warns_once_about_dirty_rows(cli, capsys, tmp_path):
 def test_compare_refuses_a_sweep_of_two_revisions_or_compares_each(tmp_path, capsys):
     rows = make_rows(-2.0, categories=("bottle", "carpet"), seeds=(0, 1, 2), sweep="s")
     write(tmp_path, rows.assign(revision=[OLD if s == 0 else REVISION for s in rows["seed"]]))
-    argv = ["compare", "--results", str(tmp_path), "--sweep", "s"]
+    argv = ["compare", "--results", str(tmp_path), "--name", "s"]
     assert main(argv) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert f"revision {OLD}: 4 rows, revision {REVISION}: 8 rows" in err and "--by-revision" in err

@@ -18,8 +18,9 @@ from harness.sweep import (
     spec_from_dict,
     sweep_name,
 )
-from memseg.config import ABLATIONS, profile
+from memseg.ablations import ABLATIONS
 from memseg.names import CATEGORIES
+from memseg.profiles import profile
 
 JOBS = Path(__file__).resolve().parents[2] / "jobs"
 

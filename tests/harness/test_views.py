@@ -4,6 +4,7 @@ committed row once; `report --curves --markdown` prints Markdown."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import re
 from pathlib import Path
@@ -95,3 +96,35 @@ def test_a_live_tracker_reads_each_committed_row_once(tmp_path, monkeypatch):
     assert sent == [c.job_id for c in configs]
     job_reads = {name: n for name, n in reads.items() if not name.startswith(".")}
     assert len(job_reads) == 200 and set(job_reads.values()) == {1}
+
+
+def test_a_sweep_is_named_by_name_and_the_old_sweep_flag_still_works_with_a_deprecation_line(cli, capsys, tmp_path):
+    spec = SweepSpec(name=SWEEP, categories=("bottle",), profile="tiny")
+    _commit(tmp_path, expand(spec))
+    assert cli(["status", "--results", str(tmp_path), "--name", SWEEP]) == 0
+    captured = capsys.readouterr()
+    assert SWEEP in captured.out and "deprecated" not in captured.err
+    for command in ("status", "report"):
+        assert cli([command, "--results", str(tmp_path), "--sweep", SWEEP]) == 0
+        captured = capsys.readouterr()
+        assert SWEEP in captured.out and f"deprecated: --sweep {SWEEP} names a sweep here; say --name {SWEEP}" in captured.err
+    assert cli(["report", "--results", str(tmp_path), "--name", "nosuch"]) == 2
+    assert "error: no sweep 'nosuch' under" in capsys.readouterr().err
+
+
+def test_every_expected_failure_is_a_user_error_with_its_line_and_exit_2():
+    """The harness's own refusals go the one way a UserError goes (memseg.cli_errors.run_command)."""
+    from harness.cluster import PreflightError
+    from harness.compare import ProtocolMismatch
+    from harness.lock import LockHeld
+    from harness.revisions import MixedRevisions
+    from memseg.cli_errors import UserError, render, run_command
+
+    for kind in (PreflightError, LockHeld, MixedRevisions, ProtocolMismatch):
+        assert issubclass(kind, UserError), kind
+
+        def fail(_args, kind=kind):
+            raise kind("what went wrong")
+
+        assert run_command(fail, argparse.Namespace()) == 2
+    assert render(PreflightError("no node has a GPU")) == "preflight failed, no job started: no node has a GPU"

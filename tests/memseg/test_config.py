@@ -8,19 +8,10 @@ import json
 
 import pytest
 
-from memseg.config import (
-    OPTIONAL_RECIPE,
-    RECIPE,
-    RUNTIME,
-    TOOTOUCH_RECIPE,
-    JobConfig,
-    experiment_fields,
-    id_fields,
-    job_id,
-    profile,
-)
+from memseg.config import OPTIONAL_RECIPE, RECIPE, RUNTIME, JobConfig, experiment_fields, id_fields, job_id
 from memseg.data.registry import check_categories
 from memseg.names import UnknownNameError
+from memseg.profiles import TOOTOUCH_RECIPE, profile
 
 
 def _with_field(name: str, default: object, metadata: dict[str, bool] | None) -> type[JobConfig]:

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from memseg.build import loss_settings
-from memseg.config import PROFILES, JobConfig
+from memseg.config import JobConfig
 from memseg.loss import memseg_loss
+from memseg.profiles import PROFILES
 
 EXACT = {"alpha_normal": 1.0, "alpha_anomaly": 1.0, "smooth": 0.0}  # revision 2's focal loss (profile tootouch)
 

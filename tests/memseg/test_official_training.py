@@ -25,11 +25,12 @@ import torch
 from torch import nn, optim
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
 
-from memseg import job as job_module
+from memseg import train_step as train_step_module
 from memseg.build import build_model, loss_settings
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.model import MemSeg
 from memseg.precision import resolve_precision
+from memseg.profiles import profile
 from memseg.train_step import StepParts, StepPath, make_optimizer, train_step
 from tests.memseg.test_loss import official_focal
 
@@ -100,7 +101,7 @@ def _our_steps(model: MemSeg, images: torch.Tensor, config: JobConfig) -> list[S
     device = torch.device("cpu")
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(trainable, "sgd", config.lr, config.weight_decay, device, StepPath("eager"), config.momentum)
-    scheduler = job_module.make_scheduler(optimizer, config)
+    scheduler = train_step_module.make_scheduler(optimizer, config)
     logits_seen: list[torch.Tensor] = []
     net = model
 

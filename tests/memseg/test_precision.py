@@ -16,10 +16,11 @@ from harness.store import Attempt, row_from_result
 from harness.sweep import expand, spec_from_dict
 from memseg import job as job_module
 from memseg.build import build_model
-from memseg.config import JobConfig, experiment_fields, profile
+from memseg.config import JobConfig, experiment_fields
 from memseg.data.synthetic import generate
 from memseg.model import smooth
 from memseg.precision import PRECISIONS, autocast, computing_in, resolve_precision
+from memseg.profiles import profile
 from memseg.revision import REVISION
 
 REPO = Path(__file__).resolve().parents[2]

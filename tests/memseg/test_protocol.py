@@ -14,10 +14,11 @@ from scipy import ndimage
 from sklearn.metrics import precision_recall_curve, roc_auc_score
 
 from memseg import job as job_module
-from memseg.config import TOOTOUCH_RECIPE, JobConfig, profile
+from memseg.config import JobConfig
 from memseg.data.loading import load_category
 from memseg.data.synthetic import generate
 from memseg.metrics import compute_metrics_native, evaluate_native, image_scores
+from memseg.profiles import TOOTOUCH_RECIPE, profile
 from memseg.protocol import LEGACY_PROTOCOL, EvalProtocol, protocol_for
 
 TOL = 1e-10

@@ -17,13 +17,14 @@ from memseg import build
 from memseg import job as job_module
 from memseg import train_step as train_step_module
 from memseg.build import build_model, build_simulator
-from memseg.config import TOOTOUCH_RECIPE, JobConfig, profile
+from memseg.config import JobConfig
 from memseg.data.synthetic import generate
 from memseg.loss import memseg_loss
 from memseg.model import MemSeg
 from memseg.names import UnknownNameError
 from memseg.precision import resolve_precision
 from memseg.procedural import procedural_textures
+from memseg.profiles import TOOTOUCH_RECIPE, profile
 from memseg.result import Progress
 from memseg.simulate import AnomalySimulator
 from memseg.train_step import StepParts, StepPath, StepRunner, plan_step_path
@@ -66,7 +67,7 @@ def train_before_refactor(
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
     warmup = max(1, round(config.warmup_fraction * config.steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: job_module.lr_factor(step, warmup, config.steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: train_step_module.lr_factor(step, warmup, config.steps))
     sampler = torch.Generator(device=device).manual_seed(config.seed)
     sim_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
     losses = []
@@ -220,7 +221,7 @@ def test_a_failed_capture_is_recorded_and_the_run_continues_eagerly(monkeypatch:
         [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
     )
     warmup = max(1, round(config.warmup_fraction * config.steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: job_module.lr_factor(step, warmup, config.steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: train_step_module.lr_factor(step, warmup, config.steps))
     parts = StepParts(
         net=model,
         simulator=simulator,
@@ -313,7 +314,7 @@ def test_an_sgd_run_resumed_from_its_checkpoint_continues_bit_identically(path: 
         optimizer = train_step_module.make_optimizer(
             list(layer.parameters()), "sgd", config.lr, config.weight_decay, torch.device("cpu"), path, config.momentum
         )
-        return layer, optimizer, job_module.make_scheduler(optimizer, config)
+        return layer, optimizer, train_step_module.make_scheduler(optimizer, config)
 
     def one_step(run, index: int) -> None:
         layer, optimizer, scheduler = run
