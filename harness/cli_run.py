@@ -162,6 +162,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`run`: resolve the plan, print the banner, execute it (or list its jobs on --dry-run)."""
     console, errors = consoles()
     try:
+        if args.log_dest and not args.log_to:
+            raise ValueError(
+                f"--log-dest {args.log_dest} says where --log-to writes: give --log-to {'|'.join(TRACKERS)} with it, or drop it"
+            )
+        paths.check_results_root(args.results)
         spec = build_spec(args)
     except ValueError as err:
         return error(errors, err)

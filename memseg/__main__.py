@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from memseg.caveats import RANDOM_INIT_REAL_DATA, random_init_on_real_data
 from memseg.cli_errors import UserError, device_name, image_size, non_negative_int, run_command, user_error
 from memseg.cli_recipe import add_recipe_flags, recipe_overrides
-from memseg.config import ABLATIONS, PROFILES, STEP_MODES, JobConfig, profile
+from memseg.config import ABLATIONS, PROFILES, STEP_MODES, JobConfig, profile, train_images_needed
 from memseg.data.registry import DATASET_KINDS
 from memseg.result import METRICS, JobResult, Progress
 
@@ -123,7 +123,7 @@ def preflight(config: JobConfig) -> None:
     """What the job will read, checked without decoding the data or building the model."""
     from memseg.input_checks import check_data, check_texture_dir, check_weights
 
-    check_data(config.dataset, config.data_root or "", [config.category])
+    check_data(config.dataset, config.data_root or "", [config.category], {config.category: train_images_needed(config)})
     check_weights(config.backbone_weights)
     check_texture_dir(config.texture_dir)
 

@@ -132,7 +132,7 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> Answers:
     """Every mistake run once, four at a time."""
     tmp = tmp_path_factory.mktemp("mistakes")
     data = tmp / "data"
-    generate(data, categories=("bottle",), image_size=64, n_train=2, n_test_good=1, n_test_defect_per_type=1)
+    generate(data, categories=("bottle",), image_size=64, n_train=6, n_test_good=1, n_test_defect_per_type=1)
     (tmp / "empty").mkdir()
     (tmp / "model").mkdir()
     (tmp / "model" / "config.json").write_text("{}")
