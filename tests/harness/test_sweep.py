@@ -216,3 +216,39 @@ def test_the_recipes_sweep_pairs_the_official_recipe_with_tootouch_s():
         assert len(mine) == 45 and {c.category for c in mine} == set(CATEGORIES)
         recipe = profile(name)
         assert all(getattr(c, k) == v for c in mine for k, v in recipe.items())
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"variants": {"a": {"lr": "fast"}}},
+            "variant 'a' (profile: NAME and JobConfig overrides): lr must be a finite number, got 'fast'",
+        ),
+        ({"variants": {"a": {"profile": 3}}}, "variant 'a' (profile: NAME and JobConfig overrides): profile must be text"),
+        ({"overrides": {"steps": 2.5}}, "steps must be an integer, got 2.5"),
+        ({"overrides": {"lr": float("inf")}}, "lr must be a finite number, got inf"),
+        ({"overrides": {1: 2}}, "unknown overrides ['1']"),
+        ({"gpus_per_job": "two"}, "gpus_per_job must be a finite number or null, got 'two'"),
+        ({"max_retries": 1.5}, "max_retries must be an integer, got 1.5"),
+        ({"categories": 5}, "categories must be a list or comma-separated text, got 5"),
+        ({"categories": [["bottle"]]}, "categories must be a list or comma-separated text"),
+        ({"name": 7}, "name must be text or null, got 7"),
+    ],
+)
+def test_a_sweep_value_of_the_wrong_kind_is_refused_naming_it(data, message):
+    with pytest.raises(ValueError) as refused:
+        spec_from_dict({"categories": ["bottle"], **data})
+    assert message in str(refused.value)
+
+
+def test_one_seed_may_be_given_as_a_number():
+    assert spec_from_dict({"categories": ["bottle"], "seeds": 3}).seeds == (3,)
+
+
+def test_jobs_needing_more_than_the_generated_set_are_refused_before_it_exists():
+    spec = SweepSpec(categories=("bottle",), profile="smoke", overrides={"val_every": 5, "val_images": 50})
+    with pytest.raises(ValueError, match="needs 61 normal training images .* the generated synthetic data has 60"):
+        expand(spec)
+    expand(spec.replace(overrides={"val_every": 5, "val_images": 49}))  # 10 + 49 + 1 = 60 fits
+    expand(spec.replace(dataset="mvtec", data_root="/data"))  # real data: its preflight counts the files
