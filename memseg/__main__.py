@@ -99,11 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from memseg.job import run
 
     console = Console(stderr=True)
-    try:
-        config = config_from_args(args)
-    except ValueError as error:
-        raise user_error(error) from None
-    preflight(config)  # before any model is built: a mistake costs seconds
+    config = checked_config(args)
     if random_init_on_real_data(config.dataset, config.backbone_weights):
         console.print(f"[yellow]warning:[/] {RANDOM_INIT_REAL_DATA}", highlight=False, soft_wrap=True)
     console.print(
@@ -120,6 +116,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             Console().print(validation_table(result.curves))
         console.print(f"model, scores and curves written to {result.artefacts_dir}")
     return 0
+
+
+def checked_config(args: argparse.Namespace) -> JobConfig:
+    """The job `train` would run, with everything it will read checked (`preflight`): all that
+    `train` does before it builds a model, so a mistake costs seconds. UserError otherwise."""
+    try:
+        config = config_from_args(args)
+    except ValueError as error:
+        raise user_error(error) from None
+    preflight(config)
+    return config
 
 
 def preflight(config: JobConfig) -> None:
