@@ -20,6 +20,7 @@ from harness.cluster import Cluster, JobRequest
 from harness.packing import Estimate, Packing
 from harness.sweep import (
     SweepSpec,
+    check_generated_counts,
     expand,
     load_sweep,
     parse_ablations,
@@ -94,7 +95,9 @@ def build_spec(args: argparse.Namespace) -> SweepSpec:
             f"{spec.dataset} data needs --data-root (a folder every node sees at that path); "
             f"{how}or use generated data with --dataset synthetic"
         )
-    expand(spec.replace(profile=spec.profile or "paper"))  # bad overrides fail here, before Ray starts
+    configs = expand(spec.replace(profile=spec.profile or "paper"))  # bad overrides fail here, before Ray starts
+    if spec.profile is not None:  # else the profile, and so the memory bank's size, waits on the cluster
+        check_generated_counts(spec.dataset, configs)
     return spec
 
 
@@ -179,6 +182,7 @@ def resolve_plan(args: argparse.Namespace, spec: SweepSpec, shape: Cluster | Non
     # Flags that change the experiment add a hash to a derived name: same flags, same folder.
     spec = spec.replace(name=known_name(args, spec))
     configs = expand(spec)
+    check_generated_counts(spec.dataset, configs)  # before any job: the generated set's size is known
     if args.artefacts_dir:
         configs = [c.replace(out_dir=str(Path(args.artefacts_dir).resolve())) for c in configs]
     if args.step_mode:

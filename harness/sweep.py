@@ -283,7 +283,7 @@ def sweep_name(spec: SweepSpec, extra_overrides: Mapping[str, Any] | None = None
     if not extra_overrides:
         return base
     digest = hashlib.sha256(json.dumps(dict(extra_overrides), sort_keys=True, default=str).encode()).hexdigest()[:6]
-    return f"{base}-{digest}"
+    return check_path_name("sweep name", f"{base}-{digest}")  # the hash may take a long name past the limit
 
 
 def expand(spec: SweepSpec) -> list[JobConfig]:
@@ -313,8 +313,6 @@ def expand(spec: SweepSpec) -> list[JobConfig]:
         for variant, recipe in recipes.items()
         for category in spec.categories
     ]
-    if spec.data_root is None:  # the harness generates the data: its counts are known now
-        check_generated_counts(spec.dataset, configs)
     ids = [c.job_id for c in configs]
     if len(set(ids)) != len(ids):
         raise ValueError("the sweep repeats a job (same category, seed, ablation and variant); remove the duplicates")
@@ -323,7 +321,8 @@ def expand(spec: SweepSpec) -> list[JobConfig]:
 
 def check_generated_counts(dataset: str, configs: Iterable[JobConfig]) -> None:
     """ValueError naming the first job that needs more normal training images than the generated
-    data set `dataset` has per category (none for a data set whose count only its files tell)."""
+    data set `dataset` has per category: the harness generates it, so its count is known before it
+    exists (nothing to check for a data set whose count only its files tell: its preflight counts)."""
     known = get_dataset(dataset).train_images
     if known is None:
         return

@@ -85,7 +85,9 @@ def name_bytes(value: str) -> int:
 def _shown(value: object) -> str:
     """The value as the message shows it: a long name cut after 60 characters."""
     text = repr(value)
-    return text if len(text) <= 64 else f"{text[:60]}... ({len(text)} characters)"
+    if len(text) <= 64:
+        return text
+    return f"{value[:50]!r}... ({len(value)} characters)" if isinstance(value, str) else f"{text[:60]}..."
 
 
 def _problem(value: object) -> str:

@@ -10,6 +10,7 @@ import yaml
 
 from harness.sweep import (
     SweepSpec,
+    check_generated_counts,
     dump_sweep,
     expand,
     load_sweep,
@@ -249,6 +250,6 @@ def test_one_seed_may_be_given_as_a_number():
 def test_jobs_needing_more_than_the_generated_set_are_refused_before_it_exists():
     spec = SweepSpec(categories=("bottle",), profile="smoke", overrides={"val_every": 5, "val_images": 50})
     with pytest.raises(ValueError, match="needs 61 normal training images .* the generated synthetic data has 60"):
-        expand(spec)
-    expand(spec.replace(overrides={"val_every": 5, "val_images": 49}))  # 10 + 49 + 1 = 60 fits
-    expand(spec.replace(dataset="mvtec", data_root="/data"))  # real data: its preflight counts the files
+        check_generated_counts("synthetic", expand(spec))
+    check_generated_counts("synthetic", expand(spec.replace(overrides={"val_every": 5, "val_images": 49})))  # 10 + 49 + 1 = 60
+    check_generated_counts("mvtec", expand(spec.replace(dataset="mvtec")))  # real data: its preflight counts the files
