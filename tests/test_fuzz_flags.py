@@ -48,7 +48,7 @@ SPECIAL += ["all", "bottle", "bottle,all", "full", "tiny", "auto", "a,b,,c", "v"
 # any size and kind as text, and the values above.
 values = st.one_of(
     st.sampled_from(SPECIAL),
-    st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=40),
+    st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=40),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )
@@ -164,9 +164,13 @@ def _sweep_value(key: str) -> st.SearchStrategy[Any]:
     return st.sampled_from([False, False, False, True]).flatmap(lambda wild: sweep_values if wild else plausible)
 
 
+def _now_and_then_a_key_of_no_sweep(d: dict[Any, Any]) -> st.SearchStrategy[dict[Any, Any]]:
+    return st.sampled_from([d, d, d, d, {**d, "lr": 0.1}, {**d, 3: "x"}])
+
+
 sweep_dicts = st.fixed_dictionaries({}, optional={key: _sweep_value(key) for key in SWEEP_KEYS}).flatmap(
-    lambda d: st.sampled_from([d, d, d, d, {**d, "lr": 0.1}, {**d, 3: "x"}])
-)  # now and then a key of no sweep
+    _now_and_then_a_key_of_no_sweep
+)
 # Texts no dict dumps to: aliases nested in aliases, repeated keys, merges, broken syntax.
 RAW_SWEEPS = [
     "a: &a [bottle, bottle, bottle]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\ncategories: *c\n",

@@ -13,9 +13,9 @@ from memseg.data.synthetic import generate
 
 def test_too_few_training_images_for_what_the_jobs_hold_out_is_a_problem(tmp_path: Path):
     root = generate(tmp_path / "data", categories=("bottle",), image_size=64, n_train=6, n_test_good=1, n_test_defect_per_type=1)
-    common = {"category": "bottle", "dataset": "synthetic", "data_root": str(root), "memory_size": 3}
-    fits = JobConfig(**common, val_every=2, val_images=2)  # 3 + 2 + 1 = 6
-    too_many = JobConfig(**common, val_every=2, val_images=3)  # 3 + 3 + 1 = 7
+    base = JobConfig(category="bottle", dataset="synthetic", data_root=str(root), memory_size=3, val_every=2)
+    fits = base.replace(val_images=2)  # 3 + 2 + 1 = 6
+    too_many = base.replace(val_images=3)  # 3 + 3 + 1 = 7
     assert check_data_here(DEFAULT_DATA_CHECK, data_groups([fits]), None).problems == ()
     (problem,) = check_data_here(DEFAULT_DATA_CHECK, data_groups([fits, too_many]), None).problems
     assert problem == (
