@@ -261,3 +261,24 @@ def test_the_fuzzer_reaches_every_flag() -> None:
     assert {"--lr", "--val-images", "--log-dest", "--name", "--jobs-per-gpu", "--accept-revision"} <= run
     assert {"--lr", "--val-every", "--image-size", "--device", "--seed"} <= {a.option_strings[-1] for a in TRAIN_FLAGS}
     assert os.environ.get("RAY_ADDRESS") is None
+
+
+yaml_bits = st.sampled_from(
+    ["a: ", "- ", "&x ", "*x ", "<<: ", "!!python/object ", "{", "}", "[", "]", ", ", "\n", "  ", "'", '"']
+)
+yaml_like = st.lists(st.one_of(yaml_bits, st.sampled_from(SWEEP_KEYS), st.text(max_size=6)), max_size=30).map("".join)
+
+
+@FUZZ
+@given(content=st.one_of(st.binary(max_size=300), yaml_like.map(lambda t: t.encode("utf-8", "surrogatepass"))))
+def test_the_sweep_file_reader_answers_any_bytes_with_a_sweep_or_a_valueerror(place: Path, content: bytes) -> None:
+    """Whatever a sweep file holds, load_sweep returns a sweep or raises the ValueError the CLI
+    turns into one line: never another exception."""
+    from harness.sweep import SweepSpec, load_sweep
+
+    path = place / "any.yaml"
+    path.write_bytes(content)
+    try:
+        assert isinstance(load_sweep(path), SweepSpec)
+    except ValueError as err:
+        assert str(err).strip()
