@@ -15,7 +15,7 @@ from harness import checkpoints, cluster, lock, packing, paths, store
 from harness.cluster import Cluster, JobRequest
 from harness.options import RunOptions, SyntheticData
 from harness.packing import Estimate, Packing
-from harness.sweep import SweepSpec, expand, sweep_name, variant_profile
+from harness.sweep import SweepSpec, check_generated_counts, expand, sweep_name, variant_profile
 from memseg.config import JobConfig
 from memseg.profiles import profile
 
@@ -101,6 +101,7 @@ def resolve_plan(spec: SweepSpec, options: RunOptions, shape: Cluster | None = N
     # Flags that change the experiment add a hash to a derived name: same flags, same folder.
     spec = spec.replace(name=known_name(spec, options))
     configs = expand(spec)
+    check_generated_counts(spec.dataset, configs)  # before any job: the generated set's size is known
     if options.artefacts_dir:
         configs = [c.replace(out_dir=str(options.artefacts_dir)) for c in configs]
     if options.step_mode:

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from harness import packing
+from harness import packing, paths
 from harness.cli_common import add_results_flag
 from harness.options import DEFAULT_DATA_CHECK, RunOptions
 from harness.sweep import (
@@ -145,6 +145,11 @@ def _jobs_per_gpu(text: str) -> int | str:
 def spec_and_options(args: argparse.Namespace) -> tuple[SweepSpec, RunOptions]:
     """The sweep and the run options the flags give; the recipe flags are read once, here. Raises
     ValueError on bad input, before anything starts."""
+    if args.log_dest and not args.log_to:
+        raise ValueError(
+            f"--log-dest {args.log_dest} says where --log-to writes: give --log-to {'|'.join(TRACKERS)} with it, or drop it"
+        )
+    paths.check_results_root(args.results)
     flag_overrides = recipe_overrides(args)
     spec = build_spec(args, flag_overrides)
     if args.gpu_memory_gb is not None and spec.jobs_per_gpu is None:

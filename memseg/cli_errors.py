@@ -8,6 +8,7 @@ Light on purpose (no torch, no ray): the harness's `status` and `report` import 
 from __future__ import annotations
 
 import argparse
+import math
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -107,11 +108,11 @@ def image_size(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
-    return _checked(text, float, "a number > 0", lambda v: v > 0)
+    return _checked(text, float, "a finite number > 0", lambda v: math.isfinite(v) and v > 0)
 
 
 def non_negative_float(text: str) -> float:
-    return _checked(text, float, "a number >= 0", lambda v: v >= 0)
+    return _checked(text, float, "a finite number >= 0", lambda v: math.isfinite(v) and v >= 0)
 
 
 def device_name(text: str) -> str:

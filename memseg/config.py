@@ -21,8 +21,9 @@ from typing import Any
 from memseg.ablations import Ablation, get_ablation
 from memseg.categories import CATEGORY_SETTINGS, CategorySettings, category_settings, uses_table
 from memseg.data.registry import check_category, check_dataset_kind
-from memseg.names import check_names
+from memseg.names import MAX_NAME_BYTES, check_names, check_path_name, name_bytes
 from memseg.precision import OFFICIAL_PRECISION, check_precision
+from memseg.values import check_field_values
 
 # How a job runs its training steps (memseg.train_step): auto = a CUDA graph on CUDA when the
 # capture works, else eager. A runtime choice: it is not part of the job id.
@@ -126,6 +127,9 @@ def _value_before(f: dataclasses.Field[Any]) -> Any:
     return f.metadata.get(BEFORE_KEY, f.default)
 
 
+VAL_IMAGES = 8  # the default number of training images a validation curve holds out
+
+
 @dataclass(frozen=True)
 class JobConfig:
     """One MemSeg train + eval run. Defaults reproduce the official recipe, the paper profile
@@ -194,12 +198,16 @@ class JobConfig:
     # `val_images` normal training images, held out of training, with simulated anomalies. Holding
     # them out changes what the job trains on, so both are part of the id (left out at their defaults).
     val_every: int = field(default=0, metadata=OPTIONAL_RECIPE)
-    val_images: int = field(default=8, metadata=OPTIONAL_RECIPE)
+    val_images: int = field(default=VAL_IMAGES, metadata=OPTIONAL_RECIPE)
 
     def __post_init__(self) -> None:
+        check_field_values(self)  # first: every check below compares values of the declared types
         check_dataset_kind(self.dataset)
         check_category(self.category, self.dataset)  # per data set; a folder data set names its own
         get_ablation(self.ablation)
+        if self.variant:
+            check_path_name("variant name", self.variant)  # it becomes part of job ids and file names
+        check_job_id_length(self)
         if self.image_size < 32 or self.image_size % 32:
             raise ValueError(f"image_size must be a multiple of 32 and >= 32, got {self.image_size}")
         for name in ("steps", "batch_size", "top_k", "eval_batch_size", "log_every"):
@@ -230,6 +238,12 @@ class JobConfig:
             raise ValueError(f"val_every must be >= 0 (0: no validation curve), got {self.val_every}")
         if self.val_images < 2:
             raise ValueError(f"val_images must be >= 2 (one normal, one with an anomaly), got {self.val_images}")
+        if self.val_images != VAL_IMAGES and not self.val_every:
+            # It would hold images out of training and change the job id, with no curve to show for it.
+            raise ValueError(
+                f"val_images ({self.val_images}) only says how many images the validation curve holds out: "
+                "give val_every N (--val-every N) with it, or drop it"
+            )
         for name in ("focal_alpha_normal", "focal_alpha_anomaly"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -308,8 +322,27 @@ def job_id(config: JobConfig) -> str:
         if fields.get(new) in spelled:
             fields[old] = spelled[fields.pop(new)]
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
-    readable = "-".join(part for part in (config.category, config.ablation, config.variant, f"s{config.seed}") if part)
-    return f"{readable}-" + hashlib.sha256(canonical.encode()).hexdigest()[:10]
+    return f"{_readable_id(config)}-" + hashlib.sha256(canonical.encode()).hexdigest()[:ID_HASH_CHARS]
+
+
+ID_HASH_CHARS = 10
+
+
+def _readable_id(config: JobConfig) -> str:
+    """The readable prefix of a job id: `<category>-<ablation>[-<variant>]-s<seed>`."""
+    return "-".join(part for part in (config.category, config.ablation, config.variant, f"s{config.seed}") if part)
+
+
+def check_job_id_length(config: JobConfig) -> None:
+    """ValueError when `config`'s job id would be too long a file name (memseg.names: its files add
+    to it); it holds the category and the variant, each of which may be long on its own."""
+    size = name_bytes(_readable_id(config)) + 1 + ID_HASH_CHARS
+    if size > MAX_NAME_BYTES:
+        raise ValueError(
+            f"the job id of category {config.category[:40]!r}, variant {config.variant[:40]!r} would be {size} bytes "
+            f"long; it names files, so it may be at most {MAX_NAME_BYTES}: shorten the category or the variant name "
+            f"({name_bytes(config.category)} and {name_bytes(config.variant)} bytes)"
+        )
 
 
 def foreground_rule(config: JobConfig) -> str:
@@ -321,6 +354,15 @@ def foreground_rule(config: JobConfig) -> str:
     if config.foreground_mask is not None:
         return "override"
     return "category table" if uses_table(config.dataset) and config.category in CATEGORY_SETTINGS else "dataset default"
+
+
+def train_images_needed(config: JobConfig) -> tuple[int, str]:
+    """How many normal training images the job needs, and why: the memory bank's first images, the
+    validation curve's last ones (with val_every) and at least one left to train on (memseg.job)."""
+    memory = resolve(config).memory_size
+    held_out = config.val_images if config.val_every else 0
+    why = f"{memory} for the memory bank" + (f", {held_out} held out for the validation curve" if held_out else "")
+    return memory + held_out + 1, f"{why} and at least 1 to train on"
 
 
 def resolve(config: JobConfig) -> CategorySettings:

@@ -259,3 +259,12 @@ def test_a_cluster_whose_nodes_run_two_revisions_is_refused(ray_session, cli, ca
     assert code == 2 and "preflight failed, no job started" in err and "different revisions of memseg" in err
     assert f"on node node-a: revision {REVISION}" in err and f"on node node-b: revision {OLD}" in err
     assert store.job_statuses(results, "sw") == {}
+
+
+def test_rows_of_a_newer_revision_are_called_newer_never_old():
+    rows = pd.DataFrame({"revision": [REVISION, 99]})
+    with pytest.raises(revisions.MixedRevisions) as refused:
+        revisions.split(rows)
+    message = str(refused.value)
+    assert f"revision 99 (newer than this code's {REVISION}): 1 row" in message
+    assert "old" not in message.replace("hold", "")
