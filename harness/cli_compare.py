@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
+from rich.console import Console
+from rich.markup import escape
 
 from harness import compare, compare_view, revisions, store, tables
 from harness.cli_common import add_name_flag, add_results_flag, consoles, sweep_name
@@ -81,7 +84,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     console, errors = consoles()
     args.name = sweep_name(args, errors)
     try:
-        by_revision = build_studies(args)
+        by_revision = build_studies(args, _read_named(args, errors))
     except ValueError as err:  # ProtocolMismatch and MixedRevisions are UserErrors already
         raise user_error(err) from None
     studies = [study for _, study in by_revision]
@@ -132,21 +135,38 @@ def _json_by_revision(studies: list[tuple[int | None, compare.Study]]) -> str:
     return json.dumps({f"revision {r}": json.loads(compare_view.to_json(s)) for r, s in studies}, indent=2)
 
 
-def build_studies(args: argparse.Namespace) -> list[tuple[int | None, compare.Study]]:
+def _read_named(args: argparse.Namespace, errors: Console) -> dict[str, pd.DataFrame]:
+    """Each sweep the flags name, read once by the one reader; what it could not count is named on `errors`."""
+    loaded = {}
+    for sweep in dict.fromkeys(s for s in (args.name, args.baseline, args.candidate) if s):
+        if sweep in store.list_sweeps(args.results):
+            read = store.read_sweep(args.results, sweep)
+            for note in read.notes():
+                errors.print(f"[yellow]warning:[/] {sweep}: {escape(note)}", markup=True, highlight=False)
+            loaded[sweep] = read.rows
+    return loaded
+
+
+def build_studies(args: argparse.Namespace, loaded: Mapping[str, pd.DataFrame]) -> list[tuple[int | None, compare.Study]]:
     """The comparisons the flags ask for, each with its revision: one, or with --by-revision one
     per revision of --name. Rows of several revisions are never pooled (harness.revisions.split):
     without --by-revision a sweep holding several is refused. Two sweeps (--baseline, --candidate)
     must each hold one revision, which may differ: that is what a regression gate compares."""
     if args.name is None or args.baseline is not None or args.candidate is not None:
-        return [(None, build_study(args))]
-    rows = _rows(args.results, args.name)
+        return [(None, build_study(args, loaded=loaded))]
+    rows = _rows(args.results, args.name, loaded)
     groups = revisions.split(rows, args.by_revision, f"sweep {args.name!r}")
     if len(groups) == 1:
         return [(groups[0][0], build_study(args, rows))]
     return [(r, build_study(args, part, f"{args.name} · revision {r}")) for r, part in groups]
 
 
-def build_study(args: argparse.Namespace, sweep_rows: pd.DataFrame | None = None, label: str | None = None) -> compare.Study:
+def build_study(
+    args: argparse.Namespace,
+    sweep_rows: pd.DataFrame | None = None,
+    label: str | None = None,
+    loaded: Mapping[str, pd.DataFrame] | None = None,
+) -> compare.Study:
     """The comparison the flags ask for (of `sweep_rows` when given: one revision of --name,
     titled `label`). ValueError (with the reason) for any user error."""
     metrics = _metrics(args.metrics)
@@ -162,7 +182,7 @@ def build_study(args: argparse.Namespace, sweep_rows: pd.DataFrame | None = None
         if args.baseline is None or args.candidate is None:
             raise ValueError("comparing two sweeps needs both --baseline SWEEP and --candidate SWEEP")
         ablations = parse_ablations(args.ablations) if args.ablations else None
-        base, cand = _rows(args.results, args.baseline), _rows(args.results, args.candidate)
+        base, cand = _rows(args.results, args.baseline, loaded), _rows(args.results, args.candidate, loaded)
         revisions.split(base, what=f"the baseline sweep {args.baseline!r}")  # each side one revision
         revisions.split(cand, what=f"the candidate sweep {args.candidate!r}")
         return compare.compare_sweeps(
@@ -176,7 +196,7 @@ def build_study(args: argparse.Namespace, sweep_rows: pd.DataFrame | None = None
         )
     if args.name is None:
         raise ValueError("say what to compare: --name S [--ablations full,no_memory] or --baseline A --candidate B")
-    rows = _rows(args.results, args.name) if sweep_rows is None else sweep_rows
+    rows = _rows(args.results, args.name, loaded) if sweep_rows is None else sweep_rows
     if sweep_rows is None:
         revisions.split(rows, what=f"sweep {args.name!r}")
     if args.variants:
@@ -197,11 +217,13 @@ def build_study(args: argparse.Namespace, sweep_rows: pd.DataFrame | None = None
     return compare.compare_ablations(rows, names[0], list(names[1:]), metrics, settings, sweep=label or args.name)
 
 
-def _rows(results: Path, sweep: str):
+def _rows(results: Path, sweep: str, loaded: Mapping[str, pd.DataFrame] | None) -> pd.DataFrame:
+    """The rows of a sweep the command read (`loaded`), else read now."""
     sweeps = store.list_sweeps(results)
     if sweep not in sweeps:
         raise ValueError(f"no sweep {sweep!r} under {results}; found: {', '.join(sweeps) or 'none'}")
-    rows = store.load_results(results, sweep)
+    rows = (loaded or {}).get(sweep)
+    rows = store.load_results(results, sweep) if rows is None else rows
     if rows.empty:
         raise ValueError(f"sweep {sweep!r} under {results} has no finished jobs yet")
     return rows

@@ -40,6 +40,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     with console.status(f"exporting {args.sweep} to {args.to}"):
         done = trackers.export_sweep(args.results, args.sweep, args.to, args.dest)
     console.print(f"{args.sweep}: {len(done.exported)} run(s) sent to {args.to} at {escape(done.dest)}")
+    for note in done.notes:
+        console.print(f"[yellow]warning:[/] {escape(note)}")
     if done.skipped:
         console.print(f"[yellow]{len(done.skipped)} failed job(s) left out[/]: {escape(', '.join(done.skipped))}")
     uri = trackers.to_mlflow.tracking_uri(done.dest) if args.to == "mlflow" else done.dest

@@ -75,17 +75,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     specs = {sweep: _spec_jobs(args.results, sweep, errors) for sweep in sweeps}
     variants = any(v for *_, v in specs.values())  # a column only when some sweep has recipe variants
     left = ("sweep", "profile", "dataset", *(("variants",) if variants else ()))
-    for name in (*left, "jobs", "done", "failed", "pending", "other revision", "other results", "results by revision"):
+    for name in (*left, "jobs", "done", "failed", "pending", "other revision", "damaged", "other results", "results by revision"):
         table.add_column(name, justify="left" if name in left else "right")
     failures: list[tuple[str, str, str]] = []
+    notes: list[str] = []
     current, stale = store.current_revision(), 0
     for sweep in sweeps:
-        rows = store.load_results(args.results, sweep)  # the one read of the sweep's rows
-        states = store.states_of(rows)
+        read = store.read_sweep(args.results, sweep)  # the one read of the sweep's rows
+        rows, states = read.rows, read.states
+        notes += [f"{sweep}: {note}" for note in read.notes()]
         ids, prof, dataset, names = specs[sweep]
         tally = store.Tally.of(ids or sorted(states), states)  # the count `harness run` plans with
+        damaged = [j for j in read.damaged if j in (ids or read.damaged)]
         other = len(set(states) - set(ids or states))
-        counts = (tally.total, len(tally.done), len(tally.failed), len(tally.pending), len(tally.stale), other)
+        pending = len(tally.pending) - len(damaged)  # a damaged job is not committed, but it ran: said apart
+        counts = (tally.total, len(tally.done), len(tally.failed), pending, len(tally.stale), len(damaged), other)
         by_revision = rows["revision"].value_counts().sort_index()
         stale += len(tally.stale)
         table.add_row(
@@ -100,6 +104,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             "them unless --accept-revision N (docs/results.md)"
         )
     console.print(table)
+    for note in notes:
+        errors.print(f"[yellow]warning:[/] {escape(note)}", markup=True, highlight=False)
     if failures:
         ftable = Table(title="failed jobs (--retry-failed re-runs them)")
         for name in ("sweep", "job", "error"):
@@ -110,13 +116,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_noting(results: Path, sweep: str, errors: Console) -> pd.DataFrame:
+    """The rows of a sweep that the one reader counts; what it could not count is named on `errors`."""
+    read = store.read_sweep(results, sweep)
+    for note in read.notes():
+        errors.print(f"[yellow]warning:[/] {sweep}: {escape(note)}", markup=True, highlight=False)
+    return read.rows
+
+
 def _spec_jobs(results: Path, sweep: str, errors: Console) -> tuple[list[str], str, str, tuple[str, ...]]:
     """The job ids, profile, dataset and variant names of a sweep's sweep.yaml; no ids (and "?") without one."""
     text = store.read_spec(results, sweep)
     if text is None:
         return [], "?", "?", ()
     try:
-        spec = spec_from_dict(yaml.safe_load(text))
+        data = yaml.safe_load(text)
+        if not isinstance(data, dict):
+            raise ValueError("it is not a mapping of sweep keys")
+        spec = spec_from_dict(data)
         return [c.job_id for c in expand(spec)], spec.profile or "?", spec.dataset, tuple(spec.variants)
     except (ValueError, yaml.YAMLError) as err:
         errors.print(f"{sweep}: cannot read its sweep.yaml ({err}); counting its results only", highlight=False)
@@ -154,7 +171,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"--html {args.html} names one file but there are {len(sweeps)} sweeps: add --name NAME, "
             "or give --html alone for RESULTS/<sweep>/report.html each"
         )
-    loaded = {sweep: store.load_results(args.results, sweep) for sweep in sweeps}  # each sweep read once
+    loaded = {sweep: _read_noting(args.results, sweep, errors) for sweep in sweeps}  # each sweep read once
     for sweep, rows in loaded.items():  # every sweep is checked before anything is printed or written
         revisions.split(rows, args.by_revision, f"sweep {sweep!r}")  # MixedRevisions: a UserError
     for sweep, rows in loaded.items():

@@ -34,6 +34,10 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
         f"[bold]revision[/] {plan.to_run.revision} (docs/results.md)" + (f"; {escape(stale)}" if stale else ""),
         highlight=False,
     )
+    for job_id, why in plan.to_run.damaged:  # not done: run again, and say why
+        console.print(f"[bold yellow]damaged[/] {escape(job_id)} runs again: {escape(why)}", highlight=False)
+    for note in plan.to_run.strays:
+        console.print(f"[bold yellow]not counted[/] {escape(note)}", highlight=False)
     if plan.spec.variants:
         shown = "; ".join(f"{name} ({describe_variant(plan.spec, name)})" for name in plan.spec.variants)
         console.print(f"[bold]variants[/] {escape(shown)}", highlight=False)
@@ -172,6 +176,7 @@ def job_table(plan: Plan) -> Table:
     runs = plan.to_run
     marks = dict.fromkeys(runs.done, "yes") | dict.fromkeys(runs.failed, "failed")
     marks |= {j: f"revision {r}: re-run" for j, r in runs.stale}
+    marks |= {j: "damaged: re-run" for j, _ in runs.damaged}
     for c in plan.configs:
         which = (c.variant,) if variants else ()
         prof = variant_profile(plan.spec, c.variant)

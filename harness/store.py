@@ -10,6 +10,7 @@ never leaves a half-written result, and temp files are never read.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -320,8 +321,15 @@ def save_spec(results_dir: str | Path, sweep: str, spec_yaml: str) -> Path:
 
 
 def read_spec(results_dir: str | Path, sweep: str) -> str | None:
+    """The sweep.yaml a run saved (None when there is none), as text; bytes that are not UTF-8 are
+    replaced, so a damaged file is shown or refused by its reader, never a crash."""
     path = spec_path(results_dir, sweep)
-    return path.read_text() if path.exists() else None
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        return f"# unreadable: {err}"
 
 
 def _job_files(results_dir: str | Path, sweep: str) -> list[Path]:
@@ -350,20 +358,80 @@ class JobState:
     revision: int
 
 
-def job_states(results_dir: str | Path, sweep: str) -> dict[str, JobState]:
-    """job_id -> status and revision of every committed job of the sweep (reads only those columns;
-    a row without a revision reads as LEGACY_REVISION)."""
-    states: dict[str, JobState] = {}
+@dataclass(frozen=True)
+class SweepRead:
+    """A sweep folder as the one reader (`read_sweep`) found it: the rows it counts (one per job,
+    each in the file named after its job id), the jobs it cannot count as committed (`damaged`:
+    job id -> what is wrong and what to do; `harness run` re-runs them), and the files it refused
+    (`strays`: a row under another name, a second row of one job). Every command reads a sweep
+    through it, so none crashes on a damaged file and none counts a row twice."""
+
+    rows: pd.DataFrame
+    damaged: Mapping[str, str]
+    strays: tuple[str, ...] = ()
+
+    @property
+    def states(self) -> dict[str, JobState]:
+        return states_of(self.rows)
+
+    def notes(self) -> list[str]:
+        """One line per damaged job and refused file, for the views to print."""
+        return [f"job {job_id}: {why}" for job_id, why in sorted(self.damaged.items())] + list(self.strays)
+
+
+def read_sweep(results_dir: str | Path, sweep: str) -> SweepRead:
+    """Every committed job of one sweep, checked: its row file readable and holding that job's one
+    row, and an ok job's scores file, and its curves file when the row links one, there and
+    readable. A job that fails a check is damaged, not done; a file that holds another job's row
+    is a stray, not counted."""
+    tables: list[pa.Table] = []
+    damaged: dict[str, str] = {}
+    strays: list[str] = []
     for path in _job_files(results_dir, sweep):
         try:
-            columns = [c for c in ("job_id", "status", "revision") if c in pq.read_schema(path).names]
-            table = pq.read_table(path, columns=columns)
+            table = _read(path, JOB_SCHEMA)
+        except ValueError as err:
+            damaged[path.stem] = f"{err}; `harness run` re-runs the job"
+            continue
+        ids = table["job_id"].to_pylist()
+        if ids != [path.stem]:
+            strays.append(
+                f"{path} holds the row(s) of {', '.join(map(str, ids)) or 'no job'}, not of {path.stem}: not counted "
+                "(a row file is named after its job id); delete it"
+            )
+            continue
+        tables.append(table)
+    rows = _rows_of(pa.concat_tables(tables) if tables else JOB_SCHEMA.empty_table())
+    for row in records(rows):
+        why = _damage(results_dir, sweep, row)
+        if why:
+            damaged[str(row.job_id)] = f"{why}; `harness run` re-runs the job"
+    if damaged:
+        rows = rows[~rows["job_id"].isin(list(damaged))].reset_index(drop=True)
+    return SweepRead(rows, damaged, tuple(strays))
+
+
+def _damage(results_dir: str | Path, sweep: str, row: Any) -> str:
+    """What is missing or unreadable of a committed ok job's files ("" when nothing)."""
+    if row.status != STATUS_OK:
+        return ""
+    files = [("scores", scores_path(results_dir, sweep, row.job_id))]
+    if row.curves_file:
+        files.append(("curves", Path(results_dir) / sweep / row.curves_file))
+    for kind, path in files:
+        if not path.is_file():
+            return f"its {kind} file {path} is missing"
+        try:
+            pq.read_metadata(path)
         except (OSError, pa.ArrowInvalid) as err:
-            raise ValueError(f"result file {path} is unreadable ({err}); delete it to re-run that job") from None
-        revisions = table["revision"].to_pylist() if "revision" in columns else [None] * len(table)
-        for job_id, status, revision in zip(table["job_id"].to_pylist(), table["status"].to_pylist(), revisions):
-            states[job_id] = JobState(status, LEGACY_REVISION if revision is None else int(revision))
-    return states
+            return f"its {kind} file {path} is unreadable ({err})"
+    return ""
+
+
+def job_states(results_dir: str | Path, sweep: str) -> dict[str, JobState]:
+    """job_id -> status and revision of every job of the sweep that `read_sweep` counts (a damaged
+    one is not there: it runs again)."""
+    return read_sweep(results_dir, sweep).states
 
 
 def states_of(rows: pd.DataFrame) -> dict[str, JobState]:
@@ -388,6 +456,8 @@ class ToRun:
     stale: tuple[tuple[str, int], ...]  # (job_id, revision): committed at another revision, re-run
     revision: int  # the revision this run writes
     stale_failed: tuple[str, ...] = ()  # those of `stale` whose result was a failure
+    damaged: tuple[tuple[str, str], ...] = ()  # (job_id, why): a committed job read_sweep cannot count; re-run
+    strays: tuple[str, ...] = ()  # files of the sweep folder read_sweep refused (not counted)
 
     def stale_by_revision(self) -> dict[int, int]:
         """Revision -> number of jobs re-run because their result is of that revision."""
@@ -483,9 +553,14 @@ def plan_run(
     retry_failed: bool = False,
     accept_revisions: Iterable[int] = (),
 ) -> ToRun:
-    """`to_run` on what the store holds of `sweep` (nothing is read with `force`)."""
-    states = {} if force else job_states(results_dir, sweep)
-    return to_run(job_ids, states, force=force, retry_failed=retry_failed, accept_revisions=accept_revisions)
+    """`to_run` on what the store holds of `sweep` (nothing is read with `force`), through the one
+    reader: a damaged job is not done, so it runs again, and the plan says why."""
+    if force:
+        return to_run(job_ids, {}, force=True)
+    read, ids = read_sweep(results_dir, sweep), tuple(job_ids)
+    plan = to_run(ids, read.states, retry_failed=retry_failed, accept_revisions=accept_revisions)
+    damaged = tuple((j, read.damaged[j]) for j in ids if j in read.damaged)
+    return dataclasses.replace(plan, damaged=damaged, strays=read.strays)
 
 
 def list_sweeps(results_dir: str | Path) -> list[str]:
@@ -497,11 +572,14 @@ def list_sweeps(results_dir: str | Path) -> list[str]:
 
 
 def load_results(results_dir: str | Path, sweep: str | None = None) -> pd.DataFrame:
-    """Every committed job row of one sweep (or of all sweeps) as a DataFrame with the full schema,
-    empty (with the columns) when there is none."""
+    """The rows `read_sweep` counts, of one sweep (or of all sweeps), as a DataFrame with the full
+    schema, empty (with the columns) when there is none. A view that shows what it left out reads
+    `read_sweep` itself."""
     sweeps = [sweep] if sweep is not None else list_sweeps(results_dir)
-    tables = [_read(p, JOB_SCHEMA) for s in sweeps for p in _job_files(results_dir, s)]
-    return _rows_of(pa.concat_tables(tables) if tables else JOB_SCHEMA.empty_table())
+    frames = [read_sweep(results_dir, s).rows for s in sweeps]
+    if len(frames) == 1:
+        return frames[0]
+    return _rows_of(JOB_SCHEMA.empty_table()) if not frames else pd.concat(frames, ignore_index=True)
 
 
 def _rows_of(table: pa.Table) -> pd.DataFrame:

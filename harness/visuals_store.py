@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.paths import visuals_dir
+from memseg.cli_errors import UserError
 from memseg.result import CurvePoints, JobResult, JobVisuals, ShownImage
 
 CURVES_FILE = "curves.json"
@@ -120,8 +121,8 @@ def load_visuals(results_dir: str | Path, sweep: str, job_id: str) -> StoredVisu
         return None
     try:
         index = json.loads(index_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"visuals index {index_path} is unreadable ({err}); delete {folder} to drop them") from None
+    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UserError(f"visuals index {index_path} is unreadable ({err}); delete {folder} to drop them") from None
     panels = tuple(
         Panel(
             file=folder / p["file"],

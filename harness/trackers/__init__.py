@@ -47,6 +47,7 @@ class SweepExport:
     dest: str
     exported: tuple[Exported, ...]
     skipped: tuple[str, ...]  # failed jobs: no metrics to send
+    notes: tuple[str, ...] = ()  # what the sweep's reader could not count (damaged jobs, stray files): not sent
 
 
 def _module(tracker: str) -> Any:
@@ -85,7 +86,8 @@ def export_sweep(results_dir: str | Path, sweep: str, to: str, dest: str | Path 
     if sweep not in store.list_sweeps(results_dir):
         known = ", ".join(store.list_sweeps(results_dir)) or "none"
         raise UserError(f"no sweep {sweep!r} under {results_dir} (sweeps there: {known})")
-    rows = store.load_results(results_dir, sweep)
+    read = store.read_sweep(results_dir, sweep)
+    rows = read.rows
     ok = rows[rows["status"] == store.STATUS_OK]
     if ok.empty:
         raise UserError(f"sweep {sweep!r} under {results_dir} has no finished job to export ({len(rows)} failed)")
@@ -98,4 +100,4 @@ def export_sweep(results_dir: str | Path, sweep: str, to: str, dest: str | Path 
         for row in ({str(k): v for k, v in record.items()} for record in ok.to_dict("records"))
     )
     skipped = tuple(str(j) for j in rows.loc[rows["status"] != store.STATUS_OK, "job_id"])
-    return SweepExport(to, target, exported, skipped)
+    return SweepExport(to, target, exported, skipped, tuple(read.notes()))

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from harness.options import RunOptions
 from harness.plan import Plan, plan_jobs
 from harness.sweep import SweepSpec
@@ -22,3 +24,11 @@ def sweep_plan(configs: Sequence[JobConfig], name: str, results: str | Path, **f
     options = {"data_check": None} | {k: v for k, v in fields.items() if k in _OPTION_FIELDS}
     spec_fields = {"profile": "tiny"} | {k: v for k, v in fields.items() if k not in _OPTION_FIELDS}
     return plan_jobs(configs, SweepSpec(name=name, **spec_fields), RunOptions(results=Path(results), **options))
+
+
+def empty_scores() -> pd.DataFrame:
+    """A scores table with no image: what a test's hand-made ok row commits beside it, since a job
+    whose scores file is missing is damaged (harness.store.read_sweep)."""
+    return pd.DataFrame({"path": [], "label": [], "defect_type": [], "score": []}).astype(
+        {"path": "object", "label": "int64", "defect_type": "object", "score": "float64"}
+    )

@@ -11,6 +11,7 @@ from harness import report, report_html, store
 from memseg.caveats import RANDOM_INIT_REAL_DATA, random_init_on_real_data
 from memseg.config import JobConfig
 from tests.harness.fakes import fake_result
+from tests.harness.plans import empty_scores
 
 
 def test_only_real_data_with_random_init_is_flagged() -> None:
@@ -35,6 +36,6 @@ def test_the_row_carries_the_flag_and_the_tables_the_warning(tmp_path: Path) -> 
     assert RANDOM_INIT_REAL_DATA in tables[0].caption
     assert all(RANDOM_INIT_REAL_DATA not in t.caption for t in report.summary_tables(pd.DataFrame([clean]), "s"))
 
-    store.write_job(tmp_path, flagged)
+    store.write_job(tmp_path, flagged, empty_scores())
     page = report_html.build_report(tmp_path, "s")
     assert 'class="warning"' in page and "near chance on real images" in page

@@ -21,6 +21,7 @@ from memseg.names import CATEGORIES
 from memseg.profiles import profile
 from memseg.protocol import PROTOCOL_FIELDS, protocol_for
 from memseg.result import METRICS as METRIC_LABELS
+from tests.harness.plans import empty_scores
 
 METRICS = tuple(METRIC_LABELS)
 
@@ -76,7 +77,7 @@ def make_rows(
 
 def write(results: Path, rows: pd.DataFrame) -> None:
     for row in rows.to_dict("records"):
-        store.write_job(results, {str(k): v for k, v in row.items()})
+        store.write_job(results, {str(k): v for k, v in row.items()}, empty_scores())
 
 
 def overall(study: compare.Study, comparison: int = 0) -> dict[str, compare.Estimate]:

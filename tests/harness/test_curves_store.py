@@ -73,7 +73,7 @@ def test_a_series_missing_a_step_reads_nan_there(tmp_path: Path):
 
 def test_an_unreadable_file_is_named(tmp_path: Path):
     path = paths.curves_path(tmp_path, SWEEP, "job-a")
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("not parquet")
     with pytest.raises(ValueError, match=str(path)):
         curves_store.load_curves(tmp_path, SWEEP, "job-a")
@@ -90,7 +90,7 @@ def test_the_row_links_its_curves_and_a_job_without_curves_links_none(tmp_path: 
     without = fake_result(_config(1), "t")
     for result in (with_curves, without):
         curves_store.persist(tmp_path, SWEEP, result.job_id, result.curves)
-        store.write_job(tmp_path, _row(result))
+        store.write_job(tmp_path, _row(result), store.scores_frame(result))
     rows = store.load_results(tmp_path, SWEEP).set_index("job_id")
     link = rows.loc[with_curves.job_id, "curves_file"]
     assert link == f"curves/{with_curves.job_id}.parquet" and (paths.sweep_dir(tmp_path, SWEEP) / str(link)).exists()
@@ -98,10 +98,12 @@ def test_the_row_links_its_curves_and_a_job_without_curves_links_none(tmp_path: 
 
 
 def test_rows_written_before_curves_still_load(tmp_path: Path):
-    row = _row(fake_result(_config(0), "t"))
+    result = fake_result(_config(0), "t")
+    row = _row(result)
+    store.write_job(tmp_path, row, store.scores_frame(result))  # then its row file replaced by one of the older schema
     old_schema = pa.schema([f for f in store.JOB_SCHEMA if f.name != "curves_file"])
     path = store.job_path(tmp_path, SWEEP, row["job_id"])
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist([{k: v for k, v in row.items() if k != "curves_file"}], schema=old_schema), path)
     rows = store.load_results(tmp_path, SWEEP)
     assert rows["curves_file"].tolist() == [""] and rows["status"].tolist() == ["ok"]

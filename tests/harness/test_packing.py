@@ -12,7 +12,7 @@ import pytest
 from harness import cluster, driver, packing, report, store
 from harness.cluster import Cluster, JobRequest, NodeShape, NodeType, PreflightError
 from harness.sweep import SweepSpec, expand, spec_from_dict
-from tests.harness.plans import sweep_plan
+from tests.harness.plans import empty_scores, sweep_plan
 
 FAKES = "tests.harness.fakes"
 H200_NODE = NodeShape("g", "g", cpus=16, gpus=1, is_head=False, accelerator="H200")
@@ -84,7 +84,7 @@ def test_jobs_per_gpu_in_the_sweep_file_and_its_mistakes():
     assert spec_from_dict({"categories": ["bottle"], "jobs_per_gpu": "auto"}).jobs_per_gpu == "auto"
     assert spec_from_dict({"categories": ["bottle"], "jobs_per_gpu": 4}).jobs_per_gpu == 4
     for bad in (0, "two", 1.5, True):
-        with pytest.raises(ValueError, match="jobs_per_gpu must be 'auto' or an integer >= 1"):
+        with pytest.raises(ValueError, match=r"jobs_per_gpu must be (an integer|'auto' or an integer >= 1)"):
             spec_from_dict({"categories": ["bottle"], "jobs_per_gpu": bad})
     with pytest.raises(ValueError, match="not both"):
         spec_from_dict({"categories": ["bottle"], "jobs_per_gpu": 2, "gpus_per_job": 0.5})
@@ -140,7 +140,7 @@ def test_gpu_seconds_are_wall_time_times_the_share_and_the_summary_totals_them(t
             fake_result(config, "t"),
         )
         results.append(row)
-        store.write_job(tmp_path, row)
+        store.write_job(tmp_path, row, empty_scores())
     assert [r["gpu_seconds"] for r in results] == [1800.0, 1800.0, 0.0]
     failed = store.row_from_failure(
         store.Attempt("s", "tiny", attempts=1, recorded_at="t", gpu_share=0.5), _configs("tiny", ("wood",))[0], "x"

@@ -23,6 +23,7 @@ from memseg.config import JobConfig
 from memseg.job import check_resume
 from memseg.revision import REVISION
 from tests.harness.fakes import fake_result
+from tests.harness.plans import empty_scores
 from tests.harness.test_cli_run import _run_argv, _table_lines
 from tests.harness.test_compare import main, make_rows, write
 
@@ -44,7 +45,7 @@ def test_a_row_records_the_workers_revision_git_state_and_package_version(tmp_pa
     assert _row()["git_dirty"] is None  # no git state recorded: unknown, not clean
     failed = store.row_from_failure(store.Attempt("sw", "tiny", attempts=1, recorded_at="t"), JobConfig(category="bottle"), "x")
     assert failed["revision"] == REVISION
-    store.write_job(tmp_path, _row(git_dirty="true"))
+    store.write_job(tmp_path, _row(git_dirty="true"), empty_scores())
     rows = store.load_results(tmp_path, "sw")
     assert rows["revision"].tolist() == [REVISION] and rows["git_dirty"].tolist() == [True]
 
@@ -60,7 +61,7 @@ def test_the_job_environment_names_the_code(monkeypatch):
 
 
 def test_rows_without_a_revision_column_read_as_the_legacy_revision(tmp_path):
-    path = store.write_job(tmp_path, _row())
+    path = store.write_job(tmp_path, _row(), empty_scores())
     table = pq.read_table(path)
     pq.write_table(table.drop(["revision", "git_dirty", "package_version"]), path)  # as written before revisions were recorded
     assert store.load_results(tmp_path, "sw")["revision"].tolist() == [code_revision.LEGACY_REVISION]
@@ -162,9 +163,9 @@ def test_a_sweep_of_the_revision_before_is_rerun_unless_accepted(ray_session, cl
 
 def test_report_and_status_refuse_or_split_mixed_revisions(cli, capsys, tmp_path):
     results = tmp_path / "res"
-    store.write_job(results, _row("bottle", 0, as_revision=OLD))
-    store.write_job(results, _row("bottle", 1, as_revision=REVISION))
-    store.write_job(results, _row("carpet", 0, as_revision=REVISION, git_dirty="true"))
+    store.write_job(results, _row("bottle", 0, as_revision=OLD), empty_scores())
+    store.write_job(results, _row("bottle", 1, as_revision=REVISION), empty_scores())
+    store.write_job(results, _row("carpet", 0, as_revision=REVISION, git_dirty="true"), empty_scores())
     for flags in ([], ["--markdown"], ["--html"]):
         assert cli(["report", "--results", str(results), *flags]) == 2
         err = " ".join(capsys.readouterr().err.split())
@@ -192,10 +193,10 @@ def test_report_and_status_refuse_or_split_mixed_revisions(cli, capsys, tmp_path
 
 def test_the_summary_warns_once_about_dirty_rows(cli, capsys, tmp_path):
     results = tmp_path / "res"
-    store.write_job(results, _row("bottle", 0, git_dirty="false"))
+    store.write_job(results, _row("bottle", 0, git_dirty="false"), empty_scores())
     assert cli(["report", "--results", str(results)]) == 0
     assert "uncommitted" not in capsys.readouterr().out
-    store.write_job(results, _row("bottle", 1, git_dirty="true"))
+    store.write_job(results, _row("bottle", 1, git_dirty="true"), empty_scores())
     assert cli(["report", "--results", str(results)]) == 0
     assert " ".join(capsys.readouterr().out.split()).count("1 of 2 result(s) came from a checkout with uncommitted changes") == 1
 

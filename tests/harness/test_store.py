@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import pytest
 
@@ -48,7 +49,7 @@ def test_ok_and_failed_rows_share_the_full_schema(tmp_path):
 def test_rows_record_the_effective_category_settings(tmp_path):
     table, overridden = JobConfig("transistor", steps=4), JobConfig("screw", steps=4, di_scale=5.0, foreground_mask=False)
     for config in (table, overridden):
-        store.write_job(tmp_path, _ok_row(config)[0], None)
+        store.write_job(tmp_path, *_ok_row(config))
     failed = store.row_from_failure(
         store.Attempt("s", "tiny", attempts=1, recorded_at="t"), JobConfig("toothbrush", ablation="unscaled"), "x"
     )
@@ -115,11 +116,13 @@ def test_list_sweeps_and_empty_results(tmp_path):
     assert store.read_spec(tmp_path, "c") == "name: c\n"
 
 
-def test_an_unreadable_result_file_is_named(tmp_path):
+def test_an_unreadable_result_file_is_named_and_its_job_is_not_counted(tmp_path):
     (tmp_path / "s" / "jobs").mkdir(parents=True)
     (tmp_path / "s" / "jobs" / "x.parquet").write_bytes(b"not parquet")
-    with pytest.raises(ValueError, match=r"x\.parquet.*delete it"):
-        store.load_results(tmp_path, "s")
+    read = store.read_sweep(tmp_path, "s")
+    assert read.rows.empty and list(read.damaged) == ["x"]
+    assert re.search(r"x\.parquet is unreadable.*`harness run` re-runs the job", read.damaged["x"])
+    assert store.job_states(tmp_path, "s") == {}  # not done: a run runs it again
 
 
 def test_the_step_path_and_its_fallback_reach_the_row(tmp_path):
