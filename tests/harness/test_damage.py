@@ -11,7 +11,6 @@ per case; the commands run in this process, `run` on the session's Ray with a fa
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.figure
@@ -145,6 +144,11 @@ def _runs_cells(markdown: str) -> list[str]:
     return cells
 
 
+def _no_png(figure: matplotlib.figure.Figure) -> bytes:
+    plt.close(figure)
+    return b"\x89PNG\r\n\x1a\n"
+
+
 def _counted_once(results: Path) -> None:
     rows = store.read_sweep(results, SWEEP).rows
     assert rows["job_id"].is_unique, rows["job_id"].tolist()
@@ -157,9 +161,8 @@ def test_every_damage_to_every_file_gets_exit_0_or_2_no_traceback_no_double_coun
 ):
     """`report --html` reads every file it reads, but lays out and draws no chart: matplotlib's layout
     and drawing are most of its time and none of what this test is about (test_report_html.py draws them)."""
-    monkeypatch.setattr(report_html, "_png", lambda figure: (plt.close(figure), b"\x89PNG\r\n\x1a\n")[1])
+    monkeypatch.setattr(report_html, "_png", _no_png)
     monkeypatch.setattr(matplotlib.figure.Figure, "tight_layout", lambda self, *args, **kwargs: None)
-    asked: Callable[[list[str]], tuple[int, str, str]]
 
     def asked(argv: list[str]) -> tuple[int, str, str]:
         code = main(argv)
