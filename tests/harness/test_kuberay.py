@@ -1,4 +1,4 @@
-"""deploy/k8s/rayjob.yaml and raycluster.yaml, without a Kubernetes cluster (none is available to
+"""deploy/k8s/rayjob.yaml, raycluster.yaml and pvc.yaml, without a Kubernetes cluster (none is available to
 this project): they parse; every field they set sits where KubeRay's RayJob and RayCluster CRDs put
 it, with the type the CRD gives it; the RayJob's entrypoint is a command our CLI accepts; the image's
 Ray is the project's pinned Ray."""
@@ -96,7 +96,7 @@ def _check_fields(spec: dict[str, Any], fields: dict[str, str]) -> None:
 @pytest.mark.parametrize("name, kind", [("rayjob.yaml", "RayJob"), ("raycluster.yaml", "RayCluster")])
 def test_every_field_sits_where_kuberays_crd_puts_it(name: str, kind: str):
     docs = _documents(name)
-    assert set(docs) == {"PersistentVolumeClaim", kind}
+    assert set(docs) == {kind}
     resource = docs[kind]
     assert resource["apiVersion"] == "ray.io/v1"
     spec = resource["spec"]
@@ -111,9 +111,10 @@ def test_the_rayjob_and_the_raycluster_describe_the_same_cluster():
 
 
 def test_the_cluster_keeps_rows_on_a_volume_authenticates_and_runs_one_gpu_job_per_worker():
-    docs = _documents("rayjob.yaml")
-    claim, job = docs["PersistentVolumeClaim"], docs["RayJob"]["spec"]
-    assert "ReadWriteMany" in claim["spec"]["accessModes"]  # workers read the data the head's results sit beside
+    claim, fill = _documents("pvc.yaml")["PersistentVolumeClaim"], _documents("pvc.yaml")["Pod"]
+    job = _documents("rayjob.yaml")["RayJob"]["spec"]
+    assert "ReadWriteMany" in claim["spec"]["accessModes"]  # the head writes results, every worker reads the data
+    assert fill["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
     assert job["shutdownAfterJobFinishes"] is True
     cluster = job["rayClusterSpec"]
     assert cluster["authOptions"] == {"mode": "token", "secretName": "memseg-ray-token"}  # by reference, not inline
@@ -142,6 +143,8 @@ def test_the_image_runs_the_ray_the_project_pins():
         for group in groups:
             image = group["template"]["spec"]["containers"][0]["image"]
             assert re.fullmatch(rf"rayproject/ray:{re.escape(pinned[1])}-py\d+(-gpu)?", image), image
+    fill = _documents("pvc.yaml")["Pod"]["spec"]["containers"][0]["image"]
+    assert fill.startswith(f"rayproject/ray:{pinned[1]}-"), fill
 
 
 def test_the_entrypoint_is_a_run_our_cli_accepts(tmp_path: Path):
