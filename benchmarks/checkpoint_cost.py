@@ -21,8 +21,8 @@ import torch
 from harness import checkpoints
 from memseg import checkpoint as train_checkpoint
 from memseg.checkpoint import TrainCheckpoint
-from memseg.job import lr_factor
 from memseg.model import MemSeg
+from memseg.train_step import lr_factor
 
 T = TypeVar("T")
 

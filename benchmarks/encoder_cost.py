@@ -21,9 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from memseg.build import build_model, build_simulator
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.job import resolve_device, train_model
 from memseg.procedural import procedural_textures
+from memseg.profiles import profile
 
 ABLATIONS = ("frozen_bn", "full")
 

@@ -13,9 +13,11 @@ import warnings
 import torch
 
 from memseg.build import build_model, build_simulator
-from memseg.config import JobConfig, profile
-from memseg.job import train_model
+from memseg.config import JobConfig
+from memseg.job import fill_memory, train_model
+from memseg.precision import resolve_precision
 from memseg.procedural import procedural_textures
+from memseg.profiles import profile
 
 
 def main() -> None:
@@ -35,8 +37,7 @@ def main() -> None:
     )
     images = torch.randint(0, 256, (64, 3, 256, 256), dtype=torch.uint8)
     model = build_model(config).to(device)
-    with torch.no_grad():
-        model.fill_memory(images[: model.memory_size].to(device).float() / 255)
+    fill_memory(model, images[: model.memory_size], device, resolve_precision(config.precision, device.type))
     simulator = build_simulator(config, procedural_textures(16, 256, seed=0).to(device))
     train_model(model, simulator, images, config, device, lambda _: None)  # warm-up: cuDNN autotune, allocator
     torch.cuda.synchronize()

@@ -44,6 +44,10 @@ print(f"inference at batch 32: {t['infer_images_per_s']:.0f} images/s; peak GPU 
 print(f"metrics after {r['config']['steps']} steps (random backbone): " + ", ".join(f"{k} {v:.3f}" for k, v in m.items() if v is not None))
 PY
 
+echo "== 3b. precision: the official float32 (paper profile) against the bf16 variant, 256 px, batch 8"
+python3 benchmarks/speed.py --sizes 256 --batch-sizes 8 --steps 10 --device cuda --precisions fp32,tf32,bf16 \
+  --skip-before-after --out "$out/precision_speed.json"
+
 echo "== 4. sweep throughput: eager vs captured step, K = $bench_k concurrent paper-profile jobs of $bench_steps steps"
 python3 benchmarks/sweep_throughput.py --profile paper --steps "$bench_steps" --k "$bench_k" --modes eager,graph \
   --device cuda --out "$out/sweep_throughput.json"

@@ -17,10 +17,12 @@ import torch
 from scipy.stats import ks_2samp
 
 from memseg.build import build_model, build_simulator, loss_settings
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.job import train_model
 from memseg.model import MemSeg
+from memseg.precision import resolve_precision
 from memseg.procedural import procedural_textures
+from memseg.profiles import profile
 from memseg.result import Progress
 from memseg.simulate import AnomalySimulator
 from memseg.train_step import GRAPH_WARMUP_STEPS, StepParts, StepRunner, make_optimizer, plan_step_path
@@ -72,7 +74,7 @@ def check_fresh_draws(device: torch.device) -> bool:
         sampler=torch.Generator(device=device).manual_seed(0),
         sim_generator=torch.Generator(device=device).manual_seed(1),
         batch_size=config.batch_size,
-        use_amp=True,
+        precision=resolve_precision("bf16", device.type),
         loss=loss_settings(config),
         step=torch.zeros((), dtype=torch.long, device=device),
         first_bad_step=torch.full((), -1, dtype=torch.long, device=device),

@@ -33,15 +33,18 @@ NOOP_JOB = "tests.harness.fakes:noop_job"
 def measure(jobs: int, cpus: int, slots: int) -> dict[str, float]:
     """Run `jobs` no-op jobs with `slots` of them at once; the figures of that run."""
     from harness import driver, store
+    from harness.options import RunOptions
+    from harness.plan import plan_jobs
     from harness.sweep import SweepSpec, expand
 
     seeds = tuple(range(jobs))
-    configs = expand(SweepSpec(categories=("bottle",), seeds=seeds, profile="tiny"))
+    spec = SweepSpec(
+        name="overhead", categories=("bottle",), seeds=seeds, profile="tiny", gpus_per_job=0, cpus_per_job=cpus / slots
+    )
     with tempfile.TemporaryDirectory() as results:
         start = time.perf_counter()
-        outcome = driver.run_sweep(
-            configs, "overhead", results, job_fn=NOOP_JOB, gpus_per_job=0, cpus_per_job=cpus / slots, data_check=None
-        )
+        plan = plan_jobs(expand(spec), spec, RunOptions(results=Path(results), data_check=None))
+        outcome = driver.run_sweep(plan, job_fn=NOOP_JOB)
         wall = time.perf_counter() - start
         rows = store.load_results(results, "overhead")
     assert outcome.ok and len(rows) == jobs, outcome.failed

@@ -16,12 +16,13 @@ from typing import Any
 import torch
 
 from memseg import job as job_module
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.data.synthetic import generate
+from memseg.profiles import profile
 
 
 class _LoopAdamW(torch.optim.AdamW):
-    """AdamW as the CPU ran it before issue 23: the per-parameter loop."""
+    """AdamW as the CPU ran it before revision 4: the per-parameter loop."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.pop("capturable", None)

@@ -1,11 +1,12 @@
 """Throughput of one MemSeg job on the current device, and what each speed measure buys.
 
     python benchmarks/speed.py [--sizes 64,128,256] [--batch-sizes 1,8,32] [--steps 3] [--device auto]
-                               [--out results/benchmarks/speed.json] [--skip-before-after]
+                               [--precisions fp32,bf16] [--out results/benchmarks/speed.json] [--skip-before-after]
 
 Table 1 (throughput): anomaly simulation (images/s), a full training step (steps/s and
 images/s: simulation + forward + loss + backward + AdamW) and inference (images/s), per image
-size and batch size, measured with the job's own functions (`memseg.job.train_model`,
+size, batch size and precision (fp32: the paper profile's, the official code's float32; bf16: the
+`bf16` recipe variant's autocast), measured with the job's own functions (`memseg.job.train_model`,
 `predict_maps`, `measure_simulation`) so the figures are those a job records.
 
 Table 2 (before / after, one run, as ratios because machines here are noisy):
@@ -34,15 +35,18 @@ from rich.console import Console
 from rich.table import Table
 
 from memseg.build import build_model, build_simulator
-from memseg.config import JobConfig, profile
-from memseg.job import measure_simulation, predict_maps, resolve_device, train_model
+from memseg.config import JobConfig
+from memseg.job import fill_memory, measure_simulation, predict_maps, resolve_device, train_model
 from memseg.model import MemSeg
+from memseg.precision import PRECISIONS, resolve_precision
 from memseg.procedural import procedural_textures
+from memseg.profiles import profile
 from memseg.simulate import AnomalySimulator
 
 
-def _config(size: int, batch: int, steps: int, device: str) -> JobConfig:
+def _config(size: int, batch: int, steps: int, device: str, precision: str = "fp32") -> JobConfig:
     values = profile("paper") | {
+        "precision": precision,
         "category": "bottle",
         "image_size": size,
         "batch_size": batch,
@@ -62,14 +66,13 @@ def _setup(config: JobConfig, device: torch.device) -> tuple[MemSeg, AnomalySimu
         0, 256, (max(64, 2 * config.batch_size), 3, config.image_size, config.image_size), dtype=torch.uint8, generator=generator
     )
     model = build_model(config).to(device)
-    with torch.no_grad():
-        model.fill_memory(images[: model.memory_size].to(device).float() / 255)
+    fill_memory(model, images[: model.memory_size], device, resolve_precision(config.precision, device.type))
     bank = procedural_textures(16, config.image_size, seed=0).to(device)
     return model, build_simulator(config, bank), images
 
 
-def throughput(size: int, batch: int, steps: int, device: torch.device) -> dict[str, float]:
-    config = _config(size, batch, steps, str(device))
+def throughput(size: int, batch: int, steps: int, device: torch.device, precision: str = "fp32") -> dict[str, Any]:
+    config = _config(size, batch, steps, str(device), precision)
     model, simulator, images = _setup(config, device)
     sim = measure_simulation(simulator, images, config, device, batches=max(2, steps))
     train_model(model, simulator, images, config.replace(steps=1), device, lambda _: None)  # warm-up
@@ -80,6 +83,7 @@ def throughput(size: int, batch: int, steps: int, device: torch.device) -> dict[
     return {
         "image_size": size,
         "batch_size": batch,
+        "precision": resolve_precision(precision, device.type).name,
         "sim_images_per_s": sim,
         "train_steps_per_s": train.steps_per_s,
         "train_images_per_s": train.steps_per_s * batch,
@@ -165,6 +169,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per cell (after one warm-up)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--precisions", default="fp32,bf16", help=f"recipe precisions to time, of {', '.join(PRECISIONS)}")
     parser.add_argument("--skip-before-after", action="store_true")
     parser.add_argument("--out", default="results/benchmarks/speed.json")
     args = parser.parse_args()
@@ -182,6 +187,7 @@ def main() -> None:
     for column in (
         "px",
         "batch",
+        "precision",
         "simulation img/s",
         "train steps/s",
         "train img/s",
@@ -190,20 +196,21 @@ def main() -> None:
         "peak MB",
     ):
         table.add_column(column, justify="right")
-    for size in sizes:
-        for batch in batches:
-            row = throughput(size, batch, args.steps, device)
-            grid.append(row)
-            table.add_row(
-                str(size),
-                str(batch),
-                f"{row['sim_images_per_s']:.1f}",
-                f"{row['train_steps_per_s']:.3f}",
-                f"{row['train_images_per_s']:.2f}",
-                f"{row['infer_images_per_s']:.1f}",
-                f"{row['sim_images_per_s'] / row['train_images_per_s']:.1f}x",
-                f"{row['peak_mem_mb']:.0f}",
-            )
+    cells = [(size, batch, precision) for size in sizes for batch in batches for precision in args.precisions.split(",")]
+    for size, batch, precision in cells:
+        row = throughput(size, batch, args.steps, device, precision)
+        grid.append(row)
+        table.add_row(
+            str(size),
+            str(batch),
+            str(row["precision"]),
+            f"{row['sim_images_per_s']:.1f}",
+            f"{row['train_steps_per_s']:.3f}",
+            f"{row['train_images_per_s']:.2f}",
+            f"{row['infer_images_per_s']:.1f}",
+            f"{row['sim_images_per_s'] / row['train_images_per_s']:.1f}x",
+            f"{row['peak_mem_mb']:.0f}",
+        )
     console.print(table)
 
     comparisons: list[dict[str, Any]] = []

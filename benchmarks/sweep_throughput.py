@@ -37,9 +37,10 @@ from rich.console import Console
 from rich.table import Table
 
 from memseg.build import build_model, build_simulator
-from memseg.config import STEP_MODES, JobConfig, profile, resolve
+from memseg.config import STEP_MODES, JobConfig, resolve
 from memseg.job import resolve_device, train_model
 from memseg.procedural import procedural_textures
+from memseg.profiles import profile
 
 
 def job_config(args: argparse.Namespace, mode: str, device: str) -> JobConfig:

@@ -29,6 +29,6 @@ def check_local_inputs(spec: SweepSpec, data: bool = True) -> None:
 
 
 def warn_caveats(errors: Console, configs: Sequence[JobConfig]) -> None:
-    """The DESIGN.md section 6 warning, once, when some job reads real data with a random-init backbone."""
+    """The random-init warning (docs/design.md, 'What bad input gets'), once, when some job reads real data with a random-init backbone."""
     if any(random_init_on_real_data(c.dataset, c.backbone_weights) for c in configs):
         errors.print(f"[yellow]warning:[/] {RANDOM_INIT_REAL_DATA}", markup=True, highlight=False, soft_wrap=True)

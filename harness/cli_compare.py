@@ -14,14 +14,15 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from rich.console import Console
 
 from harness import compare, compare_view, revisions, store, tables
+from harness.cli_common import add_name_flag, add_results_flag, consoles, sweep_name
 from harness.sweep import parse_ablations, parse_variants
+from memseg.cli_errors import UserError, user_error
 from memseg.names import check_names
 from memseg.result import METRICS
 
-EXIT_OK, EXIT_WORSE, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_WORSE = 0, 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,20 +32,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Pair runs on (category, seed, config) and report per metric the mean difference, a bootstrap "
         "interval, a Wilcoxon p-value (Holm-corrected), a verdict and the smallest detectable difference.",
     )
-    cmp.add_argument("--results", type=Path, default=Path("results"), help="results root (default ./results)")
+    add_results_flag(cmp)
     which = cmp.add_argument_group(
-        "what to compare: --sweep S --ablations BASE,CAND[,...]  or  --sweep S --variants BASE,CAND[,...]  "
+        "what to compare: --name S --ablations BASE,CAND[,...]  or  --name S --variants BASE,CAND[,...]  "
         "or  --baseline A --candidate B"
     )
-    which.add_argument("--sweep", help="compare ablations (or recipe variants) within this sweep")
+    add_name_flag(which, "compare ablations (or recipe variants) within this sweep")
     which.add_argument(
         "--ablations",
-        help="baseline first, then the candidates (with --sweep; default full against every "
+        help="baseline first, then the candidates (with --name; default full against every "
         "other ablation); with --variants or --baseline/--candidate: only these ablations",
     )
     which.add_argument(
         "--variants",
-        help="with --sweep: the baseline recipe variant first, then the candidates (e.g. official,tootouch); "
+        help="with --name: the baseline recipe variant first, then the candidates (e.g. official,tootouch); "
         "pairs on category and seed within each ablation",
     )
     which.add_argument("--baseline", help="the baseline sweep (e.g. the current code's results)")
@@ -64,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument(
         "--by-revision",
         action="store_true",
-        help="with --sweep: compare revision by revision (default: a sweep holding rows of several revisions "
+        help="with --name: compare revision by revision (default: a sweep holding rows of several revisions "
         "is refused); two sweeps must each hold one revision",
     )
     out.add_argument(
@@ -77,27 +78,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    console, errors = Console(log_path=False), Console(stderr=True, log_path=False)
-    if not console.is_terminal:
-        console.width = max(console.width, 160)
+    console, errors = consoles()
+    args.name = sweep_name(args, errors)
     try:
         by_revision = build_studies(args)
-    except ValueError as err:  # ProtocolMismatch and MixedRevisions included
-        errors.print(f"[red]error:[/] {err}", markup=True, highlight=False)
-        return EXIT_BAD_INPUT
+    except ValueError as err:  # ProtocolMismatch and MixedRevisions are UserErrors already
+        raise user_error(err) from None
     studies = [study for _, study in by_revision]
     for study in studies:
         empty = [c for c in study.comparisons if not c.pairs]
         if empty:  # a gate that compared nothing must not pass
             c = empty[0]
             first = f"; e.g. {c.unpaired[0].job_id}: {c.unpaired[0].reason}" if c.unpaired else ""
-            errors.print(
-                f"[red]error:[/] {c.name}: no run of {c.candidate.label} pairs with a run of {c.baseline.label} "
-                f"(same category, seed and config){first}",
-                markup=True,
-                highlight=False,
+            raise UserError(
+                f"{c.name}: no run of {c.candidate.label} pairs with a run of {c.baseline.label} "
+                f"(same category, seed and config){first}"
             )
-            return EXIT_BAD_INPUT
     labels = {m: METRICS[m] for m in studies[0].metrics}
     if args.json:
         text = compare_view.to_json(studies[0]) if len(studies) == 1 else _json_by_revision(by_revision)
@@ -105,7 +101,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         for revision, study in by_revision:
             if len(by_revision) > 1:  # --by-revision: each revision under its own heading
-                heading = f"{args.sweep} · revision {revision}"
+                heading = f"{args.name} · revision {revision}"
                 if args.markdown:
                     console.out(f"## {heading}\n", highlight=False)
                 else:
@@ -138,30 +134,30 @@ def _json_by_revision(studies: list[tuple[int | None, compare.Study]]) -> str:
 
 def build_studies(args: argparse.Namespace) -> list[tuple[int | None, compare.Study]]:
     """The comparisons the flags ask for, each with its revision: one, or with --by-revision one
-    per revision of --sweep. Rows of several revisions are never pooled (harness.revisions.split):
+    per revision of --name. Rows of several revisions are never pooled (harness.revisions.split):
     without --by-revision a sweep holding several is refused. Two sweeps (--baseline, --candidate)
     must each hold one revision, which may differ: that is what a regression gate compares."""
-    if args.sweep is None or args.baseline is not None or args.candidate is not None:
+    if args.name is None or args.baseline is not None or args.candidate is not None:
         return [(None, build_study(args))]
-    rows = _rows(args.results, args.sweep)
-    groups = revisions.split(rows, args.by_revision, f"sweep {args.sweep!r}")
+    rows = _rows(args.results, args.name)
+    groups = revisions.split(rows, args.by_revision, f"sweep {args.name!r}")
     if len(groups) == 1:
         return [(groups[0][0], build_study(args, rows))]
-    return [(r, build_study(args, part, f"{args.sweep} · revision {r}")) for r, part in groups]
+    return [(r, build_study(args, part, f"{args.name} · revision {r}")) for r, part in groups]
 
 
 def build_study(args: argparse.Namespace, sweep_rows: pd.DataFrame | None = None, label: str | None = None) -> compare.Study:
-    """The comparison the flags ask for (of `sweep_rows` when given: one revision of --sweep,
+    """The comparison the flags ask for (of `sweep_rows` when given: one revision of --name,
     titled `label`). ValueError (with the reason) for any user error."""
     metrics = _metrics(args.metrics)
     if args.fail_if_worse is not None and args.fail_if_worse < 0:
         raise ValueError(f"--fail-if-worse takes a margin in points >= 0, got {args.fail_if_worse:g}")
     settings = compare.Settings(resamples=args.resamples, seed=args.seed, alpha=args.alpha, effect=args.effect)
     two_sweeps = args.baseline is not None or args.candidate is not None
-    if two_sweeps and args.sweep is not None:
-        raise ValueError("give either --sweep S (ablations within it) or --baseline A --candidate B (two sweeps), not both")
+    if two_sweeps and args.name is not None:
+        raise ValueError("give either --name S (ablations within it) or --baseline A --candidate B (two sweeps), not both")
     if two_sweeps and args.variants:
-        raise ValueError("--variants compares the recipe variants within one sweep: give --sweep S, not --baseline/--candidate")
+        raise ValueError("--variants compares the recipe variants within one sweep: give --name S, not --baseline/--candidate")
     if two_sweeps:
         if args.baseline is None or args.candidate is None:
             raise ValueError("comparing two sweeps needs both --baseline SWEEP and --candidate SWEEP")
@@ -178,17 +174,17 @@ def build_study(args: argparse.Namespace, sweep_rows: pd.DataFrame | None = None
             candidate=args.candidate,
             ablations=ablations,
         )
-    if args.sweep is None:
-        raise ValueError("say what to compare: --sweep S [--ablations full,no_memory] or --baseline A --candidate B")
-    rows = _rows(args.results, args.sweep) if sweep_rows is None else sweep_rows
+    if args.name is None:
+        raise ValueError("say what to compare: --name S [--ablations full,no_memory] or --baseline A --candidate B")
+    rows = _rows(args.results, args.name) if sweep_rows is None else sweep_rows
     if sweep_rows is None:
-        revisions.split(rows, what=f"sweep {args.sweep!r}")
+        revisions.split(rows, what=f"sweep {args.name!r}")
     if args.variants:
         variants = parse_variants(args.variants)
         if len(variants) < 2:
             raise ValueError(f"--variants needs a baseline and at least one candidate, got {', '.join(variants)}")
         ablations = parse_ablations(args.ablations) if args.ablations else None
-        return compare.compare_variants(rows, variants[0], list(variants[1:]), metrics, settings, label or args.sweep, ablations)
+        return compare.compare_variants(rows, variants[0], list(variants[1:]), metrics, settings, label or args.name, ablations)
     if args.ablations:
         names = parse_ablations(args.ablations)
     else:
@@ -198,7 +194,7 @@ def build_study(args: argparse.Namespace, sweep_rows: pd.DataFrame | None = None
         present = sorted(set(store.variants_of(rows)) - {""})
         hint = f"; to compare its recipe variants: --variants {','.join(present)}" if len(present) > 1 else ""
         raise ValueError(f"--ablations needs a baseline and at least one candidate, got {', '.join(names)}{hint}")
-    return compare.compare_ablations(rows, names[0], list(names[1:]), metrics, settings, sweep=label or args.sweep)
+    return compare.compare_ablations(rows, names[0], list(names[1:]), metrics, settings, sweep=label or args.name)
 
 
 def _rows(results: Path, sweep: str):

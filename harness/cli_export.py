@@ -5,12 +5,12 @@ tracker, one run per job (harness.trackers). Reads Parquet only; never starts Ra
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
 from harness import trackers
+from harness.cli_common import add_results_flag
 
 OPEN_HINTS = {
     "mlflow": "browse: pip install mlflow && MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri {uri}",
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     export.add_argument("sweep", metavar="SWEEP", help="the sweep's name (its folder under --results)")
     export.add_argument("--to", required=True, choices=trackers.TRACKERS, help="the tracker")
-    export.add_argument("--results", type=Path, default=Path("results"), help="results root (default ./results)")
+    add_results_flag(export)
     export.add_argument(
         "--dest",
         help="where the runs go: an MLflow tracking URI or folder, the W&B folder, the TensorBoard log folder "

@@ -2,8 +2,6 @@
 `status` counts each sweep's jobs (done / failed / pending, by revision); `report` prints its tables
 (harness.report, rendered by harness.tables) and writes the HTML report on --html.
 
-The consoles and the error line are `run`'s too (harness.cli_run imports them from here).
-
 Exit status: 0, or 2 when the sweep named does not exist, --html names one file for several sweeps,
 or a sweep's rows mix revisions (see --by-revision).
 """
@@ -20,22 +18,23 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness import curves_view, paths, report, revisions, store, tables
+from harness.cli_common import add_name_flag, add_results_flag, consoles, sweep_name
 from harness.sweep import expand, spec_from_dict
-from memseg.cli_errors import non_negative_float
+from memseg.cli_errors import UserError, non_negative_float
 
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+EXIT_OK = 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """`status` and `report`: they read Parquet only and never start Ray."""
     status = subparsers.add_parser("status", help="done / failed / pending jobs per sweep (no Ray)")
-    status.add_argument("--results", type=Path, default=Path("results"))
-    status.add_argument("--sweep", help="only this sweep")
+    add_results_flag(status)
+    add_name_flag(status, "only this sweep")
     status.set_defaults(func=cmd_status)
 
     rep = subparsers.add_parser("report", help="print the result tables from the Parquet files (no Ray)")
-    rep.add_argument("--results", type=Path, default=Path("results"))
-    rep.add_argument("--sweep", help="only this sweep")
+    add_results_flag(rep)
+    add_name_flag(rep, "only this sweep")
     rep.add_argument("--markdown", action="store_true", help="Markdown instead of terminal tables")
     rep.add_argument(
         "--price-per-gpu-hour", type=non_negative_float, metavar="P", help="add a cost column (GPU-hours x P) to the summary"
@@ -56,69 +55,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.set_defaults(func=cmd_report)
 
 
-def consoles() -> tuple[Console, Console]:
-    """stdout and stderr consoles; wide when not a terminal (logs of `ray job submit`, pipes), so
-    the tables are not squeezed to 80 columns."""
-    out, err = Console(log_path=False), Console(stderr=True, log_path=False)
-    for console in (out, err):
-        if not console.is_terminal:
-            console.width = max(console.width, 160)
-    return out, err
-
-
-def error(errors: Console, message: object, prefix: str = "error:") -> int:
-    """Print the one red line of a user error; the exit status (2). The message is text, not markup:
-    a path or a pip extra in brackets (`memseg-bench[mlflow]`) is shown as it is."""
-    errors.print(f"[red]{prefix}[/] {escape(str(message))}", markup=True, highlight=False)
-    return EXIT_BAD_INPUT
-
-
-def _pick_sweeps(results: Path, sweep: str | None, console: Console, errors: Console) -> list[str] | int:
-    """The sweeps to show (all, or the one named), or the exit status when there is none to show."""
+def _pick_sweeps(results: Path, sweep: str | None, console: Console) -> list[str]:
+    """The sweeps to show (all, or the one named; none: said on `console`). UserError when the one
+    named does not exist."""
     sweeps = store.list_sweeps(results)
     if sweep is not None and sweep not in sweeps:
-        errors.print(f"no sweep {sweep!r} under {results}; found: {', '.join(sweeps) or 'none'}", highlight=False)
-        return EXIT_BAD_INPUT
+        raise UserError(f"no sweep {sweep!r} under {results}; found: {', '.join(sweeps) or 'none'}")
     if not sweeps:
         console.print(f"no sweeps under {results}")
-        return EXIT_OK
     return sweeps if sweep is None else [sweep]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     console, errors = consoles()
-    sweeps = _pick_sweeps(args.results, args.sweep, console, errors)
-    if isinstance(sweeps, int):
-        return sweeps
+    sweeps = _pick_sweeps(args.results, sweep_name(args, errors), console)
+    if not sweeps:
+        return EXIT_OK
     table = Table(title=f"sweeps under {args.results}")
     specs = {sweep: _spec_jobs(args.results, sweep, errors) for sweep in sweeps}
     variants = any(v for *_, v in specs.values())  # a column only when some sweep has recipe variants
     left = ("sweep", "profile", "dataset", *(("variants",) if variants else ()))
-    for name in (*left, "jobs", "done", "failed", "pending", "other results", "results by revision"):
+    for name in (*left, "jobs", "done", "failed", "pending", "other revision", "other results", "results by revision"):
         table.add_column(name, justify="left" if name in left else "right")
     failures: list[tuple[str, str, str]] = []
     current, stale = store.current_revision(), 0
     for sweep in sweeps:
-        states = store.job_states(args.results, sweep)
-        statuses = {job_id: state.status for job_id, state in states.items()}
+        rows = store.load_results(args.results, sweep)  # the one read of the sweep's rows
+        states = store.states_of(rows)
         ids, prof, dataset, names = specs[sweep]
-        tally = store.Tally.of(ids or sorted(statuses), statuses)
-        other = len(set(statuses) - set(ids or statuses))
-        counts = (tally.total, len(tally.done), len(tally.failed), len(tally.pending), other)
-        by_revision = pd.Series([s.revision for s in states.values()], dtype="int64").value_counts().sort_index()
-        stale += int(by_revision.drop(current, errors="ignore").sum())
+        tally = store.Tally.of(ids or sorted(states), states)  # the count `harness run` plans with
+        other = len(set(states) - set(ids or states))
+        counts = (tally.total, len(tally.done), len(tally.failed), len(tally.pending), len(tally.stale), other)
+        by_revision = rows["revision"].value_counts().sort_index()
+        stale += len(tally.stale)
         table.add_row(
             sweep, prof, dataset, *((", ".join(names),) if variants else ()), *map(str, counts),
             ", ".join(f"{r}: {n}" for r, n in by_revision.items()),
         )  # fmt: skip
-        if tally.failed:
-            rows = store.load_results(args.results, sweep)
-            for r in store.records(rows[rows["job_id"].isin(tally.failed)]):
-                failures.append((sweep, str(r.job_id), str(r.error).splitlines()[0][:160] if r.error else ""))
+        for r in store.records(rows[rows["job_id"].isin(tally.failed)]):
+            failures.append((sweep, str(r.job_id), str(r.error).splitlines()[0][:160] if r.error else ""))
     if stale:
         table.caption = (
-            f"{stale} result(s) are of another revision than this code's ({current}): `harness run` re-runs them "
-            "unless --accept-revision N (docs/results.md)"
+            f"{stale} job(s) have a result of another revision than this code's ({current}): `harness run` re-runs "
+            "them unless --accept-revision N (docs/results.md)"
         )
     console.print(table)
     if failures:
@@ -145,11 +124,11 @@ def _spec_jobs(results: Path, sweep: str, errors: Console) -> tuple[list[str], s
 
 
 def print_summary(
-    console: Console, results: Path, sweep: str, markdown: bool, price: float | None = None, by_revision: bool = False
+    console: Console, rows: pd.DataFrame, sweep: str, markdown: bool, price: float | None = None, by_revision: bool = False
 ) -> None:
-    """The sweep's tables; rows of several revisions are never averaged together (harness.revisions):
-    one set of tables per revision with `by_revision`, else MixedRevisions."""
-    rows = store.load_results(results, sweep)
+    """The tables of a sweep's `rows` (as its command loaded them); rows of several revisions are
+    never averaged together (harness.revisions): one set of tables per revision with `by_revision`,
+    else MixedRevisions."""
     groups = revisions.split(rows, by_revision, f"sweep {sweep!r}")
     for revision, group in groups:
         label = sweep if len(groups) == 1 else f"{sweep} · revision {revision}"
@@ -167,37 +146,34 @@ def print_summary(
 
 def cmd_report(args: argparse.Namespace) -> int:
     console, errors = consoles()
-    sweeps = _pick_sweeps(args.results, args.sweep, console, errors)
-    if isinstance(sweeps, int):
-        return sweeps
+    sweeps = _pick_sweeps(args.results, sweep_name(args, errors), console)
+    if not sweeps:
+        return EXIT_OK
     if args.html and len(sweeps) > 1:
-        errors.print(
-            f"--html {args.html} names one file but there are {len(sweeps)} sweeps: add --sweep NAME, "
-            "or give --html alone for RESULTS/<sweep>/report.html each",
-            highlight=False,
+        raise UserError(
+            f"--html {args.html} names one file but there are {len(sweeps)} sweeps: add --name NAME, "
+            "or give --html alone for RESULTS/<sweep>/report.html each"
         )
-        return EXIT_BAD_INPUT
-    try:
-        for sweep in sweeps:  # every sweep is checked before anything is printed or written
-            revisions.split(store.load_results(args.results, sweep), args.by_revision, f"sweep {sweep!r}")
-    except revisions.MixedRevisions as err:
-        return error(errors, err)
-    for sweep in sweeps:
-        print_summary(console, args.results, sweep, args.markdown, args.price_per_gpu_hour, args.by_revision)
+    loaded = {sweep: store.load_results(args.results, sweep) for sweep in sweeps}  # each sweep read once
+    for sweep, rows in loaded.items():  # every sweep is checked before anything is printed or written
+        revisions.split(rows, args.by_revision, f"sweep {sweep!r}")  # MixedRevisions: a UserError
+    for sweep, rows in loaded.items():
+        print_summary(console, rows, sweep, args.markdown, args.price_per_gpu_hour, args.by_revision)
         if args.curves:
-            console.print(*curves_view.renderables(args.results, sweep))
+            for part in curves_view.renderables(args.results, sweep, rows, markdown=args.markdown):
+                console.out(part) if isinstance(part, str) else console.print(part)
         if args.html is not None:
-            _write_html(args, sweep, errors)
+            _write_html(args, sweep, rows, errors)
     return EXIT_OK
 
 
-def _write_html(args: argparse.Namespace, sweep: str, errors: Console) -> None:
+def _write_html(args: argparse.Namespace, sweep: str, rows: pd.DataFrame, errors: Console) -> None:
     """The sweep's HTML report; with --by-revision one page per revision, named <stem>-revision-N.html."""
     from harness import report_html  # start-up time: matplotlib only when asked for
 
     path = Path(args.html) if args.html else paths.report_path(args.results, sweep)
-    found = revisions.counts(store.load_results(args.results, sweep))
+    found = revisions.counts(rows)
     pages = [(None, path)] if len(found) <= 1 else [(r, path.with_name(f"{path.stem}-revision-{r}{path.suffix}")) for r in found]
     for revision, page in pages:
-        written = report_html.write_report(args.results, sweep, page, args.price_per_gpu_hour, revision)
+        written = report_html.write_report(args.results, sweep, page, args.price_per_gpu_hour, revision, rows=rows)
         errors.print(f"HTML report of {sweep}: {written} ({written.stat().st_size / 1024:.0f} KB)", highlight=False)

@@ -40,9 +40,11 @@ LOCAL_TEMP_DIR = f"/tmp/memseg-ray-{os.getuid()}"
 BOOTSTRAP_CONFIG = Path.home() / "ray_bootstrap_config.yaml"  # written on a head by `ray up`
 
 
-class PreflightError(RuntimeError):
+class PreflightError(UserError, RuntimeError):
     """The sweep cannot start: resources no node has, data that is missing or malformed, a job
     function that does not import. Raised before any job starts."""
+
+    prefix = "preflight failed, no job started:"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from harness.store import STATUS_OK, group_label, variants_of
+from memseg.cli_errors import UserError
 from memseg.config import experiment_fields
 from memseg.protocol import PROTOCOL_FIELDS
 
@@ -50,7 +51,7 @@ BASELINE, CANDIDATE = "baseline", "candidate"
 _KEYS = ("category", "seed")
 
 
-class ProtocolMismatch(ValueError):
+class ProtocolMismatch(UserError, ValueError):
     """Two rows that would pair were measured under different evaluation protocols."""
 
 

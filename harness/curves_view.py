@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from harness import store
 from harness.curves_store import load_curves
+from harness.tables import TableData, to_markdown, to_rich
 from memseg.curves import VALIDATION_LABEL, TrainingCurves, finite, label_of
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.figure import Figure
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -74,49 +75,54 @@ def _trend(values: Sequence[float], best: str = "min") -> str:
     return f"{_number(values[0])} → {_number(values[-1])} ({best} {_number(min(shown) if best == 'min' else max(shown))})"
 
 
-def _validation_cell(curves: TrainingCurves) -> Text:
+def _validation_cell(curves: TrainingCurves) -> str:
     """The job's validation curve as a sparkline with its name and trend ("—" when it recorded none)."""
     key = _validation_series(curves) if curves.has_validation else None
     if key is None:
-        return Text("—")
+        return "—"
     values = curves.validation[key]
     name = label_of(f"validation/{key}").split(",")[0]  # the column already says "validation on simulated anomalies"
-    return Text(f"{sparkline(values)} {name} {_trend(values, 'min' if key == 'loss' else 'max')}")
+    return f"{sparkline(values)} {name} {_trend(values, 'min' if key == 'loss' else 'max')}"
 
 
 def _validation_series(curves: TrainingCurves) -> str | None:
     return next((k for k in VALIDATION_SHOWN if k in curves.validation), next(iter(curves.validation), None))
 
 
-def terminal_table(rows: Any, curves: Mapping[str, TrainingCurves], title: str) -> Table:
+def curves_table(rows: Any, curves: Mapping[str, TrainingCurves], title: str) -> TableData:
     """One line per finished job of `rows` (a frame of `store.load_results`): its training-loss sparkline and, when it
-    recorded one, its validation sparkline, labelled as validation on simulated anomalies."""
+    recorded one, its validation sparkline, labelled as validation on simulated anomalies. Rendered
+    to the terminal or to Markdown (harness.tables)."""
     validation = any(c.has_validation for c in curves.values())
-    table = Table(title=title)
-    for name in ("job", "category", "ablation", "seed", "training loss", "first → last"):
-        table.add_column(name, justify="right" if name == "seed" else "left", no_wrap=name in ("job", "training loss"))
-    if validation:
-        table.add_column(VALIDATION_LABEL, no_wrap=True)
+    headers = (
+        "job",
+        "category",
+        "ablation",
+        "seed",
+        "training loss",
+        "first → last",
+        *((VALIDATION_LABEL,) if validation else ()),
+    )
+    lines: list[tuple[str, ...]] = []
     missing = 0
     for row in store.records(rows[rows["status"] == store.STATUS_OK]):
         c = curves.get(row.job_id)
         if c is None or "loss" not in c.train:
             missing += 1
             continue
-        cells: list[RenderableType] = [
+        cells = [
             str(row.job_id), str(row.category), store.group_label(row.ablation, row.variant), str(row.seed),
-            Text(sparkline(c.train["loss"]), style="cyan"), _trend(c.train["loss"]),
+            sparkline(c.train["loss"]), _trend(c.train["loss"]),
         ]  # fmt: skip
         if validation:
             cells.append(_validation_cell(c))
-        table.add_row(*cells)
+        lines.append(tuple(cells))
     notes = [f"steps {_steps(curves)}; each line scales from its own min (▁) to its max (█); · no finite value"]
     if validation:
         notes.append(f"{VALIDATION_LABEL}: held-out training images, never the test set and never a test score")
     if missing:
         notes.append(f"{missing} finished job(s) recorded no curves")
-    table.caption = "\n".join(notes)
-    return table
+    return TableData(title, headers, tuple(lines), caption="\n".join(notes), left_columns=3)
 
 
 def _steps(curves: Mapping[str, TrainingCurves]) -> str:
@@ -124,13 +130,18 @@ def _steps(curves: Mapping[str, TrainingCurves]) -> str:
     return "?" if not ends else f"up to {ends[-1]}" if len(ends) == 1 else f"up to {ends[0]}–{ends[-1]}"
 
 
-def renderables(results_dir: str | Path, sweep: str) -> list[RenderableType]:
-    """What `harness report --curves` prints for one sweep."""
-    rows = store.load_results(results_dir, sweep)
+def renderables(
+    results_dir: str | Path, sweep: str, rows: pd.DataFrame | None = None, markdown: bool = False
+) -> list[RenderableType]:
+    """What `harness report --curves` prints for one sweep: rich tables for the terminal, or Markdown
+    text (a str, printed as it is) with `markdown` (`rows`: as the caller loaded them; None: read here)."""
+    rows = store.load_results(results_dir, sweep) if rows is None else rows
     curves = load_all(results_dir, sweep, list(rows.loc[rows["status"] == store.STATUS_OK, "job_id"]))
     if not curves:
-        return [Text(f"{sweep}: no job recorded training curves", style="yellow")]
-    return [terminal_table(rows, curves, f"training curves of {sweep}")]
+        note = f"{sweep}: no job recorded training curves"
+        return [f"> {note}\n" if markdown else Text(note, style="yellow")]
+    table = curves_table(rows, curves, f"training curves of {sweep}")
+    return [to_markdown(table) if markdown else to_rich(table)]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -13,16 +13,17 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import ray
 from ray.actor import ActorHandle
 
-from harness import checkpoints, cluster, curves_store, store, visuals_store
+from harness import checkpoints, cluster, store
 from harness.cluster import Cluster, JobRequest, PreflightError
-from harness.preflight import DEFAULT_DATA_CHECK, check_job_fn, preflight_data
+from harness.options import DEFAULT_DATA_CHECK, DEFAULT_JOB_FN
+from harness.plan import Plan
+from harness.preflight import check_job_fn, preflight_data
 from harness.progress import (
     Event,
     JobFinished,
@@ -34,7 +35,7 @@ from harness.progress import (
     SweepStarted,
     WorkerInfo,
 )
-from harness.worker import DEFAULT_JOB_FN, JobActor, JobFailure, SyntheticData, short_error
+from harness.worker import JobActor, JobFailure, short_error
 from memseg.clock import utc_now
 from memseg.config import JobConfig
 from memseg.result import JobResult, Progress
@@ -54,64 +55,39 @@ CAPACITY_EVERY_S = 5.0  # nodes come and go; so does the number of jobs to keep 
 
 
 def run_sweep(
-    configs: Sequence[JobConfig],
-    sweep_name: str,
-    results_dir: str | Path,
-    job_fn: str = DEFAULT_JOB_FN,
-    gpus_per_job: float | None = None,
-    cpus_per_job: float | None = None,
-    max_retries: int = 2,
-    on_event: Callable[[Event], None] | None = None,
-    *,
-    profile: str | Mapping[str, str] = "",
-    force: bool = False,
-    retry_failed: bool = False,
-    data_check: str | None = DEFAULT_DATA_CHECK,
-    synthetic: SyntheticData | None = None,
-    tick_s: float = 0.25,
-    checkpoint_every: int = 0,
-    accept_revisions: Sequence[int] = (),
-    to_run: store.ToRun | None = None,
-    shape: Cluster | None = None,
-    request: JobRequest | None = None,
+    plan: Plan, *, on_event: Callable[[Event], None] | None = None, job_fn: str = DEFAULT_JOB_FN, tick_s: float = 0.25
 ) -> SweepOutcome:
-    """Run every job of `configs` not done yet, one actor each, persisting each result as it
-    arrives: `ok` jobs are skipped (all re-run with `force`), failed ones unless `retry_failed`,
-    and results of another revision than this code's are re-run unless in `accept_revisions`
-    (the one skip rule, harness.store.to_run; a caller that has applied it already passes its
-    answer as `to_run`, and the store is not read again).
-    Jobs checkpoint every `checkpoint_every` steps (0: never) and resume from one (harness.checkpoints).
-    `profile`: the profile each row records, one name or job id -> name (recipe variants with their own).
-    `shape` and `request`: the cluster as the caller discovered it and the per-job request it sized
-    (discovered and sized here when not given).
-    Raises PreflightError before any job starts when the cluster or the data cannot serve the
-    sweep. Uses the open Ray session or opens one (harness.cluster.session). Takes no lock: `python
-    -m harness run` holds the sweep folder's (harness.lock); a caller beside another should too."""
+    """Run every job of `plan` that it says still runs (`plan.to_run`, the one skip rule applied
+    once when the plan was made), one actor each, committing each result as it arrives. Jobs
+    checkpoint every `plan.checkpoint_every` steps and resume from one (harness.checkpoints).
+    The cluster and the per-job request are the plan's when it has them (a run discovered the
+    cluster once), else discovered and sized here. Raises PreflightError before any job starts
+    when the cluster or the data cannot serve the sweep. Uses the open Ray session or opens one
+    (harness.cluster.session). Takes no lock: `python -m harness run` holds the sweep folder's
+    (harness.lock); a caller beside another should too."""
     emit = on_event or (lambda _e: None)
     t0 = time.monotonic()
     check_job_fn(job_fn)
-    if to_run is None:
-        ids = (c.job_id for c in configs)
-        to_run = store.plan_run(
-            results_dir, sweep_name, ids, force=force, retry_failed=retry_failed, accept_revisions=accept_revisions
-        )
-    running = set(to_run.run)
-    jobs = [c for c in configs if c.job_id in running]
-    loop = _Loop(jobs, sweep_name, Path(results_dir), job_fn, max_retries, emit, profile, synthetic, tick_s, checkpoint_every)
-    started = SweepStarted(sweep_name, len(configs), tuple(c.job_id for c in jobs), to_run.done, to_run.failed, None, 0)
+    running = set(plan.to_run.run)
+    jobs = [c for c in plan.configs if c.job_id in running]
+    loop = _Loop(plan, jobs, job_fn, emit, tick_s)
+    started = SweepStarted(
+        plan.name, len(plan.configs), tuple(c.job_id for c in jobs), plan.to_run.done, plan.to_run.failed, None, 0
+    )
     if not jobs:  # everything is in the store: no Ray needed
         emit(started)
     else:
         with cluster.session():
-            shape = shape if shape is not None else cluster.discover()
-            if request is None:
-                request = cluster.default_request(shape.nodes, shape.node_types, gpus_per_job, cpus_per_job)
+            shape = plan.cluster if plan.cluster is not None else cluster.discover()
+            request = plan.request or cluster.default_request(
+                shape.nodes, shape.node_types, plan.gpus_per_job, plan.spec.cpus_per_job
+            )
             cluster.check_fits(request, shape.nodes, shape.node_types)
-            if data_check is not None:
-                preflight_data(jobs, data_check, request, shape.nodes, synthetic, emit)
+            if plan.options.data_check is not None:
+                preflight_data(jobs, plan.options.data_check, request, shape.nodes, plan.synthetic, emit)
             emit(replace(started, request=request, capacity=cluster.capacity(request, shape.nodes, shape.node_types)))
             loop.run(request, shape)
-    return loop.outcome(started, to_run, len(configs), time.monotonic() - t0, str(results_dir))
+    return loop.outcome(started, time.monotonic() - t0)
 
 
 @dataclass
@@ -136,41 +112,32 @@ class _Loop:
     """The submit / wait / persist loop of one sweep (state kept here, not in globals)."""
 
     def __init__(
-        self,
-        to_run: Sequence[JobConfig],
-        sweep: str,
-        results_dir: Path,
-        job_fn: str,
-        max_retries: int,
-        emit: Callable[[Event], None],
-        profile: str | Mapping[str, str],
-        synthetic: SyntheticData | None,
-        tick_s: float,
-        checkpoint_every: int,
+        self, plan: Plan, to_run: Sequence[JobConfig], job_fn: str, emit: Callable[[Event], None], tick_s: float
     ) -> None:
+        self.plan, self.sweep, self.results_dir = plan, plan.name, plan.options.results
         self.queue: deque[tuple[JobConfig, int]] = deque((c, 1) for c in to_run)
-        self.sweep, self.results_dir, self.job_fn = sweep, results_dir, job_fn
-        self.request, self.max_retries, self.emit = JobRequest(0, 0), max_retries, emit
-        self.profile, self.synthetic, self.tick_s = profile, synthetic, tick_s
-        self.keeper = checkpoints.Keeper(results_dir, sweep, checkpoint_every, emit)
+        self.job_fn, self.emit, self.tick_s = job_fn, emit, tick_s
+        self.request, self.max_retries, self.profiles = JobRequest(0, 0), plan.spec.max_retries, plan.profiles()
+        self.keeper = checkpoints.Keeper(self.results_dir, self.sweep, plan.checkpoint_every, emit)
         self.running: dict[ray.ObjectRef, _Attempt] = {}  # run ref -> attempt
         self.succeeded: list[str] = []
         self.failed: list[tuple[str, str]] = []
         self.retries = 0
         self.max_running = 0
 
-    def outcome(self, started: SweepStarted, plan: store.ToRun, total: int, wall_s: float, results_dir: str) -> SweepOutcome:
+    def outcome(self, started: SweepStarted, wall_s: float) -> SweepOutcome:
         """What the sweep did: the jobs run, kept and retried, and how long it took."""
+        kept = self.plan.to_run
         return SweepOutcome(
             sweep=self.sweep,
-            results_dir=results_dir,
-            total=total,
+            results_dir=str(self.results_dir),
+            total=len(self.plan.configs),
             ran=started.to_run,
             succeeded=tuple(self.succeeded),
             failed=tuple(self.failed),
-            done_before=plan.done,
-            failed_before=plan.failed,
-            stale=plan.stale,
+            done_before=kept.done,
+            failed_before=kept.failed,
+            stale=kept.stale,
             retries=self.retries,
             max_running=self.max_running,
             wall_s=wall_s,
@@ -205,7 +172,7 @@ class _Loop:
         options = {"num_cpus": self.request.num_cpus, "num_gpus": self.request.num_gpus}
         actor = JobActor.options(**options).remote(max(1, math.floor(self.request.num_cpus)))  # type: ignore[attr-defined]
         info_ref = actor.info.remote()  # answered at once by the actor's second thread
-        run_ref = actor.run.remote(self.job_fn, config, self.synthetic, plan)
+        run_ref = actor.run.remote(self.job_fn, config, self.plan.synthetic, plan)
         self.running[run_ref] = _Attempt(config, attempt, actor, run_ref, info_ref, time.monotonic(), checkpoint_step=resume_step)
         self.emit(JobLaunched(config.job_id, attempt))
         self.keeper.launched(config.job_id, attempt, resume_step)
@@ -283,35 +250,17 @@ class _Loop:
         checkpoints.delete(self.results_dir, self.sweep, config.job_id)  # committed: it has served
 
     def _persist(self, a: _Attempt, outcome: JobResult | JobFailure, wall_s: float) -> None:
-        """The driver writes every result (never the worker), so no result lives on a worker's disk."""
-        config, recorded_at = a.config, utc_now()
-        profile = self.profile if isinstance(self.profile, str) else self.profile.get(config.job_id, "")
+        """The driver commits every result (never the worker), so no result lives on a worker's disk."""
+        config = a.config
+        profile = self.profiles if isinstance(self.profiles, str) else self.profiles.get(config.job_id, "")
+        how = store.Attempt(self.sweep, profile, a.attempt, a.worker, utc_now(), wall_s, self.request.num_gpus, a.started_at)
         if isinstance(outcome, JobResult) and outcome.config.job_id != config.job_id:
             outcome = JobFailure(f"the job returned a result for another config ({outcome.config.job_id})", "")
         if isinstance(outcome, JobResult):
-            outcome = visuals_store.persist(self.results_dir, self.sweep, outcome)  # pictures before the commit marker
-            curves_store.persist(self.results_dir, self.sweep, config.job_id, outcome.curves)  # the row links them
-            row = store.row_from_result(
-                self.sweep, profile, outcome, attempts=a.attempt, worker=a.worker, recorded_at=recorded_at, wall_s=wall_s,
-                gpu_share=self.request.num_gpus,
-            )  # fmt: skip
-            store.write_job(self.results_dir, row, store.scores_frame(outcome))
+            store.commit(self.results_dir, how, outcome)
             self.succeeded.append(config.job_id)
             self.emit(JobFinished(config.job_id, store.STATUS_OK, "", a.attempt, wall_s))
             return
-        row = store.row_from_failure(
-            self.sweep,
-            profile,
-            config,
-            error=outcome.error,
-            traceback=outcome.traceback,
-            attempts=a.attempt,
-            worker=a.worker,
-            recorded_at=recorded_at,
-            wall_s=wall_s,
-            started_at=a.started_at,
-            gpu_share=self.request.num_gpus,
-        )
-        store.write_job(self.results_dir, row, None)
+        store.commit_failure(self.results_dir, how, config, outcome.error, outcome.traceback)
         self.failed.append((config.job_id, outcome.error))
         self.emit(JobFinished(config.job_id, store.STATUS_FAILED, outcome.error, a.attempt, wall_s))

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from memseg.cli_errors import UserError
 from memseg.clock import utc_now
 
 LOCK_NAME = ".lock"
@@ -30,7 +31,7 @@ LOCK_NAME = ".lock"
 _CANNOT_LOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 
-class LockHeld(RuntimeError):
+class LockHeld(UserError, RuntimeError):
     """Another live process holds the lock of the results folder."""
 
 

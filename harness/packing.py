@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from harness.cluster import Cluster, JobRequest, PreflightError, capacity
 from harness.sweep import AUTO
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
+from memseg.profiles import profile
 
 MAX_AUTO = 8  # auto never packs more: sharing past the point where the GPU is busy only slows each job (unmeasured)
 CONTEXT_GB = 0.5  # each job is its own process with its own CUDA context (typical size; not measured here)

@@ -83,3 +83,16 @@ def is_sweep_dir(path: Path) -> bool:
 def synthetic_data_dir(results_dir: str | Path, image_size: int) -> Path:
     """The generated data set of this image size, made once and reused by every sweep (absolute)."""
     return (Path(results_dir) / DATA / f"synthetic-{image_size}").resolve()
+
+
+def check_results_root(results_dir: str | Path) -> None:
+    """ValueError when the results root cannot be a folder: it, or the nearest of its parents that
+    exists, is a file. Checked before anything runs, a dry run included, so a run never ends in
+    NotADirectoryError when it writes its first file."""
+    path = Path(results_dir)
+    for folder in (path, *path.parents):
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                what = "is" if folder == path else f"lies under {folder}, which is"
+                raise ValueError(f"--results {path} {what} a file, not a folder: give a folder (it is made when missing)")
+            return

@@ -18,12 +18,12 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from harness.cluster import JobRequest, NodeShape, PreflightError, slots
+from harness.options import SyntheticData
 from harness.progress import Event, Note
-from harness.worker import SyntheticData, prepare_synthetic, resolve_callable, short_error
+from harness.worker import prepare_synthetic, resolve_callable, short_error
 from memseg import revision as code_revision
-from memseg.config import JobConfig
-
-DEFAULT_DATA_CHECK = "memseg.data.loading:check"
+from memseg.config import JobConfig, train_images_needed
+from memseg.input_checks import too_few_train_images
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class DataGroup:
     kind: str
     root: str | None
     categories: tuple[str, ...]
+    # (category, normal training images its jobs need at most, why): checked against the files, so
+    # a job that would hold out more images than there are is refused before any job starts.
+    needed: tuple[tuple[str, int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,14 @@ def check_job_fn(job_fn: str) -> None:
 
 
 def data_groups(configs: Sequence[JobConfig]) -> tuple[DataGroup, ...]:
-    groups: dict[tuple[str, str | None], set[str]] = {}
+    groups: dict[tuple[str, str | None], dict[str, tuple[int, str]]] = {}
     for c in configs:
-        groups.setdefault((c.dataset, c.data_root), set()).add(c.category)
-    return tuple(DataGroup(kind, root, tuple(sorted(cats))) for (kind, root), cats in sorted(groups.items(), key=str))
+        cats = groups.setdefault((c.dataset, c.data_root), {})
+        cats[c.category] = max(cats.get(c.category, (0, "")), train_images_needed(c))
+    return tuple(
+        DataGroup(kind, root, tuple(sorted(cats)), tuple((cat, *cats[cat]) for cat in sorted(cats)))
+        for (kind, root), cats in sorted(groups.items(), key=str)
+    )
 
 
 def job_files(configs: Sequence[JobConfig]) -> JobFiles:
@@ -205,6 +212,7 @@ def check_data_here(
             problems.append(str(err))
             continue
         ignored += list(getattr(report, "warnings", None) or ())  # a ValidationReport's skipped files
+        problems += too_few_train_images(group.kind, group.root, {cat: (count, why) for cat, count, why in group.needed})
     return DataCheck(socket.gethostname(), tuple(problems + check_job_files(files or JobFiles())), tuple(ignored))
 
 

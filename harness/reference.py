@@ -1,4 +1,5 @@
-"""Published MemSeg numbers shown beside ours (source: shared/REFERENCE_RESULTS.md), in percent.
+"""Published MemSeg numbers shown beside ours, in percent: the paper's MVTec AD averages (arXiv 2205.00908) and
+TooTouch/MemSeg's per-category results (its README), each labelled with where it comes from.
 
 Only what was published: the paper's per-category tables could not be retrieved, so the paper
 contributes its MVTec AD averages alone. Never add per-category paper values here by guesswork.

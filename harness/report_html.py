@@ -74,19 +74,27 @@ def write_report(
     path: str | Path | None = None,
     price_per_gpu_hour: float | None = None,
     revision: int | None = None,
+    *,
+    rows: pd.DataFrame | None = None,
 ) -> Path:
-    """Build the sweep's report and write it (default <results>/<sweep>/report.html); the path."""
+    """Build the sweep's report and write it (default <results>/<sweep>/report.html); the path.
+    `rows`: the sweep's rows as the caller loaded them (None: read them here)."""
     out = Path(path) if path is not None else paths.report_path(results_dir, sweep)
-    return write_text_atomic(out, build_report(results_dir, sweep, price_per_gpu_hour, revision))
+    return write_text_atomic(out, build_report(results_dir, sweep, price_per_gpu_hour, revision, rows=rows))
 
 
 def build_report(
-    results_dir: str | Path, sweep: str, price_per_gpu_hour: float | None = None, revision: int | None = None
+    results_dir: str | Path,
+    sweep: str,
+    price_per_gpu_hour: float | None = None,
+    revision: int | None = None,
+    *,
+    rows: pd.DataFrame | None = None,
 ) -> str:
     """The whole page as one string (with a cost column in the GPU-time table at `price_per_gpu_hour`),
     of the rows of `revision` alone when given. Rows of several revisions: MixedRevisions
     (harness.revisions), never one page that averages them."""
-    rows = store.load_results(results_dir, sweep)
+    rows = store.load_results(results_dir, sweep) if rows is None else rows
     folder = sweep  # the sweep's folder name (`sweep` below may become a label)
     if revision is not None:
         rows = rows[rows["revision"] == revision]
@@ -104,7 +112,7 @@ def build_report(
         ("failed", "Failed jobs", _failed_section(rows)),
         ("provenance", "Provenance", _provenance_section(rows, store.read_spec(results_dir, folder))),
     ]
-    tally = store.Tally.of(rows["job_id"], dict(zip(rows["job_id"], rows["status"])))
+    tally = store.Tally.of(rows["job_id"], store.states_of(rows), accept_revisions=set(rows["revision"]))
     generated = utc_now()
     meta = (
         f"{len(rows)} job(s): {len(tally.done)} ok, {len(tally.failed)} failed"

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from memseg import revision as code_revision
+from memseg.cli_errors import UserError
+
 COLUMN = "revision"
 
 
-class MixedRevisions(ValueError):
+class MixedRevisions(UserError, ValueError):
     """Rows of several revisions would be averaged together."""
 
 
@@ -23,8 +26,11 @@ def counts(rows: pd.DataFrame) -> dict[int, int]:
 
 
 def describe(found: dict[int, int]) -> str:
-    """ "revision 1: 4 rows, revision 2: 6 rows"."""
-    return ", ".join(f"revision {r}: {n} row{'s' if n != 1 else ''}" for r, n in found.items())
+    """ "revision 1: 4 rows, revision 99 (newer than this code's 5): 6 rows": a row made by a later
+    checkout than this one is newer, never an old row to re-run."""
+    current = code_revision.REVISION
+    newer = f" (newer than this code's {current})"
+    return ", ".join(f"revision {r}{newer if r > current else ''}: {n} row{'s' if n != 1 else ''}" for r, n in found.items())
 
 
 def split(rows: pd.DataFrame, by_revision: bool = False, what: str = "the results") -> list[tuple[int | None, pd.DataFrame]]:
@@ -37,7 +43,7 @@ def split(rows: pd.DataFrame, by_revision: bool = False, what: str = "the result
     if not by_revision:
         raise MixedRevisions(
             f"{what} hold rows of {len(found)} revisions ({describe(found)}); they are never averaged together: "
-            "give --by-revision to see each revision apart, or re-run the old ones with `harness run` "
+            "give --by-revision to see each revision apart, or re-run the rows of the other revisions with `harness run` "
             "(docs/results.md, 'What a result means')"
         )
     return [(revision, rows[rows[COLUMN] == revision]) for revision in found]

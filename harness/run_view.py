@@ -22,6 +22,7 @@ from harness.progress import SweepOutcome
 from harness.ray_quiet import local_cluster_note
 from harness.sweep import describe_variant, variant_profile
 from memseg.config import JobConfig
+from memseg.precision import PRECISIONS, describe_recipe
 
 
 def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None:
@@ -36,6 +37,8 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
     if plan.spec.variants:
         shown = "; ".join(f"{name} ({describe_variant(plan.spec, name)})" for name in plan.spec.variants)
         console.print(f"[bold]variants[/] {escape(shown)}", highlight=False)
+    precisions = sorted({c.precision for c in plan.configs}, key=PRECISIONS.index)
+    console.print(f"[bold]precision[/] {escape('; '.join(describe_recipe(p) for p in precisions))}", highlight=False)
     kept = paths.checkpoints_dir(args.results, plan.name)
     console.print(
         f"[bold]checkpoints[/] every {plan.checkpoint_every} steps, kept under {kept}"
@@ -79,7 +82,7 @@ def print_outcome(
 ) -> None:
     """The end of a run: its tables (never averaged across revisions: kept results of an accepted
     revision get tables of their own), what it did, and where to look next."""
-    print_summary(console, results, plan.name, markdown=False, price=price, by_revision=True)
+    print_summary(console, store.load_results(results, plan.name), plan.name, markdown=False, price=price, by_revision=True)
     console.print(
         f"ran {len(outcome.ran)} job(s) in {outcome.wall_s:.1f} s: {len(outcome.succeeded)} ok, {len(outcome.failed)} failed, "
         f"{outcome.retries} retried; {len(outcome.done_before)} were done before"
@@ -102,18 +105,18 @@ def print_outcome(
 def print_next_steps(console: Console, results: Path, plan: Plan, log_to: str = "") -> None:
     """The last lines of a run: the commands that show its results in more depth."""
     sweep, where = plan.name, f" --results {results}" if str(results) != "results" else ""
-    console.print(f"[bold]next[/] the HTML report: python -m harness report --sweep {sweep}{where} --html", highlight=False)
-    console.print(f"[bold]next[/] training curves: python -m harness report --sweep {sweep}{where} --curves", highlight=False)
+    console.print(f"[bold]next[/] the HTML report: python -m harness report --name {sweep}{where} --html", highlight=False)
+    console.print(f"[bold]next[/] training curves: python -m harness report --name {sweep}{where} --curves", highlight=False)
     ablations = sorted({c.ablation for c in plan.configs})
     if len(ablations) > 1:
         console.print(
-            f"[bold]next[/] is each ablation's difference real? python -m harness compare --sweep {sweep}{where} "
+            f"[bold]next[/] is each ablation's difference real? python -m harness compare --name {sweep}{where} "
             f"--ablations {','.join(ablations)}",
             highlight=False,
         )
     if len(plan.spec.variants) > 1:
         console.print(
-            f"[bold]next[/] is each recipe variant's difference real? python -m harness compare --sweep {sweep}{where} "
+            f"[bold]next[/] is each recipe variant's difference real? python -m harness compare --name {sweep}{where} "
             f"--variants {','.join(plan.spec.variants)}",
             highlight=False,
         )

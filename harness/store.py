@@ -15,49 +15,26 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness import curves_store
+from harness import curves_store, visuals_store
 from harness.paths import is_sweep_dir, job_path, jobs_dir, scores_path, spec_path
 from harness.progress import WorkerInfo
 from memseg import revision as code_revision
 from memseg.atomic import write_atomic, write_text_atomic
-from memseg.caveats import random_init_on_real_data
-from memseg.config import JobConfig, foreground_rule, resolve
-from memseg.data.registry import settings_of
-from memseg.protocol import LEGACY_PROTOCOL, EvalProtocol, protocol_for
-from memseg.result import METRIC_KEYS, JobResult
+from memseg.protocol import LEGACY_PROTOCOL
+from memseg.result import METRIC_KEYS, JobFacts, JobResult, job_facts
+
+if TYPE_CHECKING:
+    from memseg.config import JobConfig
 from memseg.revision import LEGACY_REVISION
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Tally:
-    """The jobs of a sweep by status: done (ok), failed, and pending (no committed result). The
-    one count of job statuses; every view (run, status, the live view, reports) takes it from here."""
-
-    done: tuple[str, ...]
-    failed: tuple[str, ...]
-    pending: tuple[str, ...]
-
-    @classmethod
-    def of(cls, job_ids: Iterable[str], statuses: Mapping[str, str]) -> Tally:
-        ids = tuple(job_ids)
-        return cls(
-            done=tuple(j for j in ids if statuses.get(j) == STATUS_OK),
-            failed=tuple(j for j in ids if statuses.get(j) == STATUS_FAILED),
-            pending=tuple(j for j in ids if j not in statuses),
-        )
-
-    @property
-    def total(self) -> int:
-        return len(self.done) + len(self.failed) + len(self.pending)
 
 
 _str, _f64, _i64 = pa.string(), pa.float64(), pa.int64()
@@ -102,6 +79,9 @@ JOB_SCHEMA = pa.schema(
         ("attempts", _i64),
         ("worker_pid", _i64),
         ("device", _str),
+        # What the job computed in on its device (memseg.precision): fp32, tf32 or bf16, its recipe's
+        # precision resolved there. Empty in failed rows and in rows written before it was recorded.
+        ("precision", _str),
         ("device_name", _str),
         ("node", _str),
         ("ray_node_id", _str),
@@ -149,7 +129,7 @@ JOB_SCHEMA = pa.schema(
 SCORES_SCHEMA = pa.schema([("job_id", _str), ("path", _str), ("label", _i64), ("defect_type", _str), ("score", _f64)])
 METRICS = METRIC_KEYS  # the metric columns, as memseg.result names them
 TIMINGS = ("train_s", "eval_s", "infer_images_per_s", "train_steps_per_s", "sim_images_per_s", "peak_mem_mb", "validation_s")
-_ENV_KEYS = ("device", "device_name", "torch", "cuda", "timm", "python", "git_sha", "package_version")
+_ENV_KEYS = ("device", "precision", "device_name", "torch", "cuda", "timm", "python", "git_sha", "package_version")
 
 
 def _float(value: Any) -> float:
@@ -159,17 +139,9 @@ def _float(value: Any) -> float:
         return math.nan
 
 
-def _dataset_settings(config: JobConfig) -> str:
-    """What the data set does differently (masks, test set, unused parts; memseg.data.registry) and
-    which rule decided the foreground mask (override, category table, dataset default, ablation),
-    as JSON. The resolved values themselves have their own columns (memory_size ... foreground_mask)."""
-    extras = settings_of(config.dataset).to_dict()
-    del extras["category_table"], extras["foreground_mask"]  # folded into the rule: no second copy of the column
-    return json.dumps({**extras, "foreground_mask_rule": foreground_rule(config)}, sort_keys=True)
-
-
-def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
-    settings = resolve(config)
+def _config_fields(config: JobConfig, profile_name: str, facts: JobFacts) -> dict[str, Any]:
+    """The columns a job's config and its facts (memseg.result.JobFacts, resolved where the job ran) give."""
+    settings = facts.settings
     return {
         "job_id": config.job_id,
         "category": config.category,
@@ -178,7 +150,7 @@ def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
         "variant": config.variant,
         "profile": profile_name,
         "dataset": config.dataset,
-        "dataset_settings": _dataset_settings(config),
+        "dataset_settings": facts.dataset_settings,
         "steps": config.steps,
         "image_size": config.image_size,
         "batch_size": config.batch_size,
@@ -186,14 +158,10 @@ def _config_fields(config: JobConfig, profile_name: str) -> dict[str, Any]:
         "di_scale": settings.di_scale,
         "feature_scale": settings.feature_scale,
         "foreground_mask": settings.foreground_mask,
-        "random_init_real_data": random_init_on_real_data(config.dataset, config.backbone_weights),
+        "random_init_real_data": facts.random_init_real_data,
         "config_json": config.to_json(),
+        **facts.protocol.columns(),
     }
-
-
-def _protocol_fields(config: JobConfig, protocol: EvalProtocol | None = None) -> dict[str, Any]:
-    """The protocol columns: as the job recorded it, else as its config implies."""
-    return (protocol or protocol_for(config)).columns()
 
 
 def empty_row() -> dict[str, Any]:
@@ -211,37 +179,41 @@ def gpu_fields(wall_s: float, gpu_share: float) -> dict[str, float]:
     return {"gpu_share": _float(gpu_share), "gpu_seconds": seconds}
 
 
-def row_from_result(
-    sweep: str,
-    profile_name: str,
-    result: JobResult,
-    *,
-    attempts: int,
-    worker: WorkerInfo | None,
-    recorded_at: str,
-    wall_s: float,
-    gpu_share: float = math.nan,
-) -> dict[str, Any]:
-    """The row of a job that finished. Missing metric or timing keys become NaN. `gpu_share`: the
-    GPUs its actor held (NaN: not known)."""
+@dataclass(frozen=True)
+class Attempt:
+    """How one try of a job went, as the driver saw it: what its row records beyond the job's own
+    result. `gpu_share`: the GPUs its actor held (NaN: not known)."""
+
+    sweep: str
+    profile: str = ""
+    attempts: int = 1
+    worker: WorkerInfo | None = None
+    recorded_at: str = ""
+    wall_s: float = math.nan
+    gpu_share: float = math.nan
+    started_at: str = ""  # a failed try's start (a result carries its own)
+
+
+def row_from_result(how: Attempt, result: JobResult) -> dict[str, Any]:
+    """The row of a job that finished. Missing metric or timing keys become NaN."""
     env = dict(result.environment)
     row = empty_row()
-    row.update(_config_fields(result.config, profile_name))
-    row.update(_worker_fields(worker))
-    row.update(_protocol_fields(result.config, result.protocol))
+    assert result.facts is not None  # JobResult fills it at construction
+    row.update(_config_fields(result.config, how.profile, result.facts))
+    row.update(_worker_fields(how.worker))
     row.update(
-        sweep=sweep,
+        sweep=how.sweep,
         status=STATUS_OK,
         final_loss=_float(result.final_loss),
         step_path=result.step_path,
         step_fallback=result.step_fallback,
-        attempts=attempts,
-        node=env.get("node") or env.get("hostname") or (worker.hostname if worker else ""),
+        attempts=how.attempts,
+        node=env.get("node") or env.get("hostname") or (how.worker.hostname if how.worker else ""),
         started_at=result.started_at,
         finished_at=result.finished_at,
-        recorded_at=recorded_at,
-        wall_s=wall_s,
-        **gpu_fields(wall_s, gpu_share),
+        recorded_at=how.recorded_at,
+        wall_s=how.wall_s,
+        **gpu_fields(how.wall_s, how.gpu_share),
         artefacts_dir=result.artefacts_dir or "",
         curves_file=curves_store.link(result.curves, result.job_id),
         environment_json=json.dumps(env, sort_keys=True, default=str),
@@ -271,36 +243,23 @@ def _code_fields(env: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def row_from_failure(
-    sweep: str,
-    profile_name: str,
-    config: JobConfig,
-    *,
-    error: str,
-    traceback: str = "",
-    attempts: int,
-    worker: WorkerInfo | None = None,
-    recorded_at: str,
-    wall_s: float = math.nan,
-    started_at: str = "",
-    gpu_share: float = math.nan,
-) -> dict[str, Any]:
-    """The row of a job that raised or whose workers kept dying: the same columns, metrics NaN."""
+def row_from_failure(how: Attempt, config: JobConfig, error: str, traceback: str = "") -> dict[str, Any]:
+    """The row of a job that raised or whose workers kept dying: the same columns, metrics NaN. Its
+    facts come from memseg (`job_facts`), as a result's do: the harness resolves nothing itself."""
     row = empty_row()
-    row.update(_config_fields(config, profile_name))
-    row.update(_worker_fields(worker))
-    row.update(_protocol_fields(config))
+    row.update(_config_fields(config, how.profile, job_facts(config)))
+    row.update(_worker_fields(how.worker))
     row.update(
-        sweep=sweep,
+        sweep=how.sweep,
         status=STATUS_FAILED,
         error=error,
         traceback=traceback,
-        attempts=attempts,
-        started_at=started_at,
-        finished_at=recorded_at,
-        recorded_at=recorded_at,
-        wall_s=wall_s,
-        **gpu_fields(wall_s, gpu_share),
+        attempts=how.attempts,
+        started_at=how.started_at,
+        finished_at=how.recorded_at,
+        recorded_at=how.recorded_at,
+        wall_s=how.wall_s,
+        **gpu_fields(how.wall_s, how.gpu_share),
         revision=current_revision(),  # what the driver ran it as: failed at this revision
     )
     return row
@@ -317,8 +276,8 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
 
 
 def write_job(results_dir: str | Path, row: Mapping[str, Any], scores: pd.DataFrame | None = None) -> Path:
-    """Commit one job: its scores file first (or remove a stale one), then its row file. A job
-    counts as done only once its row file exists, so a crash in between leaves it pending."""
+    """Write one job's scores file (or remove a stale one), then its row file. A job counts as done
+    only once its row file exists, so a crash in between leaves it pending."""
     sweep, job_id = row["sweep"], row["job_id"]
     spath = scores_path(results_dir, sweep, job_id)
     if scores is not None:
@@ -329,6 +288,21 @@ def write_job(results_dir: str | Path, row: Mapping[str, Any], scores: pd.DataFr
     path = job_path(results_dir, sweep, job_id)
     _write_atomic(pa.Table.from_pylist([dict(row)], schema=JOB_SCHEMA), path)
     return path
+
+
+def commit(results_dir: str | Path, how: Attempt, result: JobResult) -> Path:
+    """Commit a finished job in the one order that keeps a crash safe: its pictures, its training
+    curves, its per-image scores, and last its row, the commit marker. Until the row exists the job
+    is pending, and a re-run rewrites the other three."""
+    if result.visuals is not None:
+        visuals_store.write_visuals(results_dir, how.sweep, result.job_id, result.visuals)
+    curves_store.persist(results_dir, how.sweep, result.job_id, result.curves)
+    return write_job(results_dir, row_from_result(how, result), scores_frame(result))
+
+
+def commit_failure(results_dir: str | Path, how: Attempt, config: JobConfig, error: str, traceback: str = "") -> Path:
+    """Commit a failed job: its row, and no scores (a stale scores file of an earlier try goes)."""
+    return write_job(results_dir, row_from_failure(how, config, error, traceback), None)
 
 
 def scores_frame(result: JobResult) -> pd.DataFrame:
@@ -390,6 +364,12 @@ def job_states(results_dir: str | Path, sweep: str) -> dict[str, JobState]:
         for job_id, status, revision in zip(table["job_id"].to_pylist(), table["status"].to_pylist(), revisions):
             states[job_id] = JobState(status, LEGACY_REVISION if revision is None else int(revision))
     return states
+
+
+def states_of(rows: pd.DataFrame) -> dict[str, JobState]:
+    """job_id -> status and revision of the loaded rows of a sweep (`load_results`): the same as
+    `job_states`, from rows a command has read already."""
+    return {str(j): JobState(str(s), int(r)) for j, s, r in zip(rows["job_id"], rows["status"], rows["revision"])}
 
 
 def job_statuses(results_dir: str | Path, sweep: str) -> dict[str, str]:
@@ -466,6 +446,34 @@ def to_run(
     return ToRun(tuple(run), tuple(done), tuple(failed), tuple(stale), current, tuple(stale_failed))
 
 
+@dataclass(frozen=True)
+class Tally:
+    """The jobs of a sweep by what a run would do with them: done (ok at this revision or an
+    accepted one), failed (likewise), stale (committed at another revision: re-run) and pending
+    (never committed). THE count of job statuses: `status`, the run's banner and dry run (through
+    the same rule, `to_run`), the live view and the reports all take it from here, so they agree."""
+
+    done: tuple[str, ...]
+    failed: tuple[str, ...]
+    pending: tuple[str, ...]
+    stale: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, job_ids: Iterable[str], states: Mapping[str, JobState], accept_revisions: Iterable[int] = ()) -> Tally:
+        """The tally of `job_ids` under the skip rule, on the committed `states` (`job_states`, `states_of`)."""
+        plan = to_run(job_ids, states, accept_revisions=accept_revisions)
+        return cls(
+            done=plan.done,
+            failed=plan.failed,
+            pending=tuple(j for j in plan.run if j not in states),
+            stale=tuple(j for j, _ in plan.stale),
+        )
+
+    @property
+    def total(self) -> int:
+        return len(self.done) + len(self.failed) + len(self.pending) + len(self.stale)
+
+
 def plan_run(
     results_dir: str | Path,
     sweep: str,
@@ -493,7 +501,11 @@ def load_results(results_dir: str | Path, sweep: str | None = None) -> pd.DataFr
     empty (with the columns) when there is none."""
     sweeps = [sweep] if sweep is not None else list_sweeps(results_dir)
     tables = [_read(p, JOB_SCHEMA) for s in sweeps for p in _job_files(results_dir, s)]
-    table = pa.concat_tables(tables) if tables else JOB_SCHEMA.empty_table()
+    return _rows_of(pa.concat_tables(tables) if tables else JOB_SCHEMA.empty_table())
+
+
+def _rows_of(table: pa.Table) -> pd.DataFrame:
+    """Job rows as read, with what older rows lack filled in as they meant it."""
     rows = _fill_legacy_revision(_fill_legacy_protocol(table.to_pandas()))
     rows["variant"] = variants_of(rows)  # rows written before variants existed: no variant
     rows["curves_file"] = rows["curves_file"].fillna("")  # rows written before curves: none
@@ -540,6 +552,16 @@ def records(frame: pd.DataFrame) -> list[Any]:
     """The rows of a results frame, each with its columns as attributes (pandas' itertuples).
     Typed Any: a row's cells are whatever its column holds."""
     return list(frame.itertuples())
+
+
+def load_job(results_dir: str | Path, sweep: str, job_id: str) -> dict[str, Any]:
+    """The committed row of one job, as a dict: what a live tracker reads when that job finishes
+    (one file, not the whole sweep). ValueError when the job has no readable row."""
+    path = job_path(results_dir, sweep, job_id)
+    if not path.exists():
+        raise ValueError(f"job {job_id} of sweep {sweep!r} has no committed row ({path})")
+    record = _rows_of(_read(path, JOB_SCHEMA)).to_dict("records")[0]
+    return {str(k): v for k, v in record.items()}
 
 
 def load_scores(results_dir: str | Path, sweep: str, job_id: str) -> pd.DataFrame:

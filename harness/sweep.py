@@ -21,15 +21,20 @@ from typing import Any
 
 import yaml
 
-from memseg.config import ABLATIONS, PROFILES, JobConfig, check_ablations, profile
+from harness.strict_yaml import load_yaml
+from memseg.ablations import ABLATIONS, check_ablations
+from memseg.config import JobConfig, train_images_needed
 from memseg.data.registry import check_categories, check_dataset_kind, get_dataset
 from memseg.names import check_names, check_path_name
+from memseg.profiles import PROFILES, profile
+from memseg.values import check_field_values, check_value, field_annotations, shown
 
 # JobConfig fields a sweep sets itself; `overrides` may not touch them.
 _AXES = ("category", "seed", "ablation", "dataset", "data_root", "variant")
 # The key of a variant that names its base profile; every other key is a JobConfig override.
 VARIANT_PROFILE = "profile"
 _JOB_FIELDS = tuple(f.name for f in dataclasses.fields(JobConfig))
+_JOB_TYPES = field_annotations(JobConfig)
 
 
 AUTO = "auto"  # jobs_per_gpu: as many as the card holds (harness.packing)
@@ -76,7 +81,9 @@ class SweepSpec:
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Validate at construction so a bad spec never reaches Ray.
+        # Validate at construction so a bad spec never reaches Ray; first each value's type, which
+        # every check below takes for granted.
+        check_field_values(self)
         object.__setattr__(self, "categories", tuple(self.categories))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         object.__setattr__(self, "ablations", tuple(self.ablations))
@@ -152,15 +159,19 @@ def parse_ablations(value: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def check_overrides(overrides: Mapping[str, Any]) -> None:
+    """Each key a JobConfig field that is not a sweep axis, each value of that field's type (a
+    number finite): the same check the flags and JobConfig itself make (memseg.values)."""
     axes = sorted(set(overrides) & set(_AXES))
     if axes:
         raise ValueError(
             f"overrides may not set {axes}: they are sweep keys (categories, seeds, ablations, dataset, data_root, variants)"
         )
-    unknown = sorted(set(overrides) - set(_JOB_FIELDS))
+    unknown = sorted(shown(key) if not isinstance(key, str) else key for key in set(overrides) - set(_JOB_FIELDS))
     if unknown:
         valid = sorted(set(_JOB_FIELDS) - set(_AXES))
-        raise ValueError(f"unknown overrides {unknown}; valid JobConfig fields: {', '.join(valid)}")
+        raise ValueError(f"unknown overrides {shown(unknown)}; valid JobConfig fields: {', '.join(valid)}")
+    for key, value in overrides.items():
+        check_value(key, _JOB_TYPES[key], value)
 
 
 def check_variants(variants: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -175,10 +186,11 @@ def check_variants(variants: Mapping[str, Any] | None) -> dict[str, dict[str, An
         check_path_name("variant name", name)  # it becomes part of job ids and file names
         recipe = {} if recipe is None else recipe
         if not isinstance(recipe, Mapping):
-            raise ValueError(f"variant {name!r} must be a mapping ({{profile: NAME, field: value, ...}}), got {recipe!r}")
+            raise ValueError(f"variant {name!r} must be a mapping ({{profile: NAME, field: value, ...}}), got {shown(recipe)}")
         try:
             if VARIANT_PROFILE in recipe:
-                profile(str(recipe[VARIANT_PROFILE]))
+                check_value(VARIANT_PROFILE, "str", recipe[VARIANT_PROFILE])
+                profile(recipe[VARIANT_PROFILE])
             check_overrides({k: v for k, v in recipe.items() if k != VARIANT_PROFILE})
         except ValueError as err:
             raise ValueError(f"variant {name!r} ({VARIANT_PROFILE}: NAME and JobConfig overrides): {err}") from None
@@ -206,14 +218,11 @@ def select_variants(spec: SweepSpec, names: Iterable[str]) -> SweepSpec:
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
-    """The sweep in YAML file `path`. Its name defaults to the file's stem."""
+    """The sweep in YAML file `path` (harness.strict_yaml: a repeated key, an alias expanding past
+    any sweep's size or a file that is not UTF-8 is refused, naming the file). Its name defaults
+    to the file's stem."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise ValueError(f"cannot read sweep file {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ValueError(f"sweep file {path} is not valid YAML: {err}") from None
+    data = load_yaml(path, "sweep file")
     if not isinstance(data, dict):
         raise ValueError(f"sweep file {path} must be a mapping of keys ({', '.join(_YAML_KEYS)})")
     try:
@@ -224,10 +233,16 @@ def load_sweep(path: str | Path) -> SweepSpec:
 
 def spec_from_dict(data: Mapping[str, Any]) -> SweepSpec:
     """A SweepSpec from plain data (YAML), naming any unknown key with the valid ones."""
-    unknown = sorted(set(data) - set(_YAML_KEYS))
+    unknown = sorted(shown(key) if not isinstance(key, str) else key for key in set(data) - set(_YAML_KEYS))
     if unknown:
-        raise ValueError(f"unknown sweep keys {unknown}; valid: {', '.join(_YAML_KEYS)}")
+        raise ValueError(f"unknown sweep keys {shown(unknown)}; valid: {', '.join(_YAML_KEYS)}")
     values = dict(data)
+    if isinstance(values.get("seeds"), int) and not isinstance(values.get("seeds"), bool):
+        values["seeds"] = [values["seeds"]]  # `seeds: 0`, one seed
+    for key in ("categories", "seeds", "ablations"):  # a comma-separated text or a list of names
+        value = values.get(key)
+        if key in values and not (isinstance(value, str | list) and all(isinstance(v, str | int) for v in value)):
+            raise ValueError(f"{key} must be a list or comma-separated text, got {shown(value)} ({type(value).__name__})")
     if "categories" in values:
         values["categories"] = parse_categories(values["categories"], values.get("dataset", SweepSpec.dataset))
     if "seeds" in values:
@@ -270,7 +285,7 @@ def sweep_name(spec: SweepSpec, extra_overrides: Mapping[str, Any] | None = None
     if not extra_overrides:
         return base
     digest = hashlib.sha256(json.dumps(dict(extra_overrides), sort_keys=True, default=str).encode()).hexdigest()[:6]
-    return f"{base}-{digest}"
+    return check_path_name("sweep name", f"{base}-{digest}")  # the hash may take a long name past the limit
 
 
 def expand(spec: SweepSpec) -> list[JobConfig]:
@@ -304,6 +319,40 @@ def expand(spec: SweepSpec) -> list[JobConfig]:
     if len(set(ids)) != len(ids):
         raise ValueError("the sweep repeats a job (same category, seed, ablation and variant); remove the duplicates")
     return configs
+
+
+def check_recipes(spec: SweepSpec) -> None:
+    """Build one job of each variant's recipe (the first category, the first seed), so a bad
+    override fails before Ray starts, without expanding the sweep (the plan does that, once). A
+    sweep whose profile waits on the cluster is checked under the paper profile."""
+    checked = spec.replace(profile=spec.profile or "paper")
+    for variant in checked.variants or {"": {}}:
+        JobConfig.from_dict(
+            {
+                **variant_recipe(checked, variant),
+                "category": checked.categories[0],
+                "seed": checked.seeds[0],
+                "ablation": checked.ablations[0] if checked.ablations[0] != "all" else "full",
+                "dataset": checked.dataset,
+                **({"variant": variant} if variant else {}),
+            }
+        )
+
+
+def check_generated_counts(dataset: str, configs: Iterable[JobConfig]) -> None:
+    """ValueError naming the first job that needs more normal training images than the generated
+    data set `dataset` has per category: the harness generates it, so its count is known before it
+    exists (nothing to check for a data set whose count only its files tell: its preflight counts)."""
+    known = get_dataset(dataset).train_images
+    if known is None:
+        return
+    for config in configs:
+        needed, why = train_images_needed(config)
+        if needed > known:
+            raise ValueError(
+                f"job {config.job_id} needs {needed} normal training images ({why}), but the generated {dataset} "
+                f"data has {known} per category: lower val_images or memory_size"
+            )
 
 
 def variant_recipe(spec: SweepSpec, variant: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
-from memseg.config import ABLATIONS
+from memseg.ablations import ABLATIONS
 from memseg.names import CATEGORIES
 
 

@@ -19,24 +19,13 @@ import ray
 
 from harness import lock
 from harness.checkpoints import CheckpointPlan, job_kwargs
+from harness.options import SyntheticData
 from harness.progress import WorkerInfo
 from memseg.config import JobConfig
 from memseg.names import CATEGORIES
 from memseg.result import JobResult, Progress
 
-DEFAULT_JOB_FN = "memseg.job.run"
 SYNTHETIC_FN = "memseg.data.synthetic:ensure_synthetic"
-
-
-@dataclass(frozen=True)
-class SyntheticData:
-    """The generated data set the jobs read: made on each node that needs it, once, with the
-    sweep's categories (a later sweep adds the ones it lacks)."""
-
-    root: str
-    image_size: int
-    seed: int = 0
-    categories: tuple[str, ...] = ()  # () = all 15
 
 
 @dataclass(frozen=True)

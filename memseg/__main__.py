@@ -10,16 +10,19 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from memseg.ablations import ABLATIONS
 from memseg.caveats import RANDOM_INIT_REAL_DATA, random_init_on_real_data
 from memseg.cli_errors import UserError, device_name, image_size, non_negative_int, run_command, user_error
 from memseg.cli_recipe import add_recipe_flags, recipe_overrides
-from memseg.config import ABLATIONS, PROFILES, STEP_MODES, JobConfig, profile
+from memseg.config import STEP_MODES, JobConfig, train_images_needed
 from memseg.data.registry import DATASET_KINDS
+from memseg.profiles import PROFILES, profile
 from memseg.result import METRICS, JobResult, Progress
 
 # The commands import torch, the job, the model and rich inside their functions, not here: --help and
 # a refused flag answer before any of them is loaded (start-up time). Types only, for the same reason:
 if TYPE_CHECKING:
+    from memseg.curves import TrainingCurves
     from memseg.official import EncoderDistance
 
 
@@ -98,11 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from memseg.job import run
 
     console = Console(stderr=True)
-    try:
-        config = config_from_args(args)
-    except ValueError as error:
-        raise user_error(error) from None
-    preflight(config)  # before any model is built: a mistake costs seconds
+    config = checked_config(args)
     if random_init_on_real_data(config.dataset, config.backbone_weights):
         console.print(f"[yellow]warning:[/] {RANDOM_INIT_REAL_DATA}", highlight=False, soft_wrap=True)
     console.print(
@@ -115,15 +114,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(result_to_json(result)))
     else:
         Console().print(metrics_table(result))
-        console.print(f"model and scores written to {result.artefacts_dir}")
+        if result.curves is not None and result.curves.has_validation:
+            Console().print(validation_table(result.curves))
+        console.print(f"model, scores and curves written to {result.artefacts_dir}")
     return 0
+
+
+def checked_config(args: argparse.Namespace) -> JobConfig:
+    """The job `train` would run, with everything it will read checked (`preflight`): all that
+    `train` does before it builds a model, so a mistake costs seconds. UserError otherwise."""
+    try:
+        config = config_from_args(args)
+    except ValueError as error:
+        raise user_error(error) from None
+    preflight(config)
+    return config
 
 
 def preflight(config: JobConfig) -> None:
     """What the job will read, checked without decoding the data or building the model."""
     from memseg.input_checks import check_data, check_texture_dir, check_weights
 
-    check_data(config.dataset, config.data_root or "", [config.category])
+    check_data(config.dataset, config.data_root or "", [config.category], {config.category: train_images_needed(config)})
     check_weights(config.backbone_weights)
     check_texture_dir(config.texture_dir)
 
@@ -188,6 +200,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from memseg.input_checks import check_model_dir
     from memseg.metrics import image_scores
 
+    out = check_png_out(Path(args.out))  # before any work: where the answer goes
     model_dir = check_model_dir(args.model)
     image_path = Path(args.image)
     if not image_path.is_file():
@@ -204,18 +217,68 @@ def cmd_predict(args: argparse.Namespace) -> int:
     with torch.no_grad():
         anomaly = model.anomaly_map(model(image[None].float().div(255).to(args.device)))[0].cpu()
     score = float(image_scores(anomaly[None], top_k=config.top_k)[0])
-    write_png(overlay(image, anomaly), Path(args.out))
-    Console(soft_wrap=True).print(f"{args.image}: anomaly score {score:.4f}; heatmap written to {args.out}")
+    try:
+        write_png(overlay(image, anomaly), out)
+    except OSError as error:
+        raise UserError(f"--out {out} cannot be written: {error.strerror or error}") from None
+    Console(soft_wrap=True).print(f"{args.image}: anomaly score {score:.4f}; heatmap written to {out}")
     return 0
+
+
+def check_png_out(out: Path) -> Path:
+    """`out` when it can name the PNG `predict` writes: a .png file name, not a folder, under a
+    folder (or a place one can be made), else a UserError saying what to give."""
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; expected the .png file to write, e.g. {out / 'heatmap.png'}")
+    if out.suffix.lower() != ".png":
+        raise UserError(
+            f"--out {out}: expected a .png file name (the image with its heatmap is a PNG), got {out.suffix or 'no suffix'}"
+        )
+    for folder in out.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise UserError(f"--out {out} cannot be written: {folder} is a file, not a folder")
+            break
+    return out
 
 
 def result_to_json(result: JobResult) -> dict:
     """The result as plain JSON: NaN metrics become null, and the prediction pictures (PNG/GIF
-    bytes in `visuals`) stay out; `--out` writes the model and scores to disk instead."""
-    data = dataclasses.asdict(dataclasses.replace(result, visuals=None))
+    bytes in `visuals`) stay out; `--out` writes the model and scores to disk instead. The curves
+    (the validation curve with --val-every) as memseg.artefacts writes them."""
+    from memseg.artefacts import curves_to_json
+
+    data = dataclasses.asdict(dataclasses.replace(result, visuals=None, curves=None))
     del data["visuals"]
     data["metrics"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()}
+    data["curves"] = None if result.curves is None else curves_to_json(result.curves)
     return data
+
+
+def validation_table(curves: TrainingCurves, rows: int = 12):
+    """The validation curve (--val-every) as a table of at most `rows` points, the first and the
+    last always among them; every point is in --json and the model directory's curves.json."""
+    from rich.table import Table
+
+    from memseg.curves import VALIDATION_LABEL
+
+    count = len(curves.val_steps)
+    shown = sorted({round(i * (count - 1) / (rows - 1)) for i in range(rows)}) if count > rows else range(count)
+    table = Table(
+        title=f"{VALIDATION_LABEL} (held-out training images, never a test score)",
+        caption=f"{len(shown)} of {count} points; all of them in --json and curves.json",
+    )
+    table.add_column("step", justify="right")
+    for name in ("image AUROC (%)", "pixel AUROC (%)", "loss"):
+        table.add_column(name, justify="right")
+    for i in shown:
+        image, pixel, loss = (curves.validation[k][i] for k in ("image_auroc", "pixel_auroc", "loss"))
+        table.add_row(
+            str(curves.val_steps[i]),
+            *("n/a" if math.isnan(v) else f"{100 * v:.2f}" for v in (image, pixel)),
+            "n/a" if math.isnan(loss) else f"{loss:.4f}",
+        )
+    return table
 
 
 def metrics_table(result: JobResult):

@@ -1,4 +1,4 @@
-"""What a result can and cannot mean, said where the numbers are shown (DESIGN.md section 6):
+"""What a result can and cannot mean, said where the numbers are shown (docs/design.md, 'What bad input gets'):
 real images with a random-init backbone run, but MemSeg is near chance without pretrained features."""
 
 from __future__ import annotations

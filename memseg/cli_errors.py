@@ -8,6 +8,7 @@ Light on purpose (no torch, no ray): the harness's `status` and `report` import 
 from __future__ import annotations
 
 import argparse
+import math
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -21,7 +22,12 @@ BUG_NOTE = "this is a bug in memseg-bench, not a mistake in your input: please r
 
 class UserError(Exception):
     """A mistake the user can fix: `summary` names the bad path or value and what was expected;
-    `problems` lists every offending item (one line each), so one run shows everything to fix."""
+    `problems` lists every offending item (one line each), so one run shows everything to fix.
+    Every expected failure of both command lines is one of these (a subclass may say more in its
+    `prefix` and leave by another `exit_code`); `run_command` is the one place that shows it."""
+
+    prefix = "error:"
+    exit_code = EXIT_USER_ERROR
 
     def __init__(self, summary: str, problems: Sequence[str] | None = None) -> None:
         self.summary = summary
@@ -41,7 +47,7 @@ def user_error(err: BaseException, context: str = "") -> UserError:
 
 def render(err: UserError) -> str:
     """The message as the user sees it on stderr."""
-    return "\n".join([f"error: {err.summary}"] + [f"  - {p}" for p in err.problems])
+    return "\n".join([f"{err.prefix} {err.summary}"] + [f"  - {p}" for p in err.problems])
 
 
 def run_command(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -55,7 +61,7 @@ def run_command(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
         return int(handler(args))
     except UserError as err:
         errors.print(Text(render(err), style="red"))
-        return EXIT_USER_ERROR
+        return err.exit_code
     except KeyboardInterrupt:
         errors.print("interrupted")
         return EXIT_INTERRUPTED
@@ -102,11 +108,11 @@ def image_size(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
-    return _checked(text, float, "a number > 0", lambda v: v > 0)
+    return _checked(text, float, "a finite number > 0", lambda v: math.isfinite(v) and v > 0)
 
 
 def non_negative_float(text: str) -> float:
-    return _checked(text, float, "a number >= 0", lambda v: v >= 0)
+    return _checked(text, float, "a finite number >= 0", lambda v: math.isfinite(v) and v >= 0)
 
 
 def device_name(text: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from memseg.cli_errors import image_size, positive_float, positive_int
 from memseg.config import EVAL_RESOLUTIONS
+from memseg.precision import PRECISIONS
 
 BACKBONE_NAMES = ("imagenet", "none")  # --backbone-weights values that are not paths
 
@@ -32,6 +33,12 @@ def add_recipe_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) 
     )
     parser.add_argument(
         "--foreground-mask", choices=("on", "off"), help="restrict anomalies to the object (default: per category)"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="what the forward passes compute in: fp32 (the official code's float32; paper, tootouch), tf32, "
+        "bf16 (autocast), auto (bf16 on a GPU, float32 on the CPU; smoke, tiny). Default: the profile's",
     )
     parser.add_argument(
         "--compile",
@@ -74,6 +81,7 @@ def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "di_scale": args.di_scale,
         "feature_scale": args.feature_scale,
         "foreground_mask": None if args.foreground_mask is None else args.foreground_mask == "on",
+        "precision": args.precision,
         "compile": args.compile,
         "eval_resolution": args.eval_resolution,
         "val_every": args.val_every,

@@ -1,7 +1,8 @@
 """The job contract: what one MemSeg train + eval run is given (JobConfig; what it returns is in
-memseg.result), the validator of each JobConfig name (ablation, profile, step mode, optimizer,
-schedule, eval resolution; categories and data set kinds are memseg.data.registry's), and the
-per-category settings a job runs with (`resolve`).
+memseg.result), how its fields enter the job id (the RECIPE / RUNTIME marks, `job_id`), the
+validator of each of its names (step mode, optimizer, schedule, eval resolution; ablations are
+memseg.ablations', profiles memseg.profiles', categories and data set kinds memseg.data.registry's),
+and the per-category settings a job runs with (`resolve`).
 
 Everything the harness and the CLI know about a job goes through these frozen dataclasses, so a
 config that is equal is the same experiment on any machine (see `job_id`).
@@ -12,55 +13,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memseg.ablations import Ablation, get_ablation
 from memseg.categories import CATEGORY_SETTINGS, CategorySettings, category_settings, uses_table
 from memseg.data.registry import check_category, check_dataset_kind
-from memseg.names import check_names
-
-
-@dataclass(frozen=True)
-class Ablation:
-    """Which parts of MemSeg are switched on. `full` has everything on; each ablation turns off
-    exactly the part its name says."""
-
-    name: str
-    use_memory: bool = True
-    use_coord_attention: bool = True
-    use_spatial_attention: bool = True
-    use_msff: bool = True
-    texture_source: bool = True
-    structure_source: bool = True
-    foreground_mask: bool = True
-    scaled: bool = True  # DI and features multiplied by the category's scales (memseg.categories)
-    joint_memory: bool = False  # one memory item for all three levels instead of one per level
-    segment_encoder: bool = True  # the official second encoder, its conv1-layer3 BNs in train mode when training
-
-
-ABLATIONS: dict[str, Ablation] = {
-    a.name: a
-    for a in (
-        Ablation("full"),
-        # No memory bank: DI = 0, and spatial attention (computed from DI) is off with it.
-        Ablation("no_memory", use_memory=False, use_spatial_attention=False),
-        Ablation("no_coord_attention", use_coord_attention=False),
-        Ablation("no_spatial_attention", use_spatial_attention=False),
-        Ablation("no_msff", use_msff=False),
-        Ablation("texture_only", structure_source=False),
-        Ablation("structure_only", texture_source=False),
-        Ablation("no_foreground_mask", foreground_mask=False),
-        # Issue 10: what the official network changed, so a sweep can measure it.
-        Ablation("unscaled", scaled=False),  # DI and feature scales 1 (the pre-issue-10 network's inputs)
-        Ablation("joint_memory", joint_memory=True),  # one item chosen jointly over the levels
-        # Issue 21: one encoder whose conv1-layer3 always run in eval (revision 2's network; exactly
-        # its outputs in eval and in training), against the official two encoders of `full`.
-        Ablation("frozen_bn", segment_encoder=False),
-    )
-}
-
+from memseg.names import MAX_NAME_BYTES, check_names, check_path_name, name_bytes
+from memseg.precision import OFFICIAL_PRECISION, check_precision
+from memseg.values import check_field_values
 
 # How a job runs its training steps (memseg.train_step): auto = a CUDA graph on CUDA when the
 # capture works, else eager. A runtime choice: it is not part of the job id.
@@ -73,7 +36,7 @@ def check_step_mode(mode: str) -> str:
 
 
 # The optimizer and the learning-rate schedule of a job (memseg.train_step.make_optimizer,
-# memseg.job.lr_factor). sgd + cosine_restart is the official recipe (areylng/MemSeg run_training.py):
+# memseg.train_step.lr_factor). sgd + cosine_restart is the official recipe (areylng/MemSeg run_training.py):
 # CosineAnnealingWarmRestarts(T_0 = steps) stepped once per step, one cosine from lr to 0.
 # adamw + warmup_cosine is TooTouch/MemSeg's recipe: linear warm-up, then a cosine to 0.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
@@ -102,15 +65,6 @@ def check_eval_resolution(value: str) -> str:
     return value
 
 
-def check_ablations(names: Iterable[str], also_valid: Sequence[str] = ()) -> tuple[str, ...]:
-    return check_names("ablations", names, ABLATIONS, also_valid)
-
-
-def get_ablation(name: str) -> Ablation:
-    """The ablation called `name`, or an UnknownNameError that lists the valid names."""
-    return ABLATIONS[check_ablations([name])[0]]
-
-
 # Whether a JobConfig field is part of the job id, marked on each field: RECIPE fields change the
 # result, RUNTIME fields only say where or how a job runs. Every field must carry one of the two
 # (checked at import), so a new field cannot silently change (or fail to change) every job id.
@@ -135,9 +89,45 @@ def added_recipe(value_before: Any) -> dict[str, Any]:
     return {ID_KEY: True, OMIT_DEFAULT_KEY: True, BEFORE_KEY: value_before}
 
 
+RENAMED_KEY = "renamed_from"
+
+
+def renamed_recipe(old_name: str, old_values: Mapping[Any, Any], value_before: Any) -> dict[str, Any]:
+    """The mark of a recipe field that replaced field `old_name` of earlier code. `old_values` maps
+    each value the old field could hold to the new value that means the same experiment;
+    `value_before` is what a config that has neither field ran with. A stored config spelled with
+    the old name reads as the new field (`from_dict`, `experiment_fields`), and the id spells those
+    values the old way, so every stored id stays; the new field's other values are new experiments."""
+    return {ID_KEY: True, BEFORE_KEY: value_before, RENAMED_KEY: (old_name, dict(old_values))}
+
+
+def _renamed_fields(config_type: type[JobConfig]) -> list[tuple[str, str, dict[Any, Any]]]:
+    """(new name, old name, old value -> new value) of every field marked `renamed_recipe`."""
+    return [(f.name, *f.metadata[RENAMED_KEY]) for f in dataclasses.fields(config_type) if RENAMED_KEY in f.metadata]
+
+
+def read_old_names(fields: Mapping[str, Any], config_type: type[JobConfig]) -> dict[str, Any]:
+    """`fields` with each field of an old name (a stored config, an old sweep file) under its new
+    name and value. ValueError when both names are given, or the old value has no meaning today."""
+    out = dict(fields)
+    for new, old, values in _renamed_fields(config_type):
+        if old not in out:
+            continue
+        if new in out:
+            raise ValueError(f"{old!r} is the old name of {new!r}: give one of them, not both")
+        value = out.pop(old)
+        if value not in values:
+            raise ValueError(f"{old} (now {new}) cannot be {value!r}; valid: {', '.join(map(repr, values))}")
+        out[new] = values[value]
+    return out
+
+
 def _value_before(f: dataclasses.Field[Any]) -> Any:
     """What a job written before field `f` existed ran with: its BEFORE_KEY mark, else its default."""
     return f.metadata.get(BEFORE_KEY, f.default)
+
+
+VAL_IMAGES = 8  # the default number of training images a validation curve holds out
 
 
 @dataclass(frozen=True)
@@ -187,7 +177,12 @@ class JobConfig:
     backbone_weights: str = field(default="imagenet", metadata=RECIPE)  # imagenet | none | path to a ResNet18 state dict
     texture_dir: str | None = field(default=None, metadata=RECIPE)  # DTD-style folder of textures; None = procedural
     device: str = field(default="auto", metadata=RUNTIME)  # auto | cpu | cuda | cuda:N
-    amp: bool = field(default=True, metadata=RECIPE)  # bf16 autocast on CUDA (ignored on CPU)
+    # fp32 | tf32 | bf16 | auto (memseg.precision): what the forward passes compute in. fp32 is the
+    # official code's float32. It replaced `amp` (true: bf16 on CUDA, float32 on the CPU, now auto;
+    # false: now fp32), whose spelling the ids of those two values keep.
+    precision: str = field(
+        default=OFFICIAL_PRECISION, metadata=renamed_recipe("amp", {True: "auto", False: "fp32"}, value_before="auto")
+    )
     compile: bool = field(default=False, metadata=RECIPE)  # torch.compile the model (GPU speed-up, slow first step)
     eval_batch_size: int = field(default=32, metadata=RUNTIME)
     log_every: int = field(default=25, metadata=RUNTIME)  # steps between loss reports (the only host syncs in the loop)
@@ -199,16 +194,20 @@ class JobConfig:
     # The sweep's recipe variant this job belongs to (harness.sweep, `variants:`): a name, part of the
     # id, so two variants with the same recipe stay two jobs. "" (no variants) keeps every earlier id.
     variant: str = field(default="", metadata=OPTIONAL_RECIPE)
-    # A validation curve (issue 24; memseg.validation): every `val_every` steps (0: never) score
+    # A validation curve (memseg.validation): every `val_every` steps (0: never) score
     # `val_images` normal training images, held out of training, with simulated anomalies. Holding
     # them out changes what the job trains on, so both are part of the id (left out at their defaults).
     val_every: int = field(default=0, metadata=OPTIONAL_RECIPE)
-    val_images: int = field(default=8, metadata=OPTIONAL_RECIPE)
+    val_images: int = field(default=VAL_IMAGES, metadata=OPTIONAL_RECIPE)
 
     def __post_init__(self) -> None:
+        check_field_values(self)  # first: every check below compares values of the declared types
         check_dataset_kind(self.dataset)
         check_category(self.category, self.dataset)  # per data set; a folder data set names its own
         get_ablation(self.ablation)
+        if self.variant:
+            check_path_name("variant name", self.variant)  # it becomes part of job ids and file names
+        check_job_id_length(self)
         if self.image_size < 32 or self.image_size % 32:
             raise ValueError(f"image_size must be a multiple of 32 and >= 32, got {self.image_size}")
         for name in ("steps", "batch_size", "top_k", "eval_batch_size", "log_every"):
@@ -223,6 +222,7 @@ class JobConfig:
         if not 0.0 <= self.anomaly_ratio <= 1.0:
             raise ValueError(f"anomaly_ratio must be in [0, 1], got {self.anomaly_ratio}")
         check_eval_resolution(self.eval_resolution)
+        check_precision(self.precision)
         check_step_mode(self.step_mode)
         check_optimizer(self.optimizer)
         check_schedule(self.schedule)
@@ -238,6 +238,12 @@ class JobConfig:
             raise ValueError(f"val_every must be >= 0 (0: no validation curve), got {self.val_every}")
         if self.val_images < 2:
             raise ValueError(f"val_images must be >= 2 (one normal, one with an anomaly), got {self.val_images}")
+        if self.val_images != VAL_IMAGES and not self.val_every:
+            # It would hold images out of training and change the job id, with no curve to show for it.
+            raise ValueError(
+                f"val_images ({self.val_images}) only says how many images the validation curve holds out: "
+                "give val_every N (--val-every N) with it, or drop it"
+            )
         for name in ("focal_alpha_normal", "focal_alpha_anomaly"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -249,7 +255,9 @@ class JobConfig:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JobConfig:
+    def from_dict(cls, data: Mapping[str, Any]) -> JobConfig:
+        """A config from plain data; a field under its old name (`renamed_recipe`) is read as today's."""
+        data = read_old_names(data, cls)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -286,6 +294,7 @@ def experiment_fields(fields: Mapping[str, Any], config_type: type[JobConfig] = 
     config_fields = dataclasses.fields(config_type)
     defaults = {f.name: _value_before(f) for f in config_fields if f.default is not dataclasses.MISSING}
     runtime = {f.name for f in config_fields} - set(id_fields(config_type))
+    fields = read_old_names(fields, config_type)
     out = {name: value for name, value in {**defaults, **fields}.items() if name not in runtime}
     # memory_size was a plain int before the category table existed: an unset one is the table's
     # value, so a config that means the same bank is the same experiment (and keeps its job id).
@@ -308,68 +317,32 @@ def job_id(config: JobConfig) -> str:
     for f in dataclasses.fields(config):
         if f.metadata.get(OMIT_DEFAULT_KEY) and f.name in fields and fields[f.name] == _value_before(f):
             fields.pop(f.name)
+    for new, old, values in _renamed_fields(type(config)):  # the old spelling where the old field had one
+        spelled = {value: old_value for old_value, value in values.items()}
+        if fields.get(new) in spelled:
+            fields[old] = spelled[fields.pop(new)]
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
-    readable = "-".join(part for part in (config.category, config.ablation, config.variant, f"s{config.seed}") if part)
-    return f"{readable}-" + hashlib.sha256(canonical.encode()).hexdigest()[:10]
+    return f"{_readable_id(config)}-" + hashlib.sha256(canonical.encode()).hexdigest()[:ID_HASH_CHARS]
 
 
-# TooTouch/MemSeg's recipe (an independent re-implementation; revision 2's defaults): AdamW 3e-3,
-# weight decay 5e-4, cosine with 10% linear warm-up, 5000 steps, and the focal loss without class
-# weights, exact log_softmax. With ablation frozen_bn it computes exactly what revision 2 computed.
-TOOTOUCH_RECIPE: dict[str, Any] = {
-    "steps": 5000,
-    "optimizer": "adamw",
-    "lr": 3e-3,
-    "weight_decay": 5e-4,
-    "schedule": "warmup_cosine",
-    "warmup_fraction": 0.1,
-    "focal_alpha_normal": 1.0,
-    "focal_alpha_anomaly": 1.0,
-    "focal_smooth": 0.0,
-}
-
-PROFILES: dict[str, dict[str, Any]] = {
-    # The official recipe (the JobConfig defaults); needs a GPU (about 5 s per step at 256 px on 2 CPU cores).
-    "paper": {},
-    "tootouch": dict(TOOTOUCH_RECIPE),
-    # CPU-friendly plumbing and learning check: 64 px, 150 steps, random backbone (no download).
-    # The proxy of the official recipe (two encoders, official focal loss) apart from the optimizer,
-    # which is ours: AdamW with 10% warm-up and a cosine, weight decay 5e-4, because that is what was
-    # measured to learn in 150 steps; the official SGD schedule was never measured at this length.
-    # lr 7e-3: 3e-3 under-trains the official decoder in 150 steps (issue 10: grid 71 image AUROC,
-    # 99.5 at 450 steps; 97 at 1e-2), but at 1e-2 the official focal loss with two encoders left
-    # carpet at 76.6 pixel AUROC (issue 21; either change alone passed). Of 5e-3 and 7e-3, which both
-    # pass the learning test, the higher (docs/faithfulness.md, "The CPU smoke proxy").
-    "smoke": {
-        "image_size": 64,
-        "steps": 150,
-        "batch_size": 8,
-        "optimizer": "adamw",
-        "lr": 7e-3,
-        "weight_decay": 5e-4,
-        "schedule": "warmup_cosine",
-        "warmup_fraction": 0.1,
-        "memory_size": 10,
-        "backbone_weights": "none",
-        "eval_batch_size": 16,
-    },
-    # The harness's own tests: seconds per job. Revision 2's recipe (tootouch) at 4 steps, so the
-    # results stored by earlier code (tests/harness/fixtures) keep their job ids: a plumbing profile.
-    "tiny": {
-        **{k: v for k, v in TOOTOUCH_RECIPE.items() if k != "steps"},
-        "image_size": 64,
-        "steps": 4,
-        "batch_size": 4,
-        "memory_size": 4,
-        "backbone_weights": "none",
-        "log_every": 1,
-    },
-}
+ID_HASH_CHARS = 10
 
 
-def profile(name: str) -> dict[str, Any]:
-    """The JobConfig overrides of profile `name`, or an UnknownNameError that lists the valid names."""
-    return dict(PROFILES[check_names("profiles", [name], PROFILES)[0]])
+def _readable_id(config: JobConfig) -> str:
+    """The readable prefix of a job id: `<category>-<ablation>[-<variant>]-s<seed>`."""
+    return "-".join(part for part in (config.category, config.ablation, config.variant, f"s{config.seed}") if part)
+
+
+def check_job_id_length(config: JobConfig) -> None:
+    """ValueError when `config`'s job id would be too long a file name (memseg.names: its files add
+    to it); it holds the category and the variant, each of which may be long on its own."""
+    size = name_bytes(_readable_id(config)) + 1 + ID_HASH_CHARS
+    if size > MAX_NAME_BYTES:
+        raise ValueError(
+            f"the job id of category {config.category[:40]!r}, variant {config.variant[:40]!r} would be {size} bytes "
+            f"long; it names files, so it may be at most {MAX_NAME_BYTES}: shorten the category or the variant name "
+            f"({name_bytes(config.category)} and {name_bytes(config.variant)} bytes)"
+        )
 
 
 def foreground_rule(config: JobConfig) -> str:
@@ -381,6 +354,15 @@ def foreground_rule(config: JobConfig) -> str:
     if config.foreground_mask is not None:
         return "override"
     return "category table" if uses_table(config.dataset) and config.category in CATEGORY_SETTINGS else "dataset default"
+
+
+def train_images_needed(config: JobConfig) -> tuple[int, str]:
+    """How many normal training images the job needs, and why: the memory bank's first images, the
+    validation curve's last ones (with val_every) and at least one left to train on (memseg.job)."""
+    memory = resolve(config).memory_size
+    held_out = config.val_images if config.val_every else 0
+    why = f"{memory} for the memory bank" + (f", {held_out} held out for the validation curve" if held_out else "")
+    return memory + held_out + 1, f"{why} and at least 1 to train on"
 
 
 def resolve(config: JobConfig) -> CategorySettings:

@@ -8,7 +8,7 @@ preflight and `python -m harness data check`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from memseg.cli_errors import UserError, user_error
@@ -17,9 +17,13 @@ from memseg.data.types import DataError
 PLAIN_WEIGHTS = ("imagenet", "none")
 
 
-def check_data(kind: str, root: str | Path, categories: Iterable[str]) -> None:
+def check_data(
+    kind: str, root: str | Path, categories: Iterable[str], needed: Mapping[str, tuple[int, str]] | None = None
+) -> None:
     """The data root exists and each category has the folder layout of `kind` (files found, not
-    decoded). Raises DataError naming every offending path and the expected layout."""
+    decoded), and at least the normal training images `needed` says (category -> how many, why:
+    memseg.config.train_images_needed). Raises DataError naming every offending path and the
+    expected layout."""
     # Here, not at the top (as below): the data layer imports torch, and the harness's CLI imports
     # this module at start-up, so a refused flag or --help answers before torch is loaded.
     from memseg.data.files import check_root
@@ -29,8 +33,24 @@ def check_data(kind: str, root: str | Path, categories: Iterable[str]) -> None:
     problems: list[str] = []
     for category in categories:
         problems += scan_category(kind, folder, category).problems
+    problems += too_few_train_images(kind, folder, needed or {})
     if problems:
         raise DataError(f"the {kind} data at {folder} cannot be used", problems)
+
+
+def too_few_train_images(kind: str, root: str | Path, needed: Mapping[str, tuple[int, str]]) -> list[str]:
+    """One line for each category of `needed` (category -> normal training images its jobs need,
+    why) that has fewer (files found, not decoded; a category whose layout is wrong is left to the
+    layout check). Without this a job would hold out more images than there are and fail only
+    when it runs."""
+    from memseg.data.loading import scan_category  # start-up time: torch (see check_data)
+
+    problems: list[str] = []
+    for category, (count, why) in needed.items():
+        files = scan_category(kind, Path(root), category)
+        if not files.problems and len(files.train) < count:
+            problems.append(f"{files.folder}: {len(files.train)} normal training images, but a job needs {count} ({why})")
+    return problems
 
 
 def check_weights(weights: str) -> None:

@@ -31,6 +31,7 @@ from memseg.data.types import CategoryData
 from memseg.metrics import Evaluation, evaluate, evaluate_native, image_scores
 from memseg.model import MemSeg
 from memseg.official import OfficialImport, import_official
+from memseg.precision import ComputePrecision, autocast, computing_in, resolve_precision
 from memseg.protocol import EvalProtocol, protocol_for
 from memseg.provenance import code_identity
 from memseg.result import ImageScore, JobResult, Progress
@@ -42,6 +43,7 @@ from memseg.train_step import (
     StepRunner,
     fit_restored_groups,
     make_optimizer,
+    make_scheduler,
     plan_step_path,
     to_float,
 )
@@ -92,8 +94,9 @@ def run(
         check_resume(resume, config)  # before any work: a wrong checkpoint is the caller's bug
     started_at = utc_now()
     device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device.type)
     # fork_rng keeps the caller's global RNG untouched: a job is a pure function of its config.
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), computing_in(precision, device.type):
         torch.manual_seed(config.seed)
         report(Progress("load", 0, 1))
         data = load_data(config)
@@ -106,8 +109,7 @@ def run(
 
         model = build_model(config).to(device)
         report(Progress("memory", 0, 1))
-        with torch.no_grad():
-            model.fill_memory(to_float(memory_images.to(device)))
+        fill_memory(model, memory_images, device, precision)
         simulator = build_simulator(config, texture_bank)
         held_out = None
         if held_out_images is not None:
@@ -119,6 +121,14 @@ def run(
         # Only now, with training over, does any test image reach the model (tests/memseg/test_job.py).
         timings = {"sim_images_per_s": sim_images_per_s, "validation_s": outcome.validation_s}
         return evaluate_model(model, data, config, device, report, started_at, outcome, timings)
+
+
+def fill_memory(model: MemSeg, memory_images: torch.Tensor, device: torch.device, precision: ComputePrecision) -> None:
+    """Fill the bank in the job's precision: under the same autocast as every forward pass, so the
+    bank and the features compared with it are computed alike (a normal image that is in the bank
+    gives DI exactly 0 in bf16 as in float32; tests/memseg/test_precision.py)."""
+    with torch.no_grad(), autocast(precision, device.type):
+        model.fill_memory(to_float(memory_images.to(device)))
 
 
 def run_official(
@@ -144,9 +154,11 @@ def run_official(
     model = build_model(config, backbone_weights=feature_weights)  # the segment encoder's come from `state`
     imported = import_official(model, state)
     model = model.to(device)
-    report(Progress("memory", 0, 1))
-    model.fill_memory(to_float(memory_images.to(device)))
-    return evaluate_model(model, data, config, device, report, started_at), imported
+    precision = resolve_precision(config.precision, device.type)
+    with computing_in(precision, device.type):
+        report(Progress("memory", 0, 1))
+        fill_memory(model, memory_images, device, precision)
+        return evaluate_model(model, data, config, device, report, started_at), imported
 
 
 def load_data(config: JobConfig) -> CategoryData:
@@ -191,7 +203,7 @@ def evaluate_model(
         metrics=metrics,
         image_scores=image_results,
         timings=timings,
-        environment=environment(device),
+        environment=environment(device, resolve_precision(config.precision, device.type)),
         artefacts_dir=None,
         started_at=started_at,
         finished_at=utc_now(),
@@ -302,7 +314,7 @@ def train_model(
         sampler=sampler,
         sim_generator=sim_generator,
         batch_size=config.batch_size,
-        use_amp=config.amp and device.type == "cuda",
+        precision=resolve_precision(config.precision, device.type),
         loss=loss_settings(config),
         step=torch.full((), first_step, dtype=torch.long, device=device),
         first_bad_step=torch.full((), -1, dtype=torch.long, device=device),
@@ -327,7 +339,8 @@ def train_model(
             report(Progress("train", step + 1, config.steps, values["loss"]))
             interval_start, interval_first = time.perf_counter(), step + 1
         if held_out is not None and ((step + 1) % config.val_every == 0 or step + 1 == config.steps):
-            point = validation.evaluate(model, held_out, parts.loss, top_k)
+            with autocast(parts.precision, device.type):
+                point = validation.evaluate(model, held_out, parts.loss, top_k)
             curves.add_validation(step + 1, dataclasses.asdict(point))
             validation_s += point.seconds
             interval_start = time.perf_counter()
@@ -357,35 +370,6 @@ def train_model(
     )
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, config: JobConfig) -> torch.optim.lr_scheduler.LambdaLR:
-    """The recipe's schedule, stepped once after every training step: step s runs at
-    lr x factor(s), factor = `cosine_restart_factor` (period config.steps) or `lr_factor`."""
-    if config.schedule == "cosine_restart":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_restart_factor(step, config.steps))
-    warmup = max(1, round(config.warmup_fraction * config.steps))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup, config.steps))
-
-
-def cosine_restart_factor(step: int, period: int) -> float:
-    """The official schedule: CosineAnnealingWarmRestarts(optimizer, T_0=period) (eta_min 0,
-    T_mult 1) driven as the CutPaste loop the official code descends from drives it, with
-    `scheduler.step(step)` after step `step`. So step 0 and step 1 run at the base lr and step
-    s >= 1 at base x (1 + cos(pi * ((s - 1) mod period) / period)) / 2: one cosine from the base
-    lr to ~0 over `period` steps (restarting at the base lr at step period + 1, which a run of
-    `period` steps never reaches). The official training loop itself was never published."""
-    cycle = max(0, step - 1) % period
-    return 0.5 * (1.0 + math.cos(math.pi * cycle / period))
-
-
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up to the base learning rate over `warmup` steps, then cosine decay to 0
-    (TooTouch/MemSeg's schedule, and the smoke profile's)."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
 @torch.no_grad()
 def predict_maps(
     model: MemSeg, images: torch.Tensor, config: JobConfig, device: torch.device, report: ProgressFn
@@ -393,18 +377,18 @@ def predict_maps(
     """Anomaly maps (N, S, S) float32 on the CPU for uint8 images, the inference throughput in
     images/s (forward passes only, timed with the device synchronised), and the eval wall time."""
     model.eval()
-    use_amp = config.amp and device.type == "cuda"
+    precision = resolve_precision(config.precision, device.type)
     maps = []
     forward_s = 0.0
     start = time.perf_counter()
     # One untimed forward first: cuDNN autotuning and allocator growth belong to no image.
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+    with autocast(precision, device.type):
         model(to_float(images[: config.eval_batch_size].to(device)))
     for first in range(0, len(images), config.eval_batch_size):
         batch = to_float(images[first : first + config.eval_batch_size].to(device))
         _sync(device)
         t0 = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+        with autocast(precision, device.type):
             anomaly = model.anomaly_map(model(batch)).float()
         _sync(device)
         forward_s += time.perf_counter() - t0
@@ -463,10 +447,12 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def environment(device: torch.device) -> dict[str, str]:
+def environment(device: torch.device, precision: ComputePrecision) -> dict[str, str]:
     """What produced the numbers, so a result row can be traced back (memseg.provenance: the revision,
-    the git commit and whether the checkout was dirty, the package version)."""
+    the git commit and whether the checkout was dirty, the package version), and the arithmetic the
+    job computed in on its device (fp32, tf32 or bf16: its recipe's precision resolved there)."""
     return {
+        "precision": precision.name,
         "torch": torch.__version__,
         "cuda": torch.version.cuda or "",
         "timm": timm.__version__,

@@ -51,7 +51,8 @@ def memseg_loss(
         raise ValueError(f"mask must be (B, 1, S, S) or (B, S, S) matching logits {tuple(logits.shape)}, got {tuple(mask.shape)}")
     if not 0.0 <= smooth < 0.5:
         raise ValueError(f"smooth must be in [0, 0.5), got {smooth}")
-    log_probs = torch.log_softmax(logits.float(), dim=1)  # (B, 2, S, S)
+    # float32 (from bf16 autocast logits), or float64 when the whole model runs in float64 (tests)
+    log_probs = torch.log_softmax(logits if logits.dtype == torch.float64 else logits.float(), dim=1)  # (B, 2, S, S)
     probs = log_probs.exp()
     target = mask.to(log_probs.dtype)
 

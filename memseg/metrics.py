@@ -1,6 +1,6 @@
 """Evaluation metrics of MemSeg: image AUROC, pixel AUROC, pixel F1-max and AUPRO@0.3.
 
-Exact definitions (DESIGN.md section 5), so numbers compare with the literature; the pixel
+Exact definitions (docs/metrics.md), so numbers compare with the literature; the pixel
 metrics, and the curves the report plots, share one sort of the pooled scores (`evaluate`,
 `evaluate_native`). The metric names and their labels are memseg.result.METRICS, the result
 contract every table reads. A change that gives any metric another value for the same inputs must bump

@@ -1,5 +1,5 @@
 """The MemSeg network as the official code builds it (areylng/MemSeg model.py and the inference
-path of run_training.py; DESIGN.md section 4): two ResNet18 encoders (a frozen, always-eval feature
+path of run_training.py; docs/model.md): two ResNet18 encoders (a frozen, always-eval feature
 encoder for the stem, layer1-3 and the memory bank; a segment encoder whose layer4 is trained and
 whose frozen conv1-layer3 BatchNorms follow train()/eval()), a memory bank of normal features
 matched per level, multi-scale feature fusion (MSFF) with coordinate attention, spatial
@@ -28,9 +28,15 @@ LEVEL_STRIDES = (4, 8, 16)
 _FROZEN = ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2", "layer3")  # timm ResNet names
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """`x` in float32, or as it is when wider: the bank comparison and the loss run in float32 under
+    bf16 autocast, and in float64 when a conformance test runs the whole model in float64."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 def anomaly_map(logits: torch.Tensor) -> torch.Tensor:
     """Per-pixel anomaly probability, (B, S, S): softmax over the 2 logit channels, channel 1."""
-    return torch.softmax(logits.float(), dim=1)[:, 1]
+    return torch.softmax(at_least_float32(logits), dim=1)[:, 1]
 
 
 def smooth(feats: torch.Tensor) -> torch.Tensor:
@@ -183,7 +189,7 @@ class MemSeg(nn.Module):
 
     Per level l (layer1-3), with F_l the raw frozen features and F_s,l = smooth(F_l):
       - memory matching, per level: the item n minimising sum |F_s,l - bank_l[n]| (joint_memory:
-        one item minimising the sum over levels of the per-level MEAN |F_s - M|, the pre-issue-10 rule);
+        one item minimising the sum over levels of the per-level MEAN |F_s - M|, the rule before revision 2);
       - DI_l = di_scale * |F_s,l - bank_l[n_l]|;
       - MSFF input [feature_scale * F_l, DI_l];
       - the fused level times its spatial attention map M_l (see `spatial_attention`).
@@ -315,7 +321,12 @@ class MemSeg(nn.Module):
     def fill_memory(self, images: torch.Tensor, batch_size: int = 16) -> None:
         """Store the smoothed layer1-3 features of memory_size normal images (float (N, 3, S, S)
         in [0, 1]) as the memory bank, replacing any previous one. With use_memory off nothing is
-        stored. The images must be held out from training (the paper's protocol)."""
+        stored. The images must be held out from training (the paper's protocol).
+
+        The features are computed as `forward` computes them, under the caller's autocast (the
+        job's precision, memseg.job.fill_memory), and stored in float32, which holds bf16 values
+        exactly: the bank and the features compared with it are rounded alike, so a normal image
+        that is in the bank gives DI exactly 0 (before, the bank was float32 and the input bf16)."""
         self._check_images(images)
         if images.shape[0] != self.memory_size:
             raise ValueError(f"fill_memory expects memory_size={self.memory_size} normal images, got {images.shape[0]}")
@@ -324,8 +335,7 @@ class MemSeg(nn.Module):
         device = self.memory_1.device
         for start in range(0, images.shape[0], batch_size):
             batch = images[start : start + batch_size].to(device, torch.float32)
-            with torch.autocast(device_type=device.type, enabled=False):
-                _, levels = self.frozen_features(batch)
+            _, levels = self.frozen_features(batch)
             for bank, feats in zip(self.memory, levels):
                 bank[start : start + batch.shape[0]] = smooth(feats).to(bank.dtype)
         self.memory_filled.fill_(True)
@@ -337,23 +347,26 @@ class MemSeg(nn.Module):
         for all levels, argmin of the sum over levels of the per-level mean |F_s - M|."""
         distances = []
         for feats, bank in zip(smoothed, self.memory):
-            flat = feats.flatten(1).float()
+            flat = at_least_float32(feats.flatten(1))
             # (B, N): summed |F - M| over the level's elements; cdist p=1 never builds B x N x D.
-            distances.append(torch.cdist(flat[None], bank.flatten(1).float()[None], p=1.0)[0])
+            distances.append(torch.cdist(flat[None], at_least_float32(bank.flatten(1))[None], p=1.0)[0])
         if self.joint_memory:
             joint = torch.stack([d / feats[0].numel() for d, feats in zip(distances, smoothed)]).sum(dim=0)
             return [joint.argmin(dim=1)] * len(distances)
         return [d.argmin(dim=1) for d in distances]
 
     def difference(self, smoothed: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Unscaled DI per level, |F_s,l - bank_l[n_l]| (float32); zeros without memory."""
+        """Unscaled DI per level, |F_s,l - bank_l[n_l]| (float32, or float64 in a float64 model); zeros without memory."""
         if not self.use_memory:
             return [torch.zeros_like(feats, dtype=torch.float32) for feats in smoothed]
         if not bool(self.memory_filled):
             raise RuntimeError("the memory bank is empty: call fill_memory(normal_images) before forward")
         with torch.autocast(device_type=smoothed[0].device.type, enabled=False):
             indices = self.nearest_memory(smoothed)
-            return [(f.float() - bank.float().index_select(0, i)).abs() for f, bank, i in zip(smoothed, self.memory, indices)]
+            return [
+                (at_least_float32(f) - at_least_float32(bank).index_select(0, i)).abs()
+                for f, bank, i in zip(smoothed, self.memory, indices)
+            ]
 
     # -- forward ----------------------------------------------------------------------------
 

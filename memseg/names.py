@@ -50,7 +50,18 @@ def check_names(
     return names
 
 
-RULE = "a name is one folder name: no '/' or '\\', no leading '.', no control characters, not empty"
+# A name becomes a folder or file name, and so do names derived from it (a job id holds the
+# category and the variant; its files are `<job_id>.parquet`, `.<job_id>.safetensors.tmp-<pid>`, ...).
+# File systems hold at most 255 bytes per name; the longest name we derive adds 18 bytes and a
+# process id of up to 10 digits around it, so a name keeps 32 bytes of room.
+NAME_MAX_BYTES = 255
+DERIVED_ROOM = 32
+MAX_NAME_BYTES = NAME_MAX_BYTES - DERIVED_ROOM
+
+RULE = (
+    "a name is one folder name: no '/' or '\\', no leading '.', no control characters, not empty, "
+    f"at most {MAX_NAME_BYTES} bytes in UTF-8"
+)
 
 
 class BadName(ValueError):
@@ -62,8 +73,21 @@ def check_path_name(what: str, value: str) -> str:
     what is wrong with it and the rule. `what` says what the value is ("sweep name", "category")."""
     problem = _problem(value)
     if problem:
-        raise BadName(f"{what} {value!r} is refused: {problem}; {RULE}")
+        raise BadName(f"{what} {_shown(value)} is refused: {problem}; {RULE}")
     return value
+
+
+def name_bytes(value: str) -> int:
+    """How many bytes `value` takes as a file name (UTF-8; a lone surrogate counted as its 3 bytes)."""
+    return len(value.encode("utf-8", "surrogatepass"))
+
+
+def _shown(value: object) -> str:
+    """The value as the message shows it: a long name cut after 60 characters."""
+    text = repr(value)
+    if len(text) <= 64:
+        return text
+    return f"{value[:50]!r}... ({len(value)} characters)" if isinstance(value, str) else f"{text[:60]}..."
 
 
 def _problem(value: object) -> str:
@@ -71,6 +95,13 @@ def _problem(value: object) -> str:
         return f"it is a {type(value).__name__}, not text"
     if not value:
         return "it is empty"
+    if name_bytes(value) > MAX_NAME_BYTES:
+        return (
+            f"it is {name_bytes(value)} bytes long (file systems hold {NAME_MAX_BYTES} bytes per name, and "
+            f"{DERIVED_ROOM} are kept for the file names made from it)"
+        )
+    if any(unicodedata.category(c) == "Cs" for c in value):
+        return "it is not valid text (a lone surrogate: bytes that are not UTF-8?)"
     if "/" in value or "\\" in value:
         return "it holds a path separator"
     if value.startswith("."):

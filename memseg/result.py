@@ -5,12 +5,16 @@ harness stores, ships and compares them without reading anything by key.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from memseg.config import JobConfig
+from memseg.categories import CategorySettings
+from memseg.caveats import random_init_on_real_data
+from memseg.config import JobConfig, foreground_rule, resolve
 from memseg.curves import TrainingCurves
-from memseg.protocol import EvalProtocol
+from memseg.data.registry import settings_of
+from memseg.protocol import EvalProtocol, protocol_for
 
 # The keys of `JobResult.metrics`, in table order: result key -> label. Every table (the memseg CLI,
 # the harness's summary, Markdown and HTML) takes its columns from here. Defined in this light
@@ -48,6 +52,32 @@ class ImageScore:
 
 
 @dataclass(frozen=True)
+class JobFacts:
+    """What a job ran with beyond its config, as memseg resolves it, once: the per-category
+    settings (memseg.config.resolve), what the data set does differently and which rule decided
+    the foreground mask (JSON, memseg.data.registry), the evaluation protocol, and whether the
+    numbers say little (real images with a random-init backbone, memseg.caveats). A result row
+    records these; the harness never derives them again."""
+
+    settings: CategorySettings
+    dataset_settings: str
+    protocol: EvalProtocol
+    random_init_real_data: bool
+
+
+def job_facts(config: JobConfig, protocol: EvalProtocol | None = None) -> JobFacts:
+    """The facts of a job with `config` (`protocol`: as the job recorded it, else as the config implies)."""
+    extras = settings_of(config.dataset).to_dict()
+    del extras["category_table"], extras["foreground_mask"]  # folded into the rule: the resolved value has its own column
+    return JobFacts(
+        settings=resolve(config),
+        dataset_settings=json.dumps({**extras, "foreground_mask_rule": foreground_rule(config)}, sort_keys=True),
+        protocol=protocol or protocol_for(config),
+        random_init_real_data=random_init_on_real_data(config.dataset, config.backbone_weights),
+    )
+
+
+@dataclass(frozen=True)
 class JobResult:
     """What `memseg.job.run` returns. Metrics are fractions in [0, 1] (tables show percent);
     a metric that is undefined for the data (no masks: no pixel metrics) is NaN."""
@@ -68,6 +98,11 @@ class JobResult:
     step_path: str = ""  # how the training steps ran: eager | graph | compile ("" without training)
     step_fallback: str = ""  # why that is not the step_mode asked for (a capture error, no CUDA), "" if it is
     curves: TrainingCurves | None = None  # loss, lr, step time per log interval (memseg.curves); the driver writes them
+    facts: JobFacts | None = None  # filled at construction from the config and the protocol (job_facts)
+
+    def __post_init__(self) -> None:
+        if self.facts is None:  # computed once, where the job ran
+            object.__setattr__(self, "facts", job_facts(self.config, self.protocol))
 
 
 @dataclass(frozen=True)

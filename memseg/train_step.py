@@ -1,4 +1,5 @@
-"""One MemSeg training step (sample a batch, simulate anomalies, forward, loss, backward, SGD or AdamW)
+"""One MemSeg training step (sample a batch, simulate anomalies, forward, loss, backward, SGD or AdamW),
+the optimizer and the learning-rate schedule it steps (`make_optimizer`, `make_scheduler`: one place),
 and the ways to run it: eagerly, captured once in a CUDA graph and replayed, or with the model
 under torch.compile.
 
@@ -10,14 +11,17 @@ been measured on a GPU yet (docs/speed.md, "Captured step and throughput benchma
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from memseg.config import check_optimizer, check_step_mode
+from memseg.config import JobConfig, check_optimizer, check_step_mode
 from memseg.loss import LossSettings
+from memseg.model import at_least_float32
+from memseg.precision import ComputePrecision, autocast
 from memseg.simulate import AnomalySimulator
 
 STEP_PATHS: tuple[str, ...] = ("eager", "graph", "compile")  # what a result row's step_path may say
@@ -66,7 +70,7 @@ class StepParts:
     sampler: torch.Generator  # batch indices
     sim_generator: torch.Generator  # anomaly simulation
     batch_size: int
-    use_amp: bool
+    precision: ComputePrecision  # the forward pass's autocast (memseg.precision)
     loss: LossSettings
     step: torch.Tensor  # () long on the device: the index of the step about to run
     first_bad_step: torch.Tensor  # () long on the device: first step with a non-finite loss, -1 if none
@@ -86,9 +90,9 @@ def train_step(parts: StepParts) -> torch.Tensor:
     inputs, masks = parts.simulator(batch, parts.sim_generator)
     # No autocast weight cache: a graph must not keep casts from the capture (PyTorch's CUDA graph
     # notes); the casts themselves are the same, so eager numbers do not change.
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=parts.use_amp, cache_enabled=False):
+    with autocast(parts.precision, device.type, cache_enabled=False):
         logits = parts.net(inputs)
-    loss, loss_parts = parts.loss(logits.float(), masks)
+    loss, loss_parts = parts.loss(at_least_float32(logits), masks)
     first_bad = ~torch.isfinite(loss) & (parts.first_bad_step < 0)
     parts.first_bad_step.copy_(torch.where(first_bad, parts.step, parts.first_bad_step))
     loss.backward()
@@ -133,7 +137,7 @@ def fit_restored_groups(optimizer: torch.optim.Optimizer, base_lr: float, path: 
     """After a checkpoint restore (whose param groups were saved by whichever path wrote it), make
     the groups what `make_optimizer` gives this path: for a graph, capturable (AdamW) with the lr
     in a device tensor; otherwise not capturable, the lr a float. Fused on every path, whatever the
-    checkpoint's writer ran (before issue 23 the CPU ran the unfused loop)."""
+    checkpoint's writer ran (before revision 4 the CPU ran the unfused loop)."""
     for group in optimizer.param_groups:
         group["fused"] = True
         if "capturable" in optimizer.defaults:  # AdamW; SGD has no such flag
@@ -231,3 +235,32 @@ class StepRunner:
 def to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 images to float in [0, 1] (a new tensor)."""
     return images.float().div_(255.0)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: JobConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """The recipe's schedule, stepped once after every training step: step s runs at
+    lr x factor(s), factor = `cosine_restart_factor` (period config.steps) or `lr_factor`."""
+    if config.schedule == "cosine_restart":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_restart_factor(step, config.steps))
+    warmup = max(1, round(config.warmup_fraction * config.steps))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, warmup, config.steps))
+
+
+def cosine_restart_factor(step: int, period: int) -> float:
+    """The official schedule: CosineAnnealingWarmRestarts(optimizer, T_0=period) (eta_min 0,
+    T_mult 1) driven as the CutPaste loop the official code descends from drives it, with
+    `scheduler.step(step)` after step `step`. So step 0 and step 1 run at the base lr and step
+    s >= 1 at base x (1 + cos(pi * ((s - 1) mod period) / period)) / 2: one cosine from the base
+    lr to ~0 over `period` steps (restarting at the base lr at step period + 1, which a run of
+    `period` steps never reaches). The official training loop itself was never published."""
+    cycle = max(0, step - 1) % period
+    return 0.5 * (1.0 + math.cos(math.pi * cycle / period))
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to the base learning rate over `warmup` steps, then cosine decay to 0
+    (TooTouch/MemSeg's schedule, and the smoke profile's)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))

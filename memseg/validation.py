@@ -1,4 +1,4 @@
-"""A validation curve that never sees the test set (issue 24): a few normal TRAINING images, held
+"""A validation curve that never sees the test set: a few normal TRAINING images, held
 out of the memory bank and of training, given simulated anomalies once with a fixed seed, and
 scored every N steps (image AUROC, pixel AUROC, loss).
 

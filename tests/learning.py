@@ -31,7 +31,8 @@ def smoke_metrics(category: str, data_root: str) -> dict[str, float]:
     import torch
 
     from memseg import job
-    from memseg.config import JobConfig, profile
+    from memseg.config import JobConfig
+    from memseg.profiles import profile
 
     torch.set_num_threads(1)
     config = JobConfig.from_dict(profile("smoke") | {"category": category, "data_root": data_root, "dataset": "synthetic"})

@@ -1,5 +1,5 @@
 """Every command line answers a user's mistake in one message naming the path or value, exit 2, no
-traceback (issue 16; DESIGN.md section 6), and a real bug still shows its traceback and says so.
+traceback (docs/design.md, 'What bad input gets'), and a real bug still shows its traceback and says so.
 
 The mistakes run in two subprocesses (one per command line, side by side), each running its
 mistakes one after another through `main(argv)` (tests/cli_batch.py): every case is caught before
@@ -111,14 +111,77 @@ MISTAKES = (
         ("harness", "run", "--results", "{tmp}/res", "--categories", "bottle", "--backbone-weights", "{tmp}/r18.pt"),
         "{tmp}/r18.pt",
     ),
-    Mistake("status: no such sweep", ("harness", "status", "--results", "{tmp}/res", "--sweep", "nosuch"), "nosuch"),
+    Mistake("status: no such sweep", ("harness", "status", "--results", "{tmp}/res", "--name", "nosuch"), "nosuch"),
     Mistake("report: no such sweep", ("harness", "report", "--results", "{tmp}/res", "--sweep", "nosuch"), "nosuch"),
     Mistake("export: no such sweep", ("harness", "export", "--to", "tensorboard", "--results", "{tmp}/res", "nosuch"), "nosuch"),
     Mistake("export: unknown tracker", ("harness", "export", "--to", "comet", "--results", "{tmp}/res", "nosuch"), "'comet'"),
     Mistake("data check: root missing", ("harness", "data", "check", "--data-root", "{tmp}/nowhere"), "{tmp}/nowhere"),
     Mistake("data synth: no training images", ("harness", "data", "synth", "--out", "{tmp}/syn", "--n-train", "0"), "'0'"),
     Mistake("data download: licence not accepted", ("harness", "data", "download", "mvtec", "--out", "{tmp}/dl"), "--yes"),
+    # values of the wrong kind, impossible combinations and damaged sweep files: each is answered
+    # in the dry run already, the same way a real run answers it
+    *(
+        Mistake(f"run: {name}", ("harness", "run", "--results", "{tmp}/res", "--dry-run", *argv), named)
+        for name, argv, named in (
+            ("a variant's lr is text", ("--sweep", "{tmp}/fast.yaml"), "lr must be a finite number, got 'fast'"),
+            ("a variant's lr is infinite", ("--sweep", "{tmp}/inf.yaml"), "lr must be a finite number, got inf"),
+            ("a 300-character variant name", ("--sweep", "{tmp}/long.yaml"), "is 300 bytes long"),
+            (
+                "a key given twice",
+                ("--sweep", "{tmp}/twice.yaml"),
+                "key 'seeds' is given twice in one mapping (line 2 and line 4)",
+            ),
+            ("an alias bomb", ("--sweep", "{tmp}/bomb.yaml"), "expands to more than 100000 values"),
+            ("a sweep file that is not UTF-8", ("--sweep", "{tmp}/latin.yaml"), "{tmp}/latin.yaml is not UTF-8 text"),
+            ("--lr inf", ("--categories", "bottle", "--lr", "inf"), "expected a finite number > 0, got 'inf'"),
+            ("--val-images without --val-every", ("--categories", "bottle", "--val-images", "4"), "give val_every N"),
+            (
+                "--val-images beyond the generated set",
+                ("--categories", "bottle", "--val-every", "5", "--val-images", "100"),
+                "but the generated synthetic data has 60",
+            ),
+            ("--log-dest without --log-to", ("--categories", "bottle", "--log-dest", "{tmp}/mlruns"), "--log-dest"),
+        )
+    ),
+    Mistake(
+        "run: --results is a file",
+        ("harness", "run", "--results", "{tmp}/notes.png", "--categories", "bottle", "--dry-run"),
+        "--results {tmp}/notes.png is a file, not a folder",
+    ),
+    Mistake("train: --lr inf", ("memseg", "train", "--data-root", "{data}", "--category", "bottle", "--lr", "inf"), "'inf'"),
+    Mistake(
+        "train: --val-images without --val-every",
+        ("memseg", "train", "--data-root", "{data}", "--dataset", "synthetic", "--category", "bottle", "--val-images", "4"),
+        "give val_every N",
+    ),
+    Mistake(
+        "train: --val-images beyond the training images",
+        ("memseg", "train", "--data-root", "{data}", "--dataset", "synthetic", "--category", "bottle", "--profile", "tiny")
+        + ("--val-every", "2", "--val-images", "6"),
+        "6 normal training images, but a job needs 11 (4 for the memory bank, 6 held out for the validation curve",
+    ),
+    Mistake(
+        "predict: --out is a folder",
+        ("memseg", "predict", "--model", "{tmp}/model", "--image", "x.png", "--out", "{tmp}/empty"),
+        "--out {tmp}/empty is a folder",
+    ),
+    Mistake(
+        "predict: --out is not a PNG",
+        ("memseg", "predict", "--model", "{tmp}/model", "--image", "x.png", "--out", "{tmp}/heat.txt"),
+        "--out {tmp}/heat.txt: expected a .png file name",
+    ),
 )
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n" for prev, name in zip("abcdefgh", "bcdefghi")
+)
+SWEEP_FILES = {  # the damaged sweep files the mistakes above name
+    "fast.yaml": "categories: [bottle]\nvariants:\n  a: {lr: fast}\n",
+    "inf.yaml": "categories: [bottle]\nvariants:\n  a: {lr: .inf}\n",
+    "long.yaml": f"categories: [bottle]\nvariants:\n  {'v' * 300}: {{}}\n",
+    "twice.yaml": "categories: [bottle]\nseeds: [0]\nprofile: tiny\nseeds: [1]\n",
+    "bomb.yaml": BOMB + "categories: *i\n",
+}
 
 
 @dataclass(frozen=True)
@@ -132,13 +195,16 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> Answers:
     """Every mistake run once, four at a time."""
     tmp = tmp_path_factory.mktemp("mistakes")
     data = tmp / "data"
-    generate(data, categories=("bottle",), image_size=64, n_train=2, n_test_good=1, n_test_defect_per_type=1)
+    generate(data, categories=("bottle",), image_size=64, n_train=6, n_test_good=1, n_test_defect_per_type=1)
     (tmp / "empty").mkdir()
     (tmp / "model").mkdir()
     (tmp / "model" / "config.json").write_text("{}")
     (tmp / "model" / "model.safetensors").write_bytes(b"")
     (tmp / "notes.png").write_text("not an image")
     torch.save({"fc.weight": torch.zeros(3, 3)}, tmp / "other.pt")
+    for name, text in SWEEP_FILES.items():
+        (tmp / name).write_text(text)
+    (tmp / "latin.yaml").write_bytes("categories: [bottle]\ndescription: caf\u00e9\n".encode("latin-1"))
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
     def run(program: str) -> list[subprocess.CompletedProcess[str]]:

@@ -1,4 +1,4 @@
-"""A value that becomes a folder or file name is a name, not a path (issue 22, item 6): a sweep's
+"""A value that becomes a folder or file name is a name, not a path: a sweep's
 name (--name, `name:` in a sweep file), a folder data set's category (harness and `python -m
 memseg`), each refused with exit 2 naming the rule before anything is written (the rule itself:
 tests/memseg/test_names.py)."""

@@ -47,9 +47,8 @@ class Follower:
             )
 
     def send(self, job_id: str) -> Exported:
-        """Send one committed job: its stored row, curves and pictures, as `harness export` would."""
-        rows = store.load_results(self.results_dir, self.sweep)
-        record = rows[rows["job_id"] == job_id].to_dict("records")[0]
-        row = {str(k): v for k, v in record.items()}
+        """Send one committed job: its stored row, curves and pictures, as `harness export` would.
+        Reads that job's files only, so following a sweep costs one read per job."""
+        row = store.load_job(self.results_dir, self.sweep, job_id)
         curves = load_curves(self.results_dir, self.sweep, job_id)
         return export_job(self.tracker, row, curves, pictures_of(self.results_dir, self.sweep, job_id), self.dest)

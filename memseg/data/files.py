@@ -108,7 +108,7 @@ def inspect(files: CategoryFiles) -> list[str]:
         mask = item.mask if isinstance(item, TestFile) else None
         problems = []
         try:
-            image_size = probe(path)
+            image_size = probe(path, pixels=True)
         except DECODE_ERRORS as exc:
             problems.append(_unreadable(path, exc))
             image_size = None

@@ -1,7 +1,7 @@
 """Decoding and resizing of image and mask files, shared by every reader.
 
 One place decides which files are images, which stray files are ignored, how odd modes
-(grayscale, RGBA, palette, 16-bit) become RGB uint8, and how masks are resized (nearest, then
+(grayscale, RGBA, palette, 16-bit: SIXTEEN_BIT_RULE) become RGB uint8, and how masks are resized (nearest, then
 binarised at > 0.5 of their max, never bicubic, so that pixel metrics compare with the literature).
 """
 
@@ -81,21 +81,46 @@ def _open_loaded(path: Path) -> Image.Image:
         return img
 
 
+# 16-bit images (industrial cameras write them) become 8 bits by one rule, for grey and colour
+# alike: the high byte, value >> 8. It is what the PNG decoder does to 16-bit colour images (their
+# low byte is gone before we see them), so a grey and a colour picture of one camera get the same
+# values; an 8-bit image stored as 16 bits (v * 257) comes back exactly; nothing saturates. Pixel
+# values are never guessed: integers beyond 16 bits and floating-point pixels, whose scale the file
+# does not say, are refused (UnsupportedPixels) naming the file's mode.
+SIXTEEN_BIT_RULE = "16-bit pixels become 8-bit by value >> 8 (the high byte), grey and colour alike"
+_GREY_16 = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+class UnsupportedPixels(ValueError):
+    """An image whose pixel values have no 8-bit reading we can state (one of DECODE_ERRORS)."""
+
+
 def to_rgb_array(img: Image.Image) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from any PIL mode: 16/32-bit grayscale is scaled from 0..65535,
-    float from 0..1 (or clipped when it is already 0..255), alpha is dropped, palettes expanded."""
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
-        gray = np.asarray(img, dtype=np.float64)
-        gray = np.clip(np.rint(gray * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if img.mode == "F":
-        gray = np.asarray(img, dtype=np.float64)
-        scale = 255.0 if gray.size and np.nanmax(gray) <= 1.0 else 1.0
-        gray = np.clip(np.rint(np.nan_to_num(gray) * scale), 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
+    """(H, W, 3) uint8 RGB from a PIL image: 16-bit pixels by SIXTEEN_BIT_RULE, alpha dropped,
+    palettes expanded. UnsupportedPixels for 32-bit integers beyond 16-bit values and for
+    floating-point pixels: their scale is not in the file, and a guess would score silently."""
+    check_pixels(img)
+    if img.mode in _GREY_16 or img.mode == "I":
+        grey = np.asarray(img).astype(np.int64)
+        return np.repeat((grey >> 8).astype(np.uint8)[:, :, None], 3, axis=2)
     if img.mode != "RGB":
         img = img.convert("RGB")
     return np.array(img, dtype=np.uint8)  # a writable copy (torch.from_numpy needs one)
+
+
+def check_pixels(img: Image.Image) -> None:
+    """UnsupportedPixels when `img`'s pixel values have no stated 8-bit reading (see to_rgb_array)."""
+    if img.mode == "F":
+        raise UnsupportedPixels(
+            "floating-point pixels: the file does not say their scale (0..1? 0..255?); convert it to an 8- or 16-bit image"
+        )
+    if img.mode == "I":
+        low, high = img.getextrema()
+        if low < 0 or high > 65535:  # type: ignore[operator]
+            raise UnsupportedPixels(
+                f"32-bit integer pixels from {low} to {high}: only 8- and 16-bit images are read "
+                f"({SIXTEEN_BIT_RULE}); convert it to 8 or 16 bits"
+            )
 
 
 def to_mask_array(img: Image.Image, nonzero: bool = False) -> np.ndarray:
@@ -129,10 +154,13 @@ def read_mask(path: Path, nonzero: bool = False) -> np.ndarray:
     return to_mask_array(_open_loaded(path), nonzero)
 
 
-def probe(path: Path) -> tuple[int, int]:
-    """Fully decode `path` and return its (width, height): the check that finds truncated files."""
+def probe(path: Path, pixels: bool = False) -> tuple[int, int]:
+    """Fully decode `path` and return its (width, height): the check that finds truncated files;
+    with `pixels` (an image, not a mask), also that its pixels have an 8-bit reading (check_pixels)."""
     with Image.open(path) as img:
         img.load()
+        if pixels:
+            check_pixels(img)
         return img.size
 
 

@@ -71,9 +71,15 @@ class Dataset:
     licence: str
     download: str | None
     published: bool = False
+    # Normal training images per category when the data set's definition fixes the count (the
+    # generated set), so a job that needs more is refused before the data exists; None: only
+    # reading the data tells.
+    train_images: int | None = None
 
 
 _MVTEC_SETTINGS = MemSegSettings(category_table=True)
+# Normal training images per category of the generated set (memseg.data.synthetic's default).
+SYNTHETIC_TRAIN_IMAGES = 60
 _CC_BY_NC_SA = "CC BY-NC-SA 4.0"
 
 DATASETS: dict[str, Dataset] = {
@@ -109,6 +115,7 @@ DATASETS: dict[str, Dataset] = {
             "test/ (good + every defect type), exact masks",
             "generated here",
             None,
+            train_images=SYNTHETIC_TRAIN_IMAGES,
         ),
         Dataset(
             "visa",

@@ -46,15 +46,16 @@ def ray_session():
 
 def run_cli(argv: list[str]) -> int:
     """Run `run`, `status` or `report` in this process, through the parsers of harness.cli_run and
-    harness.cli_results."""
+    harness.cli_results and the one error path (run_command), as `python -m harness` does."""
     from harness import cli_results, cli_run
+    from memseg.cli_errors import run_command
 
     parser = argparse.ArgumentParser(prog="harness")
     subparsers = parser.add_subparsers(dest="command", required=True)
     cli_run.register(subparsers)
     cli_results.register(subparsers)
     args = parser.parse_args(argv)
-    return args.func(args)
+    return run_command(args.func, args)
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ import math
 from pathlib import Path
 
 from harness import curves_store, store
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.curves import TrainingCurves
+from memseg.profiles import profile
 from tests.harness.test_report_html import fabricated_result, persist_like_the_driver
 
 SWEEP = "curves-2"

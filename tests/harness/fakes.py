@@ -78,7 +78,7 @@ def quick_job(config: JobConfig, on_progress=None) -> JobResult:
 
 
 def curves_job(config: JobConfig, on_progress=None) -> JobResult:
-    """As quick_job, with a training curve and a validation curve (issue 24)."""
+    """As quick_job, with a training curve and a validation curve."""
     result = quick_job(config, on_progress)
     losses = tuple(1.0 / step for step in range(1, 6))
     curves = TrainingCurves(

@@ -1,5 +1,5 @@
-"""Real data with a random-init backbone (DESIGN.md section 6): flagged in the result row, and the
-summary and HTML report say so next to the numbers; generated data or pretrained weights do not."""
+"""Real data with a random-init backbone (docs/design.md, 'What bad input gets'): flagged in the
+result row, and the summary and HTML report say so next to the numbers; generated data or pretrained weights do not."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def test_only_real_data_with_random_init_is_flagged() -> None:
 def _row(dataset: str, weights: str) -> dict:
     config = JobConfig(category="bottle", dataset=dataset, data_root="/d", backbone_weights=weights, steps=4, image_size=64)
     return store.row_from_result(
-        "s", "tiny", fake_result(config, "2025-01-01T00:00:00+00:00"), attempts=1, worker=None, recorded_at="t", wall_s=1.0
+        store.Attempt("s", "tiny", attempts=1, worker=None, recorded_at="t", wall_s=1.0),
+        fake_result(config, "2025-01-01T00:00:00+00:00"),
     )
 
 

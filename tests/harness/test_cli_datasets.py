@@ -70,7 +70,7 @@ def test_private_test_sets_are_refused_by_check(generated, capsys):
     root = generated("mvtec_ad2")
     assert (
         main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_private"]) == 2
-    )  # a user error (issue 16)
+    )  # a user error: exit 2
     text = capsys.readouterr().err.replace("\n", " ")
     assert "cannot be evaluated here: it has no ground truth" in text and "benchmark.mvtec.com" in text
     assert main(["data", "check", "--dataset", "mvtec_ad2", "--data-root", str(root), "--test-set", "test_public"]) == 0
@@ -78,7 +78,7 @@ def test_private_test_sets_are_refused_by_check(generated, capsys):
 
 def test_download_shows_the_licence_first_then_fetches_or_explains(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    assert main(["data", "download", "mpdd", "--out", str(tmp_path / "mpdd")]) == 2  # a user error (issue 16)
+    assert main(["data", "download", "mpdd", "--out", str(tmp_path / "mpdd")]) == 2  # a user error: exit 2
     captured = capsys.readouterr()
     assert "CC BY-NC-SA 4.0" in captured.out  # the licence first, on the screen
     assert "cannot be downloaded automatically" in captured.err and "stepanje/MPDD" in captured.err
@@ -183,7 +183,7 @@ def test_each_row_records_the_dataset_and_its_settings():
     from memseg.config import JobConfig
 
     config = JobConfig(category="candle", dataset="visa", data_root="/data/visa")
-    row = store.row_from_failure("s", "tiny", config, error="x", attempts=1, recorded_at="now")
+    row = store.row_from_failure(store.Attempt("s", "tiny", attempts=1, recorded_at="now"), config, "x")
     assert row["dataset"] == "visa"
     # The resolved settings have their own columns (no MVTec AD row for a VisA category) ...
     assert (row["memory_size"], row["di_scale"], row["feature_scale"], row["foreground_mask"]) == (30, 100.0, 100.0, False)

@@ -3,6 +3,7 @@ exit codes, and errors for bad input before anything starts."""
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import datetime
 
@@ -279,7 +280,7 @@ def test_recipe_flags_reach_every_job_config():
     import argparse
 
     from harness.__main__ import build_parser
-    from harness.plan import build_spec
+    from harness.run_flags import spec_and_options
     from harness.sweep import expand
     from memseg.cli_recipe import recipe_overrides
 
@@ -289,7 +290,7 @@ def test_recipe_flags_reach_every_job_config():
     assert isinstance(args, argparse.Namespace)
     overrides = recipe_overrides(args)
     assert overrides["compile"] is True and overrides["steps"] == 7
-    configs = expand(build_spec(args))
+    configs = expand(spec_and_options(args)[0])
     assert [c.category for c in configs] == ["bottle", "grid"]
     assert all(c.compile and c.steps == 7 and c.texture_dir.endswith("/tex") for c in configs)
     plain = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny"])
@@ -299,7 +300,7 @@ def test_recipe_flags_reach_every_job_config():
 
 def test_category_setting_flags_override_the_table():
     from harness.__main__ import build_parser
-    from harness.plan import build_spec
+    from harness.run_flags import spec_and_options
     from harness.sweep import expand
     from memseg.config import resolve
 
@@ -320,7 +321,7 @@ def test_category_setting_flags_override_the_table():
             "off",
         ]
     )
-    for config in expand(build_spec(args)):
+    for config in expand(spec_and_options(args)[0]):
         settings = resolve(config)
         assert (settings.memory_size, settings.di_scale, settings.feature_scale, settings.foreground_mask) == (
             12,
@@ -332,17 +333,17 @@ def test_category_setting_flags_override_the_table():
 
 def test_eval_resolution_reaches_every_job_from_the_flag_and_the_sweep_file(tmp_path):
     from harness.__main__ import build_parser
-    from harness.plan import build_spec
+    from harness.run_flags import spec_and_options
     from harness.sweep import expand
 
     flag = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny", "--eval-resolution", "native"])
-    assert [c.eval_resolution for c in expand(build_spec(flag))] == ["native"]
+    assert [c.eval_resolution for c in expand(spec_and_options(flag)[0])] == ["native"]
     sweep = tmp_path / "native.yaml"
     sweep.write_text("categories: [bottle, grid]\nprofile: tiny\noverrides: {eval_resolution: native}\n")
     from_file = build_parser().parse_args(["run", "--sweep", str(sweep)])
-    assert {c.eval_resolution for c in expand(build_spec(from_file))} == {"native"}
+    assert {c.eval_resolution for c in expand(spec_and_options(from_file)[0])} == {"native"}
     default = build_parser().parse_args(["run", "--categories", "bottle", "--profile", "tiny"])
-    assert [c.eval_resolution for c in expand(build_spec(default))] == ["model"]
+    assert [c.eval_resolution for c in expand(spec_and_options(default)[0])] == ["model"]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--categories", "bottle", "--eval-resolution", "official"])
 
@@ -365,8 +366,8 @@ def test_log_to_sends_each_job_as_it_commits_and_the_end_names_where_to_look(ray
         events.Reload()
         assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4, 5]
         assert [e.value for e in events.Scalars("validation/image_auroc")] == pytest.approx([0.75])
-    assert "python -m harness report --sweep tiny-mvtec --results" in out and "--html" in out and "--curves" in out
-    assert "python -m harness compare --sweep tiny-mvtec" in out and "--ablations full,no_memory" in out
+    assert "python -m harness report --name tiny-mvtec --results" in out and "--html" in out and "--curves" in out
+    assert "python -m harness compare --name tiny-mvtec" in out and "--ablations full,no_memory" in out
     assert "--log-to tensorboard" in out
 
 
@@ -375,3 +376,12 @@ def test_log_to_a_tracker_that_is_not_installed_is_refused_before_anything_start
     assert cli(["run", "--results", str(tmp_path / "res"), "--categories", "bottle", "--log-to", "mlflow"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'memseg-bench[mlflow]'" in err and not (tmp_path / "res").exists()
+
+
+def test_a_name_given_with_name_is_the_folder_whatever_the_recipe_flags(cli, capsys, tmp_path):
+    """--name is the results folder as given; without it, recipe flags add a hash to the derived name."""
+    base = ["run", "--results", str(tmp_path), "--profile", "tiny", "--categories", "bottle", "--dry-run"]
+    assert cli([*base, "--name", "mine", "--steps", "3"]) == 0
+    assert "sweep mine: 1 jobs" in capsys.readouterr().out
+    assert cli([*base, "--steps", "3"]) == 0
+    assert re.search(r"sweep tiny-synthetic-[0-9a-f]{6}: 1 jobs", capsys.readouterr().out)

@@ -16,8 +16,9 @@ from scipy import stats
 from harness import compare, report, report_html, store
 from harness.__main__ import main
 from harness.compare_view import difference_to_full_table
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.names import CATEGORIES
+from memseg.profiles import profile
 from memseg.protocol import PROTOCOL_FIELDS, protocol_for
 from memseg.result import METRICS as METRIC_LABELS
 
@@ -286,13 +287,13 @@ def test_detectable_effect_and_seeds_needed_agree_with_simulated_t_tests():
 
 def test_compare_cli_prints_tables_markdown_and_json(tmp_path, capsys):
     write(tmp_path, make_rows(-2.0, categories=("bottle", "carpet", "grid"), seeds=(0, 1, 2), sweep="smoke"))
-    assert main(["compare", "--results", str(tmp_path), "--sweep", "smoke", "--ablations", "full,no_memory"]) == 0
+    assert main(["compare", "--results", str(tmp_path), "--name", "smoke", "--ablations", "full,no_memory"]) == 0
     out = capsys.readouterr().out
     assert "no_memory vs full: overall" in out and "no_memory vs full: by category" in out and "10000 resamples" in out
-    assert main(["compare", "--results", str(tmp_path), "--sweep", "smoke", "--markdown", "--effect", "0.5"]) == 0
+    assert main(["compare", "--results", str(tmp_path), "--name", "smoke", "--markdown", "--effect", "0.5"]) == 0
     markdown = capsys.readouterr().out
     assert "### no_memory vs full: overall" in markdown and "| image AUROC |" in markdown and "seeds for ±0.5" in markdown
-    assert main(["compare", "--results", str(tmp_path), "--sweep", "smoke", "--json"]) == 0
+    assert main(["compare", "--results", str(tmp_path), "--name", "smoke", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     c = data["comparisons"][0]
     assert data["settings"]["resamples"] == 10000 and data["protocol"]["eval_resolution"] == "model"
@@ -331,12 +332,12 @@ def test_user_errors_exit_2_with_one_clear_line(tmp_path, capsys):
     other_seeds = make_rows(0.0, categories=("bottle",), seeds=(5,), ablations=("no_msff", "full"), sweep="o")
     write(tmp_path, other_seeds[other_seeds["ablation"] == "full"])
     cases = [
-        (["--sweep", "nope"], "no sweep 'nope' under"),
-        (["--sweep", "s", "--ablations", "full,no_msff"], "ablation(s) ['no_msff'] have no rows in s"),
-        (["--sweep", "s", "--ablations", "full,bogus"], "ablation(s) ['bogus'] have no rows in s; present: full, no_memory"),
+        (["--name", "nope"], "no sweep 'nope' under"),
+        (["--name", "s", "--ablations", "full,no_msff"], "ablation(s) ['no_msff'] have no rows in s"),
+        (["--name", "s", "--ablations", "full,bogus"], "ablation(s) ['bogus'] have no rows in s; present: full, no_memory"),
         (["--baseline", "s"], "needs both --baseline SWEEP and --candidate SWEEP"),
         (["--baseline", "s", "--candidate", "n"], "protocol field 'eval_resolution' differs"),
-        (["--sweep", "s", "--metrics", "auc"], "unknown metrics ['auc']"),
+        (["--name", "s", "--metrics", "auc"], "unknown metrics ['auc']"),
         (["--baseline", "s", "--candidate", "o", "--fail-if-worse", "0.5"], "no run of o pairs with a run of s"),
     ]
     for extra, message in cases:
@@ -455,7 +456,7 @@ def test_compare_cli_variants(tmp_path, capsys):
     rows = make_variant_rows(-2.0, categories=("bottle", "carpet", "grid"), seeds=(0, 1))
     lost = (rows["variant"] == "tootouch") & (rows["category"] == "grid") & (rows["seed"] == 1) & (rows["ablation"] == "full")
     write(tmp_path, rows[~lost])
-    argv = ["compare", "--results", str(tmp_path), "--sweep", "recipes"]
+    argv = ["compare", "--results", str(tmp_path), "--name", "recipes"]
     assert main([*argv, "--variants", "official,tootouch"]) == 0
     out = capsys.readouterr().out
     assert "tootouch vs official · full: overall" in out and "tootouch vs official · no_memory: by category" in out
@@ -487,4 +488,4 @@ def test_compare_cli_variants(tmp_path, capsys):
         err = " ".join(capsys.readouterr().err.split())
         assert message in err and "Traceback" not in err, (extra, err)
     two = ["compare", "--results", str(tmp_path), "--baseline", "recipes", "--candidate", "recipes", "--variants", "a,b"]
-    assert main(two) == 2 and "give --sweep S" in capsys.readouterr().err
+    assert main(two) == 2 and "give --name S" in capsys.readouterr().err

@@ -14,9 +14,11 @@ import pytest
 
 from harness import curves_store, driver, paths, store
 from harness.progress import WorkerInfo
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.curves import TrainingCurves
+from memseg.profiles import profile
 from tests.harness.fakes import fake_result
+from tests.harness.plans import sweep_plan
 
 SWEEP = "s"
 
@@ -78,7 +80,9 @@ def test_an_unreadable_file_is_named(tmp_path: Path):
 
 
 def _row(result) -> dict:
-    return store.row_from_result(SWEEP, "tiny", result, attempts=1, worker=WorkerInfo(1, "h", "n"), recorded_at="t", wall_s=1.0)
+    return store.row_from_result(
+        store.Attempt(SWEEP, "tiny", attempts=1, worker=WorkerInfo(1, "h", "n"), recorded_at="t", wall_s=1.0), result
+    )
 
 
 def test_the_row_links_its_curves_and_a_job_without_curves_links_none(tmp_path: Path):
@@ -106,7 +110,7 @@ def test_rows_written_before_curves_still_load(tmp_path: Path):
 def test_the_driver_writes_the_curves_before_the_row_and_drops_stale_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """`_Loop._persist` (no Ray needed: the attempt's actor and refs are not touched there)."""
     config = _config(0)
-    loop = driver._Loop([], SWEEP, tmp_path, "unused", 0, lambda event: None, "tiny", None, 0.1, 0)
+    loop = driver._Loop(sweep_plan([], SWEEP, tmp_path), [], "unused", lambda event: None, 0.1)
     attempt = driver._Attempt(config, 1, None, None, None, 0.0)
     seen_at_commit: list[bool] = []
     write_job = store.write_job

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
-from harness import curves_view, report_html, store
+from harness import curves_view, report_html, store, tables
 from memseg.curves import VALIDATION_LABEL
 from tests.harness.conftest import run_cli
 from tests.harness.curves_fixture import SWEEP, write_sweep
@@ -56,11 +56,11 @@ def test_a_sweep_without_curves_says_so(tmp_path: Path, results: Path):
     rows = store.load_results(results, SWEEP)
     assert "no job recorded training curves" in _text(curves_view.renderables(tmp_path, "none"))
     only_one = {rows["job_id"].iloc[0]: curves_view.load_all(results, SWEEP, list(rows["job_id"]))[rows["job_id"].iloc[0]]}
-    assert "1 finished job(s) recorded no curves" in _text([curves_view.terminal_table(rows, only_one, "t")])
+    assert "1 finished job(s) recorded no curves" in _text([tables.to_rich(curves_view.curves_table(rows, only_one, "t"))])
 
 
 def test_the_cli_flag(results: Path, capsys: pytest.CaptureFixture[str]):
-    assert run_cli(["report", "--results", str(results), "--sweep", SWEEP, "--curves"]) == 0
+    assert run_cli(["report", "--results", str(results), "--name", SWEEP, "--curves"]) == 0
     out = capsys.readouterr().out
     assert f"training curves of {SWEEP}" in out and VALIDATION_LABEL in out
 
@@ -89,3 +89,12 @@ def test_a_page_of_one_revision_reads_the_sweep_folder_not_its_label(results: Pa
     page = report_html.build_report(results, SWEEP, revision=int(store.load_results(results, SWEEP)["revision"].iloc[0]))
     assert f"{SWEEP} · revision" in page and "No training curves" not in page
     assert "data:image/gif;base64," in page  # the predictions GIF, from <sweep>/visuals/
+
+
+def test_report_curves_markdown_prints_a_markdown_table(cli, capsys, results: Path):
+    assert cli(["report", "--results", str(results), "--name", SWEEP, "--curves", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert f"### training curves of {SWEEP}" in out and "| job | category | ablation |" in out
+    assert "┃" not in out and "│" not in out  # no rich box drawing anywhere on the page
+    for job_id in store.load_results(results, SWEEP)["job_id"]:
+        assert any(line.startswith(f"| {job_id} |") for line in out.splitlines())

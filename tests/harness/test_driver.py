@@ -4,6 +4,7 @@ Plus the pure resource arithmetic, without Ray."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -15,6 +16,7 @@ from harness import cluster, driver, preflight, store
 from harness.cluster import JobRequest, NodeShape, NodeType, PreflightError
 from harness.progress import JobFinished, JobProgressed, JobRetrying, JobStarted
 from harness.sweep import SweepSpec, expand
+from tests.harness.plans import sweep_plan
 
 FAKES = "tests.harness.fakes"
 
@@ -38,7 +40,8 @@ def test_the_driver_takes_the_caller_s_statuses_and_reads_no_store(tmp_path, mon
     configs = _configs()
     ids = tuple(c.job_id for c in configs)
     kept = store.ToRun(run=(), done=ids, failed=(), stale=(), revision=store.current_revision())
-    outcome = driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:quick_job", data_check=None, to_run=kept)
+    plan = dataclasses.replace(sweep_plan(configs, "s", tmp_path, force=True), to_run=kept)  # force: no read
+    outcome = driver.run_sweep(plan, job_fn=f"{FAKES}:quick_job")
     assert outcome.ran == () and outcome.done_before == ids and outcome.ok
 
 
@@ -107,7 +110,7 @@ def _max_overlap(rows) -> int:
 @pytest.mark.slow
 def test_jobs_fail_alone_and_are_recorded(ray_session, tmp_path):
     configs = _configs(("bottle", "carpet", "grid"))
-    outcome = driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:picky_job", data_check=None)
+    outcome = driver.run_sweep(sweep_plan(configs, "s", tmp_path), job_fn=f"{FAKES}:picky_job")
     assert not outcome.ok
     assert sorted(outcome.succeeded) == sorted(c.job_id for c in configs if c.category != "carpet")
     ((job_id, error),) = outcome.failed
@@ -118,7 +121,7 @@ def test_jobs_fail_alone_and_are_recorded(ray_session, tmp_path):
     assert "picky_job" in rows.loc["carpet", "traceback"]
     assert (rows.loc[["bottle", "grid"], "status"] == "ok").all()
     # A job function that returns the wrong type is a failure of that job, with the reason.
-    outcome = driver.run_sweep(configs[:1], "w", tmp_path, job_fn=f"{FAKES}:wrong_type_job", data_check=None)
+    outcome = driver.run_sweep(sweep_plan(configs[:1], "w", tmp_path), job_fn=f"{FAKES}:wrong_type_job")
     assert "expected memseg.result.JobResult" in outcome.failed[0][1]
 
 
@@ -126,7 +129,7 @@ def test_jobs_fail_alone_and_are_recorded(ray_session, tmp_path):
 def test_more_gpus_than_any_node_fails_fast(ray_session, tmp_path):
     start = time.monotonic()
     with pytest.raises(PreflightError, match=r"each job asks for 8 GPU\(s\) but the largest node has 4"):
-        driver.run_sweep(_configs(), "s", tmp_path, job_fn=f"{FAKES}:quick_job", gpus_per_job=8, data_check=None)
+        driver.run_sweep(sweep_plan(_configs(), "s", tmp_path, gpus_per_job=8), job_fn=f"{FAKES}:quick_job")
     assert time.monotonic() - start < 10
     assert store.job_statuses(tmp_path, "s") == {}
 
@@ -136,11 +139,11 @@ def test_bad_data_stops_the_sweep_before_any_job(ray_session, tmp_path, mvtec_di
     root = mvtec_dirs("bottle")
     configs = [c.replace(dataset="mvtec", data_root=str(root)) for c in _configs(("bottle", "carpet", "grid"))]
     with pytest.raises(PreflightError) as err:
-        driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:quick_job", data_check=f"{FAKES}:fake_check")
+        driver.run_sweep(sweep_plan(configs, "s", tmp_path, data_check=f"{FAKES}:fake_check"), job_fn=f"{FAKES}:quick_job")
     assert "carpet: missing category folder" in str(err.value) and "grid: missing category folder" in str(err.value)
     assert store.job_statuses(tmp_path, "s") == {}
     with pytest.raises(PreflightError, match="does not import"):
-        driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:no_such_job", data_check=None)
+        driver.run_sweep(sweep_plan(configs, "s", tmp_path), job_fn=f"{FAKES}:no_such_job")
 
 
 @pytest.mark.slow
@@ -159,7 +162,7 @@ def test_a_killed_worker_is_retried_on_a_fresh_actor(ray_session, tmp_path):
             os.kill(pids[(victim, 1)], signal.SIGKILL)  # mid-run: it has reported progress
             killed.append(pids[(victim, 1)])
 
-    outcome = driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:sleepy_job", data_check=None, on_event=on_event)
+    outcome = driver.run_sweep(sweep_plan(configs, "s", tmp_path), job_fn=f"{FAKES}:sleepy_job", on_event=on_event)
     assert killed and outcome.ok and outcome.retries == 1
     # Progress streams from the running workers: steps rise, the loss comes along.
     steps = [e.progress.step for e in progress if e.job_id == configs[1].job_id]
@@ -181,9 +184,7 @@ def test_retries_are_bounded(ray_session, tmp_path):
         if isinstance(event, JobRetrying):
             retries.append(event)
 
-    outcome = driver.run_sweep(
-        configs, "s", tmp_path, job_fn=f"{FAKES}:sleepy_job", data_check=None, max_retries=1, on_event=on_event
-    )
+    outcome = driver.run_sweep(sweep_plan(configs, "s", tmp_path, max_retries=1), job_fn=f"{FAKES}:sleepy_job", on_event=on_event)
     assert len(retries) == 1 and not outcome.ok
     (row,) = store.load_results(tmp_path, "s").itertuples()
     assert row.status == "failed" and row.attempts == 2 and "worker died 2 time(s)" in row.error
@@ -195,11 +196,8 @@ def test_sweep_runs_actors_concurrently_then_resumes(ray_session, tmp_path):
     assert len(configs) == 12
     finished = []
     outcome = driver.run_sweep(
-        configs,
-        "s",
-        tmp_path,
+        sweep_plan(configs, "s", tmp_path),
         job_fn=f"{FAKES}:quick_job",
-        data_check=None,
         on_event=lambda e: finished.append(e) if isinstance(e, JobFinished) else None,
     )
     assert outcome.ok and len(outcome.succeeded) == 12 and len(finished) == 12
@@ -207,7 +205,7 @@ def test_sweep_runs_actors_concurrently_then_resumes(ray_session, tmp_path):
     rows = store.load_results(tmp_path, "s")
     assert len(rows) == 12 and len(list((tmp_path / "s" / "jobs").glob("*.parquet"))) == 12
     assert rows["worker_pid"].nunique() > 1 and _max_overlap(rows) > 1
-    again = driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:quick_job", data_check=None)
+    again = driver.run_sweep(sweep_plan(configs, "s", tmp_path), job_fn=f"{FAKES}:quick_job")
     assert again.ran == () and len(again.done_before) == 12 and again.ok
 
 
@@ -225,7 +223,7 @@ def test_an_interrupted_sweep_leaves_no_actor_and_resumes(ray_session, tmp_path)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:sleepy_job", data_check=None, cpus_per_job=4, on_event=on_event)
+        driver.run_sweep(sweep_plan(configs, "s", tmp_path, cpus_per_job=4), job_fn=f"{FAKES}:sleepy_job", on_event=on_event)
     done = store.job_statuses(tmp_path, "s")
     assert len(done) == 1 and len(pids) == 1  # one at a time (4 CPUs per job)
 
@@ -237,13 +235,13 @@ def test_an_interrupted_sweep_leaves_no_actor_and_resumes(ray_session, tmp_path)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:sleepy_job", data_check=None, on_event=record)
+        driver.run_sweep(sweep_plan(configs, "s", tmp_path), job_fn=f"{FAKES}:sleepy_job", on_event=record)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and _alive(killed[0]):
         time.sleep(0.1)
     assert not _alive(killed[0]), "the interrupted job's actor process is still running"
 
-    again = driver.run_sweep(configs, "s", tmp_path, job_fn=f"{FAKES}:quick_job", data_check=None)
+    again = driver.run_sweep(sweep_plan(configs, "s", tmp_path), job_fn=f"{FAKES}:quick_job")
     assert again.ok and len(again.ran) == 2 and set(again.done_before) == set(done)
 
 

@@ -1,6 +1,6 @@
 """A run's first screen as a user sees it (`python -m harness run` in a terminal): our one line
 about the local Ray cluster instead of Ray's token-authentication warning, and an ETA within 30 s
-of the first job starting, long before any job has finished (issue 16)."""
+of the first job starting, long before any job has finished."""
 
 from __future__ import annotations
 

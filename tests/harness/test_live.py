@@ -1,4 +1,4 @@
-"""The live view of a running sweep: a running job's line shows its loss trend (issue 24)."""
+"""The live view of a running sweep: a running job's line shows its loss trend."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import pytest
 from harness import cluster, driver, packing, report, store
 from harness.cluster import Cluster, JobRequest, NodeShape, NodeType, PreflightError
 from harness.sweep import SweepSpec, expand, spec_from_dict
+from tests.harness.plans import sweep_plan
 
 FAKES = "tests.harness.fakes"
 H200_NODE = NodeShape("g", "g", cpus=16, gpus=1, is_head=False, accelerator="H200")
@@ -91,13 +92,13 @@ def test_jobs_per_gpu_in_the_sweep_file_and_its_mistakes():
 
 def test_the_flags_replace_the_sweep_file_s_way_of_sharing(tmp_path):
     from harness.__main__ import build_parser
-    from harness.plan import build_spec
+    from harness.run_flags import spec_and_options
 
     sweep = tmp_path / "s.yaml"
     sweep.write_text("categories: [bottle]\nprofile: tiny\njobs_per_gpu: auto\n")
 
     def spec(*flags):
-        return build_spec(build_parser().parse_args(["run", "--sweep", str(sweep), *flags]))
+        return spec_and_options(build_parser().parse_args(["run", "--sweep", str(sweep), *flags]))[0]
 
     assert spec().jobs_per_gpu == "auto" and spec().gpus_per_job is None
     assert (spec("--gpus-per-job", "0.5").jobs_per_gpu, spec("--gpus-per-job", "0.5").gpus_per_job) == (None, 0.5)
@@ -135,13 +136,14 @@ def test_gpu_seconds_are_wall_time_times_the_share_and_the_summary_totals_them(t
     results = []
     for config, share in zip(_configs("tiny", ("bottle", "carpet", "grid")), (0.25, 0.25, 0.0)):
         row = store.row_from_result(
-            "s", "tiny", fake_result(config, "t"), attempts=1, worker=None, recorded_at="t", wall_s=7200.0, gpu_share=share
+            store.Attempt("s", "tiny", attempts=1, worker=None, recorded_at="t", wall_s=7200.0, gpu_share=share),
+            fake_result(config, "t"),
         )
         results.append(row)
         store.write_job(tmp_path, row)
     assert [r["gpu_seconds"] for r in results] == [1800.0, 1800.0, 0.0]
     failed = store.row_from_failure(
-        "s", "tiny", _configs("tiny", ("wood",))[0], error="x", attempts=1, recorded_at="t", gpu_share=0.5
+        store.Attempt("s", "tiny", attempts=1, recorded_at="t", gpu_share=0.5), _configs("tiny", ("wood",))[0], "x"
     )
     assert math.isnan(failed["gpu_seconds"])  # no wall time known
     rows = store.load_results(tmp_path, "s")
@@ -175,9 +177,7 @@ def test_k_jobs_share_one_logical_gpu_at_the_same_time(ray_session, tmp_path):
     k = 4
     meet = tmp_path / "meet"
     configs = [c.replace(data_root=str(meet)) for c in _configs("tiny", ("bottle", "carpet", "grid", "wood"), steps=k)]
-    outcome = driver.run_sweep(
-        configs, "s", tmp_path / "res", job_fn=f"{FAKES}:rendezvous_job", gpus_per_job=1 / k, data_check=None
-    )
+    outcome = driver.run_sweep(sweep_plan(configs, "s", tmp_path / "res", gpus_per_job=1 / k), job_fn=f"{FAKES}:rendezvous_job")
     assert outcome.ok, outcome.failed  # each job waited for the other three: they ran at once
     assert outcome.request is not None and outcome.request.num_gpus == pytest.approx(1 / k)
     rows = store.load_results(tmp_path / "res", "s")

@@ -21,10 +21,12 @@ from pathlib import Path
 import pytest
 
 from harness import cluster, driver, lock, store
+from harness.options import DEFAULT_DATA_CHECK
 from harness.progress import JobProgressed, JobRetrying, JobStarted
 from harness.sweep import SweepSpec, expand
 from tests.harness.conftest import REPO
 from tests.harness.fakes import GATE_ENV, LOG_ENV
+from tests.harness.plans import sweep_plan
 
 FAKES = "tests.harness.fakes"
 
@@ -374,7 +376,9 @@ def test_real_job_killed_mid_training_is_retried_and_a_nan_job_fails_alone(ray_s
             os.kill(pids[(victim.job_id, 1)], signal.SIGKILL)  # mid-training
             killed.append(event.progress.step)
 
-    outcome = driver.run_sweep([victim, diverges], "real", tmp_path, on_event=on_event, max_retries=1)
+    outcome = driver.run_sweep(
+        sweep_plan([victim, diverges], "real", tmp_path, max_retries=1, data_check=DEFAULT_DATA_CHECK), on_event=on_event
+    )
     assert killed and killed[0] < victim.steps and [r.job_id for r in retries] == [victim.job_id]
     rows = store.load_results(tmp_path, "real").set_index("job_id")
     assert sorted(rows.index) == sorted([victim.job_id, diverges.job_id])  # one row each, none lost

@@ -123,7 +123,7 @@ def test_report_and_status_read_parquet_without_importing_ray_or_torch(tmp_path)
     spec = SweepSpec(name="demo", categories=("bottle", "carpet", "grid"), profile="tiny")
     for config in expand(spec)[:2]:
         result = fake_result(config, "t")
-        row = store.row_from_result("demo", "tiny", result, attempts=1, worker=None, recorded_at="t", wall_s=1.0)
+        row = store.row_from_result(store.Attempt("demo", "tiny", attempts=1, worker=None, recorded_at="t", wall_s=1.0), result)
         store.write_job(tmp_path, row, store.scores_frame(result))
     store.save_spec(tmp_path, "demo", dump_sweep(spec))
     code = f"""

@@ -20,7 +20,8 @@ from PIL import Image
 from harness import compare_view, report, report_html, store, visuals_store
 from harness.progress import WorkerInfo
 from harness.tables import to_markdown
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
+from memseg.profiles import profile
 from memseg.result import METRICS, ImageScore, JobResult
 from memseg.visuals import ROLE_FALSE_NEGATIVE, ROLE_FALSE_POSITIVE, job_visuals
 from tests.harness.conftest import run_cli
@@ -37,17 +38,8 @@ DATA_URI = re.compile(r'src="data:image/(png|gif);base64,([A-Za-z0-9+/=]+)"')
 
 def persist_like_the_driver(results: Path, sweep: str, result: JobResult) -> None:
     """What harness.driver does with a returned result: visuals first, then the job's files."""
-    result = visuals_store.persist(results, sweep, result)
-    row = store.row_from_result(
-        sweep,
-        "tiny",
-        result,
-        attempts=1,
-        worker=WorkerInfo(7, "node-a", "n1"),
-        recorded_at="2026-01-01T00:01:00+00:00",
-        wall_s=3.5,
-    )
-    store.write_job(results, row, store.scores_frame(result))
+    how = store.Attempt(sweep, "tiny", worker=WorkerInfo(7, "node-a", "n1"), recorded_at="2026-01-01T00:01:00+00:00", wall_s=3.5)
+    store.commit(results, how, result)
 
 
 def fabricated_result(config: JobConfig, index: int) -> JobResult:
@@ -94,13 +86,10 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 )
                 if (category, ablation, seed) == FAILING:
                     row = store.row_from_failure(
-                        SWEEP,
-                        "tiny",
+                        store.Attempt(SWEEP, "tiny", attempts=2, recorded_at="t"),
                         config,
-                        error=ERROR,
-                        attempts=2,
-                        recorded_at="t",
-                        traceback=f'Traceback (most recent call last):\n  File "job.py"\n{ERROR}',
+                        ERROR,
+                        f'Traceback (most recent call last):\n  File "job.py"\n{ERROR}',
                     )
                     store.write_job(root, row, None)
                 else:
@@ -211,10 +200,10 @@ def test_html_tables_are_the_markdown_tables(results: Path, page: str):
 
 
 def test_cli_writes_the_report_where_asked(results: Path, tmp_path: Path, capsys):
-    assert run_cli(["report", "--results", str(results), "--sweep", SWEEP, "--html"]) == 0
+    assert run_cli(["report", "--results", str(results), "--name", SWEEP, "--html"]) == 0
     assert (results / SWEEP / "report.html").stat().st_size > 10_000
     target = tmp_path / "out" / "r.html"
-    assert run_cli(["report", "--results", str(results), "--sweep", SWEEP, "--markdown", "--html", str(target)]) == 0
+    assert run_cli(["report", "--results", str(results), "--name", SWEEP, "--markdown", "--html", str(target)]) == 0
     assert target.read_text(encoding="utf-8").startswith("<!doctype html>")
     assert "| bottle |" in capsys.readouterr().out
 
@@ -242,7 +231,9 @@ def test_a_real_job_flows_from_memseg_through_the_store_into_the_report(tmp_path
     assert len(row["extras_json"]) < 100 and "png" not in row["extras_json"]  # the bytes live as files only
     page = report_html.build_report(tmp_path / "results", "real")
     pictures = decoded_images(page)
-    assert sum(p.format == "GIF" for p in pictures) == 1 and len(pictures) == len(METRICS) + 1 + 6 + 1
+    # the metric charts, the ROC/PRO curves, 6 panels, the GIF, and the job's training curves (its
+    # own figure and its category's: the store commits the curves as the driver does)
+    assert sum(p.format == "GIF" for p in pictures) == 1 and len(pictures) == len(METRICS) + 1 + 6 + 1 + 2
     assert "published numbers are for MVTec AD and are not shown" in page
 
 

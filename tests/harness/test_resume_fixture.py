@@ -12,8 +12,10 @@ import yaml
 
 from harness import driver, report, store
 from harness.sweep import expand, spec_from_dict
-from memseg.config import TOOTOUCH_RECIPE, JobConfig
+from memseg.config import JobConfig
+from memseg.profiles import TOOTOUCH_RECIPE
 from memseg.revision import LEGACY_REVISION
+from tests.harness.plans import sweep_plan
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "results_v1"
 SWEEP = "fixture-v1"
@@ -21,11 +23,13 @@ DONE = ("bottle-full-s0-aab5756e77", "bottle-full-s1-d3527f71a2", "grid-full-s0-
 FAILED = ("carpet-full-s0-2cf0231497", "carpet-full-s1-7a029785d4")
 
 # Ids computed by the code of commit f57f07c (JobConfig.from_dict(case).job_id). Revision 3 changed
-# the defaults of steps, lr, weight decay, optimizer, schedule and focal loss (issue 21): the same
-# experiments are spelled out today with revision 2's recipe (profile tootouch) under their values.
+# the defaults of steps, lr, weight decay, optimizer, schedule and focal loss: the same experiments
+# are spelled out today with revision 2's recipe (profile tootouch) under their values, in the
+# precision every job computed in before revision 5 (auto: bf16 on a GPU, float32 on the CPU).
+THAT_DAY = {**TOOTOUCH_RECIPE, "precision": "auto"}
 IDS_OF_THAT_DAY = [
     ({"category": "bottle"}, "bottle-full-s0-f36388480a"),
-    # Since issue 10 an unset memory size is screw's official 120 images, a different experiment;
+    # Since revision 2 (the official network) an unset memory size is screw's official 120 images, a different experiment;
     # the bank of that day (30 images) keeps its id.
     ({"category": "screw", "ablation": "no_memory", "seed": 2, "memory_size": 30}, "screw-no_memory-s2-a4a57d8f27"),
     (
@@ -90,7 +94,8 @@ def results(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(("values", "expected"), IDS_OF_THAT_DAY)
 def test_job_ids_of_that_day_are_unchanged(values, expected):
-    assert JobConfig.from_dict({**TOOTOUCH_RECIPE, **values}).job_id == expected
+    that_day = TOOTOUCH_RECIPE if "amp" in values else THAT_DAY  # a case that spells the old field itself
+    assert JobConfig.from_dict({**that_day, **values}).job_id == expected
     # The same words mean the official recipe today: another experiment, another id.
     assert JobConfig.from_dict(values).job_id != expected
 
@@ -113,13 +118,12 @@ def test_the_sweep_of_that_day_is_rerun_unless_its_revision_is_accepted(results)
     spec = spec_from_dict(yaml.safe_load(store.read_spec(results, SWEEP) or ""))
     configs = expand(spec)
     assert sorted(c.job_id for c in configs) == sorted(DONE + FAILED)
-    # Its results are of the legacy revision: not done for today's code (issue 22) ...
+    # Its results are of the legacy revision: not done for today's code ...
     plan = store.plan_run(results, SWEEP, [c.job_id for c in configs])
     assert sorted(plan.run) == sorted(DONE + FAILED) and plan.stale_by_revision() == {LEGACY_REVISION: 6}
     # ... unless accepted. Nothing to run: no Ray starts, and a job function that would fail is never called.
-    outcome = driver.run_sweep(
-        configs, SWEEP, results, job_fn="tests.harness.fakes:failing_job", data_check=None, accept_revisions=[LEGACY_REVISION]
-    )
+    plan = sweep_plan(configs, SWEEP, results, accept_revisions=(LEGACY_REVISION,))
+    outcome = driver.run_sweep(plan, job_fn="tests.harness.fakes:failing_job")
     assert outcome.ran == () and sorted(outcome.done_before) == sorted(DONE)
     assert sorted(outcome.failed_before) == sorted(FAILED) and not outcome.ok
     assert sorted(p.name for p in (results / SWEEP / "jobs").iterdir()) == sorted(f"{j}.parquet" for j in DONE + FAILED)

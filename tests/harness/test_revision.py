@@ -1,4 +1,4 @@
-"""Results know which code made them (issue 22): every row and checkpoint records the revision,
+"""Results know which code made them: every row and checkpoint records the revision,
 one skip rule re-runs results of another revision unless accepted, and no view averages rows of
 two revisions. Nothing here hard-codes a revision: `REVISION - 1` is "the revision before"."""
 
@@ -33,7 +33,7 @@ def _row(category: str = "bottle", seed: int = 0, as_revision: int | None = None
     result = fake_result(JobConfig(category=category, seed=seed, image_size=64, steps=4), "2026-01-01T00:00:00+00:00")
     if env:
         result = result.__class__(**{**result.__dict__, "environment": {**result.environment, **env}})
-    row = store.row_from_result("sw", "tiny", result, attempts=1, worker=None, recorded_at="t", wall_s=1.0)
+    row = store.row_from_result(store.Attempt("sw", "tiny", attempts=1, worker=None, recorded_at="t", wall_s=1.0), result)
     return row if as_revision is None else {**row, "revision": as_revision}
 
 
@@ -42,7 +42,7 @@ def test_a_row_records_the_workers_revision_git_state_and_package_version(tmp_pa
     assert (row["revision"], row["git_dirty"], row["package_version"], row["git_sha"]) == (REVISION, True, "9.9", "abc")
     assert _row(**{"revision": str(OLD), "git_dirty": "false"})["revision"] == OLD  # the worker's, not the driver's
     assert _row()["git_dirty"] is None  # no git state recorded: unknown, not clean
-    failed = store.row_from_failure("sw", "tiny", JobConfig(category="bottle"), error="x", attempts=1, recorded_at="t")
+    failed = store.row_from_failure(store.Attempt("sw", "tiny", attempts=1, recorded_at="t"), JobConfig(category="bottle"), "x")
     assert failed["revision"] == REVISION
     store.write_job(tmp_path, _row(git_dirty="true"))
     rows = store.load_results(tmp_path, "sw")
@@ -62,7 +62,7 @@ def test_the_job_environment_names_the_code(monkeypatch):
 def test_rows_without_a_revision_column_read_as_the_legacy_revision(tmp_path):
     path = store.write_job(tmp_path, _row())
     table = pq.read_table(path)
-    pq.write_table(table.drop(["revision", "git_dirty", "package_version"]), path)  # as written before issue 22
+    pq.write_table(table.drop(["revision", "git_dirty", "package_version"]), path)  # as written before revisions were recorded
     assert store.load_results(tmp_path, "sw")["revision"].tolist() == [code_revision.LEGACY_REVISION]
     assert store.job_states(tmp_path, "sw") == {_row()["job_id"]: store.JobState("ok", code_revision.LEGACY_REVISION)}
 
@@ -203,7 +203,7 @@ def test_the_summary_warns_once_about_dirty_rows(cli, capsys, tmp_path):
 def test_compare_refuses_a_sweep_of_two_revisions_or_compares_each(tmp_path, capsys):
     rows = make_rows(-2.0, categories=("bottle", "carpet"), seeds=(0, 1, 2), sweep="s")
     write(tmp_path, rows.assign(revision=[OLD if s == 0 else REVISION for s in rows["seed"]]))
-    argv = ["compare", "--results", str(tmp_path), "--sweep", "s"]
+    argv = ["compare", "--results", str(tmp_path), "--name", "s"]
     assert main(argv) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert f"revision {OLD}: 4 rows, revision {REVISION}: 8 rows" in err and "--by-revision" in err
@@ -259,3 +259,12 @@ def test_a_cluster_whose_nodes_run_two_revisions_is_refused(ray_session, cli, ca
     assert code == 2 and "preflight failed, no job started" in err and "different revisions of memseg" in err
     assert f"on node node-a: revision {REVISION}" in err and f"on node node-b: revision {OLD}" in err
     assert store.job_statuses(results, "sw") == {}
+
+
+def test_rows_of_a_newer_revision_are_called_newer_never_old():
+    rows = pd.DataFrame({"revision": [REVISION, 99]})
+    with pytest.raises(revisions.MixedRevisions) as refused:
+        revisions.split(rows)
+    message = str(refused.value)
+    assert f"revision 99 (newer than this code's {REVISION}): 1 row" in message
+    assert "old" not in message.replace("hold", "")

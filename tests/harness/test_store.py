@@ -16,7 +16,9 @@ from tests.harness.fakes import fake_result
 
 def _ok_row(config: JobConfig, sweep: str = "s"):
     result = fake_result(config, "2026-01-01T00:00:00+00:00")
-    row = store.row_from_result(sweep, "tiny", result, attempts=1, worker=WorkerInfo(42, "h", "n"), recorded_at="t", wall_s=1.0)
+    row = store.row_from_result(
+        store.Attempt(sweep, "tiny", attempts=1, worker=WorkerInfo(42, "h", "n"), recorded_at="t", wall_s=1.0), result
+    )
     return row, store.scores_frame(result)
 
 
@@ -25,7 +27,7 @@ def test_ok_and_failed_rows_share_the_full_schema(tmp_path):
     row, scores = _ok_row(good)
     store.write_job(tmp_path, row, scores)
     failed = store.row_from_failure(
-        "s", "tiny", bad, error="RuntimeError: boom", traceback="Traceback ...", attempts=3, recorded_at="t"
+        store.Attempt("s", "tiny", attempts=3, recorded_at="t"), bad, "RuntimeError: boom", "Traceback ..."
     )
     store.write_job(tmp_path, failed, None)
 
@@ -48,7 +50,7 @@ def test_rows_record_the_effective_category_settings(tmp_path):
     for config in (table, overridden):
         store.write_job(tmp_path, _ok_row(config)[0], None)
     failed = store.row_from_failure(
-        "s", "tiny", JobConfig("toothbrush", ablation="unscaled"), error="x", attempts=1, recorded_at="t"
+        store.Attempt("s", "tiny", attempts=1, recorded_at="t"), JobConfig("toothbrush", ablation="unscaled"), "x"
     )
     store.write_job(tmp_path, failed, None)
     df = store.load_results(tmp_path, "s").set_index("category")
@@ -94,7 +96,7 @@ def test_a_failed_rerun_removes_stale_scores(tmp_path):
     config = JobConfig("bottle")
     row, scores = _ok_row(config)
     store.write_job(tmp_path, row, scores)
-    store.write_job(tmp_path, store.row_from_failure("s", "tiny", config, error="x", attempts=1, recorded_at="t"), None)
+    store.write_job(tmp_path, store.row_from_failure(store.Attempt("s", "tiny", attempts=1, recorded_at="t"), config, "x"), None)
     assert not paths.scores_path(tmp_path, "s", config.job_id).exists()
     assert store.job_statuses(tmp_path, "s") == {config.job_id: "failed"}
 
@@ -129,9 +131,9 @@ def test_the_step_path_and_its_fallback_reach_the_row(tmp_path):
     result = dataclasses.replace(
         fake_result(config, "2026-01-01T00:00:00+00:00"), step_path="eager", step_fallback="CUDA graph capture failed: boom"
     )
-    row = store.row_from_result("s", "tiny", result, attempts=1, worker=None, recorded_at="t", wall_s=1.0)
+    row = store.row_from_result(store.Attempt("s", "tiny", attempts=1, worker=None, recorded_at="t", wall_s=1.0), result)
     store.write_job(tmp_path, row, store.scores_frame(result))
-    failed = store.row_from_failure("s", "tiny", JobConfig("carpet", steps=4), error="E", attempts=1, recorded_at="t")
+    failed = store.row_from_failure(store.Attempt("s", "tiny", attempts=1, recorded_at="t"), JobConfig("carpet", steps=4), "E")
     store.write_job(tmp_path, failed, None)
     rows = store.load_results(tmp_path, "s").set_index("category")
     assert rows.loc["bottle", "step_path"] == "eager" and "boom" in rows.loc["bottle", "step_fallback"]

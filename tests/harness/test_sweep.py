@@ -10,6 +10,7 @@ import yaml
 
 from harness.sweep import (
     SweepSpec,
+    check_generated_counts,
     dump_sweep,
     expand,
     load_sweep,
@@ -18,8 +19,9 @@ from harness.sweep import (
     spec_from_dict,
     sweep_name,
 )
-from memseg.config import ABLATIONS, profile
+from memseg.ablations import ABLATIONS
 from memseg.names import CATEGORIES
+from memseg.profiles import profile
 
 JOBS = Path(__file__).resolve().parents[2] / "jobs"
 
@@ -205,14 +207,57 @@ def test_variants_round_trip_and_a_sweep_without_them_saves_as_before(tmp_path):
     assert spec_from_dict({"categories": "bottle", "variants": {"a": None}}).variants == {"a": {}}
 
 
-def test_the_recipes_sweep_pairs_the_official_recipe_with_tootouch_s():
+def test_the_recipes_sweep_pairs_the_official_recipe_with_tootouch_s_and_with_itself_in_bf16():
     data = yaml.safe_load((JOBS / "recipes.yaml").read_text())
-    assert data["variants"] == {"official": {}, "tootouch": {"profile": "tootouch"}}
+    assert data["variants"] == {"official": {}, "tootouch": {"profile": "tootouch"}, "bf16": {"precision": "bf16"}}
     assert (data["categories"], data["seeds"], data["ablations"], data["profile"]) == ("all", [0, 1, 2], ["full"], "paper")
     configs = expand(load_sweep(JOBS / "recipes.yaml").replace(data_root="/data/mvtec"))
-    assert len(configs) == 15 * 3 * 2 and len({c.job_id for c in configs}) == 90
-    for variant, name in (("official", "paper"), ("tootouch", "tootouch")):
+    assert len(configs) == 15 * 3 * 3 and len({c.job_id for c in configs}) == 135
+    for variant, name, changes in (
+        ("official", "paper", {}),
+        ("tootouch", "tootouch", {}),
+        ("bf16", "paper", {"precision": "bf16"}),
+    ):
         mine = [c for c in configs if c.variant == variant]
         assert len(mine) == 45 and {c.category for c in mine} == set(CATEGORIES)
-        recipe = profile(name)
+        recipe = profile(name) | changes
         assert all(getattr(c, k) == v for c in mine for k, v in recipe.items())
+    # The official and the bf16 variants differ in the precision alone: a paired comparison of it.
+    official, bf16 = ([c for c in configs if c.variant == v] for v in ("official", "bf16"))
+    assert all(a.replace(variant="", precision="fp32") == b.replace(variant="", precision="fp32") for a, b in zip(official, bf16))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"variants": {"a": {"lr": "fast"}}},
+            "variant 'a' (profile: NAME and JobConfig overrides): lr must be a finite number, got 'fast'",
+        ),
+        ({"variants": {"a": {"profile": 3}}}, "variant 'a' (profile: NAME and JobConfig overrides): profile must be text"),
+        ({"overrides": {"steps": 2.5}}, "steps must be an integer, got 2.5"),
+        ({"overrides": {"lr": float("inf")}}, "lr must be a finite number, got inf"),
+        ({"overrides": {1: 2}}, "unknown overrides ['1']"),
+        ({"gpus_per_job": "two"}, "gpus_per_job must be a finite number or null, got 'two'"),
+        ({"max_retries": 1.5}, "max_retries must be an integer, got 1.5"),
+        ({"categories": 5}, "categories must be a list or comma-separated text, got 5"),
+        ({"categories": [["bottle"]]}, "categories must be a list or comma-separated text"),
+        ({"name": 7}, "name must be text or null, got 7"),
+    ],
+)
+def test_a_sweep_value_of_the_wrong_kind_is_refused_naming_it(data, message):
+    with pytest.raises(ValueError) as refused:
+        spec_from_dict({"categories": ["bottle"], **data})
+    assert message in str(refused.value)
+
+
+def test_one_seed_may_be_given_as_a_number():
+    assert spec_from_dict({"categories": ["bottle"], "seeds": 3}).seeds == (3,)
+
+
+def test_jobs_needing_more_than_the_generated_set_are_refused_before_it_exists():
+    spec = SweepSpec(categories=("bottle",), profile="smoke", overrides={"val_every": 5, "val_images": 50})
+    with pytest.raises(ValueError, match="needs 61 normal training images .* the generated synthetic data has 60"):
+        check_generated_counts("synthetic", expand(spec))
+    check_generated_counts("synthetic", expand(spec.replace(overrides={"val_every": 5, "val_images": 49})))  # 10 + 49 + 1 = 60
+    check_generated_counts("mvtec", expand(spec.replace(dataset="mvtec")))  # real data: its preflight counts the files

@@ -175,7 +175,7 @@ def test_export_job_takes_the_row_the_driver_just_wrote(tmp_path: Path):
     from tests.harness.fakes import fake_result
 
     result = fake_result(configs()[0], "2026-01-01T00:00:00+00:00")
-    row = store.row_from_result(SWEEP, "tiny", result, attempts=1, worker=None, recorded_at="t", wall_s=1.0)
+    row = store.row_from_result(store.Attempt(SWEEP, "tiny", attempts=1, worker=None, recorded_at="t", wall_s=1.0), result)
     done = trackers.export_job("tensorboard", row, make_curves(0), (), tmp_path)
     assert done == trackers.Exported("tensorboard", result.job_id, str(tmp_path / result.job_id))
     assert any((tmp_path / result.job_id).glob("events.out.tfevents.*"))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from memseg.ablations import ABLATIONS
 from memseg.build import build_model, build_simulator, simulation_config
-from memseg.config import ABLATIONS, JobConfig
+from memseg.config import JobConfig
 
 SIZE = 64
 

@@ -11,8 +11,9 @@ import torch
 
 from memseg import job as job_module
 from memseg.checkpoint import TrainCheckpoint
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.data.synthetic import generate
+from memseg.profiles import profile
 from memseg.result import JobResult, Progress
 
 

@@ -8,19 +8,10 @@ import json
 
 import pytest
 
-from memseg.config import (
-    OPTIONAL_RECIPE,
-    RECIPE,
-    RUNTIME,
-    TOOTOUCH_RECIPE,
-    JobConfig,
-    experiment_fields,
-    id_fields,
-    job_id,
-    profile,
-)
+from memseg.config import OPTIONAL_RECIPE, RECIPE, RUNTIME, JobConfig, experiment_fields, id_fields, job_id
 from memseg.data.registry import check_categories
 from memseg.names import UnknownNameError
+from memseg.profiles import TOOTOUCH_RECIPE, profile
 
 
 def _with_field(name: str, default: object, metadata: dict[str, bool] | None) -> type[JobConfig]:
@@ -96,7 +87,7 @@ def test_the_recipe_fields_of_revision_3_are_in_the_id_and_a_config_stored_befor
     base = JobConfig("bottle")
     for change in ({"optimizer": "adamw"}, {"momentum": 0.5}, {"schedule": "warmup_cosine"}, {"focal_smooth": 0.0}):
         assert base.replace(**change).job_id != base.job_id, change
-    revision_2 = JobConfig("bottle", **TOOTOUCH_RECIPE)
+    revision_2 = JobConfig("bottle", **TOOTOUCH_RECIPE, precision="auto")  # revision 2 computed in `auto`
     stored_before = {k: v for k, v in json.loads(revision_2.to_json()).items() if k not in REVISION_3_FIELDS}
     fields = experiment_fields(stored_before)
     assert fields["optimizer"] == "adamw" and fields["schedule"] == "warmup_cosine"

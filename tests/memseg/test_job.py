@@ -15,15 +15,17 @@ import memseg
 from memseg import job as job_module
 from memseg import loss as loss_module
 from memseg import train_step as train_step_module
+from memseg.ablations import ABLATIONS
 from memseg.artefacts import load_model
 from memseg.build import build_model
-from memseg.config import ABLATIONS, JobConfig, profile
+from memseg.config import JobConfig
 from memseg.data.synthetic import generate
+from memseg.profiles import profile
 from memseg.result import JobResult, Progress
 from memseg.train_step import StepPath
 from tests.learning import LEARNING_CATEGORIES
 
-# Fixed before any tuning (issue 3): a smoke-profile model on held-out generated defects must be
+# Fixed before any tuning: a smoke-profile model on held-out generated defects must be
 # clearly better than chance (0.5) at both levels.
 MIN_PIXEL_AUROC = 0.80
 MIN_IMAGE_AUROC = 0.70
@@ -64,7 +66,7 @@ def test_smoke_profile_learns_held_out_defects(learning_runs: dict[str, dict[str
     """Held-out generated defects, one smoke-profile job per category at one torch thread, computed
     in the background while the rest of the suite runs (tests/learning.py)."""
     metrics = learning_runs[category]
-    print(f"{category}: {metrics}")  # the measured values, for the issue note (pytest -s)
+    print(f"{category}: {metrics}")  # the measured values (pytest -s shows them)
     assert metrics["pixel_auroc"] >= MIN_PIXEL_AUROC, metrics
     assert metrics["image_auroc"] >= MIN_IMAGE_AUROC, metrics
 
@@ -193,7 +195,7 @@ def test_a_model_saved_before_revision_3_loads_with_its_one_encoder(tmp_path: Pa
 
 
 def test_learning_rate_warms_up_then_decays_to_zero() -> None:
-    factors = [job_module.lr_factor(step, warmup=10, total=100) for step in range(100)]
+    factors = [train_step_module.lr_factor(step, warmup=10, total=100) for step in range(100)]
     assert factors[0] == pytest.approx(0.1)
     assert factors[9] == pytest.approx(1.0)
     assert max(factors) == pytest.approx(1.0)
@@ -214,7 +216,7 @@ def test_the_official_schedule_is_one_cosine_over_2701_steps_stepped_as_the_offi
     )
     assert isinstance(optimizer, torch.optim.SGD)
     assert (optimizer.defaults["momentum"], optimizer.defaults["weight_decay"]) == (0.9, 3e-5)
-    scheduler = job_module.make_scheduler(optimizer, config)
+    scheduler = train_step_module.make_scheduler(optimizer, config)
     official_optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.04, momentum=0.9, weight_decay=3e-5)
     official = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(official_optimizer, T_0=2701)
     ours, theirs = [], []

@@ -1,4 +1,4 @@
-"""What a job records while it trains (issue 24): its training curve at every log interval, and
+"""What a job records while it trains: its training curve at every log interval, and
 with val_every a validation curve on held-out training images that never reaches the test set,
 never changes the training and never picks the reported model."""
 
@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from memseg import job as job_module
-from memseg.config import JobConfig, profile
+from memseg import train_step as train_step_module
+from memseg.config import JobConfig
 from memseg.data.synthetic import generate
+from memseg.profiles import profile
 from memseg.result import JobResult, Progress
 
 
@@ -43,7 +45,9 @@ def test_the_training_curve_has_every_series_at_every_log_interval(data_root: Pa
         assert total == pytest.approx(config.l1_weight * l1 + config.focal_weight * focal, rel=1e-5)
     # the lr each logged step ran at: the schedule's value at that step's index (step 2 ran index 1)
     factors = [
-        job_module.make_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), config).lr_lambdas[0](s - 1)
+        train_step_module.make_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), config).lr_lambdas[0](
+            s - 1
+        )
         for s in curves.steps
     ]
     assert list(curves.train["lr"]) == pytest.approx([config.lr * f for f in factors], rel=1e-12)

@@ -7,10 +7,11 @@ import math
 
 import pytest
 
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.data.loading import scan_category
 from memseg.data.lookalike import generate_like
 from memseg.job import run
+from memseg.profiles import profile
 
 
 @pytest.mark.slow

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from memseg.build import loss_settings
-from memseg.config import PROFILES, JobConfig
+from memseg.config import JobConfig
 from memseg.loss import memseg_loss
+from memseg.profiles import PROFILES
 
 EXACT = {"alpha_normal": 1.0, "alpha_anomaly": 1.0, "smooth": 0.0}  # revision 2's focal loss (profile tootouch)
 
@@ -95,7 +96,7 @@ def test_official_focal_loss_equals_a_hand_computation_on_2x2() -> None:
     assert float(total) == pytest.approx(0.6 * l1_by_hand + 0.4 * by_hand, rel=1e-6)
 
 
-def _official_transcription(probs: torch.Tensor, target: torch.Tensor) -> float:
+def official_focal(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """loss_fun.py FocalLoss().forward on probabilities (B, 2, H, W) and a 0/1 target, step by step
     as it is written there (written from reading it, not copied): flatten to (N, 2), one-hot by
     scatter, clamp, pt, alpha indexed by the target."""
@@ -106,7 +107,7 @@ def _official_transcription(probs: torch.Tensor, target: torch.Tensor) -> float:
     one_hot = torch.clamp(one_hot, 1e-5, 1.0 - 1e-5)
     pt = (one_hot * flat).sum(1) + 1e-5
     weights = alpha[idx].squeeze()
-    return float((-1 * weights * torch.pow(1 - pt, 4) * pt.log()).mean())
+    return (-1 * weights * torch.pow(1 - pt, 4) * pt.log()).mean()
 
 
 def test_official_focal_loss_matches_the_official_formula_on_random_pixels() -> None:
@@ -115,7 +116,7 @@ def test_official_focal_loss_matches_the_official_formula_on_random_pixels() -> 
     mask = (torch.rand(2, 1, 8, 8, generator=generator, dtype=torch.float64) > 0.7).double()
     _, parts = memseg_loss(logits, mask)
     assert float(parts["focal"]) == pytest.approx(
-        _official_transcription(torch.softmax(logits, 1), mask[:, 0]), rel=1e-6
+        float(official_focal(torch.softmax(logits, 1), mask[:, 0])), rel=1e-6
     )  # ours in float32
 
 

@@ -23,7 +23,7 @@ from memseg.metrics import (
     roc_curve_points,
 )
 
-# DESIGN asks for 1e-6; both sides are float64, so much tighter holds, and it must: one curve point
+# 1e-10 (docs/metrics.md): both sides are float64, so much tighter than 1e-6 holds, and it must: one curve point
 # too many or too few near the AUPRO limit moves the result by only about 1e-9.
 TOL = 1e-10
 

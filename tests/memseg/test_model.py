@@ -7,8 +7,9 @@ import copy
 import pytest
 import torch
 
+from memseg.ablations import ABLATIONS
 from memseg.build import build_model
-from memseg.config import ABLATIONS, JobConfig
+from memseg.config import JobConfig
 from memseg.loss import memseg_loss
 from memseg.model import CoordinateAttention, MemSeg, anomaly_map, smooth
 

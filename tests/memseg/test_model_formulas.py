@@ -1,4 +1,4 @@
-"""One test per formula of the official MemSeg (DESIGN.md section 4, docs/faithfulness.md), on
+"""One test per formula of the official MemSeg (docs/model.md, docs/faithfulness.md), on
 hand-built features and banks small enough to compute by hand."""
 
 from __future__ import annotations

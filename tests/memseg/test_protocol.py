@@ -14,10 +14,11 @@ from scipy import ndimage
 from sklearn.metrics import precision_recall_curve, roc_auc_score
 
 from memseg import job as job_module
-from memseg.config import TOOTOUCH_RECIPE, JobConfig, profile
+from memseg.config import JobConfig
 from memseg.data.loading import load_category
 from memseg.data.synthetic import generate
 from memseg.metrics import compute_metrics_native, evaluate_native, image_scores
+from memseg.profiles import TOOTOUCH_RECIPE, profile
 from memseg.protocol import LEGACY_PROTOCOL, EvalProtocol, protocol_for
 
 TOL = 1e-10
@@ -200,5 +201,7 @@ def test_protocol_follows_the_config_and_the_default_is_the_legacy_one() -> None
         JobConfig("bottle", eval_resolution="full")
     # The default leaves job ids as they were before the field existed (results resume); that
     # experiment is spelled out with revision 2's recipe, whose defaults revision 3 changed.
-    assert JobConfig.from_dict({**TOOTOUCH_RECIPE, "category": "bottle"}).job_id == "bottle-full-s0-f36388480a"
+    assert (
+        JobConfig.from_dict({**TOOTOUCH_RECIPE, "precision": "auto", "category": "bottle"}).job_id == "bottle-full-s0-f36388480a"
+    )
     assert JobConfig("bottle", eval_resolution="native").job_id != JobConfig("bottle").job_id

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from memseg.config import ABLATIONS
+from memseg.ablations import ABLATIONS
 from memseg.perlin import perlin_2d
 from memseg.procedural import procedural_textures
 from memseg.simulate import (

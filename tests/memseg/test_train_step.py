@@ -17,12 +17,14 @@ from memseg import build
 from memseg import job as job_module
 from memseg import train_step as train_step_module
 from memseg.build import build_model, build_simulator
-from memseg.config import TOOTOUCH_RECIPE, JobConfig, profile
+from memseg.config import JobConfig
 from memseg.data.synthetic import generate
 from memseg.loss import memseg_loss
 from memseg.model import MemSeg
 from memseg.names import UnknownNameError
+from memseg.precision import resolve_precision
 from memseg.procedural import procedural_textures
+from memseg.profiles import TOOTOUCH_RECIPE, profile
 from memseg.result import Progress
 from memseg.simulate import AnomalySimulator
 from memseg.train_step import StepParts, StepPath, StepRunner, plan_step_path
@@ -59,13 +61,13 @@ def train_before_refactor(
 ) -> list[float]:
     """The training loop of memseg/job.py at cf56c2a, verbatim in what it computes (CPU: no
     compile, no autocast, no checkpoints): the reference the refactored step must equal bit for bit.
-    One change since: AdamW is fused on the CPU too (issue 23); the loop's own implementation is
+    One change since: AdamW is fused on the CPU too (revision 4); the loop's own implementation is
     compared with it to a tolerance in test_fused_adamw_keeps_the_loop_numbers."""
     device = torch.device("cpu")
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
     warmup = max(1, round(config.warmup_fraction * config.steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: job_module.lr_factor(step, warmup, config.steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: train_step_module.lr_factor(step, warmup, config.steps))
     sampler = torch.Generator(device=device).manual_seed(config.seed)
     sim_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
     losses = []
@@ -127,7 +129,13 @@ def test_whole_job_losses_match_those_pinned_before_the_refactor(tmp_path: Path)
     finally:
         torch.set_num_threads(threads)
     losses = [e.loss for e in events if e.phase == "train"]
-    assert losses == pytest.approx([float.fromhex(h) for h in PINNED_MAIN_LOSSES], rel=1e-6, abs=0)
+    pinned = [float.fromhex(h) for h in PINNED_MAIN_LOSSES]
+    # The first loss precedes any update: the data, the initial weights, the draws and the forward
+    # pass are pinned to 1e-6. The later ones follow fused AdamW updates, which the job runs since
+    # revision 4 and the pin's loop did not: bounded as test_fused_adamw_keeps_the_loop_numbers bounds
+    # them (on one 2-core machine they met the pin to 1e-6, on another they are 1.2e-3 apart).
+    assert losses[0] == pytest.approx(pinned[0], rel=1e-6, abs=0)
+    assert losses == pytest.approx(pinned, rel=5e-3, abs=0)
     assert result.step_path == "eager" and result.step_fallback == ""  # auto on the CPU: eager, no fallback
 
 
@@ -213,7 +221,7 @@ def test_a_failed_capture_is_recorded_and_the_run_continues_eagerly(monkeypatch:
         [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
     )
     warmup = max(1, round(config.warmup_fraction * config.steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: job_module.lr_factor(step, warmup, config.steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: train_step_module.lr_factor(step, warmup, config.steps))
     parts = StepParts(
         net=model,
         simulator=simulator,
@@ -222,7 +230,7 @@ def test_a_failed_capture_is_recorded_and_the_run_continues_eagerly(monkeypatch:
         sampler=torch.Generator().manual_seed(config.seed),
         sim_generator=torch.Generator().manual_seed(config.seed + 1),
         batch_size=config.batch_size,
-        use_amp=False,
+        precision=resolve_precision("fp32", "cpu"),
         loss=build.loss_settings(config),
         step=torch.zeros((), dtype=torch.long),
         first_bad_step=torch.full((), -1, dtype=torch.long),
@@ -306,7 +314,7 @@ def test_an_sgd_run_resumed_from_its_checkpoint_continues_bit_identically(path: 
         optimizer = train_step_module.make_optimizer(
             list(layer.parameters()), "sgd", config.lr, config.weight_decay, torch.device("cpu"), path, config.momentum
         )
-        return layer, optimizer, job_module.make_scheduler(optimizer, config)
+        return layer, optimizer, train_step_module.make_scheduler(optimizer, config)
 
     def one_step(run, index: int) -> None:
         layer, optimizer, scheduler = run

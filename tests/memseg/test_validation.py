@@ -1,4 +1,4 @@
-"""The held-out validation set (issue 24): which images, the same set every time, and an evaluation
+"""The held-out validation set: which images, the same set every time, and an evaluation
 that leaves the model exactly as it found it."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from memseg.build import build_model, build_simulator
-from memseg.config import JobConfig, profile
+from memseg.config import JobConfig
 from memseg.loss import LossSettings
 from memseg.model import MemSeg
 from memseg.procedural import procedural_textures
+from memseg.profiles import profile
 from memseg.simulate import AnomalySimulator
 from memseg.validation import ValidationSet, evaluate, make_validation_set, split_validation
 

@@ -155,7 +155,7 @@ def test_payload_is_small_at_128_px():
     data, maps, scores, evaluation = make_job(size=256, good=8, types=("a", "b", "c"), per_type=4)
     visuals = job_visuals(data, maps, scores, evaluation)
     size = len(pickle.dumps(visuals))
-    print(f"visuals payload at 128 px: {size / 1024:.0f} KB")  # pytest -s, for the issue note
+    print(f"visuals payload at 128 px: {size / 1024:.0f} KB")  # pytest -s shows the measured size
     assert decode(visuals.panels[0].png, "PNG").size[1] == 128 + 2 * STRIP
     assert visuals.gif is not None
     assert len(visuals.panels) == 6 and decode(visuals.gif, "GIF").n_frames == 12

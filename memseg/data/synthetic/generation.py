@@ -29,6 +29,7 @@ from PIL import Image
 
 from memseg.atomic import write_text_atomic
 from memseg.data.images import is_stray
+from memseg.data.registry import SYNTHETIC_TRAIN_IMAGES
 from memseg.data.synthetic.defects import Scene
 from memseg.data.synthetic.drawing import grid
 from memseg.data.synthetic.registry import category_spec, defect_types, is_grey
@@ -87,7 +88,7 @@ def generate(
     out_dir: Path | str,
     categories: Sequence[str] = CATEGORIES,
     image_size: int = 128,
-    n_train: int = 60,
+    n_train: int = SYNTHETIC_TRAIN_IMAGES,
     n_test_good: int = 10,
     n_test_defect_per_type: int = 7,
     seed: int = 0,
@@ -140,7 +141,7 @@ def ensure_synthetic(
     image_size: int = 128,
     seed: int = 0,
     categories: Sequence[str] = CATEGORIES,
-    n_train: int = 60,
+    n_train: int = SYNTHETIC_TRAIN_IMAGES,
     n_test_good: int = 10,
     n_test_defect_per_type: int = 7,
     on_progress: ProgressFn | None = None,

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from memseg.data.images import is_stray, list_folder, read_mask, read_rgb, resize_mask, resize_rgb
+from memseg.data.images import UnsupportedPixels, is_stray, list_folder, read_mask, read_rgb, resize_mask, resize_rgb
 from tests.memseg.data.conftest import write_png
 
 
@@ -58,6 +58,26 @@ def test_16bit_rgb_is_read_as_8bit(tmp_path):
     rgb = read_rgb(png16_rgb(tmp_path / "c16.png", rgb16))
     assert rgb.dtype == np.uint8 and rgb.shape == (4, 4, 3)
     assert rgb[0, 0].tolist() == [255, 128, 0]
+
+
+def test_16bit_grey_and_colour_follow_one_rule_the_high_byte(tmp_path):
+    """value >> 8 for both: the PNG decoder already keeps the high byte of 16-bit colour, so grey
+    must too, or one camera's grey and colour frames of a scene would differ (1000 -> 3, not 4)."""
+    values = np.array([[0, 255, 256, 1000, 30000, 65535]], dtype=np.uint16)
+    grey = read_rgb(write_png(tmp_path / "g16.png", values))[0, :, 0]
+    colour = read_rgb(png16_rgb(tmp_path / "c16.png", np.repeat(values[:, :, None], 3, axis=2)))[0, :, 0]
+    assert grey.tolist() == colour.tolist() == [0, 0, 1, 3, 117, 255]
+    eight = np.arange(256, dtype=np.uint16)[None]  # an 8-bit image stored in 16 bits comes back exactly
+    assert read_rgb(write_png(tmp_path / "e16.png", eight * 257))[0, :, 0].tolist() == list(range(256))
+
+
+def test_pixels_without_a_stated_8bit_reading_are_refused(tmp_path):
+    Image.fromarray(np.full((4, 4), 0.5, np.float32), mode="F").save(tmp_path / "f.tif")
+    with pytest.raises(UnsupportedPixels, match="floating-point"):
+        read_rgb(tmp_path / "f.tif")
+    Image.fromarray(np.full((4, 4), 70000, np.int32), mode="I").save(tmp_path / "i.tif")
+    with pytest.raises(UnsupportedPixels, match="32-bit integer pixels from 70000 to 70000"):
+        read_rgb(tmp_path / "i.tif")
 
 
 def test_mask_binarised_at_half_its_max(tmp_path):
