@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import time
 from collections import Counter
@@ -141,7 +142,7 @@ def test_the_sbatch_script_runs_a_sweep_stops_at_the_time_limit_warning_and_its_
         LOG_ENV: str(fake_log),
         GATE_ENV: str(gate),
     }
-    slurm = LocalSlurm()
+    slurm, job = LocalSlurm(), ""
     try:
         started = time.monotonic()
         slurm.start()
@@ -195,3 +196,5 @@ def test_the_sbatch_script_runs_a_sweep_stops_at_the_time_limit_warning_and_its_
         for line in slurm.run("squeue", "-h", "-o", "%i", check=False).stdout.split():
             slurm.run("scancel", line, check=False)
         slurm.stop()
+        if job:  # the script's Ray temp folder on the node
+            shutil.rmtree(f"/tmp/ray-{job}", ignore_errors=True)
