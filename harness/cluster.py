@@ -16,6 +16,10 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import socket
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +27,13 @@ from typing import Any
 
 import yaml
 
+from harness import ray_auth
 from harness.ray_quiet import quiet_token_notice
 from memseg.cli_errors import UserError
+
+# How long a connection to a user's head may take before it is called a failure: Ray's own connect
+# retries for 20 s (40 s to a port where something else listens), printing each refusal.
+HEAD_TIMEOUT_S = 8.0
 
 # A short path: Ray's socket paths must stay under the 107-byte limit of AF_UNIX.
 LOCAL_TEMP_DIR = f"/tmp/memseg-ray-{os.getuid()}"
@@ -108,12 +117,73 @@ def connect(address: str | None = None) -> bool:
     if ray.is_initialized():
         return False
     common: dict[str, Any] = {"log_to_driver": False, "logging_level": "warning"}
-    if address or os.environ.get("RAY_ADDRESS"):
+    target = address or os.environ.get("RAY_ADDRESS")
+    if target:
+        ray_auth.use_found_token()
+        check_head(target)
         ray.init(address=address or None, **common)
     else:
         with quiet_token_notice():  # our own line replaces it (harness.ray_quiet)
             ray.init(include_dashboard=False, _temp_dir=LOCAL_TEMP_DIR, object_store_memory=1 << 30, **common)
     return True
+
+
+def check_head(address: str, timeout_s: float = HEAD_TIMEOUT_S) -> None:
+    """Raise UserError, one line within `timeout_s`, when the Ray head at `address` (HOST:PORT)
+    cannot be reached, does not answer as a Ray head, or refuses this client's authentication.
+    Other forms ("auto", "ray://...") are left to Ray, which finds or reaches them itself."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as err:
+        raise UserError(
+            f"cannot reach a Ray head at {address} ({err.strerror or err}): check --address (the head's IP and the "
+            "--port of its `ray start --head`) and that the head is still running"
+        ) from None
+    failure: list[BaseException] = []
+    probe = threading.Thread(target=_ask_head, args=(address, timeout_s, failure), daemon=True)
+    with _stderr_silenced():  # Ray's C++ client logs each refusal there; our one line replaces it
+        probe.start()
+        probe.join(timeout_s)
+    if probe.is_alive():
+        raise UserError(
+            f"something listens at {address} but no Ray head answered within {timeout_s:g} s: --address takes the "
+            "head's GCS port (the --port of `ray start --head`, 6379 by default), not the dashboard's"
+        )
+    if failure:
+        import ray.exceptions  # start-up time and the loopback setting: see the module docstring
+
+        problem = failure[0]
+        if isinstance(problem, ray.exceptions.AuthenticationError):
+            raise UserError(ray_auth.refused(address)) from None
+        raise UserError(f"the Ray head at {address} did not answer: {str(problem).splitlines()[0]}") from None
+
+
+def _ask_head(address: str, timeout_s: float, failure: list[BaseException]) -> None:
+    """One authenticated request to the head's GCS (what `ray.init` does first); what it raised goes to `failure`."""
+    from ray._raylet import GcsClient  # type: ignore[attr-defined]  # compiled: its stub names only part of it
+
+    try:
+        GcsClient(address=address).internal_kv_get(b"memseg-bench-probe", None, timeout=timeout_s)
+    except Exception as err:  # handed to check_head, which names it
+        failure.append(err)
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 (where C++ code writes) to a scratch file for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as scratch:
+        os.dup2(scratch.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 @contextlib.contextmanager

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
+
+from harness.ray_auth import token_mode
 
 TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 TOKEN_NOTICE = "Token authentication is enabled"
-AUTH_MODE_ENV = "RAY_AUTH_MODE"
 
 
 class _DropTokenNotice(logging.Filter):
@@ -39,6 +39,6 @@ def local_cluster_note() -> str:
     import ray  # start-up time: status and report import the CLI but never ray
 
     addresses = sorted({str(n.get("NodeManagerAddress", "?")) for n in ray.nodes() if n.get("Alive")})
-    auth = "token authentication" if os.environ.get(AUTH_MODE_ENV, "").lower() == "token" else "no authentication"
+    auth = "token authentication" if token_mode() else "no authentication"
     where = "127.0.0.1 only" if addresses == ["127.0.0.1"] else ", ".join(addresses)
     return f"local Ray cluster started for this run: {auth}, listening on {where}"

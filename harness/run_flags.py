@@ -72,7 +72,11 @@ def _add_where_flags(run: argparse.ArgumentParser) -> None:
     """The `run` flags that say where and how jobs run (not what they compute)."""
     where = run.add_argument_group("where and how")
     add_results_flag(where)
-    where.add_argument("--address", help="Ray cluster to use: auto, HOST:PORT or ray://HOST:10001 (default: start one here)")
+    where.add_argument(
+        "--address",
+        help="Ray cluster to use: auto, HOST:PORT or ray://HOST:10001 (default: start one here); with RAY_AUTH_MODE unset, "
+        "a token in RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token is sent",
+    )
     where.add_argument("--gpus-per-job", type=non_negative_float, help="GPUs per job (default 1 if the cluster has GPUs, else 0)")
     where.add_argument(
         "--jobs-per-gpu",

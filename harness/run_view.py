@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness import paths, signals, store
+from harness import paths, scheduler, signals, store
 from harness.cli_results import print_summary
 from harness.plan import Plan
 from harness.progress import SweepOutcome
@@ -58,12 +58,18 @@ def print_banner(console: Console, plan: Plan, args: argparse.Namespace) -> None
         console.print(f"[bold]data[/] {plan.spec.dataset}: no --data-root given (a dry run reads no data; a run needs it)")
     else:
         console.print(f"[bold]data[/] {plan.spec.dataset} at {plan.spec.data_root}")
+    under = scheduler.detect()
     if plan.cluster is None:
+        if under is not None:
+            console.print(f"[bold]scheduler[/] {escape(under.describe())}", highlight=False)
         console.print(f"[bold]cluster[/] not started (dry run); this machine has {plan.gpus:g} GPU(s)")
         if plan.spec.jobs_per_gpu is not None:
             console.print(f"[bold]sharing[/] --jobs-per-gpu {plan.spec.jobs_per_gpu} (sized and checked when the cluster starts)")
         return
     head = args.address or os.environ.get("RAY_ADDRESS") or "local"
+    if under is not None:  # per node, as the scheduler gave them; Ray's count where it says nothing
+        gpus = max((n.gpus for n in plan.cluster.nodes), default=0.0)
+        console.print(f"[bold]scheduler[/] {escape(under.describe(len(plan.cluster.nodes), gpus))}", highlight=False)
     console.print(f"[bold]cluster[/] {head}: {plan.cluster.describe()}")
     if head == "local":
         console.print(f"[bold]ray[/] {local_cluster_note()}", highlight=False)
