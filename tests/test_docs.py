@@ -91,3 +91,17 @@ def test_the_cli_reference_holds_the_help_of_every_command(monkeypatch):
     for columns in ("40", "250"):  # wrapped at the hook's fixed width, whatever the terminal's
         monkeypatch.setenv("COLUMNS", columns)
         assert cli_reference.render() == rendered
+
+
+def test_the_checkpoint_interval_the_docs_give_is_the_paper_profile_s():
+    """docs/cluster.md says how often a paper-profile job keeps its state: the numbers it gives are
+    what harness.checkpoints computes for that profile's step count, so the text cannot go stale."""
+    from harness.checkpoints import default_every
+    from memseg.config import JobConfig
+    from memseg.profiles import profile
+
+    steps = JobConfig.from_dict(profile("paper") | {"category": "bottle"}).steps
+    text = " ".join((ROOT / "docs" / "cluster.md").read_text().split())
+    found = re.search(r"every (\d+) of its (\d+)", text)
+    assert found, "docs/cluster.md no longer says the paper profile's checkpoint interval"
+    assert (int(found.group(1)), int(found.group(2))) == (default_every("paper", steps), steps)
