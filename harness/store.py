@@ -338,11 +338,21 @@ def _job_files(results_dir: str | Path, sweep: str) -> list[Path]:
     return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
 
 
+class UnreadableFile(ValueError):
+    """A Parquet file of a sweep folder that cannot be read: `path`, and `cause` as Arrow says it."""
+
+    def __init__(self, path: Path, cause: str) -> None:
+        self.path, self.cause = path, cause
+        super().__init__(f"result file {path} is unreadable ({cause}); delete it to re-run that job")
+
+
 def _read(path: Path, schema: pa.Schema) -> pa.Table:
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as err:
-        raise ValueError(f"result file {path} is unreadable ({err}); delete it to re-run that job") from None
+        raise UnreadableFile(path, str(err)) from None
+    except (TypeError, ValueError) as err:  # a file that parses but is not a table of this schema
+        raise UnreadableFile(path, f"{type(err).__name__}: {err}") from None
     # Older files may lack newer columns: add them empty, in schema order.
     for f in schema:
         if f.name not in table.column_names:
@@ -390,8 +400,8 @@ def read_sweep(results_dir: str | Path, sweep: str) -> SweepRead:
     for path in _job_files(results_dir, sweep):
         try:
             table = _read(path, JOB_SCHEMA)
-        except ValueError as err:
-            damaged[path.stem] = f"{err}; `harness run` re-runs the job"
+        except UnreadableFile as err:
+            damaged[path.stem] = f"its row file {err.path} is unreadable ({err.cause})"
             continue
         ids = table["job_id"].to_pylist()
         if ids != [path.stem]:
@@ -405,7 +415,8 @@ def read_sweep(results_dir: str | Path, sweep: str) -> SweepRead:
     for row in records(rows):
         why = _damage(results_dir, sweep, row)
         if why:
-            damaged[str(row.job_id)] = f"{why}; `harness run` re-runs the job"
+            damaged[str(row.job_id)] = why
+    damaged = {job_id: f"{why}: not counted; `harness run` runs the job again" for job_id, why in damaged.items()}
     if damaged:
         rows = rows[~rows["job_id"].isin(list(damaged))].reset_index(drop=True)
     return SweepRead(rows, damaged, tuple(strays))
@@ -560,7 +571,8 @@ def plan_run(
     read, ids = read_sweep(results_dir, sweep), tuple(job_ids)
     plan = to_run(ids, read.states, retry_failed=retry_failed, accept_revisions=accept_revisions)
     damaged = tuple((j, read.damaged[j]) for j in ids if j in read.damaged)
-    return dataclasses.replace(plan, damaged=damaged, strays=read.strays)
+    others = tuple(f"job {j} (not a job of this run): {why}" for j, why in read.damaged.items() if j not in ids)
+    return dataclasses.replace(plan, damaged=damaged, strays=read.strays + others)
 
 
 def list_sweeps(results_dir: str | Path) -> list[str]:

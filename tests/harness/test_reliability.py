@@ -562,9 +562,11 @@ def test_a_damaged_result_file_is_named_and_never_read_as_a_result(cli, capsys, 
     jobs = tmp_path / "res" / "tiny-synthetic" / "jobs"
     jobs.mkdir(parents=True)
     (damaged := jobs / "bottle-full-s0-0123456789.parquet").write_bytes(b"PAR1 cut short")
-    assert cli(["run", "--results", str(tmp_path / "res"), "--profile", "tiny", "--categories", "bottle", "--dry-run"]) == 2
-    err = " ".join(capsys.readouterr().err.split())
-    assert f"result file {damaged} is unreadable" in err and "delete it to re-run that job" in err
+    assert cli(["run", "--results", str(tmp_path / "res"), "--profile", "tiny", "--categories", "bottle", "--dry-run"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"its row file {damaged} is unreadable" in out and "not counted" in out
+    assert cli(["status", "--results", str(tmp_path / "res")]) == 0
+    assert f"its row file {damaged} is unreadable" in " ".join(capsys.readouterr().err.split())
 
 
 @pytest.mark.parametrize(

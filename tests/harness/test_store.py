@@ -121,7 +121,7 @@ def test_an_unreadable_result_file_is_named_and_its_job_is_not_counted(tmp_path)
     (tmp_path / "s" / "jobs" / "x.parquet").write_bytes(b"not parquet")
     read = store.read_sweep(tmp_path, "s")
     assert read.rows.empty and list(read.damaged) == ["x"]
-    assert re.search(r"x\.parquet is unreadable.*`harness run` re-runs the job", read.damaged["x"])
+    assert re.search(r"x\.parquet is unreadable.*not counted; `harness run` runs the job again", read.damaged["x"])
     assert store.job_states(tmp_path, "s") == {}  # not done: a run runs it again
 
 
