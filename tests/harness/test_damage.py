@@ -5,11 +5,12 @@ every command that reads a sweep (status, report, report --html, report --curves
 run --dry-run, run). Each answer is exit 0 or 2, never a traceback; no row is counted twice; a job
 whose committed files are damaged is named, and `run` runs it again.
 
-The sweep is built once (one real tiny job, for its pictures, and fake jobs with curves) and copied
+The sweep is built once (fake jobs with curves; bottle-full with pictures made from generated maps) and copied
 per case; the commands run in this process, `run` on the session's Ray with a fake job."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -20,10 +21,9 @@ import pytest
 from harness import paths, report_html, store, visuals_store
 from harness.__main__ import main
 from harness.sweep import SweepSpec, dump_sweep, expand
-from memseg import job as job_module
-from memseg.data.synthetic import generate
 from memseg.revision import REVISION
 from tests.harness.fakes import instant_curves_job
+from tests.harness.test_report_html import fabricated_result
 
 SWEEP = "hurt"
 FAKE_JOB = "tests.harness.fakes:instant_curves_job"
@@ -34,23 +34,22 @@ SPEC = SweepSpec(
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """results/ with the sweep: bottle and carpet committed under both ablations (bottle-full by a
-    real job: pictures, curves, scores), grid pending with a checkpoint of its own, the sweep.yaml
-    and the lock file a finished run leaves."""
+    """results/ with the sweep: every job committed but grid-full (bottle-full with pictures made
+    from generated maps, all with curves and scores), which is pending with a checkpoint of its own;
+    the sweep.yaml and the lock file a finished run leaves. A run of an undamaged copy runs grid-full
+    alone."""
     root = tmp_path_factory.mktemp("damage")
-    data = generate(
-        root / "data", categories=("bottle", "carpet", "grid"), image_size=64, n_train=10, n_test_good=2, n_test_defect_per_type=1
-    )
-    spec = SPEC.replace(data_root=str(data))
+    spec = SPEC.replace(data_root=str(root / "data"))
     results = root / "results"
-    for config in expand(spec):
-        how = store.Attempt(SWEEP, "tiny", recorded_at="t", wall_s=1.0)
-        if config.category == "grid":
+    configs = expand(spec)
+    grid = next(c for c in configs if c.category == "grid" and c.ablation == "full")
+    for config in configs:
+        if config == grid:
             continue
-        real = config.category == "bottle" and config.ablation == "full"
-        result = job_module.run(config.replace(device="cpu")) if real else instant_curves_job(config)
-        store.commit(results, how, result)
-    grid = next(c for c in expand(spec) if c.category == "grid" and c.ablation == "full")
+        result = instant_curves_job(config)
+        if config.category == "bottle" and config.ablation == "full":
+            result = dataclasses.replace(result, visuals=fabricated_result(config, 0).visuals)
+        store.commit(results, store.Attempt(SWEEP, "tiny", recorded_at="t", wall_s=1.0), result)
     header = b'{"__metadata__": {"memseg_checkpoint": "{\\"step\\": 2, \\"revision\\": %d}"}}' % REVISION
     path = paths.checkpoint_path(results, SWEEP, grid.job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +57,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store.save_spec(results, SWEEP, dump_sweep(spec))
     (results / SWEEP / ".lock").write_text("")
     (root / "sweep.yaml").write_text(dump_sweep(spec))
+    (root / "data").mkdir()
     return root
 
 
