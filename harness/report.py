@@ -15,7 +15,7 @@ from harness.reference import PAPER, TOOTOUCH
 from harness.store import STATUS_OK, group_label, records, variants_of
 from harness.tables import TableData, ablation_order, category_order
 from memseg.caveats import RANDOM_INIT_REAL_DATA
-from memseg.data.registry import DATASETS
+from memseg.data.registry import DATASETS, SCORINGS
 from memseg.result import METRICS
 
 THROUGHPUT = {"train_steps_per_s": "train steps/s", "infer_images_per_s": "infer img/s"}
@@ -41,7 +41,7 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     columns += list(THROUGHPUT)
     if rows.empty:
         return pd.DataFrame(columns=columns)
-    rows = rows.assign(variant=variants_of(rows))
+    rows = rows.assign(variant=variants_of(rows), **{m: math.nan for m in METRICS if m not in rows})  # a metric added later: none
     ok = rows[rows["status"] == STATUS_OK].copy()
     for m in METRICS:
         ok[m] = ok[m].astype(float) * 100.0
@@ -83,7 +83,7 @@ def _average_row(ablation: str, variant: str, ok: pd.DataFrame, category_rows: l
         means = [r[f"{m}_mean"] for r in category_rows if r["n"] > 0]
         record[f"{m}_mean"] = float(pd.Series(means).mean()) if means else math.nan
         std = math.nan
-        if per_seed is not None:
+        if per_seed is not None and m in per_seed.columns.get_level_values(0):  # a metric no row has is dropped
             complete = pd.DataFrame(per_seed[m]).reindex(columns=categories).dropna()
             if len(complete) > 1:
                 std = float(complete.mean(axis=1).std(ddof=1))
@@ -114,6 +114,17 @@ def _delta(ours: float, values: dict[str, float], category: str) -> str:
     return f"{ours - values[category]:+.2f}"
 
 
+def headline_metrics(rows: pd.DataFrame) -> dict[str, str]:
+    """The metrics the summary prints for these rows (key -> label): those of each scoring protocol
+    the rows were measured under (memseg.data.registry.SCORINGS, recorded in the row's `scoring`),
+    in the order its authors print them; every metric for a protocol this code does not know."""
+    names = {n for n in rows["scoring"].dropna() if n} if "scoring" in rows else set()
+    wanted: list[str] = []
+    for name in sorted(names or {"mvtec_ad"}):
+        wanted += [m for m in (SCORINGS[name].headline if name in SCORINGS else METRICS) if m not in wanted]
+    return {m: METRICS[m] for m in wanted}
+
+
 def summary_tables(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: float | None = None) -> list[TableData]:
     """Every table of the summary: one per ablation and recipe variant (with the published numbers
     beside the full model when the data is MVTec AD), the groups side by side on image AUROC when
@@ -124,8 +135,10 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: floa
         return [TableData(f"{sweep}: no results yet", ("",), ())]
     datasets = set(rows["dataset"].dropna().unique())
     groups = groups_of(agg)
+    headline = headline_metrics(rows)
     tables = [
-        _ablation_table(agg[(agg["ablation"] == a) & (agg["variant"] == v)], a, datasets, sweep, variant=v) for a, v in groups
+        _ablation_table(agg[(agg["ablation"] == a) & (agg["variant"] == v)], a, datasets, sweep, headline, variant=v)
+        for a, v in groups
     ]
     if len(groups) > 1:
         tables.append(_side_by_side(agg, groups, "image_auroc", sweep))
@@ -187,21 +200,23 @@ def caveat(rows: pd.DataFrame) -> str:
     return RANDOM_INIT_REAL_DATA if flagged else ""
 
 
-def _ablation_table(part: pd.DataFrame, ablation: str, datasets: set[str], sweep: str, variant: str = "") -> TableData:
-    """One ablation's (and recipe variant's) categories over seeds; the published numbers beside
-    the full model on MVTec AD."""
+def _ablation_table(
+    part: pd.DataFrame, ablation: str, datasets: set[str], sweep: str, headline: dict[str, str], variant: str = ""
+) -> TableData:
+    """One ablation's (and recipe variant's) categories over seeds, in the data set's headline
+    metrics; the published numbers beside the full model on MVTec AD."""
     mvtec = datasets == {"mvtec"}
     data_label = " + ".join(DATASETS[d].title if d in DATASETS else d for d in sorted(datasets))
     show_ref = mvtec and ablation == "full"
     any_failed = bool(part["failed"].sum())
-    headers = ["category", "runs"] + (["failed"] if any_failed else []) + list(METRICS.values())
+    headers = ["category", "runs"] + (["failed"] if any_failed else []) + list(headline.values())
     headers += [_SHORT[t] for t in THROUGHPUT]
     if show_ref:
         headers += ["paper img", "Δ", "paper px", "Δ", "TooTouch† img", "Δ", "TooTouch† px", "Δ"]
     body = []
     for _, r in part.iterrows():
         cells = [r["category"], str(int(r["n"]))] + ([str(int(r["failed"]))] if any_failed else [])
-        cells += [_pct(r[f"{m}_mean"], r[f"{m}_std"]) for m in METRICS]
+        cells += [_pct(r[f"{m}_mean"], r[f"{m}_std"]) for m in headline]
         cells += [_num(r[t]) for t in THROUGHPUT]
         if show_ref:
             for ref in (PAPER, TOOTOUCH):

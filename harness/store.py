@@ -57,6 +57,9 @@ JOB_SCHEMA = pa.schema(
         ("pixel_f1", _f64),
         ("pixel_f1_threshold", _f64),
         ("pixel_aupro", _f64),
+        # Added with per-data-set scoring: empty (NaN) in rows written before.
+        ("image_aupr", _f64),
+        ("pixel_aupro_low", _f64),
         ("steps", _i64),
         ("image_size", _i64),
         ("batch_size", _i64),
@@ -114,6 +117,8 @@ JOB_SCHEMA = pa.schema(
         ("aupro_interpolation", _str),
         ("top_k", _i64),
         ("metrics_version", _str),
+        ("scoring", _str),
+        ("low_aupro_fpr_limit", _f64),
         # What the job cost (harness.report's GPU-time table): the GPU share its actor held (1/K with
         # --jobs-per-gpu K, 0 on CPUs) and wall_s x that share. Empty in rows written before.
         ("gpu_share", _f64),
@@ -518,9 +523,11 @@ def _fill_legacy_revision(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fill_legacy_protocol(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows from before the protocol was recorded have empty protocol columns: they were all
-    measured with today's default protocol (model resolution, nearest-resized masks, AUPRO to
-    0.3 interpolated linearly, metric code version 1) and the top-k of their own config."""
+    """Rows from before a protocol column was recorded have it empty: they were all measured with
+    the protocol of that day (model resolution, nearest-resized masks, AUPRO to 0.3 interpolated
+    linearly, metric code version 1, MVTec AD's scoring whatever the data set, no second AUPRO)
+    and the top-k of their own config."""
+    rows = _fill_scoring(rows)
     missing = rows["metrics_version"].isna() | (rows["metrics_version"] == "")
     if not missing.any():
         return rows
@@ -535,6 +542,17 @@ def _fill_legacy_protocol(rows: pd.DataFrame) -> pd.DataFrame:
     ]
     rows.loc[missing, "top_k"] = top_k
     return rows.astype({"top_k": "int64"})
+
+
+def _fill_scoring(rows: pd.DataFrame) -> pd.DataFrame:
+    """The scoring protocol's columns of rows written before each data set had its own."""
+    missing = rows["scoring"].isna() | (rows["scoring"] == "")
+    if not missing.any():
+        return rows
+    rows = rows.copy()
+    rows.loc[missing, "scoring"] = LEGACY_PROTOCOL.scoring
+    rows.loc[missing, "low_aupro_fpr_limit"] = LEGACY_PROTOCOL.low_aupro_fpr_limit
+    return rows
 
 
 def variants_of(rows: pd.DataFrame) -> pd.Series:

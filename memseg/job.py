@@ -236,9 +236,10 @@ def evaluate_under(protocol: EvalProtocol, scores: torch.Tensor, data: CategoryD
     """The metrics (and plotted curves) of the final model under `protocol`: pixel metrics at the
     model's resolution (masks resized nearest) or at each mask's original size (maps upsampled
     bilinearly)."""
+    limit, low = protocol.aupro_fpr_limit, protocol.low_aupro_fpr_limit
     if protocol.eval_resolution == "native":
-        return evaluate_native(scores, data.test_labels, maps, data.test_masks_native, protocol.aupro_fpr_limit, MAX_CURVE_POINTS)
-    return evaluate(scores, data.test_labels, maps, data.test_masks, protocol.aupro_fpr_limit, MAX_CURVE_POINTS)
+        return evaluate_native(scores, data.test_labels, maps, data.test_masks_native, limit, MAX_CURVE_POINTS, low)
+    return evaluate(scores, data.test_labels, maps, data.test_masks, limit, MAX_CURVE_POINTS, low)
 
 
 @dataclass(frozen=True)

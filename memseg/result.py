@@ -20,14 +20,20 @@ from memseg.protocol import EvalProtocol, protocol_for
 # the harness's summary, Markdown and HTML) takes its columns from here. Defined in this light
 # module, not beside the computations in memseg.metrics, so that reading results (the harness's
 # store, status and report) never imports torch.
+# The labels of the two AUPROs name the limits every data set's protocol uses today (memseg.protocol
+# records the limits on every row).
 METRICS: dict[str, str] = {
     "image_auroc": "image AUROC",
+    "image_aupr": "image AUPR",
     "pixel_auroc": "pixel AUROC",
     "pixel_f1": "pixel F1-max",
     "pixel_aupro": "AUPRO@0.3",
+    "pixel_aupro_low": "AUPRO@0.05",
 }
 F1_THRESHOLD = "pixel_f1_threshold"  # the score at which pixel_f1 is reached; a number, not a metric
-METRIC_KEYS: tuple[str, ...] = ("image_auroc", "pixel_auroc", "pixel_f1", F1_THRESHOLD, "pixel_aupro")
+METRIC_KEYS: tuple[str, ...] = (
+    "image_auroc", "image_aupr", "pixel_auroc", "pixel_f1", F1_THRESHOLD, "pixel_aupro", "pixel_aupro_low",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

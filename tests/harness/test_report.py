@@ -188,3 +188,22 @@ def test_without_variants_the_tables_are_as_before():
     assert side.title == "s · image AUROC by ablation" and side.headers == ("category", "full", "no_memory")
     # A frame without the column (built by hand, not by the store) has no variants.
     assert set(report.aggregate(two.drop(columns="variant"))["variant"]) == {""}
+
+
+@pytest.mark.parametrize(
+    "dataset, scoring, labels",
+    [
+        ("mvtec", "mvtec_ad", ["image AUROC", "pixel AUROC", "pixel F1-max", "AUPRO@0.3"]),
+        ("mvtec_ad2", "mvtec_ad2", ["AUPRO@0.05", "AUPRO@0.3"]),
+        ("visa", "visa", ["image AUROC", "image AUPR", "pixel AUROC", "AUPRO@0.3"]),
+        ("mpdd", "mpdd", ["image AUROC", "pixel AUROC", "AUPRO@0.3"]),
+        ("btad", "btad", ["pixel AUROC"]),
+    ],
+)
+def test_the_summary_shows_each_data_sets_headline_metrics(dataset, scoring, labels):
+    rows = _rows([("bottle", "full", 0, 0.9, "ok")]).assign(dataset=dataset, scoring=scoring, pixel_aupro_low=0.2, image_aupr=0.8)
+    (table,) = report.summary_tables(rows, "s")
+    shown = [
+        h for h in table.headers if h in {"image AUROC", "image AUPR", "pixel AUROC", "pixel F1-max", "AUPRO@0.3", "AUPRO@0.05"}
+    ]
+    assert shown == labels
