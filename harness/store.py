@@ -60,6 +60,16 @@ JOB_SCHEMA = pa.schema(
         # Added with per-data-set scoring: empty (NaN) in rows written before.
         ("image_aupr", _f64),
         ("pixel_aupro_low", _f64),
+        # At thresholds fixed on defect-free images before the test set (memseg.calibration): NaN
+        # without calibration images and in rows written before; threshold_rule says how ("" then).
+        ("seg_f1", _f64),
+        ("image_precision", _f64),
+        ("image_recall", _f64),
+        ("image_f1", _f64),
+        ("image_fpr", _f64),
+        ("image_threshold", _f64),
+        ("pixel_threshold", _f64),
+        ("threshold_rule", _str),
         ("steps", _i64),
         ("image_size", _i64),
         ("batch_size", _i64),
@@ -225,6 +235,7 @@ def row_from_result(how: Attempt, result: JobResult) -> dict[str, Any]:
         extras_json=json.dumps(result.extras, sort_keys=True, default=str),
     )
     row.update({k: _float(result.metrics.get(k)) for k in METRICS})
+    row["threshold_rule"] = result.thresholds.describe() if result.thresholds is not None else ""
     row.update({k: _float(result.timings.get(k)) for k in TIMINGS})
     row.update({k: str(env.get(k, "")) for k in _ENV_KEYS})
     row.update(_code_fields(env))
@@ -514,6 +525,7 @@ def _rows_of(table: pa.Table) -> pd.DataFrame:
     rows = _fill_legacy_revision(_fill_legacy_protocol(table.to_pandas()))
     rows["variant"] = variants_of(rows)  # rows written before variants existed: no variant
     rows["curves_file"] = rows["curves_file"].fillna("")  # rows written before curves: none
+    rows["threshold_rule"] = rows["threshold_rule"].fillna("")  # rows written before calibration: none
     return rows
 
 

@@ -17,7 +17,7 @@ from memseg.cli_recipe import add_recipe_flags, recipe_overrides
 from memseg.config import STEP_MODES, JobConfig, train_images_needed
 from memseg.data.registry import DATASET_KINDS
 from memseg.profiles import PROFILES, profile
-from memseg.result import METRICS, JobResult, Progress
+from memseg.result import METRICS, THRESHOLDED, JobResult, Progress
 
 # The commands import torch, the job, the model and rich inside their functions, not here: --help and
 # a refused flag answer before any of them is loaded (start-up time). Types only, for the same reason:
@@ -289,7 +289,14 @@ def metrics_table(result: JobResult):
     table.add_column("value (%)", justify="right")
     for key, label in METRICS.items():
         value = result.metrics.get(key, math.nan)
-        table.add_row(label, "n/a" if math.isnan(value) else f"{100 * value:.2f}")
+        oracle = " (oracle: best threshold on the test set)" if key == "pixel_f1" else ""
+        table.add_row(label + oracle, "n/a" if math.isnan(value) else f"{100 * value:.2f}")
+    if result.thresholds is not None:  # fixed on defect-free images before the test set
+        for key, label in THRESHOLDED.items():
+            if key not in METRICS:
+                value = result.metrics.get(key, math.nan)
+                table.add_row(f"{label} at the calibrated threshold", "n/a" if math.isnan(value) else f"{100 * value:.2f}")
+        table.caption = f"Thresholds: {result.thresholds.describe()}"
     t = result.timings
     table.add_row("train", f"{t['train_s']:.1f} s, {t['train_steps_per_s']:.2f} steps/s")
     table.add_row("inference", f"{t['infer_images_per_s']:.1f} images/s")

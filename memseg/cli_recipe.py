@@ -60,6 +60,13 @@ def add_recipe_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) 
         help="how many normal training images --val-every holds out (default 8: the last K in sorted order)",
     )
     parser.add_argument(
+        "--calibrate-images",
+        type=positive_int,
+        metavar="K",
+        help="hold the last K normal training images out of training and fix the image and pixel thresholds on them "
+        "(mean + 3 std of their scores) before the test set is read; MVTec AD 2 calibrates on its validation/ without it",
+    )
+    parser.add_argument(
         "--eval-resolution",
         choices=EVAL_RESOLUTIONS,
         help="pixel metrics at the model's size (default) or at each mask's original size",
@@ -86,5 +93,6 @@ def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "eval_resolution": args.eval_resolution,
         "val_every": args.val_every,
         "val_images": args.val_images,
+        "calibrate_images": args.calibrate_images,
     }
     return {k: v for k, v in pairs.items() if v is not None}

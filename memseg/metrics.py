@@ -116,6 +116,46 @@ def seg_f1(maps: ArrayLike, masks: ArrayLike, threshold: float) -> float:
     return 2.0 * true_pos / (predicted_pos + int(torch.count_nonzero(labels)))
 
 
+def seg_f1_native(maps: ArrayLike, native_masks: Sequence[ArrayLike], threshold: float) -> float:
+    """`seg_f1` with each (S, S) map upsampled bilinearly to its mask's original size first, as the
+    native-resolution pixel metrics (`evaluate_native`) do; sizes may differ between images."""
+    if not math.isfinite(threshold):
+        raise ValueError(f"seg_f1: the threshold must be a finite number, got {threshold}")
+    maps_t = _as_float(_as_cpu_tensor(maps, "maps"), "maps")
+    if maps_t.ndim != 3 or len(native_masks) != maps_t.shape[0]:
+        raise ValueError(f"seg_f1: {len(native_masks)} masks for anomaly maps of shape {tuple(maps_t.shape)}")
+    true_pos = predicted_pos = actual_pos = 0
+    for anomaly_map, mask in zip(maps_t, native_masks):
+        labels = _as_binary(_as_cpu_tensor(mask, "native mask"), "native masks")
+        predicted = upsample_map(anomaly_map, (labels.shape[0], labels.shape[1])) >= threshold
+        true_pos += int(torch.count_nonzero(predicted & labels))
+        predicted_pos += int(torch.count_nonzero(predicted))
+        actual_pos += int(torch.count_nonzero(labels))
+    if actual_pos == 0:
+        raise ValueError("SegF1 is undefined: no pixel of any mask is anomalous")
+    return 2.0 * true_pos / (predicted_pos + actual_pos)
+
+
+def image_threshold_metrics(scores: ArrayLike, labels: ArrayLike, threshold: float) -> dict[str, float]:
+    """Whether each image is anomalous at `threshold` (score >= threshold), against its label:
+    image_precision TP / (TP + FP) (0 when no image is called anomalous, as scikit-learn's
+    zero_division=0), image_recall TP / P, image_f1 2 TP / (2 TP + FP + FN) and image_fpr FP / N."""
+    if not math.isfinite(threshold):
+        raise ValueError(f"image thresholds: the threshold must be a finite number, got {threshold}")
+    sweep = _image_sweep(scores, labels)  # checks both, and that both classes are present
+    scores_t = _as_float(_as_cpu_tensor(scores, "scores").reshape(-1), "scores")
+    labels_t = _as_binary(_as_cpu_tensor(labels, "labels").reshape(-1), "image labels")
+    predicted = scores_t >= threshold
+    true_pos = int(torch.count_nonzero(predicted & labels_t))
+    false_pos = int(torch.count_nonzero(predicted & ~labels_t))
+    return {
+        "image_precision": true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0,
+        "image_recall": true_pos / sweep.num_pos,
+        "image_f1": 2.0 * true_pos / (true_pos + false_pos + sweep.num_pos),
+        "image_fpr": false_pos / sweep.num_neg,
+    }
+
+
 def aupro(maps: ArrayLike, masks: ArrayLike, fpr_limit: float = 0.3) -> float:
     """Normalised area under the per-region-overlap curve up to a false positive rate of `fpr_limit`.
 

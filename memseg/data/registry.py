@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from memseg.names import CATEGORIES as MVTEC_CATEGORIES
-from memseg.names import check_names, check_path_name
+from memseg.names import OBJECT_CATEGORIES, TEXTURE_CATEGORIES, check_names, check_path_name
 
 VISA_CATEGORIES: tuple[str, ...] = (
     "candle", "capsules", "cashew", "chewinggum", "fryum", "macaroni1",
@@ -82,8 +82,8 @@ SCORINGS: dict[str, Scoring] = {
         ),
         Scoring(
             "mvtec_ad2",
-            ("pixel_aupro_low", "pixel_aupro"),
-            "MVTec AD 2 (Heckler-Kram et al. 2025): AU-PRO up to FPR 0.05 and 0.30",
+            ("pixel_aupro_low", "pixel_aupro", "seg_f1"),
+            "MVTec AD 2 (Heckler-Kram et al. 2025): AU-PRO up to FPR 0.05 and 0.30, and SegF1 at a threshold from validation/",
         ),
         Scoring(
             "visa",
@@ -128,6 +128,13 @@ class Dataset:
     # reading the data tells.
     train_images: int | None = None
     scoring: str = "mvtec_ad"  # how its authors score it: a key of SCORINGS
+    # The categories in the order its paper's tables print them (None: `categories` are in that
+    # order already); MVTec AD's paper puts the five textures first, then the ten objects.
+    paper_categories: tuple[str, ...] | None = None
+
+    @property
+    def paper_order(self) -> tuple[str, ...]:
+        return self.paper_categories or self.categories or ()
 
     @property
     def scoring_protocol(self) -> Scoring:
@@ -152,6 +159,7 @@ DATASETS: dict[str, Dataset] = {
             _CC_BY_NC_SA,
             "mvtec",
             published=True,
+            paper_categories=TEXTURE_CATEGORIES + OBJECT_CATEGORIES,
         ),
         Dataset(
             "folder",
@@ -173,6 +181,7 @@ DATASETS: dict[str, Dataset] = {
             "generated here",
             None,
             train_images=SYNTHETIC_TRAIN_IMAGES,
+            paper_categories=TEXTURE_CATEGORIES + OBJECT_CATEGORIES,
         ),
         Dataset(
             "visa",
@@ -192,7 +201,7 @@ DATASETS: dict[str, Dataset] = {
             "memseg.data.mvtec_ad2:scan_mvtec_ad2_category",
             MemSegSettings(
                 test_set="test_public",
-                unused="validation/ (no checkpoint is selected); test_private*/ (no ground truth)",
+                unused="test_private*/ (no ground truth); validation/ only calibrates the thresholds (no checkpoint is selected)",
             ),
             "test_public/ (good + bad, masks in test_public/ground_truth/bad); the private test sets "
             "have no ground truth and are refused",

@@ -53,3 +53,7 @@ class CategoryData:
     test_defect_types: tuple[str, ...]  # "good" for normal images
     train_paths: tuple[str, ...] = ()
     test_masks_native: tuple[torch.Tensor, ...] | None = None
+    # (V, 3, S, S) uint8: the data set's own defect-free validation images (MVTec AD 2's
+    # validation/good), never trained on; None when it has none.
+    validation_images: torch.Tensor | None = None
+    validation_paths: tuple[str, ...] = ()

@@ -207,3 +207,24 @@ def test_the_summary_shows_each_data_sets_headline_metrics(dataset, scoring, lab
         h for h in table.headers if h in {"image AUROC", "image AUPR", "pixel AUROC", "pixel F1-max", "AUPRO@0.3", "AUPRO@0.05"}
     ]
     assert shown == labels
+
+
+def test_calibrated_rows_get_a_thresholds_table_with_f1_max_labelled_the_oracle():
+    rows = _rows([("bottle", "full", 0, 0.9, "ok"), ("bottle", "full", 1, 0.8, "ok"), ("carpet", "full", 0, 0.9, "ok")])
+    assert report.thresholds_table(rows) is None  # nothing calibrated: no table
+    rule = "mean + 3 std (population) of the scores of 4 defect-free images: somewhere"
+    rows = rows.assign(
+        threshold_rule=rule,
+        image_precision=[0.5, 1.0, 0.25],
+        image_recall=0.5,
+        image_f1=0.5,
+        image_fpr=[0.1, 0.3, 0.0],
+        seg_f1=0.4,
+    )
+    tables = report.summary_tables(rows, "s")
+    (table,) = [t for t in tables if "thresholds chosen without the test set" in t.title]
+    assert table.headers == (
+        "group", "category", "runs", "image precision", "image recall", "image F1", "image FPR", "SegF1", "pixel F1-max (oracle)",
+    )  # fmt: skip
+    assert table.rows[0][:5] == ("full", "bottle", "2", "75.00", "50.00") and table.rows[0][6] == "20.00"
+    assert table.rows[1][1] == "carpet" and rule in table.caption and "oracle" in table.caption
