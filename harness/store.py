@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness import curves_store, visuals_store
+from harness import curves_store, maps_store, visuals_store
 from harness.paths import is_sweep_dir, job_path, jobs_dir, scores_path, spec_path
 from harness.progress import WorkerInfo
 from memseg import revision as code_revision
@@ -308,10 +308,11 @@ def write_job(results_dir: str | Path, row: Mapping[str, Any], scores: pd.DataFr
 
 def commit(results_dir: str | Path, how: Attempt, result: JobResult) -> Path:
     """Commit a finished job in the one order that keeps a crash safe: its pictures, its training
-    curves, its per-image scores, and last its row, the commit marker. Until the row exists the job
-    is pending, and a re-run rewrites the other three."""
+    curves, its anomaly maps (when it kept them), its per-image scores, and last its row, the commit
+    marker. Until the row exists the job is pending, and a re-run rewrites the others."""
     if result.visuals is not None:
         visuals_store.write_visuals(results_dir, how.sweep, result.job_id, result.visuals)
+    maps_store.write_maps(results_dir, how.sweep, result.job_id, result.maps)
     curves_store.persist(results_dir, how.sweep, result.job_id, result.curves)
     return write_job(results_dir, row_from_result(how, result), scores_frame(result))
 

@@ -26,6 +26,7 @@ from memseg.checkpoint import TrainCheckpoint
 from memseg.clock import utc_now
 from memseg.config import JobConfig, resolve
 from memseg.curves import CurveRecorder, TrainingCurves
+from memseg.data.images import original_size
 from memseg.data.loading import load_category
 from memseg.data.types import CategoryData
 from memseg.metrics import Evaluation, evaluate, evaluate_native, image_scores, image_threshold_metrics, seg_f1, seg_f1_native
@@ -34,7 +35,7 @@ from memseg.official import OfficialImport, import_official
 from memseg.precision import ComputePrecision, autocast, computing_in, resolve_precision
 from memseg.protocol import EvalProtocol, protocol_for
 from memseg.provenance import code_identity
-from memseg.result import THRESHOLDED, THRESHOLDS, ImageScore, JobResult, Progress, Thresholds
+from memseg.result import THRESHOLDED, THRESHOLDS, ImageScore, JobResult, MapSet, Progress, Thresholds
 from memseg.simulate import AnomalySimulator
 from memseg.train_step import (
     LOSS_PARTS,
@@ -182,7 +183,10 @@ def load_data(config: JobConfig) -> CategoryData:
     """The job's category at its image size; with native-resolution evaluation each test mask is
     also kept at its original size."""
     native = protocol_for(config).eval_resolution == "native"
-    return load_category(config.dataset, Path(_data_root(config)), config.category, config.image_size, native_masks=native)
+    root = Path(_data_root(config))
+    return load_category(
+        config.dataset, root, config.category, config.image_size, native_masks=native, private=config.predict_private
+    )
 
 
 def evaluate_model(
@@ -234,6 +238,7 @@ def evaluate_model(
         step_fallback=outcome.step_path.fallback if outcome else "",
         curves=outcome.curves if outcome else None,
         thresholds=thresholds,
+        maps=kept_maps(model, data, maps, config, device, report),
     )
     if config.out_dir is not None:
         out = artefacts.save(result, model, Path(config.out_dir) / config.job_id)
@@ -260,6 +265,29 @@ def evaluate_under(protocol: EvalProtocol, scores: torch.Tensor, data: CategoryD
     if protocol.eval_resolution == "native":
         return evaluate_native(scores, data.test_labels, maps, data.test_masks_native, limit, MAX_CURVE_POINTS, low)
     return evaluate(scores, data.test_labels, maps, data.test_masks, limit, MAX_CURVE_POINTS, low)
+
+
+def kept_maps(
+    model: MemSeg, data: CategoryData, test_maps: torch.Tensor, config: JobConfig, device: torch.device, report: ProgressFn
+) -> tuple[MapSet, ...]:
+    """The maps a job keeps when asked: the test set's (save_maps) and, with predict_private, those
+    of the test images without ground truth, predicted after the test set was scored, one MapSet per
+    split; each with its images' original sizes (read from their headers)."""
+    if not (config.save_maps or config.predict_private):
+        return ()
+    sets = [_map_set("test", data.test_paths, data.test_defect_types, test_maps)]
+    if config.predict_private and data.private_images is not None and len(data.private_images):
+        private_maps, _, _ = predict_maps(model, data.private_images, config, device, report, phase="private")
+        for split in dict.fromkeys(s for s, _ in data.private_items):
+            index = [i for i, (s, _) in enumerate(data.private_items) if s == split]
+            paths = tuple(data.private_items[i][1] for i in index)
+            sets.append(_map_set(split, paths, ("",) * len(paths), private_maps[index]))
+    return tuple(sets)
+
+
+def _map_set(split: str, paths: tuple[str, ...], defect_types: tuple[str, ...], maps: torch.Tensor) -> MapSet:
+    sizes = tuple(original_size(p) for p in paths)
+    return MapSet(split, paths, defect_types, sizes, maps.float().numpy().copy())
 
 
 def threshold_metrics(

@@ -51,7 +51,7 @@ METRIC_KEYS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Progress:
-    """What a running job reports: its phase (load | memory | train | calibrate | eval), how far it is,
+    """What a running job reports: its phase (load | memory | train | calibrate | eval | private), how far it is,
     and the latest training loss."""
 
     phase: str
@@ -85,6 +85,22 @@ class Thresholds:
     def describe(self) -> str:
         """The rule as a result row records it (`threshold_rule`)."""
         return f"{self.rule} of the scores of {self.images} defect-free images: {self.source}"
+
+
+@dataclass(frozen=True)
+class MapSet:
+    """One split's anomaly maps, kept when a job is asked to (save_maps, predict_private) for the
+    files the official tools read: `maps` (N, S, S) float32 at the model's resolution (a numpy array;
+    the exporter upsamples each bilinearly to its image's `sizes` (height, width), as native
+    evaluation does), the images' `paths` and `defect_types` ("" for images without ground truth).
+    `split`: "test" (the evaluated set) or a split without ground truth (MVTec AD 2's
+    test_private, test_private_mixed)."""
+
+    split: str
+    paths: tuple[str, ...]
+    defect_types: tuple[str, ...]
+    sizes: tuple[tuple[int, int], ...]
+    maps: Any
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,7 @@ class JobResult:
     curves: TrainingCurves | None = None  # loss, lr, step time per log interval (memseg.curves); the driver writes them
     facts: JobFacts | None = None  # filled at construction from the config and the protocol (job_facts)
     thresholds: Thresholds | None = None  # fixed before the test set was read; None without calibration images
+    maps: tuple[MapSet, ...] = ()  # only when asked (save_maps, predict_private); the driver writes them as files
 
     def __post_init__(self) -> None:
         if self.facts is None:  # computed once, where the job ran

@@ -85,6 +85,9 @@ class CategoryFiles:
     # Defect-free images the data set sets aside from training and testing (MVTec AD 2's
     # validation/good), sorted by name: what a job calibrates its thresholds on (memseg.calibration).
     validation: tuple[Path, ...] = ()
+    # Test images without ground truth, as (split, path) sorted by split then name (MVTec AD 2's
+    # test_private/ and test_private_mixed/): predicted only when asked, never scored here.
+    private: tuple[tuple[str, Path], ...] = ()
 
     @classmethod
     def missing(cls, category: str, folder: Path, layout: str, has_masks: bool) -> CategoryFiles:
@@ -130,7 +133,7 @@ def inspect(files: CategoryFiles) -> list[str]:
     return [p for problems in results for p in problems]
 
 
-def decode(files: CategoryFiles, image_size: int, native_masks: bool = False) -> CategoryData:
+def decode(files: CategoryFiles, image_size: int, native_masks: bool = False, private: bool = False) -> CategoryData:
     """Decode and resize every file once (images bilinear with antialias, masks nearest then
     binarised). With `native_masks` the binarised masks are also kept at their original size
     (for native-resolution evaluation). Raises DataError listing every problem: those the reader
@@ -146,8 +149,9 @@ def decode(files: CategoryFiles, image_size: int, native_masks: bool = False) ->
 
     train = parallel_map(load_train, files.train)
     validation = parallel_map(load_train, files.validation)
+    unscored = parallel_map(load_train, [p for _, p in files.private]) if private else []
     test = parallel_map(lambda item: _load_test_item(item, image_size, files.masks_nonzero, native_masks), files.test)
-    problems = [r for r in [*train, *validation] if isinstance(r, str)]
+    problems = [r for r in [*train, *validation, *unscored] if isinstance(r, str)]
     problems += [p for r in test if isinstance(r, list) for p in r]
     if problems:
         raise DataError(f"{files.category}: {len(problems)} unreadable or mismatched file(s) in {files.folder}", problems)
@@ -174,6 +178,10 @@ def decode(files: CategoryFiles, image_size: int, native_masks: bool = False) ->
             else None
         ),
         validation_paths=tuple(str(p) for p in files.validation),
+        private_images=(
+            stack_or_empty((r for r in unscored if isinstance(r, torch.Tensor)), (3, *size), torch.uint8) if private else None
+        ),
+        private_items=tuple((split, str(p)) for split, p in files.private) if private else (),
     )
 
 

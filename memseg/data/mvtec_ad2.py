@@ -71,9 +71,10 @@ def scan_mvtec_ad2_category(root: Path, category: str) -> CategoryFiles:
         problems += [f"{p}: not an image; validation/good holds only images" for p in listing.others]
     present = [folder / name for name in PRIVATE if (folder / name).is_dir()]
     warnings += [f"{p}: not evaluated (no ground truth; scored only by {SERVER})" for p in present]
+    private = tuple((p.name, image) for p in present for image in list_folder(p).images)
     if not (folder / PUBLIC).is_dir() and present:
         problems.append(
             f"{folder / PUBLIC}: missing; only {', '.join(p.name for p in present)} found, which have no ground truth "
             f"and cannot be evaluated; {LAYOUT}"
         )
-    return replace(files, problems=tuple(problems), warnings=tuple(warnings), validation=validation)
+    return replace(files, problems=tuple(problems), warnings=tuple(warnings), validation=validation, private=private)

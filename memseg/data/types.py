@@ -57,3 +57,7 @@ class CategoryData:
     # validation/good), never trained on; None when it has none.
     validation_images: torch.Tensor | None = None
     validation_paths: tuple[str, ...] = ()
+    # (P, 3, S, S) uint8: test images without ground truth (MVTec AD 2's private test sets), decoded
+    # only when asked; `private_items` their (split, path). Never scored.
+    private_images: torch.Tensor | None = None
+    private_items: tuple[tuple[str, str], ...] = ()
