@@ -348,8 +348,8 @@ def result_to_json(result: JobResult) -> dict:
     (the validation curve with --val-every) as memseg.artefacts writes them."""
     from memseg.artefacts import curves_to_json
 
-    data = dataclasses.asdict(dataclasses.replace(result, visuals=None, curves=None))
-    del data["visuals"]
+    data = dataclasses.asdict(dataclasses.replace(result, visuals=None, curves=None, maps=()))
+    del data["visuals"], data["maps"]  # pictures and maps are files (harness run --save-maps), never JSON
     data["metrics"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()}
     data["curves"] = None if result.curves is None else curves_to_json(result.curves)
     return data
