@@ -95,7 +95,11 @@ SCORINGS: dict[str, Scoring] = {
             ("image_auroc", "pixel_auroc", "pixel_aupro"),
             "MPDD (Jezek et al. 2021): image AUROC, pixel AUROC and PRO",
         ),
-        Scoring("btad", ("pixel_auroc",), "BTAD, VT-ADL (Mishra et al. 2021): pixel AUROC per product"),
+        Scoring(
+            "btad",
+            ("pixel_auroc", "pixel_aupro"),
+            "BTAD, VT-ADL (Mishra et al. 2021): a PRO score per product; pixel AUROC as later BTAD tables print it",
+        ),
     )
 }
 

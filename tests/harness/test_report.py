@@ -197,7 +197,7 @@ def test_without_variants_the_tables_are_as_before():
         ("mvtec_ad2", "mvtec_ad2", ["AUPRO@0.05", "AUPRO@0.3"]),
         ("visa", "visa", ["image AUROC", "image AUPR", "pixel AUROC", "AUPRO@0.3"]),
         ("mpdd", "mpdd", ["image AUROC", "pixel AUROC", "AUPRO@0.3"]),
-        ("btad", "btad", ["pixel AUROC"]),
+        ("btad", "btad", ["pixel AUROC", "AUPRO@0.3"]),
     ],
 )
 def test_the_summary_shows_each_data_sets_headline_metrics(dataset, scoring, labels):
