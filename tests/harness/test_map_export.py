@@ -21,6 +21,7 @@ from memseg.data.registry import MVTEC_AD2_CATEGORIES
 from memseg.metrics import upsample_map
 from memseg.profiles import profile
 
+pytestmark = pytest.mark.slow  # trains models
 ORIGINAL = 80  # the look-alike's image size; the model runs at 64
 SWEEP = "ad2"
 

@@ -17,6 +17,8 @@ from memseg.config import JobConfig
 from memseg.data.synthetic import generate
 from memseg.profiles import profile
 
+pytestmark = pytest.mark.slow  # trains models
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
