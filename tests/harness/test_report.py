@@ -228,3 +228,14 @@ def test_calibrated_rows_get_a_thresholds_table_with_f1_max_labelled_the_oracle(
     )  # fmt: skip
     assert table.rows[0][:5] == ("full", "bottle", "2", "75.00", "50.00") and table.rows[0][6] == "20.00"
     assert table.rows[1][1] == "carpet" and rule in table.caption and "oracle" in table.caption
+
+
+def test_the_html_summary_labels_f1_max_the_oracle_beside_the_calibrated_numbers():
+    from harness import report_html
+
+    rows = _rows([("bottle", "full", 0, 0.9, "ok")]).assign(
+        threshold_rule="mean + 3 std (population) of the scores of 4 defect-free images: x",
+        image_precision=0.5, image_recall=0.5, image_f1=0.5, image_fpr=0.1, seg_f1=0.4,
+    )  # fmt: skip
+    page = "".join(report_html.table_html(t) for t in report.summary_tables(rows, "s"))
+    assert "<th>pixel F1-max (oracle)</th>" in page and "<th>SegF1</th>" in page and "<th>image FPR</th>" in page
