@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness import curves_view, paths, report, revisions, store, tables
+from harness import curves_view, paper_tables, paths, report, revisions, store, tables
 from harness.cli_common import add_name_flag, add_results_flag, consoles, sweep_name
 from harness.sweep import expand, spec_from_dict
 from memseg.cli_errors import UserError, non_negative_float
@@ -36,6 +36,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_results_flag(rep)
     add_name_flag(rep, "only this sweep")
     rep.add_argument("--markdown", action="store_true", help="Markdown instead of terminal tables")
+    rep.add_argument(
+        "--layout",
+        choices=("summary", "paper"),
+        default="summary",
+        help="summary (default): a table per ablation; paper: a table per metric as papers print them, categories "
+        "as columns in the paper's order, the average first, a row per ablation or variant, the published row above",
+    )
+    rep.add_argument(
+        "--format",
+        choices=("markdown", "latex", "csv"),
+        help="with --layout paper: markdown (default), latex (booktabs, the best row of each column in bold) or csv",
+    )
     rep.add_argument(
         "--price-per-gpu-hour", type=non_negative_float, metavar="P", help="add a cost column (GPU-hours x P) to the summary"
     )
@@ -171,9 +183,19 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"--html {args.html} names one file but there are {len(sweeps)} sweeps: add --name NAME, "
             "or give --html alone for RESULTS/<sweep>/report.html each"
         )
+    if args.format and args.layout != "paper":
+        raise UserError(f"--format {args.format} is for --layout paper; the summary takes --markdown")
     loaded = {sweep: _read_noting(args.results, sweep, errors) for sweep in sweeps}  # each sweep read once
     for sweep, rows in loaded.items():  # every sweep is checked before anything is printed or written
         revisions.split(rows, args.by_revision, f"sweep {sweep!r}")  # MixedRevisions: a UserError
+    if args.layout == "paper":
+        for sweep, rows in loaded.items():
+            groups = revisions.split(rows, args.by_revision, f"sweep {sweep!r}")
+            for revision, group in groups:
+                label = sweep if len(groups) == 1 else f"{sweep} · revision {revision}"
+                _check_one_dataset(sweep, group)
+                console.out(paper_tables.render(paper_tables.paper_tables(group, label), args.format or "markdown"), end="")
+        return EXIT_OK
     for sweep, rows in loaded.items():
         print_summary(console, rows, sweep, args.markdown, args.price_per_gpu_hour, args.by_revision)
         if args.curves:
@@ -182,6 +204,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.html is not None:
             _write_html(args, sweep, rows, errors)
     return EXIT_OK
+
+
+def _check_one_dataset(sweep: str, rows: pd.DataFrame) -> None:
+    """A paper's table is of one data set: its categories and its metrics."""
+    datasets = sorted(set(rows["dataset"].dropna()))
+    if len(datasets) > 1:
+        raise UserError(f"sweep {sweep!r} mixes data sets ({', '.join(datasets)}); a paper table holds one data set")
 
 
 def _write_html(args: argparse.Namespace, sweep: str, rows: pd.DataFrame, errors: Console) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from harness.progress import Event, JobFinished, JobProgressed, JobRetrying, SweepStarted
 
 TRAIN = "train"
-_AFTER_TRAIN = ("eval",)
+_AFTER_TRAIN = ("calibrate", "eval", "private")  # phases that come after the last training step
 
 
 @dataclass(frozen=True)

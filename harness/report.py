@@ -15,8 +15,8 @@ from harness.reference import PAPER, TOOTOUCH
 from harness.store import STATUS_OK, group_label, records, variants_of
 from harness.tables import TableData, ablation_order, category_order
 from memseg.caveats import RANDOM_INIT_REAL_DATA
-from memseg.data.registry import DATASETS
-from memseg.result import METRICS
+from memseg.data.registry import DATASETS, SCORINGS
+from memseg.result import METRICS, THRESHOLDED
 
 THROUGHPUT = {"train_steps_per_s": "train steps/s", "infer_images_per_s": "infer img/s"}
 _SHORT = {"train_steps_per_s": "steps/s", "infer_images_per_s": "img/s"}
@@ -41,7 +41,7 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     columns += list(THROUGHPUT)
     if rows.empty:
         return pd.DataFrame(columns=columns)
-    rows = rows.assign(variant=variants_of(rows))
+    rows = rows.assign(variant=variants_of(rows), **{m: math.nan for m in METRICS if m not in rows})  # a metric added later: none
     ok = rows[rows["status"] == STATUS_OK].copy()
     for m in METRICS:
         ok[m] = ok[m].astype(float) * 100.0
@@ -83,7 +83,7 @@ def _average_row(ablation: str, variant: str, ok: pd.DataFrame, category_rows: l
         means = [r[f"{m}_mean"] for r in category_rows if r["n"] > 0]
         record[f"{m}_mean"] = float(pd.Series(means).mean()) if means else math.nan
         std = math.nan
-        if per_seed is not None:
+        if per_seed is not None and m in per_seed.columns.get_level_values(0):  # a metric no row has is dropped
             complete = pd.DataFrame(per_seed[m]).reindex(columns=categories).dropna()
             if len(complete) > 1:
                 std = float(complete.mean(axis=1).std(ddof=1))
@@ -114,6 +114,17 @@ def _delta(ours: float, values: dict[str, float], category: str) -> str:
     return f"{ours - values[category]:+.2f}"
 
 
+def headline_metrics(rows: pd.DataFrame) -> dict[str, str]:
+    """The metrics the summary prints for these rows (key -> label): those of each scoring protocol
+    the rows were measured under (memseg.data.registry.SCORINGS, recorded in the row's `scoring`),
+    in the order its authors print them; every metric for a protocol this code does not know."""
+    names = {n for n in rows["scoring"].dropna() if n} if "scoring" in rows else set()
+    wanted: list[str] = []
+    for name in sorted(names or {"mvtec_ad"}):
+        wanted += [m for m in (SCORINGS[name].headline if name in SCORINGS else METRICS) if m not in wanted]
+    return {m: METRICS[m] for m in wanted}
+
+
 def summary_tables(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: float | None = None) -> list[TableData]:
     """Every table of the summary: one per ablation and recipe variant (with the published numbers
     beside the full model when the data is MVTec AD), the groups side by side on image AUROC when
@@ -124,8 +135,10 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: floa
         return [TableData(f"{sweep}: no results yet", ("",), ())]
     datasets = set(rows["dataset"].dropna().unique())
     groups = groups_of(agg)
+    headline = headline_metrics(rows)
     tables = [
-        _ablation_table(agg[(agg["ablation"] == a) & (agg["variant"] == v)], a, datasets, sweep, variant=v) for a, v in groups
+        _ablation_table(agg[(agg["ablation"] == a) & (agg["variant"] == v)], a, datasets, sweep, headline, variant=v)
+        for a, v in groups
     ]
     if len(groups) > 1:
         tables.append(_side_by_side(agg, groups, "image_auroc", sweep))
@@ -138,6 +151,9 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: floa
         between = compare_view.difference_between_variants_table(rows, METRICS, sweep)
         if between is not None:
             tables.append(between)
+    calibrated = thresholds_table(rows, sweep)
+    if calibrated is not None:
+        tables.append(calibrated)
     warning = caveat(rows)
     if warning:  # next to the numbers it is about
         tables = [dataclasses.replace(t, caption=f"WARNING: {warning}\n{t.caption}") for t in tables]
@@ -148,6 +164,37 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: floa
     if not failed.empty:
         tables.append(_failed_table(failed, sweep))
     return tables
+
+
+ORACLE_LABEL = "pixel F1-max (oracle)"
+
+
+def thresholds_table(rows: pd.DataFrame, sweep: str = "") -> TableData | None:
+    """Anomalous or not, at thresholds fixed without the test set (memseg.calibration): per group
+    and category, the mean over seeds of the image precision, recall, F1 and false positive rate
+    and SegF1, beside pixel F1-max, labelled as the oracle it is (its threshold is the best one for
+    the test set itself). None when no row was calibrated."""
+    ok = rows[(rows["status"] == STATUS_OK) & (rows.get("threshold_rule", pd.Series("", index=rows.index)).fillna("") != "")]
+    if ok.empty:
+        return None
+    ok = ok.assign(variant=variants_of(ok))
+    keys = [*THRESHOLDED, "pixel_f1"]
+    body = []
+    for ablation, variant in groups_of(ok):
+        mine = ok[(ok["ablation"] == ablation) & (ok["variant"] == variant)]
+        for category in category_order(list(mine["category"].unique())):
+            part = mine[mine["category"] == category]
+            means = [_pct(100.0 * float(part[k].astype(float).mean()), math.nan) for k in keys]
+            body.append((group_label(ablation, variant), category, str(len(part)), *means))
+    headers = ("group", "category", "runs", *(THRESHOLDED[k] for k in THRESHOLDED), ORACLE_LABEL)
+    rules = sorted(set(ok["threshold_rule"]))
+    caption = (
+        "Percent, mean over seeds. An image (a pixel) is called anomalous when its score is >= the image (pixel) "
+        "threshold, fixed before the test set was read:\n" + "\n".join(rules) + "\n"
+        "pixel F1-max is an oracle: its threshold is the best one for the test set itself, which no user has."
+    )
+    title = f"{sweep} · anomalous or not, at thresholds chosen without the test set" if sweep else "anomalous or not"
+    return TableData(title, headers, tuple(body), caption, left_columns=2)
 
 
 def gpu_time_table(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: float | None = None) -> TableData | None:
@@ -187,21 +234,23 @@ def caveat(rows: pd.DataFrame) -> str:
     return RANDOM_INIT_REAL_DATA if flagged else ""
 
 
-def _ablation_table(part: pd.DataFrame, ablation: str, datasets: set[str], sweep: str, variant: str = "") -> TableData:
-    """One ablation's (and recipe variant's) categories over seeds; the published numbers beside
-    the full model on MVTec AD."""
+def _ablation_table(
+    part: pd.DataFrame, ablation: str, datasets: set[str], sweep: str, headline: dict[str, str], variant: str = ""
+) -> TableData:
+    """One ablation's (and recipe variant's) categories over seeds, in the data set's headline
+    metrics; the published numbers beside the full model on MVTec AD."""
     mvtec = datasets == {"mvtec"}
     data_label = " + ".join(DATASETS[d].title if d in DATASETS else d for d in sorted(datasets))
     show_ref = mvtec and ablation == "full"
     any_failed = bool(part["failed"].sum())
-    headers = ["category", "runs"] + (["failed"] if any_failed else []) + list(METRICS.values())
+    headers = ["category", "runs"] + (["failed"] if any_failed else []) + list(headline.values())
     headers += [_SHORT[t] for t in THROUGHPUT]
     if show_ref:
         headers += ["paper img", "Δ", "paper px", "Δ", "TooTouch† img", "Δ", "TooTouch† px", "Δ"]
     body = []
     for _, r in part.iterrows():
         cells = [r["category"], str(int(r["n"]))] + ([str(int(r["failed"]))] if any_failed else [])
-        cells += [_pct(r[f"{m}_mean"], r[f"{m}_std"]) for m in METRICS]
+        cells += [_pct(r[f"{m}_mean"], r[f"{m}_std"]) for m in headline]
         cells += [_num(r[t]) for t in THROUGHPUT]
         if show_ref:
             for ref in (PAPER, TOOTOUCH):

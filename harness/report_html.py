@@ -173,7 +173,7 @@ def _charts_section(rows: pd.DataFrame) -> str:
     mvtec = set(rows["dataset"].dropna().unique()) == {"mvtec"}
     references = {"image_auroc": "image_auroc", "pixel_auroc": "pixel_auroc"} if mvtec else {}
     parts = []
-    for metric, label in METRICS.items():
+    for metric, label in report.headline_metrics(rows).items():  # the data set's headline metrics, as the tables
         figure = _bar_chart(agg, metric, label, references.get(metric))
         parts.append(_img(_png(figure), f"{label} by category"))
     note = (

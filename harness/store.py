@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness import curves_store, visuals_store
+from harness import curves_store, maps_store, visuals_store
 from harness.paths import is_sweep_dir, job_path, jobs_dir, scores_path, spec_path
 from harness.progress import WorkerInfo
 from memseg import revision as code_revision
@@ -58,6 +58,19 @@ JOB_SCHEMA = pa.schema(
         ("pixel_f1", _f64),
         ("pixel_f1_threshold", _f64),
         ("pixel_aupro", _f64),
+        # Added with per-data-set scoring: empty (NaN) in rows written before.
+        ("image_aupr", _f64),
+        ("pixel_aupro_low", _f64),
+        # At thresholds fixed on defect-free images before the test set (memseg.calibration): NaN
+        # without calibration images and in rows written before; threshold_rule says how ("" then).
+        ("seg_f1", _f64),
+        ("image_precision", _f64),
+        ("image_recall", _f64),
+        ("image_f1", _f64),
+        ("image_fpr", _f64),
+        ("image_threshold", _f64),
+        ("pixel_threshold", _f64),
+        ("threshold_rule", _str),
         ("steps", _i64),
         ("image_size", _i64),
         ("batch_size", _i64),
@@ -115,6 +128,8 @@ JOB_SCHEMA = pa.schema(
         ("aupro_interpolation", _str),
         ("top_k", _i64),
         ("metrics_version", _str),
+        ("scoring", _str),
+        ("low_aupro_fpr_limit", _f64),
         # What the job cost (harness.report's GPU-time table): the GPU share its actor held (1/K with
         # --jobs-per-gpu K, 0 on CPUs) and wall_s x that share. Empty in rows written before.
         ("gpu_share", _f64),
@@ -221,6 +236,7 @@ def row_from_result(how: Attempt, result: JobResult) -> dict[str, Any]:
         extras_json=json.dumps(result.extras, sort_keys=True, default=str),
     )
     row.update({k: _float(result.metrics.get(k)) for k in METRICS})
+    row["threshold_rule"] = result.thresholds.describe() if result.thresholds is not None else ""
     row.update({k: _float(result.timings.get(k)) for k in TIMINGS})
     row.update({k: str(env.get(k, "")) for k in _ENV_KEYS})
     row.update(_code_fields(env))
@@ -293,10 +309,11 @@ def write_job(results_dir: str | Path, row: Mapping[str, Any], scores: pd.DataFr
 
 def commit(results_dir: str | Path, how: Attempt, result: JobResult) -> Path:
     """Commit a finished job in the one order that keeps a crash safe: its pictures, its training
-    curves, its per-image scores, and last its row, the commit marker. Until the row exists the job
-    is pending, and a re-run rewrites the other three."""
+    curves, its anomaly maps (when it kept them), its per-image scores, and last its row, the commit
+    marker. Until the row exists the job is pending, and a re-run rewrites the others."""
     if result.visuals is not None:
         visuals_store.write_visuals(results_dir, how.sweep, result.job_id, result.visuals)
+    maps_store.write_maps(results_dir, how.sweep, result.job_id, result.maps)
     curves_store.persist(results_dir, how.sweep, result.job_id, result.curves)
     return write_job(results_dir, row_from_result(how, result), scores_frame(result))
 
@@ -599,6 +616,7 @@ def _rows_of(table: pa.Table) -> pd.DataFrame:
     rows = _fill_legacy_revision(_fill_legacy_protocol(table.to_pandas()))
     rows["variant"] = variants_of(rows)  # rows written before variants existed: no variant
     rows["curves_file"] = rows["curves_file"].fillna("")  # rows written before curves: none
+    rows["threshold_rule"] = rows["threshold_rule"].fillna("")  # rows written before calibration: none
     return rows
 
 
@@ -608,9 +626,11 @@ def _fill_legacy_revision(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fill_legacy_protocol(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows from before the protocol was recorded have empty protocol columns: they were all
-    measured with today's default protocol (model resolution, nearest-resized masks, AUPRO to
-    0.3 interpolated linearly, metric code version 1) and the top-k of their own config."""
+    """Rows from before a protocol column was recorded have it empty: they were all measured with
+    the protocol of that day (model resolution, nearest-resized masks, AUPRO to 0.3 interpolated
+    linearly, metric code version 1, MVTec AD's scoring whatever the data set, no second AUPRO)
+    and the top-k of their own config."""
+    rows = _fill_scoring(rows)
     missing = rows["metrics_version"].isna() | (rows["metrics_version"] == "")
     if not missing.any():
         return rows
@@ -625,6 +645,17 @@ def _fill_legacy_protocol(rows: pd.DataFrame) -> pd.DataFrame:
     ]
     rows.loc[missing, "top_k"] = top_k
     return rows.astype({"top_k": "int64"})
+
+
+def _fill_scoring(rows: pd.DataFrame) -> pd.DataFrame:
+    """The scoring protocol's columns of rows written before each data set had its own."""
+    missing = rows["scoring"].isna() | (rows["scoring"] == "")
+    if not missing.any():
+        return rows
+    rows = rows.copy()
+    rows.loc[missing, "scoring"] = LEGACY_PROTOCOL.scoring
+    rows.loc[missing, "low_aupro_fpr_limit"] = LEGACY_PROTOCOL.low_aupro_fpr_limit
+    return rows
 
 
 def variants_of(rows: pd.DataFrame) -> pd.Series:

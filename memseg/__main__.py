@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from memseg.ablations import ABLATIONS
 from memseg.caveats import RANDOM_INIT_REAL_DATA, random_init_on_real_data
-from memseg.cli_errors import UserError, device_name, image_size, non_negative_int, run_command, user_error
+from memseg.cli_errors import UserError, device_name, image_size, non_negative_int, positive_int, run_command, user_error
 from memseg.cli_recipe import add_recipe_flags, recipe_overrides
 from memseg.config import STEP_MODES, JobConfig, train_images_needed
 from memseg.data.registry import DATASET_KINDS
 from memseg.profiles import PROFILES, profile
-from memseg.result import METRICS, JobResult, Progress
+from memseg.result import METRICS, THRESHOLDED, JobResult, Progress
 
 # The commands import torch, the job, the model and rich inside their functions, not here: --help and
 # a refused flag answer before any of them is loaded (start-up time). Types only, for the same reason:
@@ -78,11 +78,21 @@ def _add_import_official(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
-    predict = sub.add_parser("predict", help="anomaly heatmap and score for one image")
+    predict = sub.add_parser("predict", help="anomaly heatmap and score for one image, or for every image of a folder")
     predict.add_argument("--model", required=True, help="a model directory written by `train`")
-    predict.add_argument("--image", required=True)
-    predict.add_argument("--out", required=True, help="PNG to write: the image with the heatmap overlaid")
-    predict.add_argument("--device", type=device_name, default="cpu")
+    which = predict.add_mutually_exclusive_group(required=True)
+    which.add_argument("--image", help="one image; --out is the PNG to write")
+    which.add_argument(
+        "--images",
+        metavar="FOLDER|GLOB",
+        help="every image of a folder, or of a glob such as 'parts/*.png'; --out is a folder that gets predictions.csv "
+        "(one row per image: score, anomalous yes/no at the model's calibrated threshold, heatmap) and heatmaps/",
+    )
+    predict.add_argument("--out", required=True, help="--image: the PNG to write (image with heatmap); --images: a folder")
+    predict.add_argument(
+        "--device", type=device_name, help="default: cpu for --image; for --images auto (the GPU when there is one)"
+    )
+    predict.add_argument("--batch-size", type=positive_int, default=16, help="--images: images per forward pass (default 16)")
     predict.set_defaults(func=cmd_predict)
 
 
@@ -191,6 +201,9 @@ def cmd_import_official(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if args.images is not None:
+        return predict_folder(args)
+    args.device = args.device or "cpu"
     import torch
     from rich.console import Console
 
@@ -225,6 +238,93 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+PREDICTIONS_CSV = "predictions.csv"
+HEATMAPS_DIR = "heatmaps"
+CSV_COLUMNS = ("path", "score", "anomalous", "heatmap")
+
+
+def predict_folder(args: argparse.Namespace) -> int:
+    """`predict --images`: every image of a folder (or glob), in batches on the device, one CSV row
+    each (score; anomalous yes/no at the image threshold the model directory carries, empty when it
+    carries none; the heatmap's path) and one heatmap PNG each. Says which rule made the threshold."""
+    import csv
+
+    import torch
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from memseg.artefacts import load_model, load_thresholds
+    from memseg.data.images import DECODE_ERRORS, read_rgb, resize_rgb
+    from memseg.heatmap import overlay, write_png
+    from memseg.input_checks import check_model_dir, find_images
+    from memseg.job import resolve_device
+    from memseg.metrics import image_scores
+
+    model_dir = check_model_dir(args.model)
+    images = find_images(args.images)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; with --images it names the folder for {PREDICTIONS_CSV} and {HEATMAPS_DIR}/")
+    try:
+        device = resolve_device(args.device or "auto")
+        model, config = load_model(model_dir, device)
+        thresholds = load_thresholds(model_dir)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise user_error(error, f"the model in {model_dir} cannot be loaded: ") from None
+    console = Console(soft_wrap=True, stderr=True)
+    (out / HEATMAPS_DIR).mkdir(parents=True, exist_ok=True)
+    names = _heatmap_names(images)
+    rows = []
+    columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar, torch.no_grad():
+        task = bar.add_task("predict", total=len(images))
+        for first in range(0, len(images), args.batch_size):
+            batch_paths = images[first : first + args.batch_size]
+            pixels = []
+            for path in batch_paths:
+                try:
+                    pixels.append(resize_rgb(read_rgb(path), config.image_size))
+                except DECODE_ERRORS as error:
+                    raise UserError(f"image {path} cannot be read as an image ({error}); expected a PNG, JPEG, ...") from None
+            batch = torch.stack(pixels)  # (B, 3, S, S) uint8
+            maps = model.anomaly_map(model(batch.float().div(255).to(device))).float().cpu()
+            scores = image_scores(maps, top_k=config.top_k)
+            for path, image, anomaly, score in zip(batch_paths, batch, maps, scores.tolist()):
+                heatmap = out / HEATMAPS_DIR / names[path]
+                write_png(overlay(image, anomaly), heatmap)
+                verdict = "" if thresholds is None else ("yes" if score >= thresholds.image else "no")
+                rows.append((str(path), f"{score:.6f}", verdict, str(heatmap)))
+            bar.advance(task, len(batch_paths))
+    table = out / PREDICTIONS_CSV
+    with open(table, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([CSV_COLUMNS, *rows])
+    said = Console(soft_wrap=True, highlight=False)
+    said.print(f"{len(rows)} image(s) on {device}: {table}, heatmaps in {out / HEATMAPS_DIR}")
+    if thresholds is None:
+        said.print(
+            "anomalous: left empty; this model carries no calibrated threshold (train it with --calibrate-images K, "
+            "or on MVTec AD 2, whose validation/ calibrates it)"
+        )
+    else:
+        flagged = sum(r[2] == "yes" for r in rows)
+        said.print(f"{flagged} anomalous at image score >= {thresholds.image:.6f}: {thresholds.describe()}")
+    return 0
+
+
+def _heatmap_names(images: list[Path]) -> dict[Path, str]:
+    """A heatmap file name per image: its stem, numbered when two images share one."""
+    names: dict[Path, str] = {}
+    used: set[str] = set()
+    for path in images:
+        name, n = f"{path.stem}.png", 1
+        while name in used:
+            n += 1
+            name = f"{path.stem}-{n}.png"
+        used.add(name)
+        names[path] = name
+    return names
+
+
 def check_png_out(out: Path) -> Path:
     """`out` when it can name the PNG `predict` writes: a .png file name, not a folder, under a
     folder (or a place one can be made), else a UserError saying what to give."""
@@ -248,8 +348,8 @@ def result_to_json(result: JobResult) -> dict:
     (the validation curve with --val-every) as memseg.artefacts writes them."""
     from memseg.artefacts import curves_to_json
 
-    data = dataclasses.asdict(dataclasses.replace(result, visuals=None, curves=None))
-    del data["visuals"]
+    data = dataclasses.asdict(dataclasses.replace(result, visuals=None, curves=None, maps=()))
+    del data["visuals"], data["maps"]  # pictures and maps are files (harness run --save-maps), never JSON
     data["metrics"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.metrics.items()}
     data["curves"] = None if result.curves is None else curves_to_json(result.curves)
     return data
@@ -289,7 +389,14 @@ def metrics_table(result: JobResult):
     table.add_column("value (%)", justify="right")
     for key, label in METRICS.items():
         value = result.metrics.get(key, math.nan)
-        table.add_row(label, "n/a" if math.isnan(value) else f"{100 * value:.2f}")
+        oracle = " (oracle: best threshold on the test set)" if key == "pixel_f1" else ""
+        table.add_row(label + oracle, "n/a" if math.isnan(value) else f"{100 * value:.2f}")
+    if result.thresholds is not None:  # fixed on defect-free images before the test set
+        for key, label in THRESHOLDED.items():
+            if key not in METRICS:
+                value = result.metrics.get(key, math.nan)
+                table.add_row(f"{label} at the calibrated threshold", "n/a" if math.isnan(value) else f"{100 * value:.2f}")
+        table.caption = f"Thresholds: {result.thresholds.describe()}"
     t = result.timings
     table.add_row("train", f"{t['train_s']:.1f} s, {t['train_steps_per_s']:.2f} steps/s")
     table.add_row("inference", f"{t['infer_images_per_s']:.1f} images/s")

@@ -2,7 +2,8 @@
 
 A model directory holds `model.safetensors` (all weights, both encoders included, and the memory
 bank; safetensors cannot carry code, so loading never runs a pickle), `config.json` (the
-JobConfig) and `scores.json` (per-image scores and the metrics).
+JobConfig), `scores.json` (per-image scores and the metrics) and, when the job calibrated them,
+`thresholds.json` (the image and pixel thresholds and the rule that made them; memseg.calibration).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from memseg.build import build_model
 from memseg.config import JobConfig
 from memseg.curves import TrainingCurves
 from memseg.model import MemSeg
-from memseg.result import JobResult
+from memseg.result import JobResult, Thresholds
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 SCORES = "scores.json"
 CURVES = "curves.json"  # the training curves and, with val_every, the validation curve
+THRESHOLDS = "thresholds.json"  # the calibrated thresholds, when the job had calibration images
 
 
 def save(result: JobResult, model: MemSeg, out_dir: Path) -> Path:
@@ -41,6 +43,8 @@ def save(result: JobResult, model: MemSeg, out_dir: Path) -> Path:
         "images": [dataclasses.asdict(s) for s in result.image_scores],
     }
     write_text_atomic(out_dir / SCORES, json.dumps(scores, indent=1))
+    if result.thresholds is not None:
+        write_text_atomic(out_dir / THRESHOLDS, json.dumps(dataclasses.asdict(result.thresholds), indent=1))
     if result.curves is not None:
         write_text_atomic(out_dir / CURVES, json.dumps({"job_id": result.job_id, **curves_to_json(result.curves)}, indent=1))
     return out_dir
@@ -63,6 +67,24 @@ def curves_to_json(curves: TrainingCurves) -> dict[str, object]:
 
 def with_dir(result: JobResult, out_dir: Path) -> JobResult:
     return dataclasses.replace(result, artefacts_dir=str(out_dir))
+
+
+def load_thresholds(model_dir: Path) -> Thresholds | None:
+    """The thresholds a model directory carries (None: its job calibrated none)."""
+    path = model_dir / THRESHOLDS
+    if not path.is_file():
+        return None
+    try:
+        values = json.loads(path.read_text())
+        return Thresholds(
+            image=float(values["image"]),
+            pixel=float(values["pixel"]),
+            rule=str(values["rule"]),
+            source=str(values["source"]),
+            images=int(values["images"]),
+        )
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"{path} is not a model's thresholds: {err!r}") from None
 
 
 def load_model(model_dir: Path, device: str | torch.device = "cpu") -> tuple[MemSeg, JobConfig]:

@@ -60,6 +60,27 @@ def add_recipe_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) 
         help="how many normal training images --val-every holds out (default 8: the last K in sorted order)",
     )
     parser.add_argument(
+        "--calibrate-images",
+        type=positive_int,
+        metavar="K",
+        help="hold the last K normal training images out of training and fix the image and pixel thresholds on them "
+        "(mean + 3 std of their scores) before the test set is read; MVTec AD 2 calibrates on its validation/ without it",
+    )
+    parser.add_argument(
+        "--save-maps",
+        action="store_true",
+        default=None,
+        help="keep each job's test anomaly maps (model resolution, about 256 KB per image at 256 px) for "
+        "`harness export --to mvtec-maps`; not part of the job id",
+    )
+    parser.add_argument(
+        "--predict-private",
+        action="store_true",
+        default=None,
+        help="MVTec AD 2: also predict test_private/ and test_private_mixed/ (maps only, no metric: only MVTec's "
+        "server scores them) for `harness export --to mvtec-ad2-submission`; implies --save-maps",
+    )
+    parser.add_argument(
         "--eval-resolution",
         choices=EVAL_RESOLUTIONS,
         help="pixel metrics at the model's size (default) or at each mask's original size",
@@ -86,5 +107,8 @@ def recipe_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "eval_resolution": args.eval_resolution,
         "val_every": args.val_every,
         "val_images": args.val_images,
+        "calibrate_images": args.calibrate_images,
+        "save_maps": args.save_maps or args.predict_private,
+        "predict_private": args.predict_private,
     }
     return {k: v for k, v in pairs.items() if v is not None}

@@ -199,6 +199,17 @@ class JobConfig:
     # them out changes what the job trains on, so both are part of the id (left out at their defaults).
     val_every: int = field(default=0, metadata=OPTIONAL_RECIPE)
     val_images: int = field(default=VAL_IMAGES, metadata=OPTIONAL_RECIPE)
+    # Thresholds fixed without the test set (memseg.calibration): the last `calibrate_images` normal
+    # training images, held out of training, are scored by the trained model (0: none, and a data set
+    # with a validation split, MVTec AD 2, calibrates on it). Holding them out changes what the job
+    # trains on, so it is part of the id (left out at 0, what every earlier job did).
+    calibrate_images: int = field(default=0, metadata=OPTIONAL_RECIPE)
+    # Keep the test set's anomaly maps (at the model's resolution, with each image's original size)
+    # in the result, for the files the official tools read (harness export); and, on MVTec AD 2,
+    # also predict its private test sets, which have no ground truth: maps only, no metric. Where the
+    # maps go, not what the job computes: not in the id.
+    save_maps: bool = field(default=False, metadata=RUNTIME)
+    predict_private: bool = field(default=False, metadata=RUNTIME)
 
     def __post_init__(self) -> None:
         check_field_values(self)  # first: every check below compares values of the declared types
@@ -234,6 +245,10 @@ class JobConfig:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0.0 <= self.focal_smooth < 0.5:
             raise ValueError(f"focal_smooth must be in [0, 0.5) (official 1e-5; 0: exact log_softmax), got {self.focal_smooth}")
+        if self.predict_private and self.dataset != "mvtec_ad2":
+            raise ValueError(f"predict_private is for MVTec AD 2's private test sets; dataset {self.dataset} has none")
+        if self.calibrate_images < 0:
+            raise ValueError(f"calibrate_images must be >= 0 (0: none held out), got {self.calibrate_images}")
         if self.val_every < 0:
             raise ValueError(f"val_every must be >= 0 (0: no validation curve), got {self.val_every}")
         if self.val_images < 2:
@@ -362,7 +377,9 @@ def train_images_needed(config: JobConfig) -> tuple[int, str]:
     memory = resolve(config).memory_size
     held_out = config.val_images if config.val_every else 0
     why = f"{memory} for the memory bank" + (f", {held_out} held out for the validation curve" if held_out else "")
-    return memory + held_out + 1, f"{why} and at least 1 to train on"
+    if config.calibrate_images:
+        why += f", {config.calibrate_images} held out to calibrate the thresholds"
+    return memory + held_out + config.calibrate_images + 1, f"{why} and at least 1 to train on"
 
 
 def resolve(config: JobConfig) -> CategorySettings:

@@ -104,3 +104,23 @@ def check_model_dir(path: str | Path) -> Path:
             "expected a folder written by `python -m memseg train --out DIR`"
         )
     return folder
+
+
+def find_images(where: str) -> list[Path]:
+    """The images of a folder (not recursive), or those a glob pattern matches, sorted by path; a
+    UserError when there are none. Known stray files (.DS_Store, ...) and non-images are skipped."""
+    import glob
+
+    from memseg.data.images import is_image_file, is_stray  # start-up time: torch and PIL (see check_data)
+
+    folder = Path(where)
+    if folder.is_dir():
+        found = [p for p in folder.iterdir() if p.is_file()]
+    elif any(ch in where for ch in "*?["):
+        found = [Path(p) for p in glob.glob(where, recursive=True) if Path(p).is_file()]
+    else:
+        raise UserError(f"--images {where}: no such folder; expected a folder of images or a glob such as 'parts/*.png'")
+    images = sorted(p for p in found if is_image_file(p) and not is_stray(p))
+    if not images:
+        raise UserError(f"--images {where}: no image found (.png, .jpg, .bmp, .tif, ...)")
+    return images

@@ -18,7 +18,7 @@ from pathlib import Path
 import timm
 import torch
 
-from memseg import artefacts, validation
+from memseg import artefacts, calibration, validation
 from memseg import checkpoint as train_checkpoint
 from memseg import revision as code_revision
 from memseg.build import build_model, build_simulator, load_texture_bank, loss_settings
@@ -26,15 +26,16 @@ from memseg.checkpoint import TrainCheckpoint
 from memseg.clock import utc_now
 from memseg.config import JobConfig, resolve
 from memseg.curves import CurveRecorder, TrainingCurves
+from memseg.data.images import original_size
 from memseg.data.loading import load_category
 from memseg.data.types import CategoryData
-from memseg.metrics import Evaluation, evaluate, evaluate_native, image_scores
+from memseg.metrics import Evaluation, evaluate, evaluate_native, image_scores, image_threshold_metrics, seg_f1, seg_f1_native
 from memseg.model import MemSeg
 from memseg.official import OfficialImport, import_official
 from memseg.precision import ComputePrecision, autocast, computing_in, resolve_precision
 from memseg.protocol import EvalProtocol, protocol_for
 from memseg.provenance import code_identity
-from memseg.result import ImageScore, JobResult, Progress
+from memseg.result import THRESHOLDED, THRESHOLDS, ImageScore, JobResult, MapSet, Progress, Thresholds
 from memseg.simulate import AnomalySimulator
 from memseg.train_step import (
     LOSS_PARTS,
@@ -102,6 +103,10 @@ def run(
         data = load_data(config)
         settings = resolve(config)
         memory_images, train_images = split_memory(data.train_images, settings.memory_size)
+        calibration_images, calibration_source = data.validation_images, calibration.VALIDATION
+        if config.calibrate_images:  # the last training images, never the memory bank's nor the test set
+            train_images, calibration_images = calibration.split_calibration(train_images, config.calibrate_images)
+            calibration_source = calibration.HELD_OUT.format(count=config.calibrate_images)
         held_out_images = None
         if config.val_every:  # the last training images, never the test set (memseg.validation)
             train_images, held_out_images = split_validation(train_images, config.val_images)
@@ -118,9 +123,22 @@ def run(
         sim_images_per_s = measure_simulation(simulator, train_images, config, device)
         hooks = CheckpointHooks(on_checkpoint, checkpoint_every, resume)
         outcome = train_model(model, simulator, train_images, config, device, report, hooks, held_out)
+        # The thresholds are fixed on defect-free images before any test image is read.
+        thresholds = None
+        if calibration_images is not None and len(calibration_images):
+            thresholds = calibrate_thresholds(model, calibration_images, calibration_source, config, device, report)
         # Only now, with training over, does any test image reach the model (tests/memseg/test_job.py).
         timings = {"sim_images_per_s": sim_images_per_s, "validation_s": outcome.validation_s}
-        return evaluate_model(model, data, config, device, report, started_at, outcome, timings)
+        return evaluate_model(model, data, config, device, report, started_at, outcome, timings, thresholds)
+
+
+def calibrate_thresholds(
+    model: MemSeg, images: torch.Tensor, source: str, config: JobConfig, device: torch.device, report: ProgressFn
+) -> Thresholds:
+    """The image and pixel thresholds of the trained model on defect-free `images` (memseg.calibration),
+    scored as the test images will be: the same maps, the same top-k image score."""
+    maps, _, _ = predict_maps(model, images, config, device, report, phase="calibrate")
+    return calibration.calibrate(maps, image_scores(maps, top_k=protocol_for(config).top_k), source)
 
 
 def fill_memory(model: MemSeg, memory_images: torch.Tensor, device: torch.device, precision: ComputePrecision) -> None:
@@ -165,7 +183,10 @@ def load_data(config: JobConfig) -> CategoryData:
     """The job's category at its image size; with native-resolution evaluation each test mask is
     also kept at its original size."""
     native = protocol_for(config).eval_resolution == "native"
-    return load_category(config.dataset, Path(_data_root(config)), config.category, config.image_size, native_masks=native)
+    root = Path(_data_root(config))
+    return load_category(
+        config.dataset, root, config.category, config.image_size, native_masks=native, private=config.predict_private
+    )
 
 
 def evaluate_model(
@@ -177,14 +198,16 @@ def evaluate_model(
     started_at: str,
     outcome: TrainOutcome | None = None,
     extra_timings: dict[str, float] | None = None,
+    thresholds: Thresholds | None = None,
 ) -> JobResult:
     """Evaluate `model` (trained, or imported: outcome None) on the category's test set, build
-    the JobResult and save the artefacts when config.out_dir is set."""
+    the JobResult and save the artefacts when config.out_dir is set. With `thresholds` (fixed
+    before), the test set is also scored at them (threshold_metrics)."""
     maps, infer_images_per_s, eval_s = predict_maps(model, data.test_images, config, device, report)
     protocol = protocol_for(config)
     scores = image_scores(maps, top_k=protocol.top_k)
     evaluation = evaluate_under(protocol, scores, data, maps)
-    metrics = evaluation.metrics
+    metrics = {**evaluation.metrics, **threshold_metrics(protocol, thresholds, scores, data, maps)}
     image_results = tuple(
         ImageScore(path=p, label=int(label), defect_type=d, score=float(s))
         for p, label, d, s in zip(data.test_paths, data.test_labels.tolist(), data.test_defect_types, scores.tolist())
@@ -214,6 +237,8 @@ def evaluate_model(
         step_path=outcome.step_path.name if outcome else "",
         step_fallback=outcome.step_path.fallback if outcome else "",
         curves=outcome.curves if outcome else None,
+        thresholds=thresholds,
+        maps=kept_maps(model, data, maps, config, device, report),
     )
     if config.out_dir is not None:
         out = artefacts.save(result, model, Path(config.out_dir) / config.job_id)
@@ -236,9 +261,51 @@ def evaluate_under(protocol: EvalProtocol, scores: torch.Tensor, data: CategoryD
     """The metrics (and plotted curves) of the final model under `protocol`: pixel metrics at the
     model's resolution (masks resized nearest) or at each mask's original size (maps upsampled
     bilinearly)."""
+    limit, low = protocol.aupro_fpr_limit, protocol.low_aupro_fpr_limit
     if protocol.eval_resolution == "native":
-        return evaluate_native(scores, data.test_labels, maps, data.test_masks_native, protocol.aupro_fpr_limit, MAX_CURVE_POINTS)
-    return evaluate(scores, data.test_labels, maps, data.test_masks, protocol.aupro_fpr_limit, MAX_CURVE_POINTS)
+        return evaluate_native(scores, data.test_labels, maps, data.test_masks_native, limit, MAX_CURVE_POINTS, low)
+    return evaluate(scores, data.test_labels, maps, data.test_masks, limit, MAX_CURVE_POINTS, low)
+
+
+def kept_maps(
+    model: MemSeg, data: CategoryData, test_maps: torch.Tensor, config: JobConfig, device: torch.device, report: ProgressFn
+) -> tuple[MapSet, ...]:
+    """The maps a job keeps when asked: the test set's (save_maps) and, with predict_private, those
+    of the test images without ground truth, predicted after the test set was scored, one MapSet per
+    split; each with its images' original sizes (read from their headers)."""
+    if not (config.save_maps or config.predict_private):
+        return ()
+    sets = [_map_set("test", data.test_paths, data.test_defect_types, test_maps)]
+    if config.predict_private and data.private_images is not None and len(data.private_images):
+        private_maps, _, _ = predict_maps(model, data.private_images, config, device, report, phase="private")
+        for split in dict.fromkeys(s for s, _ in data.private_items):
+            index = [i for i, (s, _) in enumerate(data.private_items) if s == split]
+            paths = tuple(data.private_items[i][1] for i in index)
+            sets.append(_map_set(split, paths, ("",) * len(paths), private_maps[index]))
+    return tuple(sets)
+
+
+def _map_set(split: str, paths: tuple[str, ...], defect_types: tuple[str, ...], maps: torch.Tensor) -> MapSet:
+    sizes = tuple(original_size(p) for p in paths)
+    return MapSet(split, paths, defect_types, sizes, maps.float().numpy().copy())
+
+
+def threshold_metrics(
+    protocol: EvalProtocol, thresholds: Thresholds | None, scores: torch.Tensor, data: CategoryData, maps: torch.Tensor
+) -> dict[str, float]:
+    """The test set scored at thresholds fixed without it: image precision, recall, F1 and FPR at the
+    image threshold, SegF1 at the pixel threshold (at the protocol's resolution; NaN without masks),
+    and the two thresholds. All NaN without thresholds."""
+    keys = (*THRESHOLDED, *THRESHOLDS)
+    if thresholds is None:
+        return dict.fromkeys(keys, math.nan)
+    out = image_threshold_metrics(scores, data.test_labels, thresholds.image)
+    out |= {"image_threshold": thresholds.image, "pixel_threshold": thresholds.pixel, "seg_f1": math.nan}
+    if protocol.eval_resolution == "native" and data.test_masks_native is not None:
+        out["seg_f1"] = seg_f1_native(maps, data.test_masks_native, thresholds.pixel)
+    elif data.test_masks is not None:
+        out["seg_f1"] = seg_f1(maps, data.test_masks, thresholds.pixel)
+    return {k: out[k] for k in keys}
 
 
 @dataclass(frozen=True)
@@ -372,10 +439,11 @@ def train_model(
 
 @torch.no_grad()
 def predict_maps(
-    model: MemSeg, images: torch.Tensor, config: JobConfig, device: torch.device, report: ProgressFn
+    model: MemSeg, images: torch.Tensor, config: JobConfig, device: torch.device, report: ProgressFn, phase: str = "eval"
 ) -> tuple[torch.Tensor, float, float]:
     """Anomaly maps (N, S, S) float32 on the CPU for uint8 images, the inference throughput in
-    images/s (forward passes only, timed with the device synchronised), and the eval wall time."""
+    images/s (forward passes only, timed with the device synchronised), and the eval wall time.
+    `phase` names the progress events (eval: the test set; calibrate: the calibration images)."""
     model.eval()
     precision = resolve_precision(config.precision, device.type)
     maps = []
@@ -393,7 +461,7 @@ def predict_maps(
         _sync(device)
         forward_s += time.perf_counter() - t0
         maps.append(anomaly.cpu())
-        report(Progress("eval", min(first + config.eval_batch_size, len(images)), len(images)))
+        report(Progress(phase, min(first + config.eval_batch_size, len(images)), len(images)))
     eval_s = time.perf_counter() - start
     return torch.cat(maps), len(images) / max(forward_s, 1e-9), eval_s
 

@@ -1,4 +1,5 @@
-"""Evaluation metrics of MemSeg: image AUROC, pixel AUROC, pixel F1-max and AUPRO@0.3.
+"""Evaluation metrics of MemSeg: image AUROC and AUPR, pixel AUROC, pixel F1-max, AUPRO up to two
+false positive rates (0.3 and 0.05 by default), and the F1 of a map binarised at a given threshold.
 
 Exact definitions (docs/metrics.md), so numbers compare with the literature; the pixel
 metrics, and the curves the report plots, share one sort of the pooled scores (`evaluate`,
@@ -30,6 +31,10 @@ _REGION_STRUCTURE[1] = True
 # From this many scores on, float32 scores are sorted as int32 keys (a parallel radix sort in
 # PyTorch); below it the float sort is faster, as the radix sort has a fixed cost of its own.
 RADIX_SORT_MIN_SIZE = 1 << 21
+
+# The second AUPRO limit (pixel_aupro_low): MVTec AD 2's published AU-PRO is integrated up to a
+# false positive rate of 0.05. The job passes its protocol's value (memseg.protocol).
+LOW_FPR_LIMIT = 0.05
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,6 +93,67 @@ def pixel_f1_max(maps: ArrayLike, masks: ArrayLike) -> tuple[float, float]:
     """
     scores, labels, _ = _pixel_inputs(maps, masks, "pixel F1")
     return _f1_max_from_sweep(_sweep(scores, labels))
+
+
+def image_aupr(scores: ArrayLike, labels: ArrayLike) -> float:
+    """Area under the precision-recall curve of image scores (1 = anomalous), as average precision:
+    sum over the distinct score values t, descending, of (recall(t) - recall(t_prev)) * precision(t),
+    a step sum with no interpolation (scikit-learn's average_precision_score)."""
+    return _average_precision_from_sweep(_image_sweep(scores, labels))
+
+
+def seg_f1(maps: ArrayLike, masks: ArrayLike, threshold: float) -> float:
+    """F1 of the maps binarised at `threshold` against the masks, all pixels of all images pooled:
+    a pixel is predicted anomalous when its score is >= threshold (the rule of pixel F1-max), and
+    F1 = 2 TP / (2 TP + FP + FN). MVTec AD 2's SegF1, with the threshold chosen on defect-free
+    images, never on the test set. A threshold above every score predicts nothing: F1 0."""
+    if not math.isfinite(threshold):
+        raise ValueError(f"seg_f1: the threshold must be a finite number, got {threshold}")
+    scores, labels, _ = _pixel_inputs(maps, masks, "SegF1")
+    predicted = scores >= threshold
+    true_pos = int(torch.count_nonzero(predicted & labels))
+    predicted_pos = int(torch.count_nonzero(predicted))
+    return 2.0 * true_pos / (predicted_pos + int(torch.count_nonzero(labels)))
+
+
+def seg_f1_native(maps: ArrayLike, native_masks: Sequence[ArrayLike], threshold: float) -> float:
+    """`seg_f1` with each (S, S) map upsampled bilinearly to its mask's original size first, as the
+    native-resolution pixel metrics (`evaluate_native`) do; sizes may differ between images."""
+    if not math.isfinite(threshold):
+        raise ValueError(f"seg_f1: the threshold must be a finite number, got {threshold}")
+    maps_t = _as_float(_as_cpu_tensor(maps, "maps"), "maps")
+    if maps_t.ndim != 3 or len(native_masks) != maps_t.shape[0]:
+        raise ValueError(f"seg_f1: {len(native_masks)} masks for anomaly maps of shape {tuple(maps_t.shape)}")
+    true_pos = predicted_pos = actual_pos = 0
+    for anomaly_map, mask in zip(maps_t, native_masks):
+        labels = _as_binary(_as_cpu_tensor(mask, "native mask"), "native masks")
+        predicted = upsample_map(anomaly_map, (labels.shape[0], labels.shape[1])) >= threshold
+        true_pos += int(torch.count_nonzero(predicted & labels))
+        predicted_pos += int(torch.count_nonzero(predicted))
+        actual_pos += int(torch.count_nonzero(labels))
+    if actual_pos == 0:
+        raise ValueError("SegF1 is undefined: no pixel of any mask is anomalous")
+    return 2.0 * true_pos / (predicted_pos + actual_pos)
+
+
+def image_threshold_metrics(scores: ArrayLike, labels: ArrayLike, threshold: float) -> dict[str, float]:
+    """Whether each image is anomalous at `threshold` (score >= threshold), against its label:
+    image_precision TP / (TP + FP) (0 when no image is called anomalous, as scikit-learn's
+    zero_division=0), image_recall TP / P, image_f1 2 TP / (2 TP + FP + FN) and image_fpr FP / N."""
+    if not math.isfinite(threshold):
+        raise ValueError(f"image thresholds: the threshold must be a finite number, got {threshold}")
+    sweep = _image_sweep(scores, labels)  # checks both, and that both classes are present
+    scores_t = _as_float(_as_cpu_tensor(scores, "scores").reshape(-1), "scores")
+    labels_t = _as_binary(_as_cpu_tensor(labels, "labels").reshape(-1), "image labels")
+    predicted = scores_t >= threshold
+    true_pos = int(torch.count_nonzero(predicted & labels_t))
+    false_pos = int(torch.count_nonzero(predicted & ~labels_t))
+    return {
+        "image_precision": true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0,
+        "image_recall": true_pos / sweep.num_pos,
+        "image_f1": 2.0 * true_pos / (true_pos + false_pos + sweep.num_pos),
+        "image_fpr": false_pos / sweep.num_neg,
+    }
 
 
 def aupro(maps: ArrayLike, masks: ArrayLike, fpr_limit: float = 0.3) -> float:
@@ -167,15 +233,19 @@ def evaluate(
     masks: ArrayLike | None,
     fpr_limit: float = 0.3,
     max_curve_points: int | None = None,
+    low_fpr_limit: float = LOW_FPR_LIMIT,
 ) -> Evaluation:
     """Every metric of one category's test set and its curves, from ONE sort of the pooled pixel
     scores (and one of the image scores). `max_curve_points` thins the curves for plotting (the
     metrics are always exact); the pixel ROC and PRO curves are None without masks."""
     image_sweep, pixel_sweep = _sweeps(image_scores, image_labels, maps, masks, fpr_limit)
-    return _evaluation(image_sweep, pixel_sweep, fpr_limit, max_curve_points)
+    _check_fpr_limit(low_fpr_limit)
+    return _evaluation(image_sweep, pixel_sweep, (fpr_limit, low_fpr_limit), max_curve_points)
 
 
-def _evaluation(image_sweep: _Sweep, pixel_sweep: _Sweep | None, fpr_limit: float, max_curve_points: int | None) -> Evaluation:
+def _evaluation(
+    image_sweep: _Sweep, pixel_sweep: _Sweep | None, fpr_limits: tuple[float, float], max_curve_points: int | None
+) -> Evaluation:
     """The metrics and the curves read off the two sweeps."""
     fpr, tpr, _ = _roc_points(image_sweep, max_curve_points)
     pixel_roc = pro = None
@@ -183,7 +253,7 @@ def _evaluation(image_sweep: _Sweep, pixel_sweep: _Sweep | None, fpr_limit: floa
         fpr_px, tpr_px, _ = _roc_points(pixel_sweep, max_curve_points)
         pixel_roc = Curve(fpr_px, tpr_px)
         pro = Curve(*_downsample(_pro_points(pixel_sweep), max_curve_points))
-    metrics = _metrics_from_sweeps(image_sweep, pixel_sweep, fpr_limit)
+    metrics = _metrics_from_sweeps(image_sweep, pixel_sweep, fpr_limits)
     return Evaluation(metrics, Curve(fpr, tpr), pixel_roc, pro)
 
 
@@ -193,14 +263,18 @@ def compute_metrics(
     maps: ArrayLike,
     masks: ArrayLike | None,
     fpr_limit: float = 0.3,
+    low_fpr_limit: float = LOW_FPR_LIMIT,
 ) -> dict[str, float]:
     """All metrics of one category's test set; the pixel metrics share one sort of the maps.
 
-    Returns image_auroc, pixel_auroc, pixel_f1, pixel_f1_threshold and pixel_aupro (AUPRO up to
-    `fpr_limit`). Without masks (a data set that has none) the pixel metrics are NaN. Values are
-    identical to those of the individual functions. `evaluate` adds the curves.
+    Returns image_auroc, image_aupr, pixel_auroc, pixel_f1, pixel_f1_threshold, pixel_aupro (AUPRO
+    up to `fpr_limit`) and pixel_aupro_low (AUPRO up to `low_fpr_limit`). Without masks (a data set
+    that has none) the pixel metrics are NaN. Values are identical to those of the individual
+    functions. `evaluate` adds the curves.
     """
-    return _metrics_from_sweeps(*_sweeps(image_scores, image_labels, maps, masks, fpr_limit), fpr_limit)
+    _check_fpr_limit(low_fpr_limit)
+    sweeps = _sweeps(image_scores, image_labels, maps, masks, fpr_limit)
+    return _metrics_from_sweeps(*sweeps, (fpr_limit, low_fpr_limit))
 
 
 def _sweeps(
@@ -219,18 +293,20 @@ def _sweeps(
     return image_sweep, _sweep(scores, labels, _label_regions(labels.view(shape)))
 
 
-def _metrics_from_sweeps(image_sweep: _Sweep, pixel_sweep: _Sweep | None, fpr_limit: float) -> dict[str, float]:
-    metrics = {"image_auroc": _auroc_from_sweep(image_sweep)}
+def _metrics_from_sweeps(image_sweep: _Sweep, pixel_sweep: _Sweep | None, fpr_limits: tuple[float, float]) -> dict[str, float]:
+    """The metrics of the two sweeps; `fpr_limits`: the AUPRO limits of pixel_aupro and pixel_aupro_low."""
+    metrics = {"image_auroc": _auroc_from_sweep(image_sweep), "image_aupr": _average_precision_from_sweep(image_sweep)}
     if pixel_sweep is None:
         nan = float("nan")
-        metrics.update(pixel_auroc=nan, pixel_f1=nan, pixel_f1_threshold=nan, pixel_aupro=nan)
+        metrics.update(pixel_auroc=nan, pixel_f1=nan, pixel_f1_threshold=nan, pixel_aupro=nan, pixel_aupro_low=nan)
         return metrics
     f1, threshold = _f1_max_from_sweep(pixel_sweep)
     metrics.update(
         pixel_auroc=_auroc_from_sweep(pixel_sweep),
         pixel_f1=f1,
         pixel_f1_threshold=threshold,
-        pixel_aupro=_aupro_from_sweep(pixel_sweep, fpr_limit),
+        pixel_aupro=_aupro_from_sweep(pixel_sweep, fpr_limits[0]),
+        pixel_aupro_low=_aupro_from_sweep(pixel_sweep, fpr_limits[1]),
     )
     return metrics
 
@@ -242,6 +318,7 @@ def evaluate_native(
     native_masks: Sequence[ArrayLike] | None,
     fpr_limit: float = 0.3,
     max_curve_points: int | None = None,
+    low_fpr_limit: float = LOW_FPR_LIMIT,
 ) -> Evaluation:
     """`evaluate` with the pixel metrics (and pixel curves) at each mask's ORIGINAL size, as the
     official MVTec AD evaluation computes them: each (S, S) anomaly map is upsampled bilinearly
@@ -255,10 +332,11 @@ def evaluate_native(
     30 bytes per pixel at the peak: 150 MVTec images at 1024 px need about 5 GB).
     """
     if native_masks is None:
-        return evaluate(image_scores, image_labels, maps, None, fpr_limit, max_curve_points)
+        return evaluate(image_scores, image_labels, maps, None, fpr_limit, max_curve_points, low_fpr_limit)
+    _check_fpr_limit(low_fpr_limit)
     image_sweep = _image_sweep(image_scores, image_labels)
     pixel_sweep = _native_pixel_sweep(maps, native_masks, image_sweep.num_pos + image_sweep.num_neg, fpr_limit)
-    return _evaluation(image_sweep, pixel_sweep, fpr_limit, max_curve_points)
+    return _evaluation(image_sweep, pixel_sweep, (fpr_limit, low_fpr_limit), max_curve_points)
 
 
 def compute_metrics_native(
@@ -267,9 +345,10 @@ def compute_metrics_native(
     maps: ArrayLike,
     native_masks: Sequence[ArrayLike] | None,
     fpr_limit: float = 0.3,
+    low_fpr_limit: float = LOW_FPR_LIMIT,
 ) -> dict[str, float]:
     """The metrics of `evaluate_native` (pixel metrics at each mask's original size)."""
-    return evaluate_native(image_scores, image_labels, maps, native_masks, fpr_limit).metrics
+    return evaluate_native(image_scores, image_labels, maps, native_masks, fpr_limit, low_fpr_limit=low_fpr_limit).metrics
 
 
 def _native_pixel_sweep(maps: ArrayLike, native_masks: Sequence[ArrayLike], num_scores: int, fpr_limit: float) -> _Sweep:
@@ -432,6 +511,14 @@ def _f1_max_from_sweep(sweep: _Sweep) -> tuple[float, float]:
     # thresholds are descending: the last index reaching the max is the lowest threshold.
     index = int(torch.nonzero(f1 == best)[-1])
     return float(best), float(sweep.thresholds[index])
+
+
+def _average_precision_from_sweep(sweep: _Sweep) -> float:
+    """sum_g (tps_g - tps_{g-1}) / P * tps_g / (tps_g + fps_g): precision at each distinct threshold
+    weighted by the recall it adds (scikit-learn's average_precision_score)."""
+    d_tps = torch.diff(sweep.tps, prepend=sweep.tps.new_zeros(1)).double()
+    precision = sweep.tps.double() / (sweep.tps + sweep.fps).double()
+    return float((d_tps * precision).sum() / sweep.num_pos)
 
 
 def _image_sweep(scores: ArrayLike, labels: ArrayLike) -> _Sweep:

@@ -20,19 +20,38 @@ from memseg.protocol import EvalProtocol, protocol_for
 # the harness's summary, Markdown and HTML) takes its columns from here. Defined in this light
 # module, not beside the computations in memseg.metrics, so that reading results (the harness's
 # store, status and report) never imports torch.
+# The labels of the two AUPROs name the limits every data set's protocol uses today (memseg.protocol
+# records the limits on every row).
 METRICS: dict[str, str] = {
     "image_auroc": "image AUROC",
+    "image_aupr": "image AUPR",
     "pixel_auroc": "pixel AUROC",
     "pixel_f1": "pixel F1-max",
     "pixel_aupro": "AUPRO@0.3",
+    "pixel_aupro_low": "AUPRO@0.05",
+    "seg_f1": "SegF1",
 }
+# What a job measures at the thresholds it fixed on defect-free images before the test set
+# (memseg.calibration): key -> label. NaN in a row without calibration images. pixel F1-max is
+# their oracle counterpart: its threshold is the best one for the test set itself.
+THRESHOLDED: dict[str, str] = {
+    "image_precision": "image precision",
+    "image_recall": "image recall",
+    "image_f1": "image F1",
+    "image_fpr": "image FPR",
+    "seg_f1": "SegF1",
+}
+THRESHOLDS: tuple[str, ...] = ("image_threshold", "pixel_threshold")  # the thresholds themselves: numbers, not metrics
 F1_THRESHOLD = "pixel_f1_threshold"  # the score at which pixel_f1 is reached; a number, not a metric
-METRIC_KEYS: tuple[str, ...] = ("image_auroc", "pixel_auroc", "pixel_f1", F1_THRESHOLD, "pixel_aupro")
+METRIC_KEYS: tuple[str, ...] = (
+    "image_auroc", "image_aupr", "pixel_auroc", "pixel_f1", F1_THRESHOLD, "pixel_aupro", "pixel_aupro_low",
+    "seg_f1", "image_precision", "image_recall", "image_f1", "image_fpr", *THRESHOLDS,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Progress:
-    """What a running job reports: its phase (load | memory | train | eval), how far it is,
+    """What a running job reports: its phase (load | memory | train | calibrate | eval | private), how far it is,
     and the latest training loss."""
 
     phase: str
@@ -49,6 +68,39 @@ class ImageScore:
     label: int  # 1 = anomalous
     defect_type: str
     score: float
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The image and pixel thresholds a job fixed on defect-free images it never trained on, before
+    any test image was read (memseg.calibration): `rule` how (e.g. "mean + 3 std"), `source` which
+    images, `images` how many."""
+
+    image: float
+    pixel: float
+    rule: str
+    source: str
+    images: int
+
+    def describe(self) -> str:
+        """The rule as a result row records it (`threshold_rule`)."""
+        return f"{self.rule} of the scores of {self.images} defect-free images: {self.source}"
+
+
+@dataclass(frozen=True)
+class MapSet:
+    """One split's anomaly maps, kept when a job is asked to (save_maps, predict_private) for the
+    files the official tools read: `maps` (N, S, S) float32 at the model's resolution (a numpy array;
+    the exporter upsamples each bilinearly to its image's `sizes` (height, width), as native
+    evaluation does), the images' `paths` and `defect_types` ("" for images without ground truth).
+    `split`: "test" (the evaluated set) or a split without ground truth (MVTec AD 2's
+    test_private, test_private_mixed)."""
+
+    split: str
+    paths: tuple[str, ...]
+    defect_types: tuple[str, ...]
+    sizes: tuple[tuple[int, int], ...]
+    maps: Any
 
 
 @dataclass(frozen=True)
@@ -99,6 +151,8 @@ class JobResult:
     step_fallback: str = ""  # why that is not the step_mode asked for (a capture error, no CUDA), "" if it is
     curves: TrainingCurves | None = None  # loss, lr, step time per log interval (memseg.curves); the driver writes them
     facts: JobFacts | None = None  # filled at construction from the config and the protocol (job_facts)
+    thresholds: Thresholds | None = None  # fixed before the test set was read; None without calibration images
+    maps: tuple[MapSet, ...] = ()  # only when asked (save_maps, predict_private); the driver writes them as files
 
     def __post_init__(self) -> None:
         if self.facts is None:  # computed once, where the job ran

@@ -7,7 +7,7 @@ A leaf module: anything may import it, it imports nothing of the project.
 
 from __future__ import annotations
 
-REVISION = 5
+REVISION = 6
 
 # What each revision changed, newest last. Rows written before revisions were recorded carry no
 # revision; they are read as revision 1 (LEGACY_REVISION).
@@ -26,4 +26,6 @@ HISTORY: dict[int, str] = {
     "code's float32 (before: bf16 autocast on GPUs, which is precision auto, still the smoke and tiny profiles'); the "
     "memory bank is filled under the job's autocast, as the features it is compared with (before: a float32 bank "
     "against bf16 features on GPUs). On the CPU, smoke and tiny compute as in revision 4.",
+    6: "Each data set is scored as its authors score it: its registry entry names a scoring protocol (the metrics its tables print and its AUPRO limits), recorded on every row (scoring, low_aupro_fpr_limit; older rows read as mvtec_ad), and the summary prints those metrics; every row gains image AUPR (average precision) and AUPRO@0.05 (pixel_aupro_low, MVTec AD 2's published limit). The numbers of revision 5's metrics are unchanged."
+    " A job fixes an image and a pixel threshold on defect-free images it never trained on before it reads the test set (MVTec AD 2's validation/; elsewhere the last K training images with calibrate_images, in the id, off by default), mean + 3 std of their scores, and rows gain image precision, recall, F1 and FPR and SegF1 at them (threshold_rule says how).",
 }

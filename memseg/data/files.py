@@ -82,6 +82,12 @@ class CategoryFiles:
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     masks_nonzero: bool = False  # binarise masks on any non-zero pixel (VisA), not at half their max
+    # Defect-free images the data set sets aside from training and testing (MVTec AD 2's
+    # validation/good), sorted by name: what a job calibrates its thresholds on (memseg.calibration).
+    validation: tuple[Path, ...] = ()
+    # Test images without ground truth, as (split, path) sorted by split then name (MVTec AD 2's
+    # test_private/ and test_private_mixed/): predicted only when asked, never scored here.
+    private: tuple[tuple[str, Path], ...] = ()
 
     @classmethod
     def missing(cls, category: str, folder: Path, layout: str, has_masks: bool) -> CategoryFiles:
@@ -122,12 +128,12 @@ def inspect(files: CategoryFiles) -> list[str]:
                     problems.append(_size_mismatch(mask, mask_size, path, image_size))
         return problems
 
-    items: list[TestFile | Path] = [*files.train, *files.test]
+    items: list[TestFile | Path] = [*files.train, *files.validation, *files.test]
     results = parallel_map(check, items)
     return [p for problems in results for p in problems]
 
 
-def decode(files: CategoryFiles, image_size: int, native_masks: bool = False) -> CategoryData:
+def decode(files: CategoryFiles, image_size: int, native_masks: bool = False, private: bool = False) -> CategoryData:
     """Decode and resize every file once (images bilinear with antialias, masks nearest then
     binarised). With `native_masks` the binarised masks are also kept at their original size
     (for native-resolution evaluation). Raises DataError listing every problem: those the reader
@@ -142,8 +148,10 @@ def decode(files: CategoryFiles, image_size: int, native_masks: bool = False) ->
             return _unreadable(path, exc)
 
     train = parallel_map(load_train, files.train)
+    validation = parallel_map(load_train, files.validation)
+    unscored = parallel_map(load_train, [p for _, p in files.private]) if private else []
     test = parallel_map(lambda item: _load_test_item(item, image_size, files.masks_nonzero, native_masks), files.test)
-    problems = [r for r in train if isinstance(r, str)]
+    problems = [r for r in [*train, *validation, *unscored] if isinstance(r, str)]
     problems += [p for r in test if isinstance(r, list) for p in r]
     if problems:
         raise DataError(f"{files.category}: {len(problems)} unreadable or mismatched file(s) in {files.folder}", problems)
@@ -164,6 +172,16 @@ def decode(files: CategoryFiles, image_size: int, native_masks: bool = False) ->
         test_defect_types=tuple(item.defect_type for item in files.test),
         train_paths=tuple(str(p) for p in files.train),
         test_masks_native=masks_native,
+        validation_images=(
+            stack_or_empty((r for r in validation if isinstance(r, torch.Tensor)), (3, *size), torch.uint8)
+            if files.validation
+            else None
+        ),
+        validation_paths=tuple(str(p) for p in files.validation),
+        private_images=(
+            stack_or_empty((r for r in unscored if isinstance(r, torch.Tensor)), (3, *size), torch.uint8) if private else None
+        ),
+        private_items=tuple((split, str(p)) for split, p in files.private) if private else (),
     )
 
 

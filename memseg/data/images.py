@@ -164,6 +164,13 @@ def probe(path: Path, pixels: bool = False) -> tuple[int, int]:
         return img.size
 
 
+def original_size(path: Path | str) -> tuple[int, int]:
+    """(height, width) of an image from its header alone (no decoding)."""
+    with Image.open(path) as img:
+        width, height = img.size
+    return height, width
+
+
 def resize_rgb(image: np.ndarray, size: int) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, size, size) uint8, bilinear with antialias (no aliasing when
     shrinking a 1024 px MVTec image to 256)."""

@@ -78,13 +78,16 @@ def check_category(kind: str, category: str) -> str:
         raise DataError.unknown(err) from None
 
 
-def load_category(kind: str, root: Path | str, category: str, image_size: int, native_masks: bool = False) -> CategoryData:
+def load_category(
+    kind: str, root: Path | str, category: str, image_size: int, native_masks: bool = False, private: bool = False
+) -> CategoryData:
     """Decode one category at `image_size` px (and, with `native_masks`, keep each test mask at its
-    original size too) with the reader the registry names for `kind` ("synthetic" is our generated
-    set, read with the MVTec AD reader). Raises DataError listing every problem of that category."""
+    original size too; with `private`, decode the test images without ground truth too) with the
+    reader the registry names for `kind` ("synthetic" is our generated set, read with the MVTec AD
+    reader). Raises DataError listing every problem of that category."""
     check_category(kind, category)
     root = check_root(Path(root), layout(kind))
-    return decode(scan_category(kind, root, category), image_size, native_masks)
+    return decode(scan_category(kind, root, category), image_size, native_masks, private)
 
 
 def discover_categories(kind: str, root: Path | str) -> tuple[str, ...]:

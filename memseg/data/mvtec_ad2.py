@@ -10,8 +10,9 @@ test_public has ground truth.
 
 What is evaluated is test_public: the private test sets have no masks and no labels (they are
 scored by MVTec's evaluation server), so asking to evaluate on them is refused with a message
-that says so. MemSeg trains on train/good and selects no checkpoint, so validation/ is not read;
-both are reported as ignored, never silently.
+that says so, and they are reported as ignored, never silently. MemSeg trains on train/good and
+selects no checkpoint; validation/good is read for one thing, the thresholds a job fixes before
+it sees the test set (memseg.calibration), as MVTec AD 2's authors choose theirs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from memseg.data.files import CategoryFiles
+from memseg.data.images import list_folder
 from memseg.data.mvtec import TreeLayout, scan_mvtec_category
 from memseg.data.types import DataError
 
@@ -60,14 +62,19 @@ def scan_mvtec_ad2_category(root: Path, category: str) -> CategoryFiles:
         return files
     warnings = list(files.warnings)
     problems = list(files.problems)
-    validation = folder / "validation"
-    if validation.is_dir():
-        warnings.append(f"{validation}: not read (MemSeg trains on train/good and selects no checkpoint)")
+    validation: tuple[Path, ...] = ()
+    good = folder / "validation" / "good"
+    if good.is_dir():
+        listing = list_folder(good)
+        validation = listing.images
+        warnings += [f"{p}: ignored (not an image)" for p in listing.strays]
+        problems += [f"{p}: not an image; validation/good holds only images" for p in listing.others]
     present = [folder / name for name in PRIVATE if (folder / name).is_dir()]
     warnings += [f"{p}: not evaluated (no ground truth; scored only by {SERVER})" for p in present]
+    private = tuple((p.name, image) for p in present for image in list_folder(p).images)
     if not (folder / PUBLIC).is_dir() and present:
         problems.append(
             f"{folder / PUBLIC}: missing; only {', '.join(p.name for p in present)} found, which have no ground truth "
             f"and cannot be evaluated; {LAYOUT}"
         )
-    return replace(files, problems=tuple(problems), warnings=tuple(warnings))
+    return replace(files, problems=tuple(problems), warnings=tuple(warnings), validation=validation, private=private)

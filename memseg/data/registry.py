@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from memseg.names import CATEGORIES as MVTEC_CATEGORIES
-from memseg.names import check_names, check_path_name
+from memseg.names import OBJECT_CATEGORIES, TEXTURE_CATEGORIES, check_names, check_path_name
 
 VISA_CATEGORIES: tuple[str, ...] = (
     "candle", "capsules", "cashew", "chewinggum", "fryum", "macaroni1",
@@ -54,6 +54,62 @@ class MemSegSettings:
 
 
 @dataclass(frozen=True)
+class Scoring:
+    """How a data set's authors score it: the metrics their tables print (`headline`, keys of
+    memseg.result.METRICS, in the order the summary shows them), the false positive rates their
+    AUPROs are integrated to (`aupro_fpr_limit` for pixel_aupro, `low_aupro_fpr_limit` for
+    pixel_aupro_low) and where that comes from (`source`, docs/metrics.md says more). Every job
+    computes every metric; the headline picks what the summary prints. The name is recorded on
+    every result row (memseg.protocol), and rows scored by different protocols never pair."""
+
+    name: str
+    headline: tuple[str, ...]
+    source: str
+    aupro_fpr_limit: float = 0.3
+    low_aupro_fpr_limit: float = 0.05
+
+
+# The four numbers every data set was scored with before each got its own protocol.
+MVTEC_AD_HEADLINE: tuple[str, ...] = ("image_auroc", "pixel_auroc", "pixel_f1", "pixel_aupro")
+SCORINGS: dict[str, Scoring] = {
+    s.name: s
+    for s in (
+        Scoring(
+            "mvtec_ad",
+            MVTEC_AD_HEADLINE,
+            "MemSeg (Yang et al. 2022) tables: image and pixel AUROC; AUPRO up to FPR 0.3 and pixel F1-max "
+            "as the official MVTec AD evaluation code (Bergmann et al. 2021) and anomalib compute them",
+        ),
+        Scoring(
+            "mvtec_ad2",
+            ("pixel_aupro_low", "pixel_aupro", "seg_f1"),
+            "MVTec AD 2 (Heckler-Kram et al. 2025): AU-PRO up to FPR 0.05 and 0.30, and SegF1 at a threshold from validation/",
+        ),
+        Scoring(
+            "visa",
+            ("image_auroc", "image_aupr", "pixel_auroc", "pixel_aupro"),
+            "VisA, SPot-the-Difference (Zou et al. 2022): image AUROC and AUPR, pixel AUROC and AUPRO up to FPR 0.3",
+        ),
+        Scoring(
+            "mpdd",
+            ("image_auroc", "pixel_auroc", "pixel_aupro"),
+            "MPDD (Jezek et al. 2021): image AUROC, pixel AUROC and PRO",
+        ),
+        Scoring(
+            "btad",
+            ("pixel_auroc", "pixel_aupro"),
+            "BTAD, VT-ADL (Mishra et al. 2021): a PRO score per product; pixel AUROC as later BTAD tables print it",
+        ),
+    )
+}
+
+
+def get_scoring(name: str) -> Scoring:
+    """The scoring protocol called `name`, or an UnknownNameError listing the valid ones."""
+    return SCORINGS[check_names("scoring protocols", [name], tuple(SCORINGS))[0]]
+
+
+@dataclass(frozen=True)
 class Dataset:
     """One data set kind. `categories` None: the data names its own (folder data); check names
     with check_categories(names, dataset=...). `reader`: "module:function" that
@@ -75,6 +131,18 @@ class Dataset:
     # generated set), so a job that needs more is refused before the data exists; None: only
     # reading the data tells.
     train_images: int | None = None
+    scoring: str = "mvtec_ad"  # how its authors score it: a key of SCORINGS
+    # The categories in the order its paper's tables print them (None: `categories` are in that
+    # order already); MVTec AD's paper puts the five textures first, then the ten objects.
+    paper_categories: tuple[str, ...] | None = None
+
+    @property
+    def paper_order(self) -> tuple[str, ...]:
+        return self.paper_categories or self.categories or ()
+
+    @property
+    def scoring_protocol(self) -> Scoring:
+        return SCORINGS[self.scoring]
 
 
 _MVTEC_SETTINGS = MemSegSettings(category_table=True)
@@ -95,6 +163,7 @@ DATASETS: dict[str, Dataset] = {
             _CC_BY_NC_SA,
             "mvtec",
             published=True,
+            paper_categories=TEXTURE_CATEGORIES + OBJECT_CATEGORIES,
         ),
         Dataset(
             "folder",
@@ -116,6 +185,7 @@ DATASETS: dict[str, Dataset] = {
             "generated here",
             None,
             train_images=SYNTHETIC_TRAIN_IMAGES,
+            paper_categories=TEXTURE_CATEGORIES + OBJECT_CATEGORIES,
         ),
         Dataset(
             "visa",
@@ -126,6 +196,7 @@ DATASETS: dict[str, Dataset] = {
             "the test rows of split_csv/1cls.csv (normal + anomaly); masks: every non-zero pixel",
             "CC BY 4.0",
             "visa",
+            scoring="visa",
         ),
         Dataset(
             "mvtec_ad2",
@@ -134,12 +205,13 @@ DATASETS: dict[str, Dataset] = {
             "memseg.data.mvtec_ad2:scan_mvtec_ad2_category",
             MemSegSettings(
                 test_set="test_public",
-                unused="validation/ (no checkpoint is selected); test_private*/ (no ground truth)",
+                unused="test_private*/ (no ground truth); validation/ only calibrates the thresholds (no checkpoint is selected)",
             ),
             "test_public/ (good + bad, masks in test_public/ground_truth/bad); the private test sets "
             "have no ground truth and are refused",
             _CC_BY_NC_SA,
             "mvtec_ad2",
+            scoring="mvtec_ad2",
         ),
         Dataset(
             "mpdd",
@@ -150,6 +222,7 @@ DATASETS: dict[str, Dataset] = {
             "test/ (good + every defect type), masks in ground_truth/ (MVTec AD layout)",
             _CC_BY_NC_SA,
             "mpdd",
+            scoring="mpdd",
         ),
         Dataset(
             "btad",
@@ -160,10 +233,12 @@ DATASETS: dict[str, Dataset] = {
             "test/ok + test/ko, masks in ground_truth/ko (.bmp or .png)",
             _CC_BY_NC_SA,
             "btad",
+            scoring="btad",
         ),
     )
 }
 DATASET_KINDS: tuple[str, ...] = tuple(DATASETS)
+assert all(d.scoring in SCORINGS for d in DATASETS.values()), "every data set names a scoring protocol of SCORINGS"
 # The data sets `harness data download` knows (DTD is a texture source, not a benchmark).
 DOWNLOADABLE: tuple[str, ...] = tuple(d.download for d in DATASETS.values() if d.download is not None)
 

@@ -53,3 +53,11 @@ class CategoryData:
     test_defect_types: tuple[str, ...]  # "good" for normal images
     train_paths: tuple[str, ...] = ()
     test_masks_native: tuple[torch.Tensor, ...] | None = None
+    # (V, 3, S, S) uint8: the data set's own defect-free validation images (MVTec AD 2's
+    # validation/good), never trained on; None when it has none.
+    validation_images: torch.Tensor | None = None
+    validation_paths: tuple[str, ...] = ()
+    # (P, 3, S, S) uint8: test images without ground truth (MVTec AD 2's private test sets), decoded
+    # only when asked; `private_items` their (split, path). Never scored.
+    private_images: torch.Tensor | None = None
+    private_items: tuple[tuple[str, str], ...] = ()

@@ -199,6 +199,10 @@ def test_rows_measured_under_different_protocols_are_refused_naming_the_field():
     newer.loc[newer["ablation"] == "no_memory", "metrics_version"] = "2"
     with pytest.raises(compare.ProtocolMismatch, match="'metrics_version' differs: '1' in the baseline .* but '2'"):
         compare.compare_ablations(newer, "full", ["no_memory"], METRICS)
+    scored = rows.copy()  # the same numbers scored by another data set's protocol never pair either
+    scored.loc[scored["ablation"] == "no_memory", "scoring"] = "visa"
+    with pytest.raises(compare.ProtocolMismatch, match="'scoring' differs: 'mvtec_ad' in the baseline .* but 'visa'"):
+        compare.compare_ablations(scored, "full", ["no_memory"], METRICS)
 
 
 def test_old_result_files_without_protocol_columns_load_as_todays_protocol(tmp_path):

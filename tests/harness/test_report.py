@@ -188,3 +188,54 @@ def test_without_variants_the_tables_are_as_before():
     assert side.title == "s · image AUROC by ablation" and side.headers == ("category", "full", "no_memory")
     # A frame without the column (built by hand, not by the store) has no variants.
     assert set(report.aggregate(two.drop(columns="variant"))["variant"]) == {""}
+
+
+@pytest.mark.parametrize(
+    "dataset, scoring, labels",
+    [
+        ("mvtec", "mvtec_ad", ["image AUROC", "pixel AUROC", "pixel F1-max", "AUPRO@0.3"]),
+        ("mvtec_ad2", "mvtec_ad2", ["AUPRO@0.05", "AUPRO@0.3"]),
+        ("visa", "visa", ["image AUROC", "image AUPR", "pixel AUROC", "AUPRO@0.3"]),
+        ("mpdd", "mpdd", ["image AUROC", "pixel AUROC", "AUPRO@0.3"]),
+        ("btad", "btad", ["pixel AUROC", "AUPRO@0.3"]),
+    ],
+)
+def test_the_summary_shows_each_data_sets_headline_metrics(dataset, scoring, labels):
+    rows = _rows([("bottle", "full", 0, 0.9, "ok")]).assign(dataset=dataset, scoring=scoring, pixel_aupro_low=0.2, image_aupr=0.8)
+    (table,) = report.summary_tables(rows, "s")
+    shown = [
+        h for h in table.headers if h in {"image AUROC", "image AUPR", "pixel AUROC", "pixel F1-max", "AUPRO@0.3", "AUPRO@0.05"}
+    ]
+    assert shown == labels
+
+
+def test_calibrated_rows_get_a_thresholds_table_with_f1_max_labelled_the_oracle():
+    rows = _rows([("bottle", "full", 0, 0.9, "ok"), ("bottle", "full", 1, 0.8, "ok"), ("carpet", "full", 0, 0.9, "ok")])
+    assert report.thresholds_table(rows) is None  # nothing calibrated: no table
+    rule = "mean + 3 std (population) of the scores of 4 defect-free images: somewhere"
+    rows = rows.assign(
+        threshold_rule=rule,
+        image_precision=[0.5, 1.0, 0.25],
+        image_recall=0.5,
+        image_f1=0.5,
+        image_fpr=[0.1, 0.3, 0.0],
+        seg_f1=0.4,
+    )
+    tables = report.summary_tables(rows, "s")
+    (table,) = [t for t in tables if "thresholds chosen without the test set" in t.title]
+    assert table.headers == (
+        "group", "category", "runs", "image precision", "image recall", "image F1", "image FPR", "SegF1", "pixel F1-max (oracle)",
+    )  # fmt: skip
+    assert table.rows[0][:5] == ("full", "bottle", "2", "75.00", "50.00") and table.rows[0][6] == "20.00"
+    assert table.rows[1][1] == "carpet" and rule in table.caption and "oracle" in table.caption
+
+
+def test_the_html_summary_labels_f1_max_the_oracle_beside_the_calibrated_numbers():
+    from harness import report_html
+
+    rows = _rows([("bottle", "full", 0, 0.9, "ok")]).assign(
+        threshold_rule="mean + 3 std (population) of the scores of 4 defect-free images: x",
+        image_precision=0.5, image_recall=0.5, image_f1=0.5, image_fpr=0.1, seg_f1=0.4,
+    )  # fmt: skip
+    page = "".join(report_html.table_html(t) for t in report.summary_tables(rows, "s"))
+    assert "<th>pixel F1-max (oracle)</th>" in page and "<th>SegF1</th>" in page and "<th>image FPR</th>" in page

@@ -141,3 +141,16 @@ def test_the_step_path_and_its_fallback_reach_the_row(tmp_path):
     rows = store.load_results(tmp_path, "s").set_index("category")
     assert rows.loc["bottle", "step_path"] == "eager" and "boom" in rows.loc["bottle", "step_fallback"]
     assert rows.loc["carpet", "step_path"] == "" and rows.loc["carpet", "step_fallback"] == ""
+
+
+def test_rows_written_before_scoring_protocols_read_as_mvtec_ad_scoring() -> None:
+    """Before each data set had its own scoring, every data set was scored with MVTec AD's four
+    numbers and had no second AUPRO: such a row reads as scoring mvtec_ad (so it still pairs with
+    a new MVTec AD row), its new metrics empty."""
+    import pyarrow as pa
+
+    old = store.empty_row() | {"job_id": "a", "status": "ok", "metrics_version": "1", "dataset": "visa"}
+    old.update(scoring="", low_aupro_fpr_limit=math.nan, top_k=100, revision=5)
+    rows = store._rows_of(pa.Table.from_pylist([old], schema=store.JOB_SCHEMA))
+    assert rows.loc[0, "scoring"] == "mvtec_ad" and rows.loc[0, "low_aupro_fpr_limit"] == 0.05
+    assert rows[["pixel_aupro_low", "image_aupr"]].isna().all(axis=None)

@@ -9,18 +9,21 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
-from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from memseg import metrics as metrics_module
 from memseg.metrics import (
     aupro,
     compute_metrics,
+    compute_metrics_native,
+    image_aupr,
     image_auroc,
     image_scores,
     pixel_auroc,
     pixel_f1_max,
     pro_curve,
     roc_curve_points,
+    seg_f1,
 )
 
 # 1e-10 (docs/metrics.md): both sides are float64, so much tighter than 1e-6 holds, and it must: one curve point
@@ -344,10 +347,12 @@ def test_compute_metrics_equals_the_individual_functions(sort_path):
     f1, threshold = pixel_f1_max(maps_t, masks_t)
     assert result == {
         "image_auroc": image_auroc(scores, labels),
+        "image_aupr": image_aupr(scores, labels),
         "pixel_auroc": pixel_auroc(maps_t, masks_t),
         "pixel_f1": f1,
         "pixel_f1_threshold": threshold,
         "pixel_aupro": aupro(maps_t, masks_t),
+        "pixel_aupro_low": aupro(maps_t, masks_t, fpr_limit=0.05),
     }
     assert all(type(value) is float for value in result.values())
 
@@ -367,6 +372,63 @@ def test_compute_metrics_without_masks_has_nan_pixel_metrics():
     labels = masks.reshape(6, -1).any(axis=1)
     result = compute_metrics(image_scores(torch.from_numpy(maps)), labels, maps, None)
     assert result["image_auroc"] == image_auroc(image_scores(torch.from_numpy(maps)), labels)
-    assert all(math.isnan(result[key]) for key in ("pixel_auroc", "pixel_f1", "pixel_f1_threshold", "pixel_aupro"))
+    pixel_keys = ("pixel_auroc", "pixel_f1", "pixel_f1_threshold", "pixel_aupro", "pixel_aupro_low")
+    assert all(math.isnan(result[key]) for key in pixel_keys)
     with pytest.raises(ValueError, match="6 image scores but 5 anomaly maps"):
         compute_metrics(torch.rand(6), labels, maps[:5], masks[:5])
+
+
+# ---------------------------------------------------------------------------------------------
+# AUPRO at MVTec AD 2's limit, image AUPR, SegF1
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed, levels", [(6, None), (8, 6)])
+def test_pixel_aupro_low_is_the_brute_force_aupro_at_0_05(seed, levels, sort_path):
+    maps, masks = make_pixel_data(seed, levels=levels)
+    labels = masks.reshape(len(masks), -1).any(axis=1)
+    scores = image_scores(torch.from_numpy(maps))
+    expected = integrate_to_limit(*reference_pro_curve_of(seed, levels), 0.05)
+    result = compute_metrics(scores, labels, maps, masks)
+    assert result["pixel_aupro_low"] == pytest.approx(expected, abs=TOL)
+    assert result["pixel_aupro"] == pytest.approx(integrate_to_limit(*reference_pro_curve_of(seed, levels), 0.3), abs=TOL)
+    # the limits are arguments (the protocol's fields), not constants
+    other = compute_metrics(scores, labels, maps, masks, fpr_limit=0.2, low_fpr_limit=0.01)
+    assert other["pixel_aupro_low"] == pytest.approx(integrate_to_limit(*reference_pro_curve_of(seed, levels), 0.01), abs=TOL)
+    assert other["pixel_aupro"] == pytest.approx(integrate_to_limit(*reference_pro_curve_of(seed, levels), 0.2), abs=TOL)
+    # at native resolution with masks already at the maps' size, the same numbers
+    native = compute_metrics_native(scores, labels, maps, list(masks))
+    assert native["pixel_aupro_low"] == pytest.approx(expected, abs=TOL)
+    with pytest.raises(ValueError, match="fpr_limit must lie in"):
+        compute_metrics(scores, labels, maps, masks, low_fpr_limit=0.0)
+
+
+@pytest.mark.parametrize("levels", [None, 4])
+def test_image_aupr_is_sklearns_average_precision(levels, sort_path):
+    rng = np.random.default_rng(3)
+    scores = rng.random(60)
+    if levels:
+        scores = np.round(scores * levels) / levels  # ties
+    labels = rng.random(60) < 0.4
+    assert image_aupr(scores, labels) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+
+
+def test_seg_f1_by_hand():
+    # two 2x3 images; scores >= 0.5 are predicted anomalous
+    maps = np.array([[[0.9, 0.5, 0.1], [0.2, 0.7, 0.0]], [[0.6, 0.1, 0.1], [0.1, 0.1, 0.4]]], dtype=np.float32)
+    masks = np.array([[[1, 1, 0], [0, 0, 0]], [[0, 0, 0], [0, 0, 1]]], dtype=bool)
+    # predicted: (0,0,0) (0,0,1) (0,1,1) (1,0,0); anomalous: (0,0,0) (0,0,1) (1,1,2)
+    # TP = 2, FP = 2, FN = 1: F1 = 2*2 / (2*2 + 2 + 1) = 4/7
+    assert seg_f1(maps, masks, 0.5) == pytest.approx(4 / 7, abs=1e-15)
+    # >= decides a tie at the threshold: at 0.9 only the 0.9 pixel is predicted, TP 1, FP 0, FN 2: 2/4
+    assert seg_f1(maps, masks, 0.9) == pytest.approx(0.5, abs=1e-15)
+    assert seg_f1(maps, masks, 1.5) == 0.0  # nothing predicted
+    assert seg_f1(maps, masks, -1.0) == pytest.approx(2 * 3 / (12 + 3), abs=1e-15)  # everything predicted
+    with pytest.raises(ValueError, match="finite"):
+        seg_f1(maps, masks, float("nan"))
+
+
+def test_seg_f1_at_the_f1_max_threshold_is_f1_max(sort_path):
+    maps, masks = make_pixel_data(11, levels=20)
+    f1, threshold = pixel_f1_max(maps, masks)
+    assert seg_f1(maps, masks, threshold) == pytest.approx(f1, abs=1e-12)

@@ -20,6 +20,7 @@ from memseg.data.synthetic import generate
 from memseg.metrics import compute_metrics_native, evaluate_native, image_scores
 from memseg.profiles import TOOTOUCH_RECIPE, profile
 from memseg.protocol import LEGACY_PROTOCOL, EvalProtocol, protocol_for
+from memseg.result import METRICS
 
 TOL = 1e-10
 MODEL_SIZE = 64
@@ -205,3 +206,43 @@ def test_protocol_follows_the_config_and_the_default_is_the_legacy_one() -> None
         JobConfig.from_dict({**TOOTOUCH_RECIPE, "precision": "auto", "category": "bottle"}).job_id == "bottle-full-s0-f36388480a"
     )
     assert JobConfig("bottle", eval_resolution="native").job_id != JobConfig("bottle").job_id
+
+
+# ---------------------------------------------------------------------------------------------
+# Each data set is scored the way its authors score it
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dataset, category, scoring",
+    [("mvtec", "bottle", "mvtec_ad"), ("synthetic", "bottle", "mvtec_ad"), ("folder", "mine", "mvtec_ad"),
+     ("mvtec_ad2", "can", "mvtec_ad2"), ("visa", "candle", "visa"), ("mpdd", "tubes", "mpdd"), ("btad", "01", "btad")],
+)  # fmt: skip
+def test_every_data_set_records_its_scoring_protocol_and_aupro_limits(dataset: str, category: str, scoring: str) -> None:
+    from memseg.data.registry import SCORINGS, get_dataset
+
+    protocol = protocol_for(JobConfig(category, dataset=dataset))
+    assert protocol.scoring == scoring == get_dataset(dataset).scoring
+    assert (protocol.aupro_fpr_limit, protocol.low_aupro_fpr_limit) == (0.3, 0.05)
+    assert set(SCORINGS[scoring].headline) <= set(METRICS)
+    assert protocol.columns()["scoring"] == scoring
+
+
+def test_mvtec_ad2_headline_is_its_authors_aupro_at_0_05_first() -> None:
+    from memseg.data.registry import SCORINGS
+
+    assert SCORINGS["mvtec_ad2"].headline[:2] == ("pixel_aupro_low", "pixel_aupro")
+    assert SCORINGS["mvtec_ad"].headline == ("image_auroc", "pixel_auroc", "pixel_f1", "pixel_aupro")  # as before
+
+
+def test_the_job_integrates_aupro_to_its_protocols_limits(monkeypatch) -> None:
+    """The limits come from the protocol (a field), not from a constant: another limit, another number."""
+    maps, masks = torch.rand(6, 16, 16), torch.zeros(6, 16, 16, dtype=torch.bool)
+    masks[3:, 4:9, 4:9] = True
+    maps[3:, 4:9, 4:9] += 0.3
+    data = type("Data", (), {"test_labels": torch.tensor([0, 0, 0, 1, 1, 1]), "test_masks": masks})()
+    scores = image_scores(maps)
+    base = job_module.evaluate_under(EvalProtocol(), scores, data, maps).metrics
+    other = job_module.evaluate_under(EvalProtocol(aupro_fpr_limit=0.2, low_aupro_fpr_limit=0.01), scores, data, maps).metrics
+    assert other["pixel_aupro"] != base["pixel_aupro"] and other["pixel_aupro_low"] != base["pixel_aupro_low"]
+    assert other["pixel_auroc"] == base["pixel_auroc"]

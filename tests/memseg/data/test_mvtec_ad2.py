@@ -1,5 +1,6 @@
-"""MVTec AD 2 reader: trains on train/good, evaluates test_public only, reports validation/ and
-the private test sets as not read, refuses to evaluate the private sets, lists bad input."""
+"""MVTec AD 2 reader: trains on train/good, evaluates test_public only, reads validation/good for
+the thresholds only, reports the private test sets as not read, refuses to evaluate them, lists
+bad input."""
 
 from __future__ import annotations
 
@@ -27,10 +28,16 @@ def test_test_public_is_evaluated_and_the_rest_is_reported_not_read(lookalike):
         if t.is_anomalous
     )
     warned = "\n".join(files.warnings)
-    for name in ("validation", "test_private", "test_private_mixed"):
+    for name in ("test_private", "test_private_mixed"):
         assert str(root / "can" / name) in warned
+    assert "validation" not in warned  # read: the thresholds are calibrated on it (memseg.calibration)
+    assert files.validation and all(p.parent == root / "can" / "validation" / "good" for p in files.validation)
+    assert list(files.validation) == sorted(files.validation)
     data = load_category("mvtec_ad2", root, "can", 32)
     assert len(data.test_paths) == len(files.test) and not any("private" in p or "validation" in p for p in data.test_paths)
+    assert data.validation_images is not None and data.validation_images.shape == (len(files.validation), 3, 32, 32)
+    assert data.validation_paths == tuple(str(p) for p in files.validation)
+    assert not set(data.validation_paths) & set(data.train_paths)
     assert data.test_labels.sum() == sum(t.is_anomalous for t in files.test) > 0
 
 
