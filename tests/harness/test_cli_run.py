@@ -69,11 +69,12 @@ def test_run_twelve_jobs_then_resume_with_the_same_table(ray_session, cli, capsy
 
 @pytest.mark.slow
 def test_a_run_reads_the_store_once_and_discovers_the_cluster_once(ray_session, cli, tmp_path, mvtec_dirs, monkeypatch):
-    """Before the first job starts, the statuses are read and the cluster discovered and sized once
-    (harness.plan), then handed to the driver; done jobs are still skipped on the next run."""
+    """Before the first job starts, the sweep folder is read and the cluster discovered and sized once
+    (harness.plan), then handed to the driver; the end of the run reads the folder once more, for the
+    summary of what it wrote. Done jobs are still skipped on the next run."""
     from harness import cluster
 
-    calls = {"job_states": 0, "discover": 0, "default_request": 0}
+    calls = {"read_sweep": 0, "discover": 0, "default_request": 0}
 
     def counted(module, name):
         real = getattr(module, name)
@@ -84,14 +85,14 @@ def test_a_run_reads_the_store_once_and_discovers_the_cluster_once(ray_session, 
 
         monkeypatch.setattr(module, name, wrapper)
 
-    counted(store, "job_states")
+    counted(store, "read_sweep")
     counted(cluster, "discover")
     counted(cluster, "default_request")
     argv = _run_argv(tmp_path / "res", mvtec_dirs("bottle", "grid"), "--categories", "bottle,grid")
     assert cli(argv) == 0
-    assert calls == {"job_states": 1, "discover": 1, "default_request": 1}
-    assert cli(argv) == 0  # all done: read once, nothing to run
-    assert calls["job_states"] == 2 and calls["discover"] == 2
+    assert calls == {"read_sweep": 2, "discover": 1, "default_request": 1}  # the plan's read, the summary's
+    assert cli(argv) == 0  # all done: nothing to run
+    assert calls["read_sweep"] == 4 and calls["discover"] == 2
 
 
 @pytest.mark.slow
