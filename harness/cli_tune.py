@@ -109,6 +109,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
             raise cluster.PreflightError(err.summary, err.problems) from None
     if not address and "ray" not in sys.modules:
         os.environ.setdefault(_LOOPBACK_ENV, "0")
+    # Tune's own progress output: the legacy reporter, which is silent at verbose 0 (this command prints its tables).
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     from harness import tune  # imports Ray: after the loopback setting, and only for `tune`
 
     try:
