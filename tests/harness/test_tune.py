@@ -52,9 +52,12 @@ def test_the_search_section_is_checked_before_anything_starts(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_asha_stops_a_clearly_bad_trial_early_and_its_row_says_so(ray_session, tmp_path: Path) -> None:
+def test_asha_stops_a_clearly_bad_trial_early_and_its_row_says_so(
+    ray_session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Four learning rates, the worse ones reporting a flatter curve, and more slowly: ASHA (rungs at
-    10 and 20 of 40 steps, halving) stops at least one early; its row says at which step."""
+    10 and 20 of 40 steps, halving) stops at least one early; its row says at which step, and
+    `harness report` shows the search: best trials, the field against the metric, the stops."""
     from harness.tune import run_search
 
     spec, search = load_search(
@@ -77,6 +80,13 @@ def test_asha_stops_a_clearly_bad_trial_early_and_its_row_says_so(ray_session, t
         assert curve_of(row)[-1][0] == row["stopped_at_step"]
     assert outcome.best is not None and outcome.best.recipe == {"lr": 1e-2} and outcome.best.last_step == 40
     assert set(rows["evaluated_on"].str.startswith("validation")) == {True}
+    capsys.readouterr()
+    assert main(["report", "--results", str(tmp_path / "res"), "--name", "search", "--html"]) == 0
+    shown = capsys.readouterr().out
+    assert "best trials by image_auroc" in shown and "Spearman" in shown
+    assert f"the scheduler stopped {len(stopped)} of 4 trials early" in shown
+    page = (tmp_path / "res" / "search" / "report.html").read_text()
+    assert page.count("<svg") == 1 and "lr (log) against image_auroc" in page
 
 
 @pytest.mark.slow

@@ -36,5 +36,5 @@ def validate_never_opening_tests(config: JobConfig, on_progress: Any = None, *, 
     def refuse(item: Any, *args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a search trial opened the test file {item}")
 
-    files._load_test_item = refuse  # type: ignore[assignment]
+    files._load_test_item = refuse
     return job.validate(config, on_progress, on_validation=on_validation)
