@@ -69,13 +69,13 @@ def field_effects(rows: pd.DataFrame) -> list[tuple[str, str]]:
     """Per searched field, what goes with a better metric: a numeric field's Spearman rank
     correlation with the metric over the trials with a finite value, a categorical field's mean
     metric per value."""
-    out = []
+    out: list[tuple[str, str]] = []
     values = rows["value"].astype(float)
     for name in fields_of(rows):
-        column = [recipe_of(row).get(name) for _, row in rows.iterrows()]
+        column: list[Any] = [recipe_of(row).get(name) for _, row in rows.iterrows()]
         keep = [i for i, v in enumerate(values) if math.isfinite(v) and column[i] is not None]
         if all(isinstance(column[i], int | float) and not isinstance(column[i], bool) for i in keep) and len(keep) >= 3:
-            xs = pd.Series([float(column[i]) for i in keep]).rank()
+            xs = pd.Series([_number(column[i]) for i in keep]).rank()
             ys = pd.Series([values.iloc[i] for i in keep]).rank()
             rho = float(xs.corr(ys))
             out.append((name, f"Spearman ρ = {rho:+.2f} over {len(keep)} trials" if math.isfinite(rho) else "no spread"))
