@@ -4,6 +4,7 @@ learning rate by validation alone, never opening a test file, whose pick then wi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,12 @@ def test_asha_stops_a_clearly_bad_trial_early_and_its_row_says_so(
         assert curve_of(row)[-1][0] == row["stopped_at_step"]
     assert outcome.best is not None and outcome.best.recipe == {"lr": 1e-2} and outcome.best.last_step == 40
     assert set(rows["evaluated_on"].str.startswith("validation")) == {True}
+    # the same command again restores Tune's state; another search in the same folder is refused
+    from harness.tune import check_restorable, marker_text
+
+    assert check_restorable(tmp_path / "res", "search", marker_text(plan, search))
+    with pytest.raises(ValueError, match="another search"):
+        check_restorable(tmp_path / "res", "search", marker_text(plan, replace(search, trials=2)))
     capsys.readouterr()
     assert main(["report", "--results", str(tmp_path / "res"), "--name", "search", "--html"]) == 0
     shown = capsys.readouterr().out
