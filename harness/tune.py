@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from harness import cluster, paths, trials_store
@@ -48,6 +50,7 @@ EXPERIMENT = "tune"  # Tune's experiment folder: <results>/<search>/tune/
 MARKER = "search.json"  # what the stored Tune state was made for: a restore must be of the same search
 STEP = "step"  # the time axis ASHA reads: training steps done by the trial over its jobs
 POINT_KEYS = ("image_auroc", "pixel_auroc", "loss")
+_AUTO_LOGGERS_ENV = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,9 @@ def run_search(
         storage = (paths.sweep_dir(results, name) / EXPERIMENT).resolve()
         storage.mkdir(parents=True, exist_ok=True)
         (paths.sweep_dir(results, name) / MARKER).write_text(marker)
+        # Tune's result files, named (CSV and JSON: what a restore reads back), and not its TensorBoard
+        # logger, which it would otherwise add and warn about where tensorboardX is not installed.
+        os.environ[_AUTO_LOGGERS_ENV] = "1"
         if restored:
             tuner = tune.Tuner.restore(str(storage / EXPERIMENT), trainable, resume_unfinished=True, resume_errored=True)
         else:
@@ -210,7 +216,9 @@ def run_search(
                 tune_config=tune.TuneConfig(
                     metric=search.metric, mode=search.mode, num_samples=search.trials, scheduler=scheduler(plan, search)
                 ),
-                run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(storage), verbose=0),
+                run_config=tune.RunConfig(
+                    name=EXPERIMENT, storage_path=str(storage), verbose=0, callbacks=[CSVLoggerCallback(), JsonLoggerCallback()]
+                ),
             )
         grid = tuner.fit()
         rows = tuple(
