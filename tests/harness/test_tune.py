@@ -122,3 +122,21 @@ def test_a_search_picks_the_better_lr_by_validation_and_it_wins_on_the_test_set(
     other = job.run(tuned.replace(data_root=data_root, lr=1e-5))
     for metric in ("image_auroc", "pixel_auroc"):
         assert chosen.metrics[metric] > other.metrics[metric] + 0.1, (metric, chosen.metrics, other.metrics)
+
+
+def test_a_trial_of_several_jobs_reports_on_one_time_axis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two jobs in a trial run one after another: the time is the steps done over both, and in the
+    second job each point is the mean of both jobs at that step (no Ray: Tune's report is noted)."""
+    from harness import tune as tune_module
+
+    reported: list[dict] = []
+    monkeypatch.setattr(tune_module.tune, "report", reported.append)
+    spec = SweepSpec(categories=("bottle", "carpet"), profile="tiny", overrides={"steps": 10, "val_every": 5, "val_images": 2})
+    configs = [c.to_json() for c in expand(spec)]
+    tune_module.run_trial(
+        {"lr": 1e-3}, configs=configs, job_fn="tests.harness.tune_fakes:curve_job", synthetic=None, num_threads=1
+    )
+    assert [r["step"] for r in reported] == [5, 10, 15, 20]
+    one_job = 0.5 + 0.45 * quality(1e-3) * 5 / 10
+    assert reported[0]["image_auroc"] == pytest.approx(one_job) == reported[2]["image_auroc"]
+    assert set(reported[0]) == {"step", "image_auroc", "pixel_auroc", "loss"}
