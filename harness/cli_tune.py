@@ -12,23 +12,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import math
 import os
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
-from harness import cluster, lock, paths, signals
+from harness import cluster, lock, paths, search_view, signals, trials_store
 from harness.cli_checks import check_local_inputs
 from harness.cli_common import add_results_flag, consoles
 from harness.options import DEFAULT_DATA_CHECK, RunOptions
 from harness.plan import resolve_plan
 from harness.search import OFFICIAL, TUNED, SearchSpec, dump_tuned, load_search, search_sweep, tuned_sweep
 from harness.sweep import SweepSpec, check_recipes, parse_jobs_per_gpu
-from harness.trials_store import STATUS_STOPPED, TrialRow
 from memseg.atomic import write_text_atomic
 from memseg.cli_errors import UserError, non_negative_float, positive_int, user_error
 from memseg.cli_recipe import add_recipe_flags, recipe_overrides
@@ -136,13 +132,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         return signals.EXIT_TERMINATED if signals.was_terminated(err) else EXIT_INTERRUPTED
     if outcome.restored:
         console.print("restored Tune's state: finished trials were kept, unfinished ones ran again from their first step")
-    console.print(trials_table(outcome.rows, search))
-    stopped = [r for r in outcome.rows if r.status == STATUS_STOPPED]
-    console.print(
-        f"{len(outcome.rows)} trial(s) in {outcome.wall_s:.0f} s; {len(stopped)} stopped early by the scheduler"
-        + (f" (at step(s) {', '.join(str(r.stopped_at_step) for r in stopped)})" if stopped else ""),
-        highlight=False,
-    )
+    for part in search_view.renderables(trials_store.load_trials(args.results, plan.name), plan.name):
+        console.print(part, highlight=False)
+    console.print(f"{len(outcome.rows)} trial(s) in {outcome.wall_s:.0f} s", highlight=False)
     if outcome.best is None:
         errors.print("no trial finished with a finite validation metric: no tuned recipe to write")
         return EXIT_NONE_FINISHED
@@ -176,19 +168,3 @@ def final_command(out: Path, args: argparse.Namespace) -> str:
 
 def _recipe_text(recipe: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in recipe.items())
-
-
-def trials_table(rows: tuple[TrialRow, ...] | list[TrialRow], search: SearchSpec, limit: int = 10) -> Table:
-    """The trials, best first (finished before stopped before failed)."""
-    table = Table(title=f"trials by validation {search.metric} (simulated anomalies, held-out training images)")
-    for column in ("trial", *search.fields, search.metric, "status", "last step"):
-        table.add_column(column)
-    sign = -1.0 if search.mode == "max" else 1.0
-    order = {"finished": 0, "stopped": 1, "failed": 2}
-    ranked = sorted(rows, key=lambda r: (order.get(r.status, 3), sign * r.value if math.isfinite(r.value) else math.inf))
-    for row in ranked[:limit]:
-        values = [
-            f"{row.recipe[f]:.3g}" if isinstance(row.recipe.get(f), float) else str(row.recipe.get(f, "")) for f in search.fields
-        ]
-        table.add_row(row.trial_id, *values, f"{row.value:.4f}", row.status, f"{row.last_step}/{row.steps}")
-    return table
