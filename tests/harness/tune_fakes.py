@@ -22,7 +22,7 @@ def curve_job(config: JobConfig, on_progress: Any = None, *, on_validation: Any)
     worse lr reports more slowly, so the good trials reach each of ASHA's rungs first."""
     q = quality(config.lr)
     for step in range(config.val_every, config.steps + 1, config.val_every):
-        time.sleep(0.05 + 0.6 * (1 - q))
+        time.sleep(0.05 + 1.2 * (1 - q))
         value = 0.5 + 0.45 * q * step / config.steps
         on_validation(step, SimpleNamespace(image_auroc=value, pixel_auroc=value, loss=1 - value, seconds=0.0))
 
