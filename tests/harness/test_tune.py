@@ -27,7 +27,7 @@ def _sweep_file(folder: Path, search: dict, **sweep) -> Path:
     return path
 
 
-def test_the_search_section_is_checked_before_anything_starts(tmp_path: Path) -> None:
+def test_the_search_section_is_checked_before_anything_starts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = SweepSpec(categories=("bottle", "carpet"), seeds=(0, 1, 2), profile="smoke")
     search = parse_search({"space": {"lr": {"grid": [1e-5, 7e-3]}, "optimizer": {"choice": ["sgd", "adamw"]}}, "trials": 3}, spec)
     assert search.trial_count() == 6 and search.metric == "image_auroc" and search.mode == "max"
@@ -50,6 +50,13 @@ def test_the_search_section_is_checked_before_anything_starts(tmp_path: Path) ->
     assert final.variants == {OFFICIAL: {}, TUNED: {"lr": 0.003}} and final.seeds == (0, 1, 2)
     loaded_spec, loaded = load_search(_sweep_file(tmp_path, {"space": {"lr": {"grid": [1e-5, 1e-2]}}}))
     assert loaded_spec.name == "search" and loaded.space[0].values == (1e-5, 1e-2)
+    # on the command line: one line and exit 2, before Ray starts
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump({"profile": "tiny", "categories": ["bottle"]}))
+    bad = _sweep_file(tmp_path, {"space": {"lr": {"normal": [0, 1]}}})
+    for sweep, named in ((plain, "needs a `search:` section"), (bad, "normal")):
+        assert main(["tune", "--sweep", str(sweep), "--results", str(tmp_path / "res")]) == 2
+        assert named in capsys.readouterr().err
 
 
 @pytest.mark.slow
