@@ -262,8 +262,7 @@ def trials_store_row(
     curve: tuple[tuple[int, float, float, float], ...] = ()
     if history is not None and STEP in history:
         curve = tuple(
-            (int(r[STEP]), *(float(r[k]) if k in r and r[k] is not None else math.nan for k in POINT_KEYS))  # type: ignore[misc]
-            for _, r in history.iterrows()
+            (int(r[STEP]), _value(r, "image_auroc"), _value(r, "pixel_auroc"), _value(r, "loss")) for _, r in history.iterrows()
         )
     last_step = curve[-1][0] if curve else 0
     if error is not None:
@@ -292,6 +291,12 @@ def trials_store_row(
         finished_at=utc_now(),
         error=short_error(error) if error is not None else "",
     )
+
+
+def _value(point: pd.Series, key: str) -> float:
+    """One reported value of a point of Tune's history; NaN where it is missing."""
+    value = point.get(key)
+    return math.nan if value is None else float(value)
 
 
 def best_trial(rows: Sequence[TrialRow]) -> TrialRow | None:
