@@ -1,4 +1,4 @@
-"""Command line of the harness: `python -m harness run|status|report|data|compare|export ...`.
+"""Command line of the harness: `python -m harness run|tune|status|report|data|compare|export ...`.
 
 Each sub-command lives in its own module, which adds its parser through `register(subparsers)`
 and sets `func`, a handler that takes the parsed arguments and returns the exit status.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness import cli_compare, cli_data, cli_export, cli_results, cli_run
+from harness import cli_compare, cli_data, cli_export, cli_results, cli_run, cli_tune
 from memseg.cli_errors import run_command
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     cli_run.register(subparsers)
+    cli_tune.register(subparsers)
     cli_results.register(subparsers)
     cli_data.register(subparsers)
     cli_compare.register(subparsers)

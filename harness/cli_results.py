@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness import curves_view, paper_tables, paths, report, revisions, store, tables
+from harness import curves_view, paper_tables, paths, report, revisions, search_view, store, tables, trials_store
 from harness.cli_common import add_name_flag, add_results_flag, consoles, sweep_name
 from harness.sweep import expand, spec_from_dict
 from memseg.cli_errors import UserError, non_negative_float
@@ -175,7 +175,10 @@ def print_summary(
 
 def cmd_report(args: argparse.Namespace) -> int:
     console, errors = consoles()
-    sweeps = _pick_sweeps(args.results, sweep_name(args, errors), console)
+    name = sweep_name(args, errors)
+    if name is not None and trials_store.has_trials(args.results, name):  # a recipe search (harness tune)
+        return _report_search(args, name, console, errors)
+    sweeps = _pick_sweeps(args.results, name, console)
     if not sweeps:
         return EXIT_OK
     if args.html and len(sweeps) > 1:
@@ -211,6 +214,20 @@ def _check_one_dataset(sweep: str, rows: pd.DataFrame) -> None:
     datasets = sorted(set(rows["dataset"].dropna()))
     if len(datasets) > 1:
         raise UserError(f"sweep {sweep!r} mixes data sets ({', '.join(datasets)}); a paper table holds one data set")
+
+
+def _report_search(args: argparse.Namespace, name: str, console: Console, errors: Console) -> int:
+    """A search's trials (harness.search_view); with --html its page."""
+    try:
+        rows = trials_store.load_trials(args.results, name)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    for part in search_view.renderables(rows, name):
+        console.print(part, highlight=False) if isinstance(part, str) else console.print(part)
+    if args.html is not None:
+        page = search_view.write_page(rows, name, Path(args.html) if args.html else paths.report_path(args.results, name))
+        errors.print(f"HTML report of search {name}: {page}", highlight=False)
+    return EXIT_OK
 
 
 def _write_html(args: argparse.Namespace, sweep: str, rows: pd.DataFrame, errors: Console) -> None:

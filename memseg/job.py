@@ -54,6 +54,9 @@ from memseg.visuals import MAX_CURVE_POINTS, job_visuals
 
 ProgressFn = Callable[[Progress], None]
 CheckpointFn = Callable[[TrainCheckpoint], None]
+# Called with (step, point) as each validation point is computed, before training goes on: a
+# search can stop a job on its curve (harness.tune), which never sees the test set.
+ValidationFn = Callable[[int, validation.ValidationPoint], None]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -80,6 +83,7 @@ def run(
     on_checkpoint: CheckpointFn | None = None,
     checkpoint_every: int = 0,
     resume: TrainCheckpoint | None = None,
+    on_validation: ValidationFn | None = None,
 ) -> JobResult:
     """Train MemSeg on one category and evaluate the final model on its test set.
 
@@ -88,11 +92,36 @@ def run(
 
     Every `checkpoint_every` steps (0: never) the training state goes to `on_checkpoint`; a run
     given that state as `resume` skips the steps it covers and ends with the same model (on the
-    CPU, bit for bit) as a run that never stopped.
+    CPU, bit for bit) as a run that never stopped. Each validation point (config.val_every) also
+    goes to `on_validation` as it is computed.
     """
     report = on_progress or (lambda _p: None)
     if resume is not None:
         check_resume(resume, config)  # before any work: a wrong checkpoint is the caller's bug
+    hooks = CheckpointHooks(on_checkpoint, checkpoint_every, resume)
+    result = _train_then(config, report, hooks, on_validation, test_eval=True)
+    assert isinstance(result, JobResult)
+    return result
+
+
+def validate(
+    config: JobConfig, on_progress: ProgressFn | None = None, *, on_validation: ValidationFn | None = None
+) -> TrainOutcome:
+    """Train as `run` does and return how training went, its validation curve included, WITHOUT
+    evaluating on the test set: what a recipe search runs (harness.tune), so that choosing a
+    recipe never reads a test image. config.val_every must be set: the curve is all it gives."""
+    if not config.val_every:
+        raise ValueError(f"job {config.job_id}: a run without the test set needs a validation curve (val_every >= 1)")
+    outcome = _train_then(config, on_progress or (lambda _p: None), CheckpointHooks(), on_validation, test_eval=False)
+    assert isinstance(outcome, TrainOutcome)
+    return outcome
+
+
+def _train_then(
+    config: JobConfig, report: ProgressFn, hooks: CheckpointHooks, on_validation: ValidationFn | None, *, test_eval: bool
+) -> JobResult | TrainOutcome:
+    """Load, fill the memory bank, train; then evaluate the final model on the test set, or, with
+    test_eval False, return the training outcome with the test set untouched."""
     started_at = utc_now()
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device.type)
@@ -100,7 +129,7 @@ def run(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), computing_in(precision, device.type):
         torch.manual_seed(config.seed)
         report(Progress("load", 0, 1))
-        data = load_data(config)
+        data = load_data(config) if test_eval else load_train_data(config)
         settings = resolve(config)
         memory_images, train_images = split_memory(data.train_images, settings.memory_size)
         calibration_images, calibration_source = data.validation_images, calibration.VALIDATION
@@ -121,8 +150,9 @@ def run(
             held_out = make_validation_set(held_out_images, simulator, config.seed + VALIDATION_SEED_OFFSET, device)
 
         sim_images_per_s = measure_simulation(simulator, train_images, config, device)
-        hooks = CheckpointHooks(on_checkpoint, checkpoint_every, resume)
-        outcome = train_model(model, simulator, train_images, config, device, report, hooks, held_out)
+        outcome = train_model(model, simulator, train_images, config, device, report, hooks, held_out, on_validation)
+        if not test_eval:
+            return outcome
         # The thresholds are fixed on defect-free images before any test image is read.
         thresholds = None
         if calibration_images is not None and len(calibration_images):
@@ -187,6 +217,11 @@ def load_data(config: JobConfig) -> CategoryData:
     return load_category(
         config.dataset, root, config.category, config.image_size, native_masks=native, private=config.predict_private
     )
+
+
+def load_train_data(config: JobConfig) -> CategoryData:
+    """The job's category with its normal training images only: no test file is opened."""
+    return load_category(config.dataset, Path(_data_root(config)), config.category, config.image_size, train_only=True)
 
 
 def evaluate_model(
@@ -341,6 +376,7 @@ def train_model(
     report: ProgressFn,
     hooks: CheckpointHooks = CheckpointHooks(),
     held_out: ValidationSet | None = None,
+    on_validation: ValidationFn | None = None,
 ) -> TrainOutcome:
     """The recipe's optimizer and schedule (`make_scheduler`): officially SGD with one cosine to 0,
     or AdamW with a linear warm-up then a cosine; half of each batch gets a simulated anomaly.
@@ -352,7 +388,8 @@ def train_model(
     with the exact step in its error. At that interval the loss, its L1 and focal parts, the lr
     and the mean step time go into the training curve (the lr is computed on the host). With a
     held-out set, every config.val_every steps and after the last one it is scored
-    (memseg.validation: it only watches; the final model is the one reported).
+    (memseg.validation: it only watches; the final model is the one reported) and the point
+    handed to `on_validation`.
     """
     path = plan_step_path(config.step_mode, config.compile, device)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -410,6 +447,8 @@ def train_model(
                 point = validation.evaluate(model, held_out, parts.loss, top_k)
             curves.add_validation(step + 1, dataclasses.asdict(point))
             validation_s += point.seconds
+            if on_validation is not None:
+                on_validation(step + 1, point)
             interval_start = time.perf_counter()
         if hooks.due(step + 1, config.steps) and hooks.save is not None:
             if int(parts.first_bad_step) >= 0:  # never hand on the state of a diverged model

@@ -7,6 +7,7 @@ a user fixes the data in one go instead of one failed job at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 from collections.abc import Callable, Sequence
@@ -79,15 +80,26 @@ def check_category(kind: str, category: str) -> str:
 
 
 def load_category(
-    kind: str, root: Path | str, category: str, image_size: int, native_masks: bool = False, private: bool = False
+    kind: str,
+    root: Path | str,
+    category: str,
+    image_size: int,
+    native_masks: bool = False,
+    private: bool = False,
+    *,
+    train_only: bool = False,
 ) -> CategoryData:
     """Decode one category at `image_size` px (and, with `native_masks`, keep each test mask at its
     original size too; with `private`, decode the test images without ground truth too) with the
     reader the registry names for `kind` ("synthetic" is our generated set, read with the MVTec AD
-    reader). Raises DataError listing every problem of that category."""
+    reader). With `train_only` no test file is opened (the test set is then empty): a recipe
+    search's jobs read only training images. Raises DataError listing every problem of that category."""
     check_category(kind, category)
     root = check_root(Path(root), layout(kind))
-    return decode(scan_category(kind, root, category), image_size, native_masks, private)
+    files = scan_category(kind, root, category)
+    if train_only:
+        files = dataclasses.replace(files, test=())
+    return decode(files, image_size, native_masks, private)
 
 
 def discover_categories(kind: str, root: Path | str) -> tuple[str, ...]:

@@ -144,3 +144,45 @@ def test_the_held_out_images_leave_training_and_change_the_id(data_root: Path, m
     assert torch.equal(with_validation, seen["train"][:-4])  # the last 4 training images were held out
     assert tiny(data_root).job_id != tiny(data_root, val_every=3).job_id != tiny(data_root, val_every=3, val_images=4).job_id
     assert tiny(data_root).job_id == tiny(data_root, val_images=8).job_id  # defaults stay out of the id
+
+
+def test_a_search_job_reports_each_validation_point_and_never_reads_the_test_set(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`validate` (what a recipe search runs) hands each validation point on as it is computed, the
+    same points its curve keeps, and never reads the test set: no test file is decoded, and the test
+    tensors of whichever loader it uses are Watched, with no operation noted."""
+    from memseg.data import files as files_module
+
+    opened: list[object] = []
+    real_item = files_module._load_test_item
+
+    def noted_item(item, *args, **kwargs):
+        opened.append(item)
+        return real_item(item, *args, **kwargs)
+
+    def watched(load):
+        def load_watched(config: JobConfig):
+            data = load(config)
+            for name in ("test_images", "test_labels", "test_masks"):
+                object.__setattr__(data, name, getattr(data, name).as_subclass(Watched))
+            return data
+
+        return load_watched
+
+    monkeypatch.setattr(files_module, "_load_test_item", noted_item)
+    monkeypatch.setattr(job_module, "load_data", watched(job_module.load_data))
+    monkeypatch.setattr(job_module, "load_train_data", watched(job_module.load_train_data))
+    Watched.seen_at, Watched.events = [], []
+    points: list[tuple[int, float]] = []
+    outcome = job_module.validate(
+        tiny(data_root, val_every=2, val_images=4), on_validation=lambda step, point: points.append((step, point.loss))
+    )
+    assert opened == [], "a search job opened a test file"
+    assert Watched.seen_at == [], "a search job operated on a test tensor"
+    assert outcome.curves is not None and outcome.curves.val_steps == (2, 4, 6)
+    assert points == list(zip(outcome.curves.val_steps, outcome.curves.validation["loss"]))
+    job_module.load_data(tiny(data_root))  # the watch works: a job that evaluates opens every test file
+    assert len(opened) == 3 + 2 * 3  # 3 good, 2 per defect type
+    with pytest.raises(ValueError, match="validation curve"):
+        job_module.validate(tiny(data_root))
