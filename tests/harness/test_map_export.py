@@ -107,7 +107,7 @@ def test_a_sweep_lacking_an_object_or_maps_is_refused_naming_it(results: tuple[P
     rows = store.load_results(results_dir, SWEEP)
     partial = tmp_path / "results"
     for job_id in rows["job_id"][:-1]:  # all but the last object
-        for folder in ("jobs", "scores", "maps"):
+        for folder in ("jobs", "scores", "curves", "maps"):  # a committed job: its row and every file it links
             source = paths.sweep_dir(results_dir, SWEEP) / folder
             for file in source.glob(f"{job_id}*"):
                 target = paths.sweep_dir(partial, SWEEP) / folder / file.name
