@@ -23,7 +23,7 @@ from harness import checkpoints, cluster, store
 from harness.cluster import Cluster, JobRequest, PreflightError
 from harness.options import DEFAULT_DATA_CHECK, DEFAULT_JOB_FN
 from harness.plan import Plan
-from harness.preflight import check_job_fn, preflight_data
+from harness.preflight import check_job_fn, ready
 from harness.progress import (
     Event,
     JobFinished,
@@ -78,13 +78,7 @@ def run_sweep(
         emit(started)
     else:
         with cluster.session():
-            shape = plan.cluster if plan.cluster is not None else cluster.discover()
-            request = plan.request or cluster.default_request(
-                shape.nodes, shape.node_types, plan.gpus_per_job, plan.spec.cpus_per_job
-            )
-            cluster.check_fits(request, shape.nodes, shape.node_types)
-            if plan.options.data_check is not None:
-                preflight_data(jobs, plan.options.data_check, request, shape.nodes, plan.synthetic, emit)
+            shape, request = ready(plan, jobs, emit)
             emit(replace(started, request=request, capacity=cluster.capacity(request, shape.nodes, shape.node_types)))
             loop.run(request, shape)
     return loop.outcome(started, time.monotonic() - t0)

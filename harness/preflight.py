@@ -17,8 +17,10 @@ from pathlib import Path
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from harness.cluster import JobRequest, NodeShape, PreflightError, slots
+from harness import cluster
+from harness.cluster import Cluster, JobRequest, NodeShape, PreflightError, slots
 from harness.options import SyntheticData
+from harness.plan import Plan
 from harness.progress import Event, Note
 from harness.worker import prepare_synthetic, resolve_callable, short_error
 from memseg import revision as code_revision
@@ -269,3 +271,16 @@ def check_data_task(
 ) -> NodeDataReport:
     check = check_data_here(check_path, groups, synthetic, files)
     return NodeDataReport(describe_node(), check, data_fingerprint(groups), code_revision.REVISION)
+
+
+def ready(plan: Plan, jobs: Sequence[JobConfig], emit: Callable[[Event], None]) -> tuple[Cluster, JobRequest]:
+    """Inside a Ray session, before any job starts: the plan's cluster (discovered when it has none),
+    the per-job request (the plan's, else sized here), checked to fit some node, and the data of
+    `jobs` checked on the nodes that will run them. What `harness run` and `harness tune` both do
+    first; PreflightError when any of it fails."""
+    shape = plan.cluster if plan.cluster is not None else cluster.discover()
+    request = plan.request or cluster.default_request(shape.nodes, shape.node_types, plan.gpus_per_job, plan.spec.cpus_per_job)
+    cluster.check_fits(request, shape.nodes, shape.node_types)
+    if plan.options.data_check is not None:
+        preflight_data(jobs, plan.options.data_check, request, shape.nodes, plan.synthetic, emit)
+    return shape, request

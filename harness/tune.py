@@ -35,7 +35,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from harness import cluster, paths, trials_store
 from harness.options import SyntheticData
 from harness.plan import Plan
-from harness.preflight import check_job_fn, preflight_data
+from harness.preflight import check_job_fn, ready
 from harness.progress import Event
 from harness.search import SearchSpec, plain
 from harness.trials_store import STATUS_FAILED, STATUS_FINISHED, STATUS_STOPPED, TrialRow
@@ -184,13 +184,7 @@ def run_search(
     marker = marker_text(plan, search)
     restored = check_restorable(results, name, marker)
     with cluster.session():
-        shape = plan.cluster if plan.cluster is not None else cluster.discover()
-        request = plan.request or cluster.default_request(
-            shape.nodes, shape.node_types, plan.gpus_per_job, plan.spec.cpus_per_job
-        )
-        cluster.check_fits(request, shape.nodes, shape.node_types)
-        if plan.options.data_check is not None:
-            preflight_data(plan.configs, plan.options.data_check, request, shape.nodes, plan.synthetic, emit)
+        _shape, request = ready(plan, plan.configs, emit)
         trainable = tune.with_resources(
             tune.with_parameters(
                 run_trial,

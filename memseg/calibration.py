@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from memseg.result import Thresholds
+from memseg.validation import hold_out_last
 
 SIGMAS = 3.0
 RULE = "mean + 3 std (population)"
@@ -19,15 +20,8 @@ VALIDATION = "the data set's validation/ split"
 
 def split_calibration(train_images: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(images left for training, calibration images): the LAST `count` training images in sorted
-    file order (the memory bank's are the first, so the two never overlap), the same for every seed."""
-    if count < 1:
-        raise ValueError(f"calibration needs at least 1 image, got {count}")
-    if len(train_images) <= count:
-        raise ValueError(
-            f"holding out {count} calibration images leaves no training image ({len(train_images)} after the memory bank); "
-            "lower calibrate_images or add images"
-        )
-    return train_images[:-count], train_images[-count:]
+    file order, by the validation curve's rule (memseg.validation.hold_out_last)."""
+    return hold_out_last(train_images, count, minimum=1, what="calibration", field="calibrate_images")
 
 
 def mean_plus_sigmas(values: torch.Tensor, sigmas: float = SIGMAS) -> float:

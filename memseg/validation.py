@@ -28,18 +28,28 @@ RULE = (
 SEED_OFFSET = 3  # the held-out set's simulation seed is the job's seed + 3 (training uses +1, the simulation timing +2)
 
 
-def split_validation(train_images: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images left for training, held-out images): the LAST `count` of the training images in
-    sorted file order, so the memory bank (the first images) and the held-out set never overlap
-    and the same images are held out for every seed."""
-    if count < 2:
-        raise ValueError(f"the validation set needs at least 2 images (one normal, one with an anomaly), got {count}")
+def hold_out_last(
+    train_images: torch.Tensor, count: int, *, minimum: int, what: str, field: str, why: str = ""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images left for training, held-out images): the LAST `count` of the training images in sorted
+    file order, so the memory bank (the first images) and the held-out ones never overlap and the same
+    images are held out for every seed. The one rule of the validation curve's images and of the
+    calibration images (memseg.calibration); `what` and `field` name them in the errors."""
+    if count < minimum:
+        raise ValueError(f"the {what} needs at least {minimum} image(s){why}, got {count}")
     if len(train_images) <= count:
         raise ValueError(
-            f"holding out {count} validation images leaves no training image ({len(train_images)} after the memory bank); "
-            "lower val_images or add images"
+            f"holding out {count} {what} images leaves no training image ({len(train_images)} after the memory bank); "
+            f"lower {field} or add images"
         )
     return train_images[:-count], train_images[-count:]
+
+
+def split_validation(train_images: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation curve's held-out images (`hold_out_last`): at least 2, one normal and one with an anomaly."""
+    return hold_out_last(
+        train_images, count, minimum=2, what="validation set", field="val_images", why=" (one normal, one with an anomaly)"
+    )
 
 
 @dataclass(frozen=True)
