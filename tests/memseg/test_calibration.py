@@ -5,9 +5,8 @@ on them is noted with the progress event count at that moment)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import torch
@@ -19,7 +18,8 @@ from memseg.data.lookalike import generate_like
 from memseg.data.synthetic import generate
 from memseg.metrics import image_threshold_metrics
 from memseg.profiles import profile
-from memseg.result import THRESHOLDED, JobResult, Progress
+from memseg.result import THRESHOLDED
+from tests.memseg.watched import WatchedRun, watched_run
 
 
 def test_mean_plus_three_population_std_by_hand() -> None:
@@ -62,44 +62,6 @@ def test_image_threshold_metrics_by_hand() -> None:
 # ---------------------------------------------------------------------------------------------
 # A job: thresholds before the test set
 # ---------------------------------------------------------------------------------------------
-
-
-class Watched(torch.Tensor):
-    """A tensor that notes, in `seen_at`, the progress event count at each operation on it."""
-
-    seen_at: ClassVar[list[int]] = []
-    events: ClassVar[list[Progress]] = []
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        cls.seen_at.append(len(cls.events))
-        with torch._C.DisableTorchFunctionSubclass():
-            return func(*args, **(kwargs or {}))
-
-
-@dataclass(frozen=True)
-class WatchedRun:
-    result: JobResult
-    events: list[Progress]
-    seen_at: list[int]
-
-
-def watched_run(config: JobConfig) -> WatchedRun:
-    real_load = job_module.load_data
-
-    def watched_load(config: JobConfig):
-        data = real_load(config)
-        for name in ("test_images", "test_labels", "test_masks"):
-            object.__setattr__(data, name, getattr(data, name).as_subclass(Watched))
-        return data
-
-    Watched.seen_at = []
-    events: list[Progress] = []
-    Watched.events = events
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(job_module, "load_data", watched_load)
-        result = job_module.run(config, on_progress=events.append)
-    return WatchedRun(result, events, list(Watched.seen_at))
 
 
 def assert_thresholds_came_first(run: WatchedRun) -> None:

@@ -5,9 +5,8 @@ never changes the training and never picks the reported model."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import torch
@@ -17,7 +16,9 @@ from memseg import train_step as train_step_module
 from memseg.config import JobConfig
 from memseg.data.synthetic import generate
 from memseg.profiles import profile
-from memseg.result import JobResult, Progress
+from memseg.result import Progress
+from tests.memseg.watched import Watched, WatchedRun
+from tests.memseg.watched import watched_run as run_watched
 
 
 @pytest.fixture(scope="module")
@@ -55,48 +56,11 @@ def test_the_training_curve_has_every_series_at_every_log_interval(data_root: Pa
     assert "validation_rule" not in result.extras and result.timings["validation_s"] == 0.0
 
 
-class Watched(torch.Tensor):
-    """A tensor that notes, in `seen_at`, the progress event count at each operation on it."""
-
-    seen_at: ClassVar[list[int]] = []
-    events: ClassVar[list[Progress]] = []
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        cls.seen_at.append(len(cls.events))
-        with torch._C.DisableTorchFunctionSubclass():
-            return func(*args, **(kwargs or {}))
-
-
-@dataclass(frozen=True)
-class WatchedRun:
-    """A job with a validation curve every 2 steps whose test tensors were Watched."""
-
-    result: JobResult
-    events: list[Progress]
-    seen_at: list[int]  # the progress event count at each operation on a test tensor
-
-
 @pytest.fixture(scope="module")
 def watched_run(data_root: Path) -> WatchedRun:
-    """One job, read by two tests: validation every 2 steps on 4 held-out images, with the test
-    images, labels and masks wrapped so that any operation on them is noted with the progress event
-    count at that moment (Watched passes every operation through: the numbers are unchanged)."""
-    real_load = job_module.load_data
-
-    def watched_load(config: JobConfig):
-        data = real_load(config)
-        for name in ("test_images", "test_labels", "test_masks"):
-            object.__setattr__(data, name, getattr(data, name).as_subclass(Watched))
-        return data
-
-    Watched.seen_at = []
-    events: list[Progress] = []
-    Watched.events = events
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(job_module, "load_data", watched_load)
-        result = job_module.run(tiny(data_root, val_every=2, val_images=4, log_every=1), on_progress=events.append)
-    return WatchedRun(result, events, list(Watched.seen_at))
+    """One job, read by two tests: validation every 2 steps on 4 held-out images, with its test
+    tensors Watched (tests/memseg/watched.py)."""
+    return run_watched(tiny(data_root, val_every=2, val_images=4, log_every=1))
 
 
 def test_the_test_set_is_not_touched_until_training_has_ended(watched_run: WatchedRun) -> None:
