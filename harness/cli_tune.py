@@ -24,7 +24,7 @@ from harness.cli_common import add_results_flag, consoles
 from harness.options import DEFAULT_DATA_CHECK, RunOptions
 from harness.plan import resolve_plan
 from harness.search import OFFICIAL, TUNED, SearchSpec, dump_tuned, load_search, search_sweep, tuned_sweep
-from harness.sweep import SweepSpec, check_recipes, parse_jobs_per_gpu
+from harness.sweep import SweepSpec, check_recipes, flags_digest, parse_jobs_per_gpu
 from memseg.atomic import write_text_atomic
 from memseg.cli_errors import UserError, non_negative_float, positive_int, user_error
 from memseg.cli_recipe import add_recipe_flags, recipe_overrides
@@ -86,7 +86,7 @@ def spec_and_search(args: argparse.Namespace) -> tuple[SweepSpec, SearchSpec, Ru
         raise ValueError(f"{args.sweep}: the sweep names no categories")
     check_recipes(spec)
     data_check = DEFAULT_DATA_CHECK if args.data_check is None else (args.data_check or None)
-    options = RunOptions(results=args.results, data_check=data_check, flag_overrides=overrides, name=args.name)
+    options = RunOptions(results=args.results, data_check=data_check, name_digest=flags_digest(overrides), name=args.name)
     return spec, search, options
 
 

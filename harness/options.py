@@ -8,10 +8,8 @@ without starting anything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 DEFAULT_JOB_FN = "memseg.job.run"  # module:function or module.function; a test gives a fake
 DEFAULT_DATA_CHECK = "memseg.data.loading:check"  # run on every node before any job (harness.preflight)
@@ -32,9 +30,10 @@ class SyntheticData:
 class RunOptions:
     """How one run treats its sweep, beyond what the sweep is: where results go, which stored
     results count as done, the checkpoint interval, where weights go, the step mode, the GPU
-    memory for packing and the data check. `flag_overrides` are the recipe overrides the command
-    line gave (already in the sweep's overrides): they add a hash to a sweep name that was not given
-    with --name (`name`), so the same flags resume the same folder."""
+    memory for packing and the data check. `name_digest` is the hash of the recipe overrides the
+    command line gave (harness.sweep.flags_digest; the overrides themselves are in the sweep): it is
+    added to a sweep name that was not given with --name (`name`), so the same flags resume the same
+    folder."""
 
     results: Path = Path("results")
     force: bool = False  # re-run jobs that are done
@@ -45,7 +44,7 @@ class RunOptions:
     step_mode: str | None = None  # eager | auto | graph | compile for every job (None: the sweep's)
     gpu_memory_gb: float | None = None  # each GPU's memory, for jobs_per_gpu auto
     data_check: str | None = DEFAULT_DATA_CHECK  # module:function run on every node; None: none
-    flag_overrides: Mapping[str, Any] = field(default_factory=dict)
+    name_digest: str = ""  # harness.sweep.flags_digest of the recipe flags ("" : none given)
     name: str | None = None  # --name: the results folder exactly as given (no hash of the flags)
 
     def __post_init__(self) -> None:

@@ -79,7 +79,7 @@ def known_name(spec: SweepSpec, options: RunOptions) -> str | None:
         return options.name
     if spec.name is None and spec.profile is None:
         return None
-    return sweep_name(spec, options.flag_overrides)
+    return sweep_name(spec, options.name_digest)
 
 
 def resolve_plan(spec: SweepSpec, options: RunOptions, shape: Cluster | None = None, held: lock.RunLock | None = None) -> Plan:

@@ -15,6 +15,7 @@ from harness.options import DEFAULT_DATA_CHECK, RunOptions
 from harness.sweep import (
     SweepSpec,
     check_recipes,
+    flags_digest,
     load_sweep,
     parse_ablations,
     parse_categories,
@@ -168,7 +169,7 @@ def spec_and_options(args: argparse.Namespace) -> tuple[SweepSpec, RunOptions]:
         step_mode=args.step_mode,
         gpu_memory_gb=args.gpu_memory_gb,
         data_check=DEFAULT_DATA_CHECK if args.data_check is None else (args.data_check or None),
-        flag_overrides=flag_overrides,
+        name_digest=flags_digest(flag_overrides),
         name=args.name,
     )
     return spec, options

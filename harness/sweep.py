@@ -275,16 +275,24 @@ def dump_sweep(spec: SweepSpec) -> str:
     return yaml.safe_dump(spec_to_dict(spec), sort_keys=False)
 
 
-def sweep_name(spec: SweepSpec, extra_overrides: Mapping[str, Any] | None = None) -> str:
+def flags_digest(flag_overrides: Mapping[str, Any]) -> str:
+    """A short hash of the recipe overrides given on the command line ("" for none): they change the
+    experiment, so they mark the sweep's folder name (`sweep_name`). Computed once, where the flags
+    are read: the same flags give the same name, other flags another."""
+    if not flag_overrides:
+        return ""
+    return hashlib.sha256(json.dumps(dict(flag_overrides), sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+
+def sweep_name(spec: SweepSpec, digest: str = "") -> str:
     """The folder name of the sweep's results: its own name when it has one, else
-    "<profile>-<dataset>". Overrides given on the command line (`extra_overrides`) change the
-    experiment, so they add a short hash: the same flags give the same name, other flags another."""
+    "<profile>-<dataset>"; with the command line's recipe flags (`digest`, from `flags_digest`)
+    their hash added."""
     if spec.name is None and spec.profile is None:
         raise ValueError("resolve the profile before naming the sweep")
     base = spec.name or f"{spec.profile}-{spec.dataset}"
-    if not extra_overrides:
+    if not digest:
         return base
-    digest = hashlib.sha256(json.dumps(dict(extra_overrides), sort_keys=True, default=str).encode()).hexdigest()[:6]
     return check_path_name("sweep name", f"{base}-{digest}")  # the hash may take a long name past the limit
 
 

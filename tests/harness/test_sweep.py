@@ -13,6 +13,7 @@ from harness.sweep import (
     check_generated_counts,
     dump_sweep,
     expand,
+    flags_digest,
     load_sweep,
     parse_categories,
     select_variants,
@@ -111,10 +112,11 @@ def test_default_name_depends_on_profile_dataset_and_flag_overrides():
     spec = SweepSpec(categories=("bottle",), profile="smoke")
     assert sweep_name(spec) == "smoke-synthetic"
     assert sweep_name(spec.replace(dataset="mvtec", data_root="/d")) == "smoke-mvtec"
-    with_steps = sweep_name(spec, {"steps": 20})
-    assert with_steps.startswith("smoke-synthetic-") and with_steps == sweep_name(spec, {"steps": 20})
-    assert with_steps != sweep_name(spec, {"steps": 21})
-    assert sweep_name(spec.replace(name="mine"), {"steps": 20}).startswith("mine-")
+    with_steps = sweep_name(spec, flags_digest({"steps": 20}))
+    assert with_steps.startswith("smoke-synthetic-") and with_steps == sweep_name(spec, flags_digest({"steps": 20}))
+    assert with_steps != sweep_name(spec, flags_digest({"steps": 21}))
+    assert sweep_name(spec.replace(name="mine"), flags_digest({"steps": 20})).startswith("mine-")
+    assert flags_digest({}) == "" and sweep_name(spec, flags_digest({})) == "smoke-synthetic"
 
 
 def test_dump_and_reload_round_trip(tmp_path):
