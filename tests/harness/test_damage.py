@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
+from unittest import mock
 
 import matplotlib.figure
 import matplotlib.pyplot as plt
@@ -154,15 +155,21 @@ def _counted_once(results: Path) -> None:
     assert rows["job_id"].is_unique, rows["job_id"].tolist()
 
 
+def _files(results: Path) -> dict[str, tuple[int, int]]:
+    """Every file under results/ with its size and modification time: what a reader must leave as it was."""
+    return {str(p.relative_to(results)): (p.stat().st_size, p.stat().st_mtime_ns) for p in results.rglob("*") if p.is_file()}
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_every_damage_to_every_file_gets_exit_0_or_2_no_traceback_no_double_count(
     base: Path, ray_session, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ):
-    """`report --html` reads every file it reads, but lays out and draws no chart: matplotlib's layout
-    and drawing are most of its time and none of what this test is about (test_report_html.py draws them)."""
+    """`report --html` reads every file it reads, but makes no chart: matplotlib's axes, layout and
+    drawing are most of its time and none of what this test is about (test_report_html.py draws them)."""
     monkeypatch.setattr(report_html, "_png", _no_png)
     monkeypatch.setattr(matplotlib.figure.Figure, "tight_layout", lambda self, *args, **kwargs: None)
+    monkeypatch.setattr(matplotlib.figure.Figure, "add_subplot", lambda self, *args, **kwargs: mock.MagicMock())
 
     def asked(argv: list[str]) -> tuple[int, str, str]:
         code = main(argv)
@@ -175,12 +182,16 @@ def test_every_damage_to_every_file_gets_exit_0_or_2_no_traceback_no_double_coun
         results = root / "results"
         _damage(results, kind, damage)
         for name, argv in _commands(root, results):
+            before = _files(results)
             code, out, err = asked(argv)
             invocations += 1
             where = f"{kind} / {damage} / {name}: exit {code}\n{out[-2000:]}\n{err[-2000:]}"
             assert code in (0, 2), where
             assert "Traceback" not in out + err and "this is a bug" not in err, where
-            _counted_once(results)
+            if name == "run":  # the one command that writes: each job committed once
+                _counted_once(results)
+            else:  # a reader leaves the sweep as it found it (so it cannot count a row twice in the store either)
+                assert _files(results) == before, where
             if name == "report":  # one run per category and ablation in the summary tables: nothing counted twice
                 assert set(_runs_cells(out)) <= {"1"}, where
             if (kind, damage) in NAMED and name in ("status", "report", "compare"):
