@@ -57,6 +57,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         with console.status(f"writing {args.to} of {args.sweep}"):
             written = map_export.export(args.results, args.sweep, args.to, args.out, args.seed, args.ablation)
         console.print(f"{args.sweep}: {written.files} file(s) from {len(written.jobs)} job(s) in {escape(str(written.out))}")
+        for note in written.notes:
+            console.print(f"[yellow]warning:[/] not exported: {escape(note)}")
         return 0
     if args.out or args.seed is not None or args.ablation:
         raise UserError(f"--out, --seed and --ablation are for --to {' or '.join(map_export.TARGETS)}; {args.to} takes --dest")

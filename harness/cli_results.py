@@ -79,12 +79,30 @@ def _pick_sweeps(results: Path, sweep: str | None, console: Console) -> list[str
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Each sweep's jobs by state, then each recipe search's trials (`--name` either kind)."""
     console, errors = consoles()
-    sweeps = _pick_sweeps(args.results, sweep_name(args, errors), console)
+    name = sweep_name(args, errors)
+    searches = [s for s in trials_store.list_searches(args.results) if name in (None, s)]
+    if (name is not None and not searches) or (name is None and (store.list_sweeps(args.results) or not searches)):
+        _sweeps_status(args.results, name, console, errors)  # a folder of searches alone says nothing of sweeps
+    found: dict[str, pd.DataFrame] = {}
+    for search in searches:
+        try:
+            found[search] = trials_store.load_trials(args.results, search)
+        except ValueError as err:  # an unreadable trial file: named, and the other searches shown
+            errors.print(f"[yellow]warning:[/] {search}: {escape(str(err))}", markup=True, highlight=False)
+    if found:
+        console.print(search_view.searches_table(found))
+    return EXIT_OK
+
+
+def _sweeps_status(results: Path, name: str | None, console: Console, errors: Console) -> None:
+    """The sweeps' table (all, or the one named) and their failed jobs."""
+    sweeps = _pick_sweeps(results, name, console)
     if not sweeps:
-        return EXIT_OK
-    table = Table(title=f"sweeps under {args.results}")
-    specs = {sweep: _spec_jobs(args.results, sweep, errors) for sweep in sweeps}
+        return
+    table = Table(title=f"sweeps under {results}")
+    specs = {sweep: _spec_jobs(results, sweep, errors) for sweep in sweeps}
     variants = any(v for *_, v in specs.values())  # a column only when some sweep has recipe variants
     left = ("sweep", "profile", "dataset", *(("variants",) if variants else ()))
     for name in (*left, "jobs", "done", "failed", "pending", "other revision", "damaged", "other results", "results by revision"):
@@ -93,7 +111,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     notes: list[str] = []
     current, stale = store.current_revision(), 0
     for sweep in sweeps:
-        read = store.read_sweep(args.results, sweep)  # the one read of the sweep's rows
+        read = store.read_sweep(results, sweep)  # the one read of the sweep's rows
         rows, states = read.rows, read.states
         notes += [f"{sweep}: {note}" for note in read.notes()]
         ids, prof, dataset, names = specs[sweep]
@@ -125,7 +143,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         for row in failures:
             ftable.add_row(*row)
         console.print(ftable)
-    return EXIT_OK
 
 
 def _read_noting(results: Path, sweep: str, errors: Console) -> pd.DataFrame:

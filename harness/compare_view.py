@@ -22,7 +22,7 @@ from harness.compare import (
     compare_ablations,
     compare_variants,
 )
-from harness.store import STATUS_OK, group_label, variants_of
+from harness.store import group_label, ok_rows, variants_of
 from harness.tables import TableData, ablation_order
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: `compare` in a terminal needs none (start-up time)
@@ -68,7 +68,7 @@ def to_json(study: Study) -> str:
 def difference_to_full_table(rows: pd.DataFrame, labels: Mapping[str, str], sweep: str = "") -> TableData | None:
     """For the summary: each ablation's difference to `full` over all categories, per metric, with
     its interval and a marker when significant. None when there is nothing to compare."""
-    ok = rows[rows["status"] == STATUS_OK]
+    ok = ok_rows(rows)
     ablations = ablation_order(list(ok["ablation"].unique()))
     if BASELINE_ABLATION not in ablations or len(ablations) < 2:
         return None
@@ -86,7 +86,7 @@ def difference_to_full_table(rows: pd.DataFrame, labels: Mapping[str, str], swee
 def difference_between_variants_table(rows: pd.DataFrame, labels: Mapping[str, str], sweep: str = "") -> TableData | None:
     """For the summary of a sweep with recipe variants: each variant's difference to the first by
     name, per ablation, as difference_to_full_table. None without two variants."""
-    ok = rows[rows["status"] == STATUS_OK]
+    ok = ok_rows(rows)
     variants = sorted(set(variants_of(ok)) - {""})
     if len(variants) < 2:
         return None
@@ -159,7 +159,7 @@ def forest_figure(comparison: Comparison, labels: Mapping[str, str]) -> Figure:
 def report_section_parts(rows: pd.DataFrame, labels: Mapping[str, str]) -> list[tuple[Comparison, list[TableData], Figure]] | str:
     """For the HTML report: each ablation against full, and each recipe variant against the first
     by name, with their tables and forest plots, or a sentence saying why there is nothing to compare."""
-    ok = rows[rows["status"] == STATUS_OK]
+    ok = ok_rows(rows)
     ablations = ablation_order(list(ok["ablation"].unique()))
     variants = sorted(set(variants_of(ok)) - {""})
     studies = []

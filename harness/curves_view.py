@@ -105,7 +105,7 @@ def curves_table(rows: Any, curves: Mapping[str, TrainingCurves], title: str) ->
     )
     lines: list[tuple[str, ...]] = []
     missing = 0
-    for row in store.records(rows[rows["status"] == store.STATUS_OK]):
+    for row in store.records(store.ok_rows(rows)):
         c = curves.get(row.job_id)
         if c is None or "loss" not in c.train:
             missing += 1
@@ -136,7 +136,7 @@ def renderables(
     """What `harness report --curves` prints for one sweep: rich tables for the terminal, or Markdown
     text (a str, printed as it is) with `markdown` (`rows`: as the caller loaded them; None: read here)."""
     rows = store.load_results(results_dir, sweep) if rows is None else rows
-    curves = load_all(results_dir, sweep, list(rows.loc[rows["status"] == store.STATUS_OK, "job_id"]))
+    curves = load_all(results_dir, sweep, list(store.ok_rows(rows)["job_id"]))
     if not curves:
         note = f"{sweep}: no job recorded training curves"
         return [f"> {note}\n" if markdown else Text(note, style="yellow")]

@@ -11,7 +11,9 @@
 Each map is upsampled from the model's resolution with memseg.metrics.upsample_map, the function
 native-resolution evaluation uses, so a float32 TIFF holds exactly the values that evaluation scored.
 Every check runs before the first file is written: a sweep that lacks an object, an image or a
-threshold is refused, naming what is missing.
+threshold is refused, naming what is missing. A job whose files are damaged is not exported (the one
+reader, harness.store.read_sweep, does not count it): the answer names it, beside a refusal or the files
+written, and `harness run` runs it again.
 """
 
 from __future__ import annotations
@@ -45,22 +47,29 @@ class Exported:
     out: Path
     files: int
     jobs: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # the damaged jobs and refused files of the sweep (not exported)
 
 
 def export(
     results_dir: str | Path, sweep: str, target: str, out: str | Path, seed: int | None = None, ablation: str | None = None
 ) -> Exported:
     """Write `target`'s files for `sweep` under `out` (created; refused when it holds anything)."""
-    rows = _chosen_rows(results_dir, sweep, seed, ablation)
+    read = _read(results_dir, sweep)
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ExportError(f"{out}: exists and is not an empty folder; give a new folder to --out")
-    if target == "mvtec-maps":
-        plan = _maps_plan(results_dir, sweep, rows)
-    elif target == "mvtec-ad2-submission":
-        plan = _submission_plan(results_dir, sweep, rows)
-    else:
-        raise ExportError(f"unknown export target {target!r}; valid: {', '.join(TARGETS)}")
+    try:
+        rows = _chosen_rows(read.rows, sweep, seed, ablation)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ExportError(f"{out}: exists and is not an empty folder; give a new folder to --out")
+        if target == "mvtec-maps":
+            plan = _maps_plan(results_dir, sweep, rows)
+        elif target == "mvtec-ad2-submission":
+            plan = _submission_plan(results_dir, sweep, rows)
+        else:
+            raise ExportError(f"unknown export target {target!r}; valid: {', '.join(TARGETS)}")
+    except ExportError as err:  # a refusal names the damaged jobs too: they may be what is missing
+        if read.notes():
+            raise ExportError(err.summary, [*err.problems, *(f"not counted: {n}" for n in read.notes())]) from None
+        raise
     out.mkdir(parents=True, exist_ok=True)
     try:
         for relative, write in plan:
@@ -70,18 +79,22 @@ def export(
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)  # never leave half an upload behind
         raise
-    return Exported(out, len(plan), tuple(rows["job_id"]))
+    return Exported(out, len(plan), tuple(rows["job_id"]), tuple(read.notes()))
 
 
 Write = Callable[[Path], None]
 
 
-def _chosen_rows(results_dir: str | Path, sweep: str, seed: int | None, ablation: str | None) -> pd.DataFrame:
-    """The sweep's ok rows, one per category: with several seeds or ablations, --seed and --ablation choose."""
+def _read(results_dir: str | Path, sweep: str) -> store.SweepRead:
+    """The sweep as the one reader finds it; an ExportError when there is no such sweep."""
     if sweep not in store.list_sweeps(results_dir):
         raise ExportError(f"no sweep {sweep!r} under {results_dir}; found: {', '.join(store.list_sweeps(results_dir)) or 'none'}")
-    rows = store.load_results(results_dir, sweep)
-    rows = rows[rows["status"] == store.STATUS_OK]
+    return store.read_sweep(results_dir, sweep)
+
+
+def _chosen_rows(rows: pd.DataFrame, sweep: str, seed: int | None, ablation: str | None) -> pd.DataFrame:
+    """The sweep's ok rows, one per category: with several seeds or ablations, --seed and --ablation choose."""
+    rows = store.ok_rows(rows)
     if seed is not None:
         rows = rows[rows["seed"] == seed]
     if ablation is not None:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from harness.reference import PAPER, TOOTOUCH
-from harness.store import STATUS_OK, group_label, records, variants_of
+from harness.store import failed_rows, group_label, ok_rows, records, variants_of
 from harness.tables import TableData, ablation_order, category_order
 from memseg.caveats import RANDOM_INIT_REAL_DATA
 from memseg.data.registry import DATASETS, SCORINGS
@@ -42,10 +42,10 @@ def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=columns)
     rows = rows.assign(variant=variants_of(rows), **{m: math.nan for m in METRICS if m not in rows})  # a metric added later: none
-    ok = rows[rows["status"] == STATUS_OK].copy()
+    ok = ok_rows(rows).copy()
     for m in METRICS:
         ok[m] = ok[m].astype(float) * 100.0
-    failed = rows[rows["status"] != STATUS_OK].groupby(["ablation", "variant", "category"]).size()
+    failed = failed_rows(rows).groupby(["ablation", "variant", "category"]).size()
     out = []
     for ablation, variant in groups_of(rows):
         mine = ok[(ok["ablation"] == ablation) & (ok["variant"] == variant)]
@@ -160,7 +160,7 @@ def summary_tables(rows: pd.DataFrame, sweep: str = "", price_per_gpu_hour: floa
     gpu_time = gpu_time_table(rows, sweep, price_per_gpu_hour)
     if gpu_time is not None:
         tables.append(gpu_time)
-    failed = rows[rows["status"] != STATUS_OK]
+    failed = failed_rows(rows)
     if not failed.empty:
         tables.append(_failed_table(failed, sweep))
     return tables
@@ -174,7 +174,8 @@ def thresholds_table(rows: pd.DataFrame, sweep: str = "") -> TableData | None:
     and category, the mean over seeds of the image precision, recall, F1 and false positive rate
     and SegF1, beside pixel F1-max, labelled as the oracle it is (its threshold is the best one for
     the test set itself). None when no row was calibrated."""
-    ok = rows[(rows["status"] == STATUS_OK) & (rows.get("threshold_rule", pd.Series("", index=rows.index)).fillna("") != "")]
+    ok = ok_rows(rows)
+    ok = ok[ok.get("threshold_rule", pd.Series("", index=ok.index)).fillna("") != ""]
     if ok.empty:
         return None
     ok = ok.assign(variant=variants_of(ok))

@@ -100,7 +100,7 @@ def build_report(
         rows = rows[rows["revision"] == revision]
         sweep = f"{sweep} · revision {revision}"
     revisions.split(rows, what=f"sweep {sweep!r}")
-    ok = rows[rows["status"] == store.STATUS_OK]
+    ok = store.ok_rows(rows)
     visuals = {job_id: v for job_id in ok["job_id"] if (v := load_visuals(results_dir, folder, job_id)) is not None}
     sections = [
         ("summary", "Summary", _summary_section(rows, sweep, price_per_gpu_hour)),
@@ -275,7 +275,7 @@ def _predictions_section(ok: pd.DataFrame, visuals: dict[str, StoredVisuals]) ->
 
 
 def _failed_section(rows: pd.DataFrame) -> str:
-    failed = rows[rows["status"] != store.STATUS_OK].sort_values("job_id")
+    failed = store.failed_rows(rows).sort_values("job_id")
     if failed.empty:
         return "<p>None: every job finished.</p>"
     items = []

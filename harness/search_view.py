@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from rich.table import Table
 
-from harness.trials_store import STATUS_FINISHED, STATUS_STOPPED, curve_of, recipe_of
+from harness.trials_store import STATUS_FAILED, STATUS_FINISHED, STATUS_STOPPED, curve_of, recipe_of
 from memseg.atomic import write_text_atomic
 
 BEST_SHOWN = 5
@@ -61,6 +61,27 @@ def best_table(rows: pd.DataFrame, limit: int = BEST_SHOWN) -> Table:
             f"{float(row['value']):.4f}",
             str(row["status"]),
             f"{int(row['last_step'])}/{int(row['steps'])}",
+        )
+    return table
+
+
+def searches_table(searches: Mapping[str, pd.DataFrame]) -> Table:
+    """One line per recipe search (`harness status`): its trials by status and its best finished
+    trial so far, judged as the search judges them (the validation metric, never the test set)."""
+    table = Table(title=f"recipe searches (harness tune; {_LABEL})")
+    for column in ("search", "trials", "finished", "stopped", "failed", "metric", "best", "best recipe"):
+        table.add_column(column, justify="left" if column in ("search", "metric", "best recipe") else "right")
+    for name, rows in searches.items():
+        counts = rows["status"].value_counts()
+        finished = ranked(rows[rows["status"] == STATUS_FINISHED])
+        best = finished.iloc[0] if not finished.empty else None
+        table.add_row(
+            name,
+            str(len(rows)),
+            *(str(int(counts.get(status, 0))) for status in (STATUS_FINISHED, STATUS_STOPPED, STATUS_FAILED)),
+            str(rows["metric"].iloc[0]) if not rows.empty else "",
+            "-" if best is None else f"{float(best['value']):.4f}",
+            "-" if best is None else ", ".join(f"{k}={_shown(v)}" for k, v in recipe_of(best).items()),
         )
     return table
 

@@ -669,6 +669,16 @@ def group_label(ablation: str, variant: str) -> str:
     return f"{ablation} · {variant}" if variant else ablation
 
 
+def ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of jobs that finished (status ok): what every table, chart and export counts."""
+    return frame[frame["status"] == STATUS_OK]
+
+
+def failed_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of jobs that failed (any status but ok): what the views list apart."""
+    return frame[frame["status"] != STATUS_OK]
+
+
 def records(frame: pd.DataFrame) -> list[Any]:
     """The rows of a results frame, each with its columns as attributes (pandas' itertuples).
     Typed Any: a row's cells are whatever its column holds."""

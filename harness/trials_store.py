@@ -122,6 +122,14 @@ def commit_trial(results_dir: str | Path, row: TrialRow) -> Path:
     return write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
+def list_searches(results_dir: str | Path) -> list[str]:
+    """Names of the recipe searches under `results_dir` (folders holding committed trials)."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")) and has_trials(root, p.name))
+
+
 def has_trials(results_dir: str | Path, search: str) -> bool:
     folder = trials_dir(results_dir, search)
     return folder.is_dir() and any(folder.glob("*.parquet"))

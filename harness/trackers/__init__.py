@@ -88,7 +88,7 @@ def export_sweep(results_dir: str | Path, sweep: str, to: str, dest: str | Path 
         raise UserError(f"no sweep {sweep!r} under {results_dir} (sweeps there: {known})")
     read = store.read_sweep(results_dir, sweep)
     rows = read.rows
-    ok = rows[rows["status"] == store.STATUS_OK]
+    ok = store.ok_rows(rows)
     if ok.empty:
         raise UserError(f"sweep {sweep!r} under {results_dir} has no finished job to export ({len(rows)} failed)")
     module.check_installed()
@@ -99,5 +99,5 @@ def export_sweep(results_dir: str | Path, sweep: str, to: str, dest: str | Path 
         )
         for row in ({str(k): v for k, v in record.items()} for record in ok.to_dict("records"))
     )
-    skipped = tuple(str(j) for j in rows.loc[rows["status"] != store.STATUS_OK, "job_id"])
+    skipped = tuple(str(j) for j in store.failed_rows(rows)["job_id"])
     return SweepExport(to, target, exported, skipped, tuple(read.notes()))

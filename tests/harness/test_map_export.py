@@ -5,6 +5,7 @@ exports are checked file by file: layout, formats, original sizes and exact valu
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +150,28 @@ def test_harness_export_from_the_command_line(results: tuple[Path, Path], tmp_pa
     assert "--out DIR" in capsys.readouterr().err
     assert main(["export", SWEEP, "--results", str(results_dir), "--to", "mvtec-maps", "--out", str(out)]) == 2  # not empty
     assert "not an empty folder" in capsys.readouterr().err
+
+
+def test_a_damaged_job_is_left_out_and_named_beside_the_files_or_the_refusal(
+    results: tuple[Path, Path], tmp_path: Path, capsys
+) -> None:
+    """A job whose scores file is garbage is not counted by the one reader: `mvtec-maps` writes the
+    other seven and names it in a warning; the submission, which needs all eight objects, is refused
+    for the object it lacks and lists the damaged job as the reason it is not counted."""
+    from harness.__main__ import main
+
+    _, results_dir = results
+    hurt = Path(shutil.copytree(results_dir, tmp_path / "results"))
+    rows = store.load_results(hurt, SWEEP)
+    job_id, category = rows["job_id"].iloc[0], rows["category"].iloc[0]
+    paths.scores_path(hurt, SWEEP, job_id).write_bytes(b"\x00 not parquet")
+    written = map_export.export(hurt, SWEEP, "mvtec-maps", tmp_path / "maps")
+    assert len(written.jobs) == 7 and job_id not in written.jobs and not (tmp_path / "maps" / category).exists()
+    assert [n for n in written.notes if job_id in n and "unreadable" in n], written.notes
+    argv = ["export", SWEEP, "--results", str(hurt), "--to", "mvtec-maps", "--out", str(tmp_path / "cli")]
+    assert main(argv) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "from 7 job(s)" in out and f"warning: not exported: job {job_id}" in out
+    with pytest.raises(map_export.ExportError, match=f"lacks {category}") as refused:
+        map_export.export(hurt, SWEEP, "mvtec-ad2-submission", tmp_path / "out")
+    assert any(p.startswith(f"not counted: job {job_id}") for p in refused.value.problems), refused.value.problems

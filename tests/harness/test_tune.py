@@ -15,9 +15,11 @@ from harness.options import RunOptions
 from harness.plan import plan_jobs
 from harness.search import OFFICIAL, TUNED, load_search, parse_search, search_sweep, tuned_sweep
 from harness.sweep import SweepSpec, expand, load_sweep
-from harness.trials_store import curve_of, load_trials, recipe_of
+from harness.trials_store import TrialRow, commit_trial, curve_of, load_trials, recipe_of, trials_dir
 from memseg import job
 from memseg.names import UnknownNameError
+from memseg.protocol import EvalProtocol
+from memseg.revision import REVISION
 from tests.harness.tune_fakes import quality
 
 
@@ -147,3 +149,38 @@ def test_a_trial_of_several_jobs_reports_on_one_time_axis(monkeypatch: pytest.Mo
     one_job = 0.5 + 0.45 * quality(1e-3) * 5 / 10
     assert reported[0]["image_auroc"] == pytest.approx(one_job) == reported[2]["image_auroc"]
     assert set(reported[0]) == {"step", "image_auroc", "pixel_auroc", "loss"}
+
+
+def _trial(search: str, trial_id: str, status: str, lr: float, value: float) -> TrialRow:
+    return TrialRow(
+        trial_id=trial_id, search=search, status=status, recipe={"lr": lr}, metric="image_auroc", mode="max", value=value,
+        steps=40, last_step=40 if status == "finished" else 10, stopped_at_step=10 if status == "stopped" else -1,
+        curve=((10, value, value, 1 - value),), categories=("bottle",), seeds=(0,), revision=REVISION,
+        protocol=EvalProtocol(), config_json="{}", wall_s=1.0, finished_at="t", error="boom" if status == "failed" else "",
+    )  # fmt: skip
+
+
+def test_status_lists_each_search_with_its_trials_and_best_finished_recipe(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harness status` shows recipe searches beside sweeps: trials by status and the best finished
+    trial by the search's own metric (a stopped trial with a higher value is not the best); a search
+    with an unreadable trial file is named in a warning and the others are still shown."""
+    results = tmp_path / "res"
+    for row in (
+        _trial("lr-search", "t0", "finished", 1e-3, 0.81),
+        _trial("lr-search", "t1", "stopped", 1e-2, 0.95),
+        _trial("lr-search", "t2", "finished", 1e-2, 0.88),
+        _trial("lr-search", "t3", "failed", 1e-5, float("nan")),
+        _trial("broken", "t0", "finished", 1e-3, 0.7),
+    ):
+        commit_trial(results, row)
+    (trials_dir(results, "broken") / "t1.parquet").write_bytes(b"not parquet")
+    assert main(["status", "--results", str(results)]) == 0
+    out, err = (" ".join(text.replace("│", " ").split()) for text in capsys.readouterr())
+    assert "recipe searches" in out and "no sweeps" not in out
+    assert "lr-search 4 2 1 1 image_auroc 0.8800 lr=0.01" in out, out
+    assert "broken:" in err and "unreadable" in err and "broken 1" not in out
+    assert main(["status", "--results", str(results), "--name", "lr-search"]) == 0
+    assert "lr-search 4 2 1 1" in " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert main(["status", "--results", str(results), "--name", "nothing"]) == 2
