@@ -196,6 +196,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if name is not None and trials_store.has_trials(args.results, name):  # a recipe search (harness tune)
         return _report_search(args, name, console, errors)
     sweeps = _pick_sweeps(args.results, name, console)
+    if name is None and (searches := trials_store.list_searches(args.results)):  # on stderr: --markdown stays markdown
+        errors.print(f"recipe searches not shown here: {', '.join(searches)} (harness report --name SEARCH)", highlight=False)
     if not sweeps:
         return EXIT_OK
     if args.html and len(sweeps) > 1:

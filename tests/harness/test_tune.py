@@ -184,3 +184,6 @@ def test_status_lists_each_search_with_its_trials_and_best_finished_recipe(
     assert main(["status", "--results", str(results), "--name", "lr-search"]) == 0
     assert "lr-search 4 2 1 1" in " ".join(capsys.readouterr().out.replace("│", " ").split())
     assert main(["status", "--results", str(results), "--name", "nothing"]) == 2
+    capsys.readouterr()
+    assert main(["report", "--results", str(results)]) == 0  # the sweeps' tables; the searches named apart
+    assert "recipe searches not shown here: broken, lr-search" in " ".join(capsys.readouterr().err.split())
