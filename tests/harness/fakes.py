@@ -185,7 +185,8 @@ def checkpointing_job(
     """sleepy_job with memseg.job.run's checkpoint contract: every `checkpoint_every` steps it hands a
     (tiny) TrainCheckpoint over, and given one as `resume` it starts after that step. Logs
     "start <job_id> <pid> <node_id> <first_step>" and "step <job_id> <pid> <step>" so a test sees
-    where each attempt ran and which steps it redid. Honours $MEMSEG_FAKE_GATE like logged_job."""
+    where each attempt ran and which steps it redid. Honours $MEMSEG_FAKE_GATE like logged_job, and
+    also holds while "$MEMSEG_FAKE_GATE-<category>" exists (a gate for one category's job)."""
     import ray
     import torch
 
@@ -199,13 +200,14 @@ def checkpointing_job(
         assert first == resume.step, "the checkpoint's state and step disagree"
     _log(f"start {config.job_id} {os.getpid()} {ray.get_runtime_context().get_node_id()} {first}")
     gate = os.environ.get(GATE_ENV)
+    gates = [gate, f"{gate}-{config.category}"] if gate else []
     for step in range(first + 1, config.steps + 1):
         time.sleep(0.05)
         _log(f"step {config.job_id} {os.getpid()} {step}")
         report(Progress("train", step, config.steps, loss=0.5))
         if on_checkpoint is not None and checkpoint_every and step % checkpoint_every == 0 and step < config.steps:
             on_checkpoint(TrainCheckpoint(config.job_id, step, {"counter": torch.tensor(step)}, {"train_s": 0.05 * step}))
-        while gate and os.path.exists(gate) and step >= config.steps // 2 + 2:  # hold 2 steps past mid-run
+        while any(os.path.exists(g) for g in gates) and step >= config.steps // 2 + 2:  # hold 2 steps past mid-run
             time.sleep(0.05)
     _log(f"end {config.job_id} {os.getpid()}")
     return fake_result(config, started, train_s=0.05 * config.steps)

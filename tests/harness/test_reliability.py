@@ -216,41 +216,6 @@ def harness(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_of_the_driver_then_rerun_reruns_no_finished_job(harness):
-    cats = ("bottle", "carpet", "grid")  # one finished, one killed mid-run, one never started
-    argv = harness.argv(cats, steps=20)  # 1 s per job
-    first = harness.start(argv)
-    harness.wait_for(lambda: harness.committed() and harness.started_unfinished(), first)
-    harness.watch(first)
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
-    finished = harness.committed()
-    assert 0 < len(finished) < len(cats)
-    # The killed driver's job actors die with it: no orphan keeps computing (or holding a GPU).
-    killed_actors = {pid for kind, job, pid in harness.log_lines() if kind == "start" and job not in finished}
-    assert killed_actors and _wait_gone(killed_actors) == []
-    # A temp file left by a crash mid-write is never taken for a result.
-    pending = next(
-        c
-        for c in expand(
-            SweepSpec(categories=cats, profile="tiny", dataset="mvtec", data_root=str(harness.data), overrides={"steps": 20})
-        )
-        if c.job_id not in finished
-    )
-    (harness.results / "rel" / "jobs" / f".{pending.job_id}.parquet.tmp-999").write_bytes(b"PAR1 half a file")
-
-    second = harness.start(argv)  # the same command
-    assert second.wait(timeout=120) == 0, harness.output(second)
-    out, _ = harness.output(second)
-    assert f"ran {len(cats) - len(finished)} job(s)" in out and f"{len(finished)} were done before" in out
-    rows = store.load_results(harness.results, "rel")
-    assert sorted(rows["category"]) == sorted(cats) and (rows["status"] == "ok").all()  # one row per job
-    for job_id in finished:
-        assert harness.starts(job_id) == 1, f"{job_id} was finished before the kill, yet ran again"
-    assert harness.starts(pending.job_id) >= 1 and pending.job_id in set(rows["job_id"])
-
-
-@pytest.mark.slow
 def test_ctrl_c_keeps_finished_jobs_and_a_second_run_is_refused_meanwhile(harness):
     cats = ("bottle", "carpet", "grid")
     argv = harness.argv(cats, steps=20)  # 1 s per job, once the gate opens
@@ -289,9 +254,9 @@ def test_ctrl_c_keeps_finished_jobs_and_a_second_run_is_refused_meanwhile(harnes
     assert _wait_gone(running) == [], "a cancelled job's actor is still running"
     with lock.hold(harness.results / "rel"):  # released on exit
         pass
-    # The finished jobs are committed rows; the same command runs the rest alone (after SIGKILL:
-    # test_sigkill_of_the_driver_then_rerun_reruns_no_finished_job; after an interrupt, in the
-    # driver: test_driver.py::test_an_interrupted_sweep_leaves_no_actor_and_resumes).
+    # The finished jobs are committed rows; the same command runs the rest alone (after SIGTERM and
+    # SIGKILL: test_preemption.py; after an interrupt, in the driver:
+    # test_driver.py::test_an_interrupted_sweep_leaves_no_actor_and_resumes).
     rows = store.load_results(harness.results, "rel")
     assert set(rows["job_id"]) == set(finished) and (rows["status"] == "ok").all()
 
