@@ -23,6 +23,7 @@ from harness.cli_checks import check_local_inputs
 from harness.cli_common import add_results_flag, consoles
 from harness.options import DEFAULT_DATA_CHECK, RunOptions
 from harness.plan import resolve_plan
+from harness.run_flags import flag_changes
 from harness.search import OFFICIAL, TUNED, SearchSpec, dump_tuned, load_search, search_sweep, tuned_sweep
 from harness.sweep import SweepSpec, check_recipes, flags_digest, parse_jobs_per_gpu
 from memseg.atomic import write_text_atomic
@@ -71,15 +72,7 @@ def spec_and_search(args: argparse.Namespace) -> tuple[SweepSpec, SearchSpec, Ru
     paths.check_results_root(args.results)
     spec, search = load_search(args.sweep)
     overrides = recipe_overrides(args)
-    changes: dict[str, Any] = {k: getattr(args, k) for k in ("name", "profile", "gpus_per_job", "cpus_per_job", "jobs_per_gpu")}
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if args.data_root:
-        changes["data_root"] = str(Path(args.data_root).resolve())
-    if args.dataset:
-        changes["dataset"] = args.dataset
-    if overrides:
-        changes["overrides"] = {**spec.overrides, **overrides}
-    spec = spec.replace(**changes)
+    spec = spec.replace(**flag_changes(args, spec, overrides))  # the flags mean what they mean to `run`
     if args.trials is not None:
         search = dataclasses.replace(search, trials=args.trials)
     if not spec.categories:

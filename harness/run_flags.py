@@ -179,7 +179,7 @@ def build_spec(args: argparse.Namespace, flag_overrides: dict[str, Any]) -> Swee
     """The sweep from the --sweep file (if any) with the flags on top (`flag_overrides`: the recipe
     flags, read once by the caller). The profile may stay None (chosen from the cluster later)."""
     spec = load_sweep(args.sweep) if args.sweep else SweepSpec()
-    spec = spec.replace(**_flag_changes(args, spec, flag_overrides))
+    spec = spec.replace(**flag_changes(args, spec, flag_overrides))
     if args.variants:
         spec = select_variants(spec, parse_variants(args.variants))
     if not spec.categories:
@@ -195,31 +195,38 @@ def build_spec(args: argparse.Namespace, flag_overrides: dict[str, Any]) -> Swee
     return spec
 
 
-def _flag_changes(args: argparse.Namespace, spec: SweepSpec, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The fields of the sweep that the flags replace."""
+def flag_changes(args: argparse.Namespace, spec: SweepSpec, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The fields of the sweep that the flags replace: `run`'s and `tune`'s (harness.cli_tune), one
+    rule for both. A flag the command does not declare (`tune` has no --seeds) counts as not given."""
+    given: dict[str, Any] = vars(args)
+
+    def flag(name: str) -> Any:
+        return given.get(name)
+
     changes: dict[str, Any] = {}
-    dataset = args.dataset or ("mvtec" if args.data_root and not args.sweep else spec.dataset)
-    if args.all_categories:
+    data_root, dataset = flag("data_root"), flag("dataset")
+    dataset = dataset or ("mvtec" if data_root and not flag("sweep") else spec.dataset)
+    if flag("all_categories"):
         changes["categories"] = parse_categories("all", dataset)
-    elif args.categories:
-        changes["categories"] = parse_categories(args.categories, dataset)
-    if args.seeds:
-        changes["seeds"] = parse_seeds(args.seeds)
-    if args.ablations:
-        changes["ablations"] = parse_ablations(args.ablations)
+    elif flag("categories"):
+        changes["categories"] = parse_categories(flag("categories"), dataset)
+    if flag("seeds"):
+        changes["seeds"] = parse_seeds(flag("seeds"))
+    if flag("ablations"):
+        changes["ablations"] = parse_ablations(flag("ablations"))
     for key in ("name", "profile", "gpus_per_job", "cpus_per_job", "max_retries", "jobs_per_gpu"):
-        if getattr(args, key) is not None:
-            changes[key] = getattr(args, key)
-    if args.jobs_per_gpu is not None and args.gpus_per_job is not None:
+        if flag(key) is not None:
+            changes[key] = flag(key)
+    if flag("jobs_per_gpu") is not None and flag("gpus_per_job") is not None:
         raise ValueError("give --jobs-per-gpu or --gpus-per-job, not both: K jobs per GPU is 1/K GPU per job")
     # A flag replaces the sweep file's way of sharing GPUs.
-    if args.jobs_per_gpu is not None:
+    if flag("jobs_per_gpu") is not None:
         changes["gpus_per_job"] = None
-    elif args.gpus_per_job is not None:
+    elif flag("gpus_per_job") is not None:
         changes["jobs_per_gpu"] = None
-    if args.data_root:
-        changes["data_root"] = str(Path(args.data_root).resolve())
-    if args.dataset or (args.data_root and not args.sweep):
+    if data_root:
+        changes["data_root"] = str(Path(data_root).resolve())
+    if flag("dataset") or (data_root and not flag("sweep")):
         changes["dataset"] = dataset
     if overrides:
         changes["overrides"] = {**spec.overrides, **overrides}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.__main__ import main
+from harness.__main__ import build_parser, main
 from harness.options import RunOptions
 from harness.plan import plan_jobs
 from harness.search import OFFICIAL, TUNED, load_search, parse_search, search_sweep, tuned_sweep
@@ -59,6 +59,24 @@ def test_the_search_section_is_checked_before_anything_starts(tmp_path: Path, ca
     for sweep, named in ((plain, "needs a `search:` section"), (bad, "normal")):
         assert main(["tune", "--sweep", str(sweep), "--results", str(tmp_path / "res")]) == 2
         assert named in capsys.readouterr().err
+
+
+def test_tune_flags_replace_the_file_as_run_flags_do(tmp_path: Path) -> None:
+    from harness.cli_tune import spec_and_search
+    from harness.sweep import flags_digest
+
+    sweep = _sweep_file(tmp_path, {"space": {"lr": {"grid": [1e-5, 1e-2]}}}, jobs_per_gpu=2, overrides={"steps": 7})
+
+    def spec_of(*flags: str):
+        return spec_and_search(build_parser().parse_args(["tune", "--sweep", str(sweep), *flags]))
+
+    spec, _search, options = spec_of("--gpus-per-job", "0.5", "--lr", "0.01")
+    # --gpus-per-job replaces the file's jobs_per_gpu (before: "give jobs_per_gpu or gpus_per_job, not both")
+    assert (spec.gpus_per_job, spec.jobs_per_gpu) == (0.5, None)
+    assert spec.overrides == {"steps": 7, "lr": 0.01} and options.name_digest == flags_digest({"lr": 0.01})
+    assert spec_of("--jobs-per-gpu", "3")[0].jobs_per_gpu == 3
+    with pytest.raises(ValueError, match="--jobs-per-gpu or --gpus-per-job, not both"):
+        spec_of("--jobs-per-gpu", "3", "--gpus-per-job", "0.5")
 
 
 @pytest.mark.slow
