@@ -1,6 +1,7 @@
 """`harness run`'s flags, and what they mean as plain values: the sweep (a SweepSpec, from the
 --sweep file with the flags on top) and the run options (harness.options.RunOptions). The only
-place that reads the run's argparse Namespace; everything below takes the two values.
+place that reads the run's argparse Namespace (`tune` shares its flag-to-sweep rule, `flag_changes`);
+everything below takes the two values.
 """
 
 from __future__ import annotations
@@ -198,36 +199,33 @@ def build_spec(args: argparse.Namespace, flag_overrides: dict[str, Any]) -> Swee
 def flag_changes(args: argparse.Namespace, spec: SweepSpec, overrides: dict[str, Any]) -> dict[str, Any]:
     """The fields of the sweep that the flags replace: `run`'s and `tune`'s (harness.cli_tune), one
     rule for both. A flag the command does not declare (`tune` has no --seeds) counts as not given."""
-    given: dict[str, Any] = vars(args)
-
-    def flag(name: str) -> Any:
-        return given.get(name)
-
-    changes: dict[str, Any] = {}
-    data_root, dataset = flag("data_root"), flag("dataset")
-    dataset = dataset or ("mvtec" if data_root and not flag("sweep") else spec.dataset)
-    if flag("all_categories"):
+    flags: dict[str, Any] = vars(args)
+    data_root, asked_dataset = flags.get("data_root"), flags.get("dataset")
+    dataset = asked_dataset or ("mvtec" if data_root and not flags.get("sweep") else spec.dataset)
+    changes = {key: flags[key] for key in _SPEC_FLAGS if flags.get(key) is not None}
+    if flags.get("all_categories"):
         changes["categories"] = parse_categories("all", dataset)
-    elif flag("categories"):
-        changes["categories"] = parse_categories(flag("categories"), dataset)
-    if flag("seeds"):
-        changes["seeds"] = parse_seeds(flag("seeds"))
-    if flag("ablations"):
-        changes["ablations"] = parse_ablations(flag("ablations"))
-    for key in ("name", "profile", "gpus_per_job", "cpus_per_job", "max_retries", "jobs_per_gpu"):
-        if flag(key) is not None:
-            changes[key] = flag(key)
-    if flag("jobs_per_gpu") is not None and flag("gpus_per_job") is not None:
+    elif categories := flags.get("categories"):
+        changes["categories"] = parse_categories(categories, dataset)
+    if seeds := flags.get("seeds"):
+        changes["seeds"] = parse_seeds(seeds)
+    if ablations := flags.get("ablations"):
+        changes["ablations"] = parse_ablations(ablations)
+    # A flag replaces the sweep file's way of sharing GPUs; giving both flags is a contradiction.
+    if "jobs_per_gpu" in changes and "gpus_per_job" in changes:
         raise ValueError("give --jobs-per-gpu or --gpus-per-job, not both: K jobs per GPU is 1/K GPU per job")
-    # A flag replaces the sweep file's way of sharing GPUs.
-    if flag("jobs_per_gpu") is not None:
+    if "jobs_per_gpu" in changes:
         changes["gpus_per_job"] = None
-    elif flag("gpus_per_job") is not None:
+    elif "gpus_per_job" in changes:
         changes["jobs_per_gpu"] = None
     if data_root:
         changes["data_root"] = str(Path(data_root).resolve())
-    if flag("dataset") or (data_root and not flag("sweep")):
+    if asked_dataset or (data_root and not flags.get("sweep")):
         changes["dataset"] = dataset
     if overrides:
         changes["overrides"] = {**spec.overrides, **overrides}
     return changes
+
+
+# The flags whose value is the sweep field of the same name, as given.
+_SPEC_FLAGS = ("name", "profile", "gpus_per_job", "cpus_per_job", "max_retries", "jobs_per_gpu")

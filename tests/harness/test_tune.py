@@ -61,7 +61,7 @@ def test_the_search_section_is_checked_before_anything_starts(tmp_path: Path, ca
         assert named in capsys.readouterr().err
 
 
-def test_tune_flags_replace_the_file_as_run_flags_do(tmp_path: Path) -> None:
+def test_tune_flags_replace_the_file_as_run_flags_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from harness.cli_tune import spec_and_search
     from harness.sweep import flags_digest
 
@@ -75,8 +75,11 @@ def test_tune_flags_replace_the_file_as_run_flags_do(tmp_path: Path) -> None:
     assert (spec.gpus_per_job, spec.jobs_per_gpu) == (0.5, None)
     assert spec.overrides == {"steps": 7, "lr": 0.01} and options.name_digest == flags_digest({"lr": 0.01})
     assert spec_of("--jobs-per-gpu", "3")[0].jobs_per_gpu == 3
-    with pytest.raises(ValueError, match="--jobs-per-gpu or --gpus-per-job, not both"):
-        spec_of("--jobs-per-gpu", "3", "--gpus-per-job", "0.5")
+    # both flags: one line and exit 2, before Ray starts
+    both = ["tune", "--sweep", str(sweep), "--results", str(tmp_path / "res"), "--jobs-per-gpu", "3", "--gpus-per-job", "0.5"]
+    assert main(both) == 2
+    err = capsys.readouterr().err
+    assert "--jobs-per-gpu or --gpus-per-job, not both" in err and "Traceback" not in err
 
 
 @pytest.mark.slow
